@@ -1,0 +1,233 @@
+#include "core/checkpoint.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/json_strict.h"
+
+namespace hfport {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+std::string read_text_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError("cannot read " + quoted(path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::vector<std::string> folder_files_ending(const fs::path& folder, const std::string& suffix) {
+  std::vector<std::string> found;
+  for (const auto& item : fs::directory_iterator(folder)) {
+    const std::string name = item.path().filename().string();
+    if (ends_with(name, suffix)) found.push_back(name);
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out;
+}
+
+// A shard path from index.json must name a file inside `folder`: relative, no `..`, and, after
+// following links, still inside the folder.
+fs::path checked_shard_path(const fs::path& folder, const std::string& shard,
+                            const std::string& index_name) {
+  const fs::path relative(shard);
+  if (shard.empty() || relative.is_absolute()) {
+    throw ShardPathError(index_name + ": shard path " + quoted(shard) +
+                         " must be a relative path inside the checkpoint folder");
+  }
+  for (const auto& part : relative) {
+    if (part == "..") {
+      throw ShardPathError(index_name + ": shard path " + quoted(shard) +
+                           " contains '..'; shards must stay inside the checkpoint folder");
+    }
+  }
+  const fs::path full = folder / relative;
+  std::error_code ec;
+  if (!fs::exists(full, ec)) {
+    throw MissingShardError(index_name + ": shard " + quoted(shard) + " does not exist in " +
+                            quoted(folder.string()));
+  }
+  const fs::path real_folder = fs::canonical(folder);
+  const fs::path real_shard = fs::canonical(full);
+  const auto [folder_end, unused] =
+      std::mismatch(real_folder.begin(), real_folder.end(), real_shard.begin(), real_shard.end());
+  if (folder_end != real_folder.end()) {
+    throw ShardPathError(index_name + ": shard " + quoted(shard) + " resolves to " +
+                         quoted(real_shard.string()) + ", outside the checkpoint folder " +
+                         quoted(real_folder.string()));
+  }
+  return full;
+}
+
+}  // namespace
+
+std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
+  std::shared_ptr<Checkpoint> ck(new Checkpoint());
+  ck->path_ = path;
+  std::error_code ec;
+  const fs::path p(path);
+  if (fs::is_directory(p, ec)) {
+    const fs::path index = p / "model.safetensors.index.json";
+    const auto indexes = folder_files_ending(p, ".safetensors.index.json");
+    const auto files = folder_files_ending(p, ".safetensors");
+    if (fs::exists(index)) {
+      ck->open_index(index.string());
+    } else if (indexes.size() == 1) {
+      ck->open_index((p / indexes[0]).string());
+    } else if (indexes.size() > 1) {
+      throw FileError(quoted(path) + " holds several index files (" + joined(indexes) +
+                      "); open one of them by path");
+    } else if (fs::exists(p / "model.safetensors")) {
+      ck->open_single((p / "model.safetensors").string());
+    } else if (files.size() == 1) {
+      ck->open_single((p / files[0]).string());
+    } else if (files.size() > 1) {
+      throw FileError(quoted(path) + " holds " + std::to_string(files.size()) +
+                      " safetensors files (" + joined(files) +
+                      ") but no model.safetensors.index.json; open one file by path");
+    } else {
+      for (const char* pickle : {".bin", ".pt", ".pth", ".ckpt"}) {
+        const auto found = folder_files_ending(p, pickle);
+        if (!found.empty()) {
+          throw UnsupportedFormatError(quoted(path) + " holds only pickle checkpoints (" +
+                                       joined(found) + "). " +
+                                       pickle_conversion_hint((p / found[0]).string()));
+        }
+      }
+      throw FileError(quoted(path) + " holds no .safetensors file and no index.json");
+    }
+    ck->read_config(p.string());
+  } else if (fs::exists(p, ec)) {
+    if (ends_with(path, ".json")) {
+      ck->open_index(path);
+    } else {
+      ck->open_single(path);
+    }
+    ck->read_config(p.parent_path().empty() ? "." : p.parent_path().string());
+  } else {
+    refuse_pickle_by_name(path);
+    throw FileError("no such file or folder " + quoted(path));
+  }
+  ck->names_.reserve(ck->entries_.size());
+  for (const auto& [name, unused] : ck->entries_) ck->names_.push_back(name);
+  std::sort(ck->names_.begin(), ck->names_.end());
+  return ck;
+}
+
+void Checkpoint::open_single(const std::string& file) {
+  shards_.push_back(SafetensorsFile::open(file));
+  for (const TensorInfo& t : shards_[0]->tensors()) entries_[t.name] = Entry{0, &t};
+  metadata_ = shards_[0]->metadata();
+}
+
+void Checkpoint::open_index(const std::string& index_file) {
+  index_path_ = index_file;
+  const std::string where = quoted(index_file);
+  const fs::path folder = fs::path(index_file).parent_path().empty()
+                              ? fs::path(".")
+                              : fs::path(index_file).parent_path();
+  StrictJson parsed = parse_json_strict(read_text_file(index_file));
+  if (parsed.problem) throw ShardIndexError(where + ": " + parsed.problem->detail);
+  const nlohmann::json& index = parsed.value;
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
+    throw ShardIndexError(where + ": an index must be a JSON object with a \"weight_map\" object "
+                          "mapping tensor names to shard files");
+  }
+  if (index.contains("metadata")) {
+    if (!index["metadata"].is_object()) {
+      throw ShardIndexError(where + ": \"metadata\" must be an object");
+    }
+    for (const auto& [key, value] : index["metadata"].items()) {
+      metadata_[key] = value.is_string() ? value.get<std::string>() : value.dump();
+    }
+  }
+
+  // Open each shard once, in name order.
+  std::map<std::string, size_t> shard_position;
+  for (const auto& [name, shard] : index["weight_map"].items()) {
+    if (!shard.is_string()) {
+      throw ShardIndexError(where + ": weight_map[" + quoted(name) +
+                            "] must be a shard file name, found " + shard.dump());
+    }
+    shard_position.emplace(shard.get<std::string>(), 0);
+  }
+  for (auto& [shard, position] : shard_position) {
+    position = shards_.size();
+    shards_.push_back(SafetensorsFile::open(checked_shard_path(folder, shard, where).string()));
+  }
+
+  // Every tensor in exactly one shard, and that shard the one the index names.
+  std::unordered_map<std::string, size_t> owner;
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    for (const TensorInfo& t : shards_[s]->tensors()) {
+      auto [it, inserted] = owner.emplace(t.name, s);
+      if (!inserted) {
+        throw DuplicateTensorError(where + ": tensor " + quoted(t.name) + " is in two shards, " +
+                                   quoted(shards_[it->second]->path()) + " and " +
+                                   quoted(shards_[s]->path()));
+      }
+      entries_[t.name] = Entry{s, &t};
+    }
+  }
+  for (const auto& [name, shard] : index["weight_map"].items()) {
+    const size_t s = shard_position.at(shard.get<std::string>());
+    if (!shards_[s]->contains(name)) {
+      throw ShardTensorMissingError(where + " puts tensor " + quoted(name) + " in shard " +
+                                    quoted(shard.get<std::string>()) +
+                                    ", but that shard has no such tensor");
+    }
+  }
+  for (const auto& [name, entry] : entries_) {
+    if (!index["weight_map"].contains(name)) {
+      throw ShardIndexError(where + ": shard " + quoted(shards_[entry.shard]->path()) +
+                            " holds tensor " + quoted(name) + ", which the index does not list");
+    }
+  }
+}
+
+void Checkpoint::read_config(const std::string& folder) {
+  const fs::path file = fs::path(folder) / "config.json";
+  if (!fs::exists(file)) return;
+  StrictJson parsed = parse_json_strict(read_text_file(file));
+  if (parsed.problem) throw ConfigError(quoted(file.string()) + ": " + parsed.problem->detail);
+  if (!parsed.value.is_object()) {
+    throw ConfigError(quoted(file.string()) + ": config must be a JSON object");
+  }
+  config_ = std::move(parsed.value);
+}
+
+const TensorInfo& Checkpoint::info(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) {
+    throw TensorNotFoundError("no tensor '" + name + "' in '" + path_ + "' (" +
+                              std::to_string(entries_.size()) + " tensors)");
+  }
+  return *it->second.info;
+}
+
+const SafetensorsFile& Checkpoint::shard_of(const std::string& name) const {
+  info(name);
+  return *shards_[entries_.at(name).shard];
+}
+
+Tensor Checkpoint::tensor(const std::string& name) const { return shard_of(name).tensor(name); }
+
+}  // namespace hfport

@@ -1,0 +1,66 @@
+// A checkpoint: one safetensors file, or a folder of shards with model.safetensors.index.json, seen
+// as one name -> tensor lookup. config.json beside it is read when present.
+//
+// `open` accepts a .safetensors file, an *.index.json file, or a folder. In a folder it takes, in
+// order: model.safetensors.index.json, the single other *.safetensors.index.json, model.safetensors,
+// the single *.safetensors. Anything else is an error that says what the folder holds.
+//
+// Index rules (each a ShardError subclass naming the index and the shard or tensor): every shard
+// is a plain relative path inside the folder (no `..`, not absolute, no symlink that resolves
+// outside), exists, holds every tensor the index assigns to it, and holds no tensor that the index
+// does not list or that another shard also holds.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/safetensors_file.h"
+
+namespace hfport {
+
+class Checkpoint {
+ public:
+  static std::shared_ptr<Checkpoint> open(const std::string& path);
+
+  const std::string& path() const { return path_; }     // what was opened
+  bool is_sharded() const { return !index_path_.empty(); }
+  const std::vector<std::shared_ptr<SafetensorsFile>>& shards() const { return shards_; }
+
+  const std::vector<std::string>& names() const { return names_; }  // sorted
+  size_t size() const { return names_.size(); }
+  bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+  const TensorInfo& info(const std::string& name) const;        // throws TensorNotFoundError
+  const SafetensorsFile& shard_of(const std::string& name) const;
+  Tensor tensor(const std::string& name) const;                 // zero-copy view
+
+  // A single file's __metadata__; for a sharded checkpoint the index's "metadata" (values that are
+  // not strings written as JSON text, e.g. "total_size").
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Parsed config.json, or null when the checkpoint has none.
+  const nlohmann::json& config() const { return config_; }
+
+ private:
+  struct Entry {
+    size_t shard;
+    const TensorInfo* info;
+  };
+  Checkpoint() = default;
+  void open_single(const std::string& file);
+  void open_index(const std::string& index_file);
+  void read_config(const std::string& folder);
+
+  std::string path_;
+  std::string index_path_;
+  std::vector<std::shared_ptr<SafetensorsFile>> shards_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::vector<std::string> names_;
+  std::map<std::string, std::string> metadata_;
+  nlohmann::json config_;
+};
+
+}  // namespace hfport

@@ -1,0 +1,155 @@
+#include "core/dlpack_bridge.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+
+namespace hfport {
+
+namespace {
+
+// DLPack 1.x codes absent from the 0.6 header.
+constexpr uint8_t kDLBoolCode = 6;
+constexpr uint8_t kDLFloat8E4M3FnCode = 10;
+constexpr uint8_t kDLFloat8E5M2Code = 12;
+
+DLDataType to_dl_dtype(DType dtype) {
+  const uint8_t bits = static_cast<uint8_t>(dtype_size(dtype) * 8);
+  switch (dtype) {
+    case DType::BOOL: return {kDLBoolCode, 8, 1};
+    case DType::U8: case DType::U16: case DType::U32: case DType::U64:
+      return {kDLUInt, bits, 1};
+    case DType::I8: case DType::I16: case DType::I32: case DType::I64:
+      return {kDLInt, bits, 1};
+    case DType::F16: case DType::F32: case DType::F64: return {kDLFloat, bits, 1};
+    case DType::BF16: return {kDLBfloat, 16, 1};
+    case DType::F8_E4M3: return {kDLFloat8E4M3FnCode, 8, 1};
+    case DType::F8_E5M2: return {kDLFloat8E5M2Code, 8, 1};
+  }
+  throw DLPackError("unhandled dtype");
+}
+
+std::optional<DType> from_dl_dtype(DLDataType t) {
+  if (t.lanes != 1) return std::nullopt;
+  switch (t.code) {
+    case kDLInt:
+      switch (t.bits) {
+        case 8: return DType::I8;
+        case 16: return DType::I16;
+        case 32: return DType::I32;
+        case 64: return DType::I64;
+      }
+      break;
+    case kDLUInt:
+      switch (t.bits) {
+        case 8: return DType::U8;
+        case 16: return DType::U16;
+        case 32: return DType::U32;
+        case 64: return DType::U64;
+      }
+      break;
+    case kDLFloat:
+      switch (t.bits) {
+        case 16: return DType::F16;
+        case 32: return DType::F32;
+        case 64: return DType::F64;
+      }
+      break;
+    case kDLBfloat:
+      if (t.bits == 16) return DType::BF16;
+      break;
+    case kDLBoolCode:
+      if (t.bits == 8) return DType::BOOL;
+      break;
+    case kDLFloat8E4M3FnCode:
+      if (t.bits == 8) return DType::F8_E4M3;
+      break;
+    case kDLFloat8E5M2Code:
+      if (t.bits == 8) return DType::F8_E5M2;
+      break;
+  }
+  return std::nullopt;
+}
+
+// What an exported DLManagedTensor owns: the view (and so the storage) and the shape arrays.
+struct ExportContext {
+  Tensor tensor;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;
+};
+
+void delete_export(DLManagedTensor* managed) {
+  delete static_cast<ExportContext*>(managed->manager_ctx);
+  delete managed;
+}
+
+}  // namespace
+
+DLManagedTensor* to_dlpack(const Tensor& tensor) {
+  if (tensor.device().type != DeviceType::CPU) {
+    throw DLPackError("DLPack export of device tensors is not supported yet; tensor is on CUDA");
+  }
+  auto context = std::make_unique<ExportContext>(
+      ExportContext{tensor, tensor.shape(), tensor.strides()});
+  auto managed = std::make_unique<DLManagedTensor>();
+  DLTensor& dl = managed->dl_tensor;
+  dl.data = tensor.data();
+  dl.device = {kDLCPU, 0};
+  dl.ndim = static_cast<int32_t>(tensor.ndim());
+  dl.dtype = to_dl_dtype(tensor.dtype());
+  dl.shape = context->shape.data();
+  dl.strides = context->strides.data();
+  dl.byte_offset = 0;
+  managed->manager_ctx = context.release();
+  managed->deleter = delete_export;
+  return managed.release();
+}
+
+Tensor from_dlpack(DLManagedTensor* managed) {
+  // Whatever happens below, the producer's deleter runs exactly once.
+  std::shared_ptr<DLManagedTensor> owner(managed, [](DLManagedTensor* m) {
+    if (m->deleter) m->deleter(m);
+  });
+  const DLTensor& dl = managed->dl_tensor;
+  const auto dtype = from_dl_dtype(dl.dtype);
+  if (!dtype) {
+    throw DLPackError("DLPack tensor has dtype code " + std::to_string(dl.dtype.code) + ", " +
+                      std::to_string(dl.dtype.bits) + " bits, " + std::to_string(dl.dtype.lanes) +
+                      " lanes, which hfport does not handle (expected one lane of a safetensors "
+                      "dtype)");
+  }
+  Device device;
+  switch (dl.device.device_type) {
+    case kDLCPU: case kDLCUDAHost: device = {DeviceType::CPU, 0}; break;
+    case kDLCUDA: device = {DeviceType::CUDA, dl.device.device_id}; break;
+    default:
+      throw DLPackError("DLPack tensor is on device type " + std::to_string(dl.device.device_type) +
+                        "; hfport handles CPU and CUDA");
+  }
+  if (dl.ndim < 0) throw DLPackError("DLPack tensor has negative ndim");
+  Shape shape(dl.shape, dl.shape + dl.ndim);
+  Shape strides = dl.strides ? Shape(dl.strides, dl.strides + dl.ndim) : contiguous_strides(shape);
+
+  // The storage spans every element the strides can reach (strides may be negative).
+  int64_t lowest = 0, highest = 0;
+  bool empty = false;
+  for (int i = 0; i < dl.ndim; ++i) {
+    if (shape[i] == 0) empty = true;
+    const int64_t reach = (shape[i] - 1) * strides[i];
+    (reach < 0 ? lowest : highest) += reach;
+  }
+  const int64_t item = static_cast<int64_t>(dtype_size(*dtype));
+  std::byte* first = static_cast<std::byte*>(dl.data) + dl.byte_offset;
+  std::byte* base = first + lowest * item;
+  const size_t span = empty ? 0 : static_cast<size_t>((highest - lowest + 1) * item);
+  // Releasing the storage drops `owner`, which calls the producer's deleter.
+  auto storage = std::make_shared<ExternalStorage>(base, span, device,
+                                                   [owner]() mutable { owner.reset(); });
+  return Tensor(std::move(storage), static_cast<size_t>(-lowest * item), *dtype, std::move(shape),
+                std::move(strides));
+}
+
+}  // namespace hfport

@@ -1,0 +1,74 @@
+#include "core/safetensors_file.h"
+
+#include <array>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace hfport {
+
+std::string pickle_conversion_hint(const std::string& path) {
+  return "hfport never unpickles checkpoints (unpickling can run arbitrary code). Convert '" +
+         path + "' once, in an environment you trust: python -c \"import torch; "
+         "from safetensors.torch import save_file; save_file(torch.load('" + path +
+         "', weights_only=True), 'model.safetensors')\" (for a transformers model, "
+         "model.save_pretrained(out_dir) writes safetensors directly)";
+}
+
+void refuse_pickle_by_name(const std::string& path) {
+  static constexpr std::array<const char*, 5> kPickleExtensions = {".bin", ".pt", ".pth", ".ckpt",
+                                                                   ".pkl"};
+  const std::string ext = std::filesystem::path(path).extension().string();
+  for (const char* pickle : kPickleExtensions) {
+    if (ext == pickle) {
+      throw UnsupportedFormatError("'" + path + "' is a pickle checkpoint (" + ext + "). " +
+                                   pickle_conversion_hint(path));
+    }
+  }
+}
+
+namespace {
+
+// torch.save writes a zip archive ("PK\x03\x04"); older torch and plain pickle start with the
+// PROTO opcode 0x80 followed by a protocol number 2..5.
+bool looks_like_pickle(const std::byte* data, size_t size) {
+  if (size >= 4 && std::memcmp(data, "PK\x03\x04", 4) == 0) return true;
+  return size >= 2 && static_cast<uint8_t>(data[0]) == 0x80 &&
+         static_cast<uint8_t>(data[1]) >= 2 && static_cast<uint8_t>(data[1]) <= 5;
+}
+
+}  // namespace
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  refuse_pickle_by_name(path);
+  auto mapping = std::make_shared<MappedFile>(path);
+  if (looks_like_pickle(mapping->data(), mapping->size())) {
+    throw UnsupportedFormatError("'" + path + "' holds a pickle or torch zip archive, not "
+                                 "safetensors. " + pickle_conversion_hint(path));
+  }
+  SafetensorsHeader header = parse_safetensors_header(mapping->data(), mapping->size(), path);
+  return std::shared_ptr<SafetensorsFile>(new SafetensorsFile(std::move(mapping), std::move(header)));
+}
+
+SafetensorsFile::SafetensorsFile(std::shared_ptr<MappedFile> mapping, SafetensorsHeader header)
+    : mapping_(std::move(mapping)), header_(std::move(header)) {
+  for (size_t i = 0; i < header_.tensors.size(); ++i) index_[header_.tensors[i].name] = i;
+}
+
+const TensorInfo& SafetensorsFile::info(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) {
+    throw TensorNotFoundError("no tensor '" + name + "' in '" + path() + "' (" +
+                              std::to_string(header_.tensors.size()) + " tensors)");
+  }
+  return header_.tensors[it->second];
+}
+
+Tensor SafetensorsFile::tensor(const std::string& name) const {
+  const TensorInfo& t = info(name);
+  return Tensor(mapping_, header_.data_offset() + t.begin, t.dtype, t.shape,
+                contiguous_strides(t.shape));
+}
+
+}  // namespace hfport

@@ -1,0 +1,70 @@
+// Storage owns bytes; tensors view them. Every Tensor holds a shared_ptr to its Storage, and so
+// does every DLPack capsule made from it, so the bytes live as long as the last view of them.
+//
+// Three owners exist: a mapped file region (MappedFile, mapped_file.h), a host allocation
+// (HostStorage), and memory someone else owns that we borrowed through DLPack (ExternalStorage).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace hfport {
+
+enum class DeviceType : uint8_t { CPU, CUDA };
+
+struct Device {
+  DeviceType type = DeviceType::CPU;
+  int index = 0;
+  bool operator==(const Device&) const = default;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  virtual std::byte* data() const = 0;
+  virtual size_t size() const = 0;
+  virtual Device device() const { return {}; }
+};
+
+// 64-byte aligned host memory; zero-filled only when asked (like torch.empty vs torch.zeros).
+class HostStorage final : public Storage {
+ public:
+  explicit HostStorage(size_t size, bool zero_fill = false);
+  ~HostStorage() override;
+  HostStorage(const HostStorage&) = delete;
+  HostStorage& operator=(const HostStorage&) = delete;
+
+  std::byte* data() const override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Bytes owned elsewhere (a torch or numpy array imported through DLPack); `release` runs once,
+// when the last view is gone, and hands the memory back to its owner.
+class ExternalStorage final : public Storage {
+ public:
+  ExternalStorage(std::byte* data, size_t size, Device device, std::function<void()> release)
+      : data_(data), size_(size), device_(device), release_(std::move(release)) {}
+  ~ExternalStorage() override {
+    if (release_) release_();
+  }
+  ExternalStorage(const ExternalStorage&) = delete;
+  ExternalStorage& operator=(const ExternalStorage&) = delete;
+
+  std::byte* data() const override { return data_; }
+  size_t size() const override { return size_; }
+  Device device() const override { return device_; }
+
+ private:
+  std::byte* data_;
+  size_t size_;
+  Device device_;
+  std::function<void()> release_;
+};
+
+}  // namespace hfport

@@ -1,0 +1,59 @@
+// hfport.Checkpoint for Python: a read-only mapping of tensor names to zero-copy hfport.Tensor
+// views, with the safetensors-style extras (metadata, get_slice) and config.json as a dict.
+#include <pybind11/stl.h>
+
+#include "core/checkpoint.h"
+#include "python/bindings.h"
+
+namespace hfport::python {
+
+void bind_checkpoint(py::module_& m) {
+  py::class_<Checkpoint, std::shared_ptr<Checkpoint>>(
+      m, "Checkpoint",
+      "A safetensors file or sharded folder, mapped and validated. ck[name] is a zero-copy view; "
+      "the mapping lives as long as any view or exported tensor does.")
+      .def_static("open", [](const std::string& path) {
+        py::gil_scoped_release unlocked;
+        return Checkpoint::open(path);
+      }, py::arg("path"))
+      .def_property_readonly("path", &Checkpoint::path)
+      .def_property_readonly("is_sharded", &Checkpoint::is_sharded)
+      .def_property_readonly("shards", [](const Checkpoint& ck) {
+        std::vector<std::string> paths;
+        for (const auto& shard : ck.shards()) paths.push_back(shard->path());
+        return paths;
+      }, "paths of the safetensors files, in the order the index names them")
+      .def("keys", &Checkpoint::names, "tensor names, sorted")
+      .def("__len__", &Checkpoint::size)
+      .def("__contains__", &Checkpoint::contains)
+      .def("__iter__", [](const Checkpoint& ck) {
+        return py::iter(py::cast(ck.names()));
+      })
+      .def("__getitem__", &Checkpoint::tensor, py::arg("name"))
+      .def("get_tensor", &Checkpoint::tensor, py::arg("name"), "same as ck[name]")
+      .def("get_slice", &Checkpoint::tensor, py::arg("name"),
+           "a lazy view to index like safetensors' get_slice: ck.get_slice(n)[:, 2:4]; only "
+           "the pages holding the selected elements are ever read")
+      .def("info", [](const Checkpoint& ck, const std::string& name) {
+        const TensorInfo& t = ck.info(name);
+        py::dict d;
+        d["dtype"] = std::string(dtype_name(t.dtype));
+        d["shape"] = t.shape;
+        d["nbytes"] = t.end - t.begin;
+        d["data_offsets"] = py::make_tuple(t.begin, t.end);
+        d["shard"] = ck.shard_of(name).path();
+        return d;
+      }, py::arg("name"), "dtype, shape, byte size, offsets and file of one tensor, reading no data")
+      .def("metadata", &Checkpoint::metadata,
+           "__metadata__ of a single file; the index's metadata for a sharded checkpoint")
+      .def_property_readonly("config", [](const Checkpoint& ck) -> py::object {
+        if (ck.config().is_null()) return py::none();
+        return py::module_::import("json").attr("loads")(ck.config().dump());
+      }, "config.json beside the checkpoint as a dict, or None")
+      .def("__repr__", [](const Checkpoint& ck) {
+        return "hfport.Checkpoint('" + ck.path() + "', " + std::to_string(ck.size()) +
+               " tensors, " + std::to_string(ck.shards().size()) + " file(s))";
+      });
+}
+
+}  // namespace hfport::python

@@ -1,0 +1,16 @@
+// The _hfport extension module: the C++ core seen from Python.
+#include "core/build_info.h"
+#include "python/bindings.h"
+
+PYBIND11_MODULE(_hfport, m) {
+  using namespace hfport::python;
+  m.doc() = "hfport native core: safetensors reader, tensors and DLPack bridge";
+  m.attr("__version__") = hfport::version();
+  m.def("built_with_cuda", &hfport::built_with_cuda, "CUDA kernels were compiled into this build");
+  m.def("built_with_cublaslt", &hfport::built_with_cublaslt, "cuBLASLt is linked into this build");
+  m.def("cuda_device_count", &hfport::cuda_device_count,
+        "CUDA devices visible now (0 without a CUDA build, driver or device)");
+  bind_errors(m);
+  bind_tensor(m);
+  bind_checkpoint(m);
+}

@@ -1,0 +1,28 @@
+"""hfport: port HuggingFace checkpoints into native C++/CUDA code and prove the port is right.
+
+>>> import hfport, torch
+>>> ck = hfport.open("model_dir")                 # a .safetensors file, a folder or an index.json
+>>> w = torch.from_dlpack(ck["embeddings.word_embeddings.weight"])   # zero-copy
+"""
+
+from hfport import errors
+from hfport._hfport import Checkpoint, Tensor, __version__, built_with_cuda, cuda_device_count
+from hfport.tensor import from_dlpack, to_numpy
+
+
+def open(path: str) -> Checkpoint:  # noqa: A001 - hfport.open mirrors safetensors.safe_open
+    """Map and validate a checkpoint: a .safetensors file, a sharded folder, or an index.json."""
+    return Checkpoint.open(str(path))
+
+
+__all__ = [
+    "Checkpoint",
+    "Tensor",
+    "__version__",
+    "built_with_cuda",
+    "cuda_device_count",
+    "errors",
+    "from_dlpack",
+    "open",
+    "to_numpy",
+]
