@@ -42,6 +42,7 @@ class HostStorage final : public Storage {
  private:
   std::byte* data_ = nullptr;
   size_t size_ = 0;
+  size_t mapped_size_ = 0;  // non-zero when the buffer came from mmap (large buffers)
 };
 
 // Bytes owned elsewhere (a torch or numpy array imported through DLPack); `release` runs once,
