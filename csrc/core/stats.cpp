@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/cast.h"
 #include "core/parallel.h"
 
 namespace hfport {
@@ -75,9 +76,10 @@ Accumulator accumulate_range(const Tensor& t, int64_t begin, int64_t end) {
   Accumulator acc;
   double block[kBlockElements];
   const std::byte* base = t.data();
+  const int64_t item = static_cast<int64_t>(dtype_size(t.dtype()));
   for (int64_t start = begin; start < end; start += kBlockElements) {
     const int64_t n = std::min(kBlockElements, end - start);
-    for (int64_t i = 0; i < n; ++i) block[i] = load_as_f64(base, t.dtype(), start + i);
+    cast_contiguous(base + start * item, t.dtype(), block, DType::F64, n);
     accumulate_block(block, n, acc);
   }
   return acc;
