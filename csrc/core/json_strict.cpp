@@ -54,6 +54,18 @@ StrictJson parse_json_strict(std::string_view text) {
     return {nullptr, JsonProblem{JsonProblem::Kind::Encoding,
                                  "invalid UTF-8 at byte " + std::to_string(*bad)}};
   }
+  // nlohmann skips a leading byte order mark and takes a NUL byte for the end of the text, so
+  // `{...}\0anything` would parse. JSON has neither (a NUL in a string must be escaped), and
+  // the reference reader refuses both.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+    return {nullptr, JsonProblem{JsonProblem::Kind::Syntax,
+                                 "a UTF-8 byte order mark at byte 0, which JSON does not allow"}};
+  }
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return {nullptr, JsonProblem{JsonProblem::Kind::Syntax,
+                                 "a NUL byte at byte " + std::to_string(nul) +
+                                     ", which JSON does not allow"}};
+  }
   // One set of seen keys per open object; arrays push nothing.
   std::vector<std::unordered_set<std::string>> open_objects;
   auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {

@@ -31,7 +31,8 @@ std::string json_kind(const json& value) {
   if (value.is_boolean()) return "a boolean";
   if (value.is_null()) return "null";
   if (value.is_number_float()) return "a non-integer number";
-  if (value.is_number_integer() && value.get<int64_t>() < 0) return "a negative number";
+  // Read an unsigned value as int64 and 2^63 looks negative; only signed values can be.
+  if (!value.is_number_unsigned() && value.get<int64_t>() < 0) return "a negative number";
   return "a number";
 }
 
@@ -109,6 +110,7 @@ TensorInfo parse_entry(const std::string& name, const json& entry, const std::st
   // Element count and byte size with overflow checks: a shape like [2^40, 2^40] must not wrap.
   uint64_t numel = 1;
   bool overflow = false;
+  bool zero_dim = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     const auto dim = as_index(shape[i]);
     if (!dim) {
@@ -117,10 +119,16 @@ TensorInfo parse_entry(const std::string& name, const json& entry, const std::st
     }
     info.shape.push_back(static_cast<int64_t>(*dim));
     if (*dim != 0 && numel > std::numeric_limits<uint64_t>::max() / *dim) overflow = true;
+    zero_dim = zero_dim || *dim == 0;
     numel *= *dim;
   }
   const uint64_t item = dtype_size(info.dtype);
-  if (numel == 0) overflow = false;  // a zero dim makes any product zero
+  // A zero dim makes the true product zero. A wrapped product can also be zero (2^62 * 2^62), so
+  // ask the dims, never `numel`.
+  if (zero_dim) {
+    overflow = false;
+    numel = 0;
+  }
   if (overflow || numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / item) {
     throw ShapeError(tensor + ": shape " + shape.dump() + " overflows: its byte size does not fit "
                      "in 64 bits");

@@ -66,7 +66,8 @@ std::string device_string(const Device& device) {
 }
 
 // tensor[key] with safetensors' rules: ints select (and drop the dim), slices with a positive
-// step keep it, one Ellipsis stands for the dims not named. The result is a view.
+// step keep it, one Ellipsis stands for the dims not named. The result is a view. Messages count
+// dims as the caller does, in `tensor`, not in the partly indexed view.
 Tensor index_tensor(const Tensor& tensor, py::handle key) {
   std::vector<py::object> items;
   if (py::isinstance<py::tuple>(key)) {
@@ -82,25 +83,37 @@ Tensor index_tensor(const Tensor& tensor, py::handle key) {
     throw SliceError("too many indices (" + std::to_string(named) + ") for a tensor of shape " +
                      shape_to_string(tensor.shape()));
   }
+  const std::string of_shape = " of a tensor of shape " + shape_to_string(tensor.shape());
   Tensor out = tensor;
-  int64_t dim = 0;  // the dim of `out` the next item applies to
+  int64_t dim = 0;         // the dim of `out` the next item applies to
+  int64_t source_dim = 0;  // the same dim counted in `tensor`
   for (const py::object& item : items) {
     if (item.is(py::ellipsis())) {
       dim += tensor.ndim() - named;
+      source_dim += tensor.ndim() - named;
     } else if (py::isinstance<py::slice>(item)) {
-      size_t start, stop, step, length;
-      if (!item.cast<py::slice>().compute(static_cast<size_t>(out.shape()[dim]), &start, &stop,
-                                          &step, &length)) {
-        throw py::error_already_set();
+      Py_ssize_t start, stop, step;
+      if (PySlice_Unpack(item.ptr(), &start, &stop, &step) < 0) {  // step 0, or not ints
+        const py::error_already_set problem;
+        throw SliceError("bad slice " + std::string(py::repr(item)) + " for dimension " +
+                         std::to_string(source_dim) + of_shape + ": " + problem.what());
       }
-      if (static_cast<py::ssize_t>(step) <= 0) {
-        throw SliceError("slices need a positive step, got " +
-                         std::to_string(static_cast<py::ssize_t>(step)));
-      }
+      if (step <= 0) throw SliceError("slices need a positive step, got " + std::to_string(step));
+      PySlice_AdjustIndices(static_cast<Py_ssize_t>(out.shape()[dim]), &start, &stop, step);
       out = out.slice(dim, start, std::max(start, stop), step);
       ++dim;
-    } else if (py::isinstance<py::int_>(item) && !py::isinstance<py::bool_>(item)) {
-      out = out.select(dim, item.cast<int64_t>());
+      ++source_dim;
+    } else if (PyIndex_Check(item.ptr()) && !PyBool_Check(item.ptr())) {  // int, numpy ints
+      const Py_ssize_t index = PyNumber_AsSsize_t(item.ptr(), nullptr);  // clipped on overflow
+      if (index == -1 && PyErr_Occurred()) throw py::error_already_set();
+      const int64_t size = out.shape()[dim];
+      if (index < -size || index >= size) {
+        throw SliceError("index " + std::string(py::repr(item)) +
+                         " is out of range for dimension " + std::to_string(source_dim) +
+                         " of size " + std::to_string(size) + of_shape);
+      }
+      out = out.select(dim, index);
+      ++source_dim;
     } else {
       throw SliceError("tensor indices must be ints, slices or ..., got " +
                        std::string(py::str(py::type::of(item).attr("__name__"))));
