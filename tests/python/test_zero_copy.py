@@ -1,0 +1,224 @@
+"""Zero copy and lifetime: exported tensors point into the file mapping at the file's own offsets,
+cost no resident memory until read, keep the mapping alive after the Checkpoint is gone, and a
+write into one lands in a private page, never in the file.
+
+The mapping is observed from outside hfport, in /proc/self/maps and /proc/self/status.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+import weakref
+from pathlib import Path
+
+import hfport
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from conftest import assert_bit_exact, random_tensor, read_header
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="reads /proc/self/maps and /proc/self/status")
+
+
+def mappings_of(path: Path) -> list[tuple[int, int, int]]:
+    """(start, end, file offset) of every region of this process that maps `path`."""
+    target = str(Path(path).resolve())
+    regions = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == target:
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            regions.append((start, end, int(fields[2], 16)))
+    return regions
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def checkpoint_file(tmp_path):
+    written = {
+        "embed": random_tensor(torch.bfloat16, (64, 48)),
+        "proj.weight": random_tensor(torch.float32, (33, 17)),
+        "proj.bias": random_tensor(torch.float16, (17,)),
+        "steps": random_tensor(torch.int64, (5,)),
+        "mask": random_tensor(torch.bool, (7, 3)),
+        "scale": random_tensor(torch.float64, ()),
+    }
+    path = tmp_path / "model.safetensors"
+    safetensors.torch.save_file(written, path)
+    return path, written
+
+
+def test_exports_point_into_the_mapping_at_file_offsets(checkpoint_file):
+    path, written = checkpoint_file
+    ck = hfport.open(path)
+    header_size, header = read_header(path)
+    regions = mappings_of(path)
+    assert regions, "the file is not mapped"
+
+    pointers = {}
+    for name in written:
+        view = ck[name]
+        ptr = view.data_ptr
+        assert torch.from_dlpack(view).data_ptr() == ptr
+        assert view.numpy().ctypes.data == ptr
+        begin, end = header[name]["data_offsets"]
+        inside = [r for r in regions if r[0] <= ptr and ptr + (end - begin) <= r[1]]
+        assert len(inside) == 1, f"{name} at {ptr:#x} is outside the mapping {regions}"
+        start, _, file_offset = inside[0]
+        assert ptr - start + file_offset == 8 + header_size + begin
+        pointers[name] = (ptr, begin)
+    for a, (ptr_a, begin_a) in pointers.items():
+        for b, (ptr_b, begin_b) in pointers.items():
+            assert ptr_a - ptr_b == begin_a - begin_b, (a, b)
+
+
+def test_one_gigabyte_file_costs_no_resident_memory(tmp_path):
+    """A sparse 1 GiB file, opened and every tensor exported: RSS barely moves until data is
+    read, and then it grows by what was read (so the measurement can see a copy)."""
+    count, rows, cols = 16, 4096, 4096  # 16 x 64 MiB of F32
+    tensor_bytes = rows * cols * 4
+    header = {f"layer.{i:02d}": {"dtype": "F32", "shape": [rows, cols],
+                                 "data_offsets": [i * tensor_bytes, (i + 1) * tensor_bytes]}
+              for i in range(count)}
+    raw = json.dumps(header).encode()
+    path = tmp_path / "big.safetensors"
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw)
+        f.truncate(8 + len(raw) + count * tensor_bytes)
+    assert path.stat().st_size - 8 - len(raw) == 2**30
+
+    script = textwrap.dedent("""
+        import json, sys
+        import numpy as np
+        import torch
+        import hfport
+
+        def rss():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+
+        before = rss()
+        ck = hfport.open(sys.argv[1])
+        exported = [torch.from_dlpack(ck[name]) for name in ck]
+        arrays = [np.from_dlpack(ck[name]) for name in ck]
+        shapes = [list(t.shape) for t in exported]
+        opened = rss()
+        assert float(exported[3].sum()) == 0.0  # reads all 64 MiB of one tensor
+        touched = rss()
+        print(json.dumps({"before": before, "opened": opened, "touched": touched,
+                          "bytes": sum(t.numel() * t.element_size() for t in exported),
+                          "arrays": len(arrays), "shapes": shapes}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script, str(path)], check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    m = json.loads(result.stdout)
+    assert m["bytes"] == 2**30
+    assert m["arrays"] == count
+    assert m["shapes"] == [[rows, cols]] * count
+    assert m["opened"] - m["before"] < 16 * 2**20, m
+    assert m["touched"] - m["opened"] > tensor_bytes // 2, m
+
+
+def test_mapping_outlives_the_checkpoint_while_a_view_lives(checkpoint_file):
+    path, written = checkpoint_file
+    ck = hfport.open(path)
+    exported = torch.from_dlpack(ck["proj.weight"])
+    view = ck["embed"]
+    part = ck.get_slice("embed")[3:, ::5]
+    array = ck["steps"].numpy()
+    del ck
+    gc.collect()
+
+    assert mappings_of(path), "the mapping went away while views of it live"
+    assert_bit_exact(exported, written["proj.weight"])
+    assert_bit_exact(torch.from_dlpack(view), written["embed"])
+    assert_bit_exact(torch.from_dlpack(part), written["embed"][3:, ::5])
+    assert array.tobytes() == written["steps"].numpy().tobytes()
+
+    del exported, view, part
+    gc.collect()
+    assert mappings_of(path), "the numpy array still views the mapping"
+    assert array.tolist() == written["steps"].tolist()
+    del array
+    gc.collect()
+    assert mappings_of(path) == [], "the mapping outlived every view of it"
+
+
+def test_writes_stay_in_memory_and_never_reach_the_file(checkpoint_file):
+    path, written = checkpoint_file
+    digest = sha256(path)
+    ck = hfport.open(path)
+    weight = torch.from_dlpack(ck["proj.weight"])
+    weight.mul_(-2.0).add_(0.5)
+    steps = torch.from_dlpack(ck["steps"])
+    steps[2] = 123456789
+    expected_weight = written["proj.weight"] * -2.0 + 0.5
+    expected_steps = written["steps"].clone()
+    expected_steps[2] = 123456789
+
+    assert sha256(path) == digest
+    assert_bit_exact(torch.from_dlpack(ck["proj.weight"]), expected_weight)
+    assert np.array_equal(ck["proj.weight"].numpy(), expected_weight.numpy())
+    assert_bit_exact(torch.from_dlpack(ck.get_slice("proj.weight")[4]), expected_weight[4])
+    assert ck["steps"].numpy().tolist() == expected_steps.tolist()
+
+    fresh = hfport.open(path)  # its own private mapping: the file as written
+    assert_bit_exact(torch.from_dlpack(fresh["proj.weight"]), written["proj.weight"])
+    assert_bit_exact(torch.from_dlpack(fresh["steps"]), written["steps"])
+    assert_bit_exact(safetensors.torch.load_file(path)["proj.weight"], written["proj.weight"])
+
+    del ck, weight, steps, fresh
+    gc.collect()
+    assert sha256(path) == digest
+
+
+def test_from_dlpack_shares_memory_both_ways():
+    source = random_tensor(torch.float32, (5, 7))
+    h = hfport.from_dlpack(source)
+    assert h.data_ptr == source.data_ptr()
+
+    source[1, 2] = 42.0
+    assert float(torch.from_dlpack(h)[1, 2]) == 42.0
+    assert h.numpy()[1, 2] == 42.0
+
+    back = torch.from_dlpack(h)
+    back[0, 0] = -7.0
+    assert float(source[0, 0]) == -7.0
+    assert h.numpy()[0, 0] == -7.0
+
+    row = h[2]  # an hfport view of the torch memory
+    assert row.data_ptr == source[2].data_ptr()
+    source[2].fill_(9.0)
+    assert torch.from_dlpack(row).tolist() == [9.0] * 7
+
+
+def test_from_dlpack_keeps_torch_storage_alive():
+    source = random_tensor(torch.float32, (1 << 20,))  # 4 MiB: freed memory would be unmapped
+    expected = source.clone()
+    alive = weakref.ref(source)
+    h = hfport.from_dlpack(source)
+    view = h[10:20]
+    del source
+    gc.collect()
+    assert alive() is not None, "torch freed the tensor while hfport still views it"
+    churn = [torch.full((1 << 20,), float(i)) for i in range(4)]  # would reuse freed memory
+    assert_bit_exact(torch.from_dlpack(h), expected)
+    del churn, h
+    gc.collect()
+    assert alive() is not None, "the slice still views the tensor"
+    assert_bit_exact(torch.from_dlpack(view), expected[10:20])
+    del view
+    gc.collect()
+    assert alive() is None, "hfport never released the torch tensor"
