@@ -80,6 +80,14 @@ fs::path checked_shard_path(const fs::path& folder, const std::string& shard,
 }  // namespace
 
 std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
+  try {
+    return open_unchecked(path);
+  } catch (const fs::filesystem_error& e) {  // an unreadable folder, a link loop, ...
+    throw FileError(quoted(path) + ": " + e.what());
+  }
+}
+
+std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) {
   std::shared_ptr<Checkpoint> ck(new Checkpoint());
   ck->path_ = path;
   std::error_code ec;

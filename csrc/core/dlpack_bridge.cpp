@@ -92,6 +92,14 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
   if (tensor.device().type != DeviceType::CPU) {
     throw DLPackError("DLPack export of device tensors is not supported yet; tensor is on CUDA");
   }
+  for (int64_t stride : tensor.strides()) {
+    // DLPack allows them, but consumers do not all agree (torch 2.13 aborts on one).
+    if (stride < 0) {
+      throw DLPackError("tensor of shape " + shape_to_string(tensor.shape()) + " has negative "
+                        "strides " + shape_to_string(tensor.strides()) +
+                        "; export .contiguous() instead");
+    }
+  }
   auto context = std::make_unique<ExportContext>(
       ExportContext{tensor, tensor.shape(), tensor.strides()});
   auto managed = std::make_unique<DLManagedTensor>();

@@ -12,7 +12,8 @@
 namespace hfport {
 
 // A new DLManagedTensor viewing `tensor`; it holds the storage alive until its deleter runs.
-// `data` points at the first element (byte_offset 0). Throws DLPackError for a non-CPU tensor.
+// `data` points at the first element (byte_offset 0). Throws DLPackError for a non-CPU tensor
+// or one with negative strides.
 DLManagedTensor* to_dlpack(const Tensor& tensor);
 
 // Takes ownership of `managed`: the returned tensor views its memory without copying and calls

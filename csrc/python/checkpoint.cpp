@@ -22,7 +22,7 @@ void bind_checkpoint(py::module_& m) {
         std::vector<std::string> paths;
         for (const auto& shard : ck.shards()) paths.push_back(shard->path());
         return paths;
-      }, "paths of the safetensors files, in the order the index names them")
+      }, "paths of the safetensors files (sorted by file name for a sharded checkpoint)")
       .def("keys", &Checkpoint::names, "tensor names, sorted")
       .def("__len__", &Checkpoint::size)
       .def("__contains__", &Checkpoint::contains)

@@ -203,6 +203,15 @@ def test_from_dlpack_refuses_what_it_cannot_hold():
         hfport.from_dlpack(capsule)
 
 
+def test_negative_strides_import_but_refuse_export():
+    backwards = np.arange(12, dtype=np.float32).reshape(3, 4)[::-1, ::-2]
+    view = hfport.from_dlpack(backwards)
+    assert view.strides == (-4, -2)
+    np.testing.assert_array_equal(torch.from_dlpack(view.contiguous()).numpy(), backwards)
+    with pytest.raises(hfport.errors.DLPackError, match=r"negative strides \[-4, -2\]"):
+        torch.from_dlpack(view)
+
+
 @pytest.fixture
 def slice_file(tmp_path):
     written = {
