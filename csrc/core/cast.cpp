@@ -1,5 +1,7 @@
 #include "core/cast.h"
 
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -41,6 +43,42 @@ bool cpu_has_f16c() {
 }
 #endif
 
+// Narrowing to F16 or BF16 must round once. A source with more than 24 significant bits (F64,
+// 32- and 64-bit integers) first goes to f32 rounded to odd (truncate, then set the last bit if
+// anything was dropped), and then to nearest even: f32 keeps at least two bits more than either
+// half format, so the pair rounds exactly as one direct rounding would (Boldo and Melquiond,
+// "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd").
+// Rounding to nearest twice instead turns values just above a half-format tie into the tie,
+// which then rounds to even: 1 + 2^-11 + 2^-40 would become f16 1.0 instead of 1 + 2^-10.
+float to_f32_round_odd(float v) { return v; }
+
+float to_f32_round_odd(double v) {
+  const float nearest = static_cast<float>(v);
+  if (std::isnan(v) || static_cast<double>(nearest) == v) return nearest;
+  uint32_t bits = std::bit_cast<uint32_t>(nearest);
+  // Inexact: the answer is whichever of `nearest` and its neighbour towards v is odd. An
+  // overflow to infinity steps back to FLT_MAX, which the half formats round on to infinity.
+  if ((bits & 1u) == 0) {
+    bits = std::fabs(static_cast<double>(nearest)) > std::fabs(v) ? bits - 1 : bits + 1;
+  }
+  return std::bit_cast<float>(bits);
+}
+
+float to_f32_round_odd(uint64_t v) {
+  const int width = std::bit_width(v);
+  if (width <= 24) return static_cast<float>(v);
+  const int dropped = width - 24;
+  const uint64_t sticky = (v & ((uint64_t{1} << dropped) - 1)) != 0 ? 1 : 0;
+  return std::ldexp(static_cast<float>((v >> dropped) | sticky), dropped);  // exact
+}
+
+float to_f32_round_odd(int64_t v) {
+  const uint64_t magnitude =
+      v < 0 ? uint64_t{0} - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+  const float rounded = to_f32_round_odd(magnitude);
+  return v < 0 ? -rounded : rounded;
+}
+
 template <typename Dst, typename Convert>
 void widen_each(const void* src, DType src_dtype, Dst* dst, int64_t count, Convert convert) {
   // Fast paths for the cases checkpoints need; everything else goes through load_as_f64.
@@ -55,6 +93,12 @@ void widen_each(const void* src, DType src_dtype, Dst* dst, int64_t count, Conve
     for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
   } else if (src_dtype == DType::F64) {
     const auto* s = static_cast<const double*>(src);
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
+  } else if (src_dtype == DType::I64) {  // as integers: a double cannot hold every one exactly
+    const auto* s = static_cast<const int64_t*>(src);
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
+  } else if (src_dtype == DType::U64) {
+    const auto* s = static_cast<const uint64_t*>(src);
     for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
   } else {
     for (int64_t i = 0; i < count; ++i) dst[i] = convert(load_as_f64(src, src_dtype, i));
@@ -84,18 +128,12 @@ void cast_contiguous(const void* src, DType src_dtype, void* dst, DType dst_dtyp
                  [](auto v) { return static_cast<double>(v); });
       return;
     case DType::F16:
-      if (src_dtype == DType::F64) {  // round once, not twice through f32
-        widen_each(src, src_dtype, static_cast<uint16_t*>(dst), count, [](double v) {
-          return f32_to_f16(static_cast<float>(v));
-        });
-        return;
-      }
       widen_each(src, src_dtype, static_cast<uint16_t*>(dst), count,
-                 [](auto v) { return f32_to_f16(static_cast<float>(v)); });
+                 [](auto v) { return f32_to_f16(to_f32_round_odd(v)); });
       return;
     case DType::BF16:
       widen_each(src, src_dtype, static_cast<uint16_t*>(dst), count,
-                 [](auto v) { return f32_to_bf16(static_cast<float>(v)); });
+                 [](auto v) { return f32_to_bf16(to_f32_round_odd(v)); });
       return;
     default:
       throw DTypeConversionError("cannot cast " + std::string(dtype_name(src_dtype)) + " to " +
