@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/cast.h"
+#include "core/error.h"
 #include "core/parallel.h"
 
 namespace hfport {
@@ -107,7 +108,14 @@ std::vector<TensorStats> tensor_stats_many(const std::vector<Tensor>& tensors,
                                            const std::function<void(size_t)>& progress) {
   std::vector<Tensor> inputs;
   inputs.reserve(tensors.size());
-  for (const Tensor& t : tensors) inputs.push_back(t.contiguous());
+  for (const Tensor& t : tensors) {
+    // A device pointer would be read as host memory below (contiguous() copies nothing when the
+    // tensor already is contiguous), so refuse it here.
+    if (t.device().type != DeviceType::CPU) {
+      throw DeviceError("tensor statistics run on the host; a tensor is on CUDA");
+    }
+    inputs.push_back(t.contiguous());
+  }
 
   struct Item {
     size_t tensor;
