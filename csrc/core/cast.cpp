@@ -18,23 +18,36 @@ namespace {
 
 constexpr int64_t kCastGrain = 1 << 18;  // elements per thread at least: ~1 MB of f32 output
 
+// Element i of a source buffer. Sources are read through memcpy because a safetensors data
+// buffer need not be aligned for its dtype (nothing makes the header length a multiple of 8); a
+// typed load from such an address is undefined, and the compiler emits the same plain (unaligned)
+// load for the memcpy.
+template <typename T>
+T load(const void* src, int64_t i) {
+  T v;
+  std::memcpy(&v, static_cast<const std::byte*>(src) + i * static_cast<int64_t>(sizeof(T)),
+              sizeof(T));
+  return v;
+}
+
 // bf16 is the top half of an f32: widening is a zero-extend and a shift, written on integers so
 // the compiler turns it into packed instructions (punpck/pslld) without a float round trip.
-void widen_bf16_to_f32(const uint16_t* src, uint32_t* dst, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) dst[i] = static_cast<uint32_t>(src[i]) << 16;
+void widen_bf16_to_f32(const void* src, uint32_t* dst, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = static_cast<uint32_t>(load<uint16_t>(src, i)) << 16;
 }
 
 #if defined(__x86_64__)
 // f16 -> f32 through the F16C instruction (every x86-64 CPU since 2012); chosen at run time so
 // the library still runs, more slowly, on a CPU without it.
-__attribute__((target("avx,f16c"))) void widen_f16_to_f32_f16c(const uint16_t* src, float* dst,
+__attribute__((target("avx,f16c"))) void widen_f16_to_f32_f16c(const void* src, float* dst,
                                                                  int64_t count) {
+  const auto* bytes = static_cast<const std::byte*>(src);
   int64_t i = 0;
   for (; i + 8 <= count; i += 8) {
-    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 2 * i));
     _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(half));
   }
-  for (; i < count; ++i) dst[i] = f16_to_f32(src[i]);
+  for (; i < count; ++i) dst[i] = f16_to_f32(load<uint16_t>(src, i));
 }
 
 bool cpu_has_f16c() {
@@ -83,23 +96,17 @@ template <typename Dst, typename Convert>
 void widen_each(const void* src, DType src_dtype, Dst* dst, int64_t count, Convert convert) {
   // Fast paths for the cases checkpoints need; everything else goes through load_as_f64.
   if (src_dtype == DType::BF16) {
-    const auto* s = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < count; ++i) dst[i] = convert(bf16_to_f32(s[i]));
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(bf16_to_f32(load<uint16_t>(src, i)));
   } else if (src_dtype == DType::F16) {
-    const auto* s = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < count; ++i) dst[i] = convert(f16_to_f32(s[i]));
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(f16_to_f32(load<uint16_t>(src, i)));
   } else if (src_dtype == DType::F32) {
-    const auto* s = static_cast<const float*>(src);
-    for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(load<float>(src, i));
   } else if (src_dtype == DType::F64) {
-    const auto* s = static_cast<const double*>(src);
-    for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(load<double>(src, i));
   } else if (src_dtype == DType::I64) {  // as integers: a double cannot hold every one exactly
-    const auto* s = static_cast<const int64_t*>(src);
-    for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(load<int64_t>(src, i));
   } else if (src_dtype == DType::U64) {
-    const auto* s = static_cast<const uint64_t*>(src);
-    for (int64_t i = 0; i < count; ++i) dst[i] = convert(s[i]);
+    for (int64_t i = 0; i < count; ++i) dst[i] = convert(load<uint64_t>(src, i));
   } else {
     for (int64_t i = 0; i < count; ++i) dst[i] = convert(load_as_f64(src, src_dtype, i));
   }
@@ -109,12 +116,12 @@ void widen_each(const void* src, DType src_dtype, Dst* dst, int64_t count, Conve
 
 void cast_contiguous(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t count) {
   if (dst_dtype == DType::F32 && src_dtype == DType::BF16) {
-    widen_bf16_to_f32(static_cast<const uint16_t*>(src), static_cast<uint32_t*>(dst), count);
+    widen_bf16_to_f32(src, static_cast<uint32_t*>(dst), count);
     return;
   }
 #if defined(__x86_64__)
   if (dst_dtype == DType::F32 && src_dtype == DType::F16 && cpu_has_f16c()) {
-    widen_f16_to_f32_f16c(static_cast<const uint16_t*>(src), static_cast<float*>(dst), count);
+    widen_f16_to_f32_f16c(src, static_cast<float*>(dst), count);
     return;
   }
 #endif
