@@ -24,6 +24,11 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
+  // The header check allows a zero dim beside dims whose product alone overflows int64
+  // ([2^62, 2^62, 0] holds no element); multiplying those first would be signed overflow.
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+  }
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
