@@ -192,8 +192,11 @@ TEST(CheckpointPickle, PickleContentUnderASafetensorsNameIsRefused) {
   EXPECT_TRUE(throws_exactly<hfport::UnsupportedFormatError>([&] { Checkpoint::open(zip); },
                                                              {zip, "torch zip"}));
   for (int protocol = 2; protocol <= 5; ++protocol) {
-    const std::string path = dir / ("p" + std::to_string(protocol) + ".safetensors");
-    write_file(path, std::string("\x80") + static_cast<char>(protocol) + std::string("}q\x00.", 4));
+    const std::string path = dir / ("protocol" + std::to_string(protocol) + ".safetensors");
+    std::string pickle = "\x80";
+    pickle += static_cast<char>(protocol);
+    pickle.append("}q\x00.", 4);
+    write_file(path, pickle);
     EXPECT_TRUE(throws_exactly<hfport::UnsupportedFormatError>(
         [&] { hfport::SafetensorsFile::open(path); }, {path, "pickle"}))
         << protocol;

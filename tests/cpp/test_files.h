@@ -103,25 +103,35 @@ using Metadata = std::vector<std::pair<std::string, std::string>>;
 inline std::string safetensors_header_json(const std::vector<TensorBytes>& tensors,
                                            const Metadata& metadata = {}) {
   std::string json = "{";
-  bool first = true;
+  const char* separator = "";
   if (!metadata.empty()) {
     json += "\"__metadata__\":{";
-    for (size_t i = 0; i < metadata.size(); ++i) {
-      json += (i ? "," : "") + json_string(metadata[i].first) + ":" +
-              json_string(metadata[i].second);
+    for (const auto& [key, value] : metadata) {
+      json += separator;
+      json += json_string(key);
+      json += ':';
+      json += json_string(value);
+      separator = ",";
     }
-    json += "}";
-    first = false;
+    json += '}';
   }
   uint64_t offset = 0;
   for (const TensorBytes& t : tensors) {
-    json += (first ? "" : ",") + json_string(t.name) + ":{\"dtype\":" + json_string(t.dtype) +
-            ",\"shape\":[";
-    for (size_t i = 0; i < t.shape.size(); ++i) json += (i ? "," : "") + std::to_string(t.shape[i]);
-    json += "],\"data_offsets\":[" + std::to_string(offset) + "," +
-            std::to_string(offset + t.data.size()) + "]}";
+    json += metadata.empty() && &t == &tensors.front() ? "" : ",";
+    json += json_string(t.name);
+    json += ":{\"dtype\":";
+    json += json_string(t.dtype);
+    json += ",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i) {
+      if (i) json += ',';
+      json += std::to_string(t.shape[i]);
+    }
+    json += "],\"data_offsets\":[";
+    json += std::to_string(offset);
+    json += ',';
+    json += std::to_string(offset + t.data.size());
+    json += "]}";
     offset += t.data.size();
-    first = false;
   }
   return json + "}";
 }

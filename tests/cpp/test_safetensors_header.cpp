@@ -204,7 +204,9 @@ TEST(SafetensorsRules, HeaderTooLarge) {
 
 TEST(SafetensorsRules, HeaderEncoding) {
   const std::string tail = R"(":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}})";
-  for (const std::string bad : {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
+  // Bad byte, overlong '/', overlong 3-byte, both ends of the surrogates, past U+10FFFF, stray
+  // continuation byte, truncated sequence, 5-byte form.
+  for (const std::string bad : {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf",
                                 "\xf4\x90\x80\x80", "\x80", "\xe2\x82", "\xf8\x88\x80\x80\x80"}) {
     SCOPED_TRACE(testing::PrintToString(bad));
     // The bad sequence starts at byte 2 of the header.
