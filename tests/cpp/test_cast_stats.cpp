@@ -54,15 +54,15 @@ class ScopedThreads {
 };
 
 TEST(Parallel, ThreadCountFollowsTheEnvironment) {
-  {
-    ScopedThreads threads(3);
-    EXPECT_EQ(hfport::default_thread_count(), 3);
+  ScopedThreads restore_afterwards(3);
+  EXPECT_EQ(hfport::default_thread_count(), 3);
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (const char* ignored : {"zero", "0", "-2", ""}) {
+    ::setenv("HFPORT_NUM_THREADS", ignored, 1);
+    EXPECT_EQ(hfport::default_thread_count(), hardware) << "'" << ignored << "'";
   }
-  ::setenv("HFPORT_NUM_THREADS", "zero", 1);
-  EXPECT_GE(hfport::default_thread_count(), 1);
   ::unsetenv("HFPORT_NUM_THREADS");
-  EXPECT_EQ(hfport::default_thread_count(),
-            static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  EXPECT_EQ(hfport::default_thread_count(), hardware);
 }
 
 TEST(Parallel, ParallelForCoversEveryIndexOnceAndRethrows) {
