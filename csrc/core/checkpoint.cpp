@@ -112,7 +112,7 @@ std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) 
                       " safetensors files (" + joined(files) +
                       ") but no model.safetensors.index.json; open one file by path");
     } else {
-      for (const char* pickle : {".bin", ".pt", ".pth", ".ckpt"}) {
+      for (const char* pickle : {".bin", ".pt", ".pth", ".ckpt", ".pkl"}) {
         const auto found = folder_files_ending(p, pickle);
         if (!found.empty()) {
           throw UnsupportedFormatError(quoted(path) + " holds only pickle checkpoints (" +

@@ -56,6 +56,7 @@ std::string known_dtype_names() {
 }
 
 std::map<std::string, std::string> parse_metadata(const json& value, const std::string& where) {
+  if (value.is_null()) return {};  // safetensors reads "__metadata__": null as no metadata
   if (!value.is_object()) {
     throw MetadataError(where + ": __metadata__ must be an object of strings, found " +
                         json_kind(value));
@@ -107,9 +108,11 @@ TensorInfo parse_entry(const std::string& name, const json& entry, const std::st
     throw ShapeError(tensor + ": shape must be an array of non-negative integers, found " +
                      json_kind(shape));
   }
-  // Element count and byte size with overflow checks: a shape like [2^40, 2^40] must not wrap.
-  uint64_t numel = 1;
-  bool overflow = false;
+  // Overflow checks on the product of max(dim, 1), as torch checks strides: a shape like
+  // [2^40, 2^40] must not wrap, and neither may [0, 2^62, 2^62], whose strides would.
+  const uint64_t item = dtype_size(info.dtype);
+  const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / item;
+  uint64_t extent = 1;
   bool zero_dim = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     const auto dim = as_index(shape[i]);
@@ -118,21 +121,15 @@ TensorInfo parse_entry(const std::string& name, const json& entry, const std::st
                        "integer below 2^63, found " + json_kind(shape[i]) + " " + shape[i].dump());
     }
     info.shape.push_back(static_cast<int64_t>(*dim));
-    if (*dim != 0 && numel > std::numeric_limits<uint64_t>::max() / *dim) overflow = true;
     zero_dim = zero_dim || *dim == 0;
-    numel *= *dim;
+    const uint64_t factor = std::max<uint64_t>(*dim, 1);
+    if (extent > limit / factor) {
+      throw ShapeError(tensor + ": shape " + shape.dump() + " overflows: its byte size (or a "
+                       "stride) does not fit in 64 bits");
+    }
+    extent *= factor;
   }
-  const uint64_t item = dtype_size(info.dtype);
-  // A zero dim makes the true product zero. A wrapped product can also be zero (2^62 * 2^62), so
-  // ask the dims, never `numel`.
-  if (zero_dim) {
-    overflow = false;
-    numel = 0;
-  }
-  if (overflow || numel > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / item) {
-    throw ShapeError(tensor + ": shape " + shape.dump() + " overflows: its byte size does not fit "
-                     "in 64 bits");
-  }
+  const uint64_t numel = zero_dim ? 0 : extent;
   const uint64_t nbytes = numel * item;
 
   const json& offsets = entry["data_offsets"];

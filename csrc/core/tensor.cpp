@@ -55,6 +55,11 @@ Tensor new_host_tensor(DType dtype, const Shape& shape, bool zero_fill) {
 Tensor Tensor::empty(DType dtype, const Shape& shape) { return new_host_tensor(dtype, shape, false); }
 Tensor Tensor::zeros(DType dtype, const Shape& shape) { return new_host_tensor(dtype, shape, true); }
 
+std::byte* Tensor::data() const {
+  if (!storage_) throw Error("an undefined (default-constructed) tensor has no data");
+  return storage_->data() + byte_offset_;
+}
+
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
   for (int64_t i = ndim() - 1; i >= 0; --i) {

@@ -40,7 +40,8 @@ class Tensor {
   int64_t numel() const { return shape_numel(shape_); }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
   bool is_contiguous() const;
-  std::byte* data() const { return storage_->data() + byte_offset_; }
+  // Throws hfport::Error for a default-constructed (undefined) tensor.
+  std::byte* data() const;
   template <typename T>
   T* data_as() const { return reinterpret_cast<T*>(data()); }
 

@@ -370,3 +370,10 @@ TEST(TensorBasics, EmptyAndZeros) {
 }
 
 }  // namespace
+
+TEST(TensorViews, UndefinedTensorRefusesDataAccess) {
+  const hfport::Tensor undefined;
+  EXPECT_FALSE(undefined.defined());
+  EXPECT_THROW(undefined.data(), hfport::Error);
+  EXPECT_THROW(undefined.clone(), hfport::Error);
+}

@@ -101,6 +101,18 @@ def test_file_without_tensors(tmp_path):
     assert ck.metadata() == {"only": "metadata"}
 
 
+def test_null_metadata_reads_as_none_like_safetensors(tmp_path):
+    header = b'{"__metadata__":null,"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}'
+    path = tmp_path / "null_metadata.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x07\x09")
+    with safe_open(str(path), "pt") as f:
+        assert f.metadata() is None
+        expected = f.get_tensor("w")
+    ck = hfport.open(path)
+    assert ck.metadata() == {}
+    assert torch.equal(torch.from_dlpack(ck["w"]), expected)
+
+
 def test_missing_tensor_names_tensor_and_file(tmp_path):
     path = tmp_path / "one.safetensors"
     safetensors.torch.save_file({"present": random_tensor(torch.float32, (2,))}, path)

@@ -266,6 +266,13 @@ def test_folder_with_only_pickle_weights(tmp_path):
     assert not marker.exists()
 
 
+def test_folder_with_only_a_pkl_file(tmp_path):
+    (tmp_path / "weights.pkl").write_bytes(b"\x80\x04N.")
+    with pytest.raises(errors.UnsupportedFormatError, match=r"holds only pickle checkpoints \(weights"
+                       r"\.pkl\)"):
+        hfport.open(tmp_path)
+
+
 def test_folder_with_two_files_and_no_index(tmp_path):
     for name in ("b.safetensors", "a.safetensors"):
         safetensors.torch.save_file({"x": torch.ones(2)}, tmp_path / name)
