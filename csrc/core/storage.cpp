@@ -10,21 +10,25 @@ namespace hfport {
 
 namespace {
 
-// Large buffers come straight from mmap with transparent huge pages requested: a fresh 256 MB
-// cast output then takes ~128 page faults instead of ~65,000, which otherwise cost more than
-// the cast itself. Anonymous pages arrive zeroed.
-constexpr size_t kHugePage = size_t{2} << 20;
+// Large buffers come straight from mmap: page-aligned (so prefault_for_write covers them whole)
+// and zeroed by the kernel. No MADV_HUGEPAGE: on the VMs we measure on (free-page reporting
+// returns freed huge pages to the host) first touch of a huge page cost 4x that of 4 KB pages,
+// making a fresh bf16->f32 cast 2x slower (docs/benchmarks.md).
+constexpr size_t kPage = 4096;
 constexpr size_t kMmapThreshold = size_t{4} << 20;
+
+#ifndef MADV_POPULATE_WRITE
+constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older kernels answer EINVAL
+#endif
 
 }  // namespace
 
 HostStorage::HostStorage(size_t size, bool zero_fill) : size_(size) {
   if (size >= kMmapThreshold) {
-    mapped_size_ = (size + kHugePage - 1) / kHugePage * kHugePage;
+    mapped_size_ = (size + kPage - 1) / kPage * kPage;
     void* p = ::mmap(nullptr, mapped_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                      -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    ::madvise(p, mapped_size_, MADV_HUGEPAGE);  // advice only: failure leaves 4 KB pages
     data_ = static_cast<std::byte*>(p);
     return;
   }
@@ -41,6 +45,14 @@ HostStorage::~HostStorage() {
   } else {
     std::free(data_);
   }
+}
+
+void prefault_for_write(void* data, size_t size) {
+  const auto begin = (reinterpret_cast<uintptr_t>(data) + kPage - 1) / kPage * kPage;
+  const auto end = (reinterpret_cast<uintptr_t>(data) + size) / kPage * kPage;
+  if (end <= begin) return;
+  // Advice only: where the kernel lacks it, the pages fault in on first write as usual.
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
 }
 
 }  // namespace hfport

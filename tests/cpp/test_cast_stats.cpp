@@ -395,6 +395,30 @@ TEST(Cast, ThreadCountDoesNotChangeTheResult) {
   }
 }
 
+TEST(Cast, LargeBf16ToF32TakesTheStreamingPathAtAnyAlignment) {
+  // From 2^21 elements a call uses AVX2 streaming stores with a scalar head up to a 32-byte
+  // boundary and a scalar tail; shift the output by 0..7 floats and the source by one byte.
+  std::mt19937_64 rng(5);
+  const int64_t n = (int64_t{1} << 21) + 37;
+  std::vector<uint8_t> src(static_cast<size_t>(n) * 2 + 1);
+  for (auto& b : src) b = static_cast<uint8_t>(rng());
+  std::vector<uint32_t> dst(static_cast<size_t>(n) + 8);
+  for (int shift = 0; shift < 8; shift += 3) {
+    SCOPED_TRACE("output shifted by " + std::to_string(shift) + " floats");
+    std::fill(dst.begin(), dst.end(), 0xFFFFFFFFu);
+    hfport::cast_contiguous(src.data() + 1, DType::BF16, dst.data() + shift, DType::F32, n);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(src[1 + 2 * i]) |
+                            static_cast<uint32_t>(src[2 + 2 * i]) << 8;  // little-endian bf16
+      wrong += dst[shift + i] != bits << 16;
+    }
+    EXPECT_EQ(wrong, 0);
+    for (int i = 0; i < shift; ++i) EXPECT_EQ(dst[i], 0xFFFFFFFFu);  // nothing written before
+    EXPECT_EQ(dst[shift + n], 0xFFFFFFFFu);                          // nor after
+  }
+}
+
 TEST(Cast, EmptyAndScalarTensors) {
   const Tensor empty = Tensor::empty(DType::BF16, {0, 3});
   const Tensor out = hfport::cast(empty, DType::F32);
