@@ -10,7 +10,7 @@ from hfport._hfport import Checkpoint, Tensor, __version__, built_with_cuda, cud
 from hfport.tensor import from_dlpack, to_numpy
 
 
-def open(path: str) -> Checkpoint:  # noqa: A001 - hfport.open mirrors safetensors.safe_open
+def open(path: str) -> Checkpoint:
     """Map and validate a checkpoint: a .safetensors file, a sharded folder, or an index.json."""
     return Checkpoint.open(str(path))
 
