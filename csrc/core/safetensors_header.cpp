@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
 
 #include "core/error.h"
 #include "core/json_strict.h"
@@ -36,17 +41,6 @@ std::string json_kind(const json& value) {
   return "a number";
 }
 
-// A JSON value as a non-negative integer that fits int64 (shapes and offsets), or nullopt.
-std::optional<uint64_t> as_index(const json& value) {
-  if (value.is_number_unsigned()) {
-    const uint64_t v = value.get<uint64_t>();
-    if (v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return v;
-    return std::nullopt;
-  }
-  if (value.is_number_integer() && value.get<int64_t>() >= 0) return value.get<uint64_t>();
-  return std::nullopt;
-}
-
 std::string known_dtype_names() {
   std::string names;
   for (int i = 0; i < kDTypeCount; ++i) {
@@ -55,76 +49,341 @@ std::string known_dtype_names() {
   return names;
 }
 
-std::map<std::string, std::string> parse_metadata(const json& value, const std::string& where) {
-  if (value.is_null()) return {};  // safetensors reads "__metadata__": null as no metadata
-  if (!value.is_object()) {
-    throw MetadataError(where + ": __metadata__ must be an object of strings, found " +
-                        json_kind(value));
-  }
-  std::map<std::string, std::string> metadata;
-  for (const auto& [key, item] : value.items()) {
-    if (!item.is_string()) {
-      throw MetadataError(where + ": __metadata__[" + quoted(key) +
-                          "] must be a string, found " + json_kind(item));
+// Shapes and offsets are non-negative integers that fit int64.
+constexpr uint64_t kMaxIndex = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+
+constexpr std::string_view kMetadataKey = "__metadata__";
+
+enum Field : uint8_t { kDtype = 1, kShape = 2, kOffsets = 4 };
+
+// One tensor's entry as the SAX pass read it; check_entry applies the rules to it afterwards.
+// The fast path fills `info` and `offsets` directly. A value of any other form is kept as JSON in
+// its raw_* member instead, for check_entry to say what is wrong with it.
+struct EntryRead {
+  TensorInfo info;  // shape: when raw_shape is set, the indices before the first non-index
+  uint8_t fields = 0;  // the Fields seen
+  uint64_t offsets[2] = {0, 0};
+  size_t offsets_read = 0;
+  std::optional<json> raw_entry;    // the entry, when it is not an object
+  std::optional<json> raw_dtype;    // dtype, when it is not a known dtype name
+  std::optional<json> raw_shape;    // shape, when it is not an array of indices
+  std::optional<json> raw_offsets;  // data_offsets, when not an array of two indices
+  std::set<std::string> unexpected_fields;
+};
+
+// Tensor names read so far, so that a repeated one is refused at its key, as a DOM parser with a
+// duplicate-key check would: an open-addressing table of (hash, index into the entries), the
+// entries owning the names, so no name is copied or allocated twice.
+class NameSet {
+ public:
+  // Adds entries[i]'s name; false when an earlier entry has the same name.
+  bool insert(const std::vector<EntryRead>& entries, size_t i) {
+    if (2 * (count_ + 1) > buckets_.size()) grow();
+    const std::string& name = entries[i].info.name;
+    const size_t hash = std::hash<std::string>{}(name);
+    const size_t mask = buckets_.size() - 1;  // the size is a power of two
+    for (size_t s = hash & mask;; s = (s + 1) & mask) {
+      if (buckets_[s].index == kEmpty) {
+        buckets_[s] = {hash, i};
+        ++count_;
+        return true;
+      }
+      if (buckets_[s].hash == hash && entries[buckets_[s].index].info.name == name) return false;
     }
-    metadata[key] = item.get<std::string>();
   }
-  return metadata;
+
+ private:
+  static constexpr size_t kEmpty = std::numeric_limits<size_t>::max();
+  struct Bucket {
+    size_t hash = 0;
+    size_t index = kEmpty;
+  };
+
+  void grow() {
+    std::vector<Bucket> old = std::move(buckets_);
+    buckets_.assign(std::max<size_t>(256, 2 * old.size()), Bucket{});
+    const size_t mask = buckets_.size() - 1;
+    for (const Bucket& bucket : old) {
+      if (bucket.index == kEmpty) continue;
+      size_t s = bucket.hash & mask;
+      while (buckets_[s].index != kEmpty) s = (s + 1) & mask;
+      buckets_[s] = bucket;
+    }
+  }
+
+  std::vector<Bucket> buckets_;
+  size_t count_ = 0;
+};
+
+// The nlohmann SAX handler for a header. A valid header's events are read straight into
+// EntryReads and the metadata map: no DOM, no per-key allocation beyond the names and shapes the
+// result keeps. Any value not of the expected form (and the rest of an index array, from its
+// first non-index on) is handed to a StrictDomBuilder, which keeps it as JSON for the error
+// message while enforcing depth and unique keys exactly as parse_json_strict does. Keys read on
+// the fast path are checked for repeats here: tensor names through a NameSet, entry fields
+// through `fields` and `unexpected_fields`, metadata keys through the metadata map. Nothing is
+// thrown during the pass: rules other than JSON's are applied afterwards, in name order.
+class HeaderReader {
+ public:
+  explicit HeaderReader(std::optional<JsonProblem>& problem)
+      : problem_(problem), values_(problem) {}
+
+  std::optional<json> raw_header;  // the header, when it is not an object
+  std::vector<EntryRead> entries;  // in the order read
+  std::map<std::string, std::string> metadata;
+  std::optional<json> raw_metadata;               // __metadata__, when not an object or null
+  std::map<std::string, json> non_string_metadata;  // the __metadata__ items that are not strings
+
+  bool null() {
+    // "__metadata__": null is no metadata, as safetensors reads it.
+    if (at_value(Slot::Metadata)) return true;
+    return diverted().null();
+  }
+  bool boolean(bool value) { return diverted().boolean(value); }
+  bool number_integer(int64_t value) {
+    if (takes_index() && value >= 0) return add_index(static_cast<uint64_t>(value));  // "-0"
+    return diverted().number_integer(value);
+  }
+  bool number_unsigned(uint64_t value) {
+    if (takes_index() && value <= kMaxIndex) return add_index(value);
+    return diverted().number_unsigned(value);
+  }
+  bool number_float(double value, const std::string& text) {
+    return diverted().number_float(value, text);
+  }
+  bool string(std::string& value) {
+    if (at_value(Slot::Dtype)) {
+      if (const auto dtype = dtype_from_name(value)) {
+        entries.back().info.dtype = *dtype;
+      } else {
+        entries.back().raw_dtype = value;
+      }
+      return true;
+    }
+    if (at_value(Slot::MetadataItem)) {
+      metadata_item_->second = value;
+      return true;
+    }
+    return diverted().string(value);
+  }
+  bool binary(json::binary_t& value) { return diverted().binary(value); }
+
+  bool start_object(size_t size) {
+    if (at_value(Slot::Header)) return enter(In::Header);
+    if (at_value(Slot::Entry)) return enter(In::Entry);
+    if (at_value(Slot::Metadata)) return enter(In::Metadata);
+    return diverted().start_object(size);
+  }
+  bool start_array(size_t size) {
+    if (at_value(Slot::Shape)) {
+      entries.back().info.shape.reserve(4);  // one allocation for the usual ranks
+      return enter(In::Shape);
+    }
+    if (at_value(Slot::Offsets)) return enter(In::Offsets);
+    return diverted().start_array(size);
+  }
+  bool key(std::string& key) {
+    if (values_.active()) return values_.key(key);
+    if (in_ == In::Header) return header_key(key);
+    if (in_ == In::Entry) return entry_key(key);
+    auto [item, added] = metadata.try_emplace(key);
+    if (!added) return refuse(duplicate_key(key));
+    metadata_item_ = item;
+    slot_ = Slot::MetadataItem;
+    return true;
+  }
+  bool end_object() {
+    if (values_.active()) return values_.end_object();
+    return enter(in_ == In::Header ? In::Nothing : In::Header);  // an entry or __metadata__ ended
+  }
+  bool end_array() {
+    if (values_.active()) return values_.end_array();
+    EntryRead& entry = entries.back();
+    if (in_ == In::Offsets && entry.offsets_read != 2) entry.raw_offsets = read_offsets(entry);
+    return enter(In::Entry);
+  }
+  bool parse_error(size_t position, const std::string& token, const json::exception& error) {
+    return values_.parse_error(position, token, error);
+  }
+
+ private:
+  // The value the next event starts (what the last key named), and the innermost container the
+  // fast path is inside; the fast path never goes deeper than In::Shape, three levels.
+  enum class Slot { Header, Entry, Metadata, MetadataItem, Dtype, Shape, Offsets, Ignored };
+  enum class In { Nothing, Header, Entry, Metadata, Shape, Offsets };
+
+  bool at_value(Slot slot) const {
+    return slot_ == slot && !values_.active() && in_ != In::Shape && in_ != In::Offsets;
+  }
+  bool takes_index() const {
+    return !values_.active() &&
+           (in_ == In::Shape || (in_ == In::Offsets && entries.back().offsets_read < 2));
+  }
+  bool enter(In in) {
+    in_ = in;
+    return true;
+  }
+  bool refuse(JsonProblem problem) {
+    problem_ = std::move(problem);
+    return false;
+  }
+
+  bool header_key(const std::string& key) {
+    if (key == kMetadataKey) {
+      if (metadata_seen_) return refuse(duplicate_key(key));
+      metadata_seen_ = true;
+      slot_ = Slot::Metadata;
+      return true;
+    }
+    entries.emplace_back().info.name = key;
+    if (!names_.insert(entries, entries.size() - 1)) return refuse(duplicate_key(key));
+    slot_ = Slot::Entry;
+    return true;
+  }
+
+  bool entry_key(const std::string& key) {
+    EntryRead& entry = entries.back();
+    Field field;
+    if (key == std::string_view("dtype")) {
+      field = kDtype;
+      slot_ = Slot::Dtype;
+    } else if (key == std::string_view("shape")) {
+      field = kShape;
+      slot_ = Slot::Shape;
+    } else if (key == std::string_view("data_offsets")) {
+      field = kOffsets;
+      slot_ = Slot::Offsets;
+    } else {
+      if (!entry.unexpected_fields.insert(key).second) return refuse(duplicate_key(key));
+      slot_ = Slot::Ignored;
+      return true;
+    }
+    if (entry.fields & field) return refuse(duplicate_key(key));
+    entry.fields |= field;
+    return true;
+  }
+
+  bool add_index(uint64_t value) {
+    EntryRead& entry = entries.back();
+    if (in_ == In::Shape) {
+      entry.info.shape.push_back(static_cast<int64_t>(value));
+    } else {
+      entry.offsets[entry.offsets_read++] = value;
+    }
+    return true;
+  }
+
+  static json read_offsets(const EntryRead& entry) {
+    json offsets = json::array();
+    for (size_t i = 0; i < entry.offsets_read; ++i) offsets.push_back(entry.offsets[i]);
+    return offsets;
+  }
+
+  // values_, set to take the value that the coming event starts (or continues: inside an index
+  // array, the array read so far, which it then finishes).
+  StrictDomBuilder& diverted() {
+    if (values_.active()) return values_;
+    if (in_ == In::Shape || in_ == In::Offsets) {
+      EntryRead& entry = entries.back();
+      json& array = in_ == In::Shape ? entry.raw_shape.emplace(entry.info.shape)
+                                     : entry.raw_offsets.emplace(read_offsets(entry));
+      values_.resume_array(&array, 2);
+      in_ = In::Entry;  // where the array's end, read by values_, leaves the fast path
+      return values_;
+    }
+    values_.start(raw_slot(), in_ == In::Nothing ? 0 : in_ == In::Header ? 1 : 2);
+    return values_;
+  }
+
+  json* raw_slot() {
+    switch (slot_) {
+      case Slot::Header: return &raw_header.emplace();
+      case Slot::Entry: return &entries.back().raw_entry.emplace();
+      case Slot::Metadata: return &raw_metadata.emplace();
+      case Slot::MetadataItem: return &non_string_metadata[metadata_item_->first];
+      case Slot::Dtype: return &entries.back().raw_dtype.emplace();
+      case Slot::Shape: return &entries.back().raw_shape.emplace();
+      case Slot::Offsets: return &entries.back().raw_offsets.emplace();
+      case Slot::Ignored: break;
+    }
+    return &ignored_;  // an unexpected field's value: checked, then dropped
+  }
+
+  std::optional<JsonProblem>& problem_;
+  StrictDomBuilder values_;
+  Slot slot_ = Slot::Header;
+  In in_ = In::Nothing;
+  NameSet names_;
+  bool metadata_seen_ = false;
+  std::map<std::string, std::string>::iterator metadata_item_;
+  json ignored_;
+};
+
+void check_metadata(const HeaderReader& read, const std::string& where) {
+  if (read.raw_metadata) {
+    throw MetadataError(where + ": __metadata__ must be an object of strings, found " +
+                        json_kind(*read.raw_metadata));
+  }
+  if (!read.non_string_metadata.empty()) {  // std::map: the first key in name order
+    const auto& [key, item] = *read.non_string_metadata.begin();
+    throw MetadataError(where + ": __metadata__[" + quoted(key) + "] must be a string, found " +
+                        json_kind(item));
+  }
 }
 
-TensorInfo parse_entry(const std::string& name, const json& entry, const std::string& where) {
-  const std::string tensor = where + ": tensor " + quoted(name);
-  if (!entry.is_object()) {
-    throw TensorEntryError(tensor + " must be an object {dtype, shape, data_offsets}, found " +
-                           json_kind(entry));
+TensorInfo check_entry(EntryRead& entry, const std::string& where) {
+  TensorInfo& info = entry.info;
+  const std::string& name = info.name;
+  const auto tensor = [&] { return where + ": tensor " + quoted(name); };
+  if (entry.raw_entry) {
+    throw TensorEntryError(tensor() + " must be an object {dtype, shape, data_offsets}, found " +
+                           json_kind(*entry.raw_entry));
   }
-  for (const char* field : {"dtype", "shape", "data_offsets"}) {
-    if (!entry.contains(field)) {
-      throw TensorEntryError(tensor + " has no '" + field + "' field");
+  for (const auto& [field, field_name] : {std::pair{kDtype, "dtype"}, std::pair{kShape, "shape"},
+                                          std::pair{kOffsets, "data_offsets"}}) {
+    if (!(entry.fields & field)) {
+      throw TensorEntryError(tensor() + " has no '" + field_name + "' field");
     }
   }
-  for (const auto& [field, unused] : entry.items()) {
-    if (field != "dtype" && field != "shape" && field != "data_offsets") {
-      throw TensorEntryError(tensor + " has an unexpected field " + quoted(field) +
-                             " (expected only dtype, shape, data_offsets)");
+  if (!entry.unexpected_fields.empty()) {  // std::set: the first in name order
+    throw TensorEntryError(tensor() + " has an unexpected field " +
+                           quoted(*entry.unexpected_fields.begin()) +
+                           " (expected only dtype, shape, data_offsets)");
+  }
+
+  if (entry.raw_dtype) {
+    if (!entry.raw_dtype->is_string()) {
+      throw DTypeError(tensor() + ": dtype must be a string, found " + json_kind(*entry.raw_dtype));
     }
+    throw DTypeError(tensor() + " has unknown dtype " +
+                     quoted(entry.raw_dtype->get<std::string>()) + "; known dtypes: " +
+                     known_dtype_names());
   }
 
-  TensorInfo info;
-  info.name = name;
-  const json& dtype = entry["dtype"];
-  if (!dtype.is_string()) {
-    throw DTypeError(tensor + ": dtype must be a string, found " + json_kind(dtype));
-  }
-  const auto parsed_dtype = dtype_from_name(dtype.get<std::string>());
-  if (!parsed_dtype) {
-    throw DTypeError(tensor + " has unknown dtype " + quoted(dtype.get<std::string>()) +
-                     "; known dtypes: " + known_dtype_names());
-  }
-  info.dtype = *parsed_dtype;
-
-  const json& shape = entry["shape"];
-  if (!shape.is_array()) {
-    throw ShapeError(tensor + ": shape must be an array of non-negative integers, found " +
-                     json_kind(shape));
+  const json* raw_shape = entry.raw_shape ? &*entry.raw_shape : nullptr;
+  if (raw_shape && !raw_shape->is_array()) {
+    throw ShapeError(tensor() + ": shape must be an array of non-negative integers, found " +
+                     json_kind(*raw_shape));
   }
   // Overflow checks on the product of max(dim, 1), as torch checks strides: a shape like
   // [2^40, 2^40] must not wrap, and neither may [0, 2^62, 2^62], whose strides would.
   const uint64_t item = dtype_size(info.dtype);
-  const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / item;
+  const uint64_t limit = kMaxIndex / item;
+  const size_t rank = raw_shape ? raw_shape->size() : info.shape.size();
   uint64_t extent = 1;
   bool zero_dim = false;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    const auto dim = as_index(shape[i]);
-    if (!dim) {
-      throw ShapeError(tensor + ": shape[" + std::to_string(i) + "] must be a non-negative "
-                       "integer below 2^63, found " + json_kind(shape[i]) + " " + shape[i].dump());
+  for (size_t i = 0; i < rank; ++i) {
+    if (i == info.shape.size()) {  // the first element of raw_shape that is not an index
+      const json& dim = (*raw_shape)[i];
+      throw ShapeError(tensor() + ": shape[" + std::to_string(i) + "] must be a non-negative "
+                       "integer below 2^63, found " + json_kind(dim) + " " + dim.dump());
     }
-    info.shape.push_back(static_cast<int64_t>(*dim));
-    zero_dim = zero_dim || *dim == 0;
-    const uint64_t factor = std::max<uint64_t>(*dim, 1);
+    const uint64_t dim = static_cast<uint64_t>(info.shape[i]);
+    zero_dim = zero_dim || dim == 0;
+    const uint64_t factor = std::max<uint64_t>(dim, 1);
     if (extent > limit / factor) {
-      throw ShapeError(tensor + ": shape " + shape.dump() + " overflows: its byte size (or a "
+      const std::string shape = raw_shape ? raw_shape->dump() : json(info.shape).dump();
+      throw ShapeError(tensor() + ": shape " + shape + " overflows: its byte size (or a "
                        "stride) does not fit in 64 bits");
     }
     extent *= factor;
@@ -132,39 +391,46 @@ TensorInfo parse_entry(const std::string& name, const json& entry, const std::st
   const uint64_t numel = zero_dim ? 0 : extent;
   const uint64_t nbytes = numel * item;
 
-  const json& offsets = entry["data_offsets"];
-  if (!offsets.is_array() || offsets.size() != 2) {
-    throw OffsetsError(tensor + ": data_offsets must be [begin, end], found " + offsets.dump());
-  }
-  const auto begin = as_index(offsets[0]);
-  const auto end = as_index(offsets[1]);
-  if (!begin || !end) {
-    throw OffsetsError(tensor + ": data_offsets must be non-negative integers, found " +
+  if (entry.raw_offsets) {
+    const json& offsets = *entry.raw_offsets;
+    if (!offsets.is_array() || offsets.size() != 2) {
+      throw OffsetsError(tensor() + ": data_offsets must be [begin, end], found " + offsets.dump());
+    }
+    // Two values, kept as JSON because one is not an index.
+    throw OffsetsError(tensor() + ": data_offsets must be non-negative integers, found " +
                        offsets.dump());
   }
-  if (*begin > *end) {
-    throw OffsetsError(tensor + ": data_offsets " + offsets.dump() + " end before they begin");
+  const uint64_t begin = entry.offsets[0];
+  const uint64_t end = entry.offsets[1];
+  const auto offsets = [&] { return json::array({begin, end}).dump(); };
+  if (begin > end) {
+    throw OffsetsError(tensor() + ": data_offsets " + offsets() + " end before they begin");
   }
-  if (*end - *begin != nbytes) {
-    throw OffsetsError(tensor + " has shape " + shape_to_string(info.shape) + " and dtype " +
+  if (end - begin != nbytes) {
+    throw OffsetsError(tensor() + " has shape " + shape_to_string(info.shape) + " and dtype " +
                        std::string(dtype_name(info.dtype)) + ", so " + std::to_string(nbytes) +
-                       " bytes, but data_offsets " + offsets.dump() + " span " +
-                       std::to_string(*end - *begin) + " bytes");
+                       " bytes, but data_offsets " + offsets() + " span " +
+                       std::to_string(end - begin) + " bytes");
   }
-  info.begin = *begin;
-  info.end = *end;
-  return info;
+  info.begin = begin;
+  info.end = end;
+  return std::move(info);
 }
 
 // Offsets must tile the data buffer exactly: start at 0, no gap, no overlap, end at its end.
-void check_layout(std::vector<TensorInfo> tensors, uint64_t data_size, uint64_t header_size,
+// `named` is in name order. Sorting pointers to it makes the permutation that sorting the tensors
+// themselves would, so tied offsets name the same tensors in messages as they always have.
+void check_layout(const std::vector<TensorInfo>& named, uint64_t data_size, uint64_t header_size,
                   size_t file_size, const std::string& where) {
-  std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  std::vector<const TensorInfo*> tensors(named.size());
+  for (size_t i = 0; i < named.size(); ++i) tensors[i] = &named[i];
+  std::sort(tensors.begin(), tensors.end(), [](const TensorInfo* a, const TensorInfo* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
   });
   uint64_t expected = 0;
   const TensorInfo* previous = nullptr;
-  for (const TensorInfo& t : tensors) {
+  for (const TensorInfo* tp : tensors) {
+    const TensorInfo& t = *tp;
     if (t.begin != expected) {
       if (previous == nullptr) {
         throw LayoutError(where + ": the first tensor in the data buffer, " + quoted(t.name) +
@@ -185,9 +451,9 @@ void check_layout(std::vector<TensorInfo> tensors, uint64_t data_size, uint64_t 
                               " = " + std::to_string(8 + header_size + expected) + " expected)";
     if (expected > data_size) {
       std::string first_outside;
-      for (const TensorInfo& t : tensors) {
-        if (t.end > data_size) {
-          first_outside = quoted(t.name) + " " + byte_range(t);
+      for (const TensorInfo* t : tensors) {
+        if (t->end > data_size) {
+          first_outside = quoted(t->name) + " " + byte_range(*t);
           break;
         }
       }
@@ -223,30 +489,42 @@ SafetensorsHeader parse_safetensors_header(const std::byte* file, size_t file_si
   }
 
   const std::string_view text(reinterpret_cast<const char*>(file + 8), n);
-  StrictJson parsed = parse_json_strict(text);
-  if (parsed.problem) {
-    const std::string detail = where + ": header " + parsed.problem->detail;
-    switch (parsed.problem->kind) {
+  std::optional<JsonProblem> problem = check_json_text(text);
+  HeaderReader read(problem);
+  if (!problem) json::sax_parse(text.begin(), text.end(), &read);
+  if (problem) {
+    const std::string detail = where + ": header " + problem->detail;
+    switch (problem->kind) {
       case JsonProblem::Kind::Encoding: throw HeaderEncodingError(detail);
       case JsonProblem::Kind::DuplicateKey: throw DuplicateKeyError(detail);
       case JsonProblem::Kind::Syntax: throw HeaderJsonError(where + ": header is not valid JSON: " +
-                                                            parsed.problem->detail);
+                                                            problem->detail);
     }
   }
-  if (!parsed.value.is_object()) {
+  if (read.raw_header) {
     throw HeaderJsonError(where + ": header must be a JSON object, found " +
-                          json_kind(parsed.value));
+                          json_kind(*read.raw_header));
   }
 
+  // The rules are applied entry by entry in name order, __metadata__ in its place among the
+  // names, so a header that breaks several reports the same one whatever order its keys are in.
+  std::vector<EntryRead>& entries = read.entries;
+  std::vector<size_t> by_name(entries.size());
+  for (size_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
+  std::sort(by_name.begin(), by_name.end(),
+            [&](size_t a, size_t b) { return entries[a].info.name < entries[b].info.name; });
+  const auto metadata_place =
+      std::partition_point(by_name.begin(), by_name.end(),
+                           [&](size_t i) { return entries[i].info.name < kMetadataKey; });
   SafetensorsHeader header;
   header.header_size = n;
-  for (const auto& [key, value] : parsed.value.items()) {  // nlohmann orders keys by name
-    if (key == "__metadata__") {
-      header.metadata = parse_metadata(value, where);
-    } else {
-      header.tensors.push_back(parse_entry(key, value, where));
-    }
+  header.tensors.reserve(entries.size());
+  for (auto it = by_name.begin(); it != by_name.end(); ++it) {
+    if (it == metadata_place) check_metadata(read, where);
+    header.tensors.push_back(check_entry(entries[*it], where));
   }
+  if (metadata_place == by_name.end()) check_metadata(read, where);
+  header.metadata = std::move(read.metadata);
   check_layout(header.tensors, file_size - 8 - n, n, file_size, where);
   return header;
 }

@@ -402,6 +402,68 @@ TEST(SafetensorsRules, ZeroSizedTensorsAnywhereInTheTiling) {
   EXPECT_EQ(h.tensors.size(), 5u);
 }
 
+// The header is read in one SAX pass and its rules are applied afterwards in name order, as when
+// it was a std::map-backed DOM: the first rule broken in name order is reported, wherever it sits
+// in the text, __metadata__ in its place ('_' sorts after capitals, before lower case). A JSON
+// error anywhere comes before all of them.
+TEST(SafetensorsRules, FirstRuleBrokenInNameOrderIsReported) {
+  const std::string bad_offsets = R"("b":{"dtype":"U8","shape":[1],"data_offsets":[1]})";
+  const std::string bad_dtype = R"("A":{"dtype":"X","shape":[1],"data_offsets":[0,1]})";
+  const std::string bad_metadata = R"("__metadata__":{"k":"v","j":[],"i":1})";
+  expect_refused<hfport::DTypeError>("{" + bad_offsets + "," + bad_metadata + "," + bad_dtype + "}",
+                                     1, {kWhere + ": tensor 'A' has unknown dtype 'X'"});
+  expect_refused<hfport::MetadataError>(
+      "{" + bad_offsets + "," + bad_metadata + "}", 1,
+      {kWhere + ": __metadata__['i'] must be a string, found a number"});
+  expect_refused<hfport::OffsetsError>(
+      "{" + bad_offsets + R"(,"__metadata__":{"k":"v"}})", 1,
+      {kWhere + ": tensor 'b': data_offsets must be [begin, end], found [1]"});
+  expect_refused<hfport::DuplicateKeyError>(
+      "{" + bad_dtype + "," + bad_offsets + R"(,"z":{"x":1,"x":2}})", 1,
+      {kWhere + ": header duplicate key 'x'"});
+}
+
+// Shapes and offsets are read as numbers until a value of another kind turns up; the message
+// still prints the whole value as written.
+TEST(SafetensorsRules, MessagesPrintWholeValuesAsWritten) {
+  auto header = [](const std::string& shape, const std::string& offsets) {
+    return "{\"w\":" + entry("\"U8\"", shape, offsets) + "}";
+  };
+  const std::string w = kWhere + ": tensor 'w'";
+  expect_refused<hfport::ShapeError>(
+      header("[2,\"x\",3]", "[0,6]"), 6,
+      {w + ": shape[1] must be a non-negative integer below 2^63, found a string \"x\""});
+  expect_refused<hfport::ShapeError>(
+      header("[4294967296,4294967296,\"x\"]", "[0,0]"), 0,
+      {w + ": shape [4294967296,4294967296,\"x\"] overflows: its byte size (or a stride) does "
+           "not fit in 64 bits"});
+  expect_refused<hfport::OffsetsError>(
+      header("[2]", "[0,2,[3]]"), 2, {w + ": data_offsets must be [begin, end], found [0,2,[3]]"});
+  expect_refused<hfport::OffsetsError>(
+      header("[2]", "[0,2.5]"), 2,
+      {w + ": data_offsets must be non-negative integers, found [0,2.5]"});
+  // -0 is an integer, and it is zero.
+  const SafetensorsHeader h = parse(file_with(header("[-0,2]", "[-0,0]"), 0));
+  ASSERT_EQ(h.tensors.size(), 1u);
+  EXPECT_EQ(h.tensors[0].shape, (hfport::Shape{0, 2}));
+  EXPECT_EQ(h.tensors[0].end, 0u);
+}
+
+// Every event counts the containers open around it, the header object included: a value may sit
+// inside 64 of them, and 65 nested containers are allowed only when the innermost is empty.
+TEST(SafetensorsRules, NestingLimitCountsTheHeaderObject) {
+  auto metadata_nested = [](int arrays, const std::string& inner) {
+    const std::string open(arrays, '['), close(arrays, ']');
+    return R"({"__metadata__":)" + open + inner + close + "}";
+  };
+  const std::string not_an_object = "__metadata__ must be an object of strings, found an array";
+  const std::string too_deep = "header is not valid JSON: nesting deeper than 64 levels";
+  expect_refused<hfport::MetadataError>(metadata_nested(63, "1"), 0, {not_an_object});
+  expect_refused<hfport::HeaderJsonError>(metadata_nested(64, "1"), 0, {too_deep});
+  expect_refused<hfport::MetadataError>(metadata_nested(64, ""), 0, {not_an_object});
+  expect_refused<hfport::HeaderJsonError>(metadata_nested(65, ""), 0, {too_deep});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Properties.
 
