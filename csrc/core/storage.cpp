@@ -10,12 +10,7 @@ namespace hfport {
 
 namespace {
 
-// Large buffers come straight from mmap: page-aligned (so prefault_for_write covers them whole)
-// and zeroed by the kernel. No MADV_HUGEPAGE: on the VMs we measure on (free-page reporting
-// returns freed huge pages to the host) first touch of a huge page cost 4x that of 4 KB pages,
-// making a fresh bf16->f32 cast 2x slower (docs/benchmarks.md).
 constexpr size_t kPage = 4096;
-constexpr size_t kMmapThreshold = size_t{4} << 20;
 
 #ifndef MADV_POPULATE_WRITE
 constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older kernels answer EINVAL
@@ -24,14 +19,6 @@ constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older kernels answer EIN
 }  // namespace
 
 HostStorage::HostStorage(size_t size, bool zero_fill) : size_(size) {
-  if (size >= kMmapThreshold) {
-    mapped_size_ = (size + kPage - 1) / kPage * kPage;
-    void* p = ::mmap(nullptr, mapped_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    data_ = static_cast<std::byte*>(p);
-    return;
-  }
   // aligned_alloc wants a size that is a multiple of the alignment, and a non-zero one.
   const size_t rounded = size == 0 ? 64 : (size + 63) / 64 * 64;
   data_ = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
@@ -39,13 +26,7 @@ HostStorage::HostStorage(size_t size, bool zero_fill) : size_(size) {
   if (zero_fill) std::memset(data_, 0, size);
 }
 
-HostStorage::~HostStorage() {
-  if (mapped_size_ != 0) {
-    ::munmap(data_, mapped_size_);
-  } else {
-    std::free(data_);
-  }
-}
+HostStorage::~HostStorage() { std::free(data_); }
 
 void prefault_for_write(void* data, size_t size) {
   const auto begin = (reinterpret_cast<uintptr_t>(data) + kPage - 1) / kPage * kPage;

@@ -42,7 +42,6 @@ class HostStorage final : public Storage {
  private:
   std::byte* data_ = nullptr;
   size_t size_ = 0;
-  size_t mapped_size_ = 0;  // non-zero when the buffer came from mmap (large buffers)
 };
 
 // Asks the kernel to back [data, data + size) with writable pages now, in one call, instead of one
