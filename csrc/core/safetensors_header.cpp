@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "core/error.h"
@@ -71,56 +74,12 @@ struct EntryRead {
   std::set<std::string> unexpected_fields;
 };
 
-// Tensor names read so far, so that a repeated one is refused at its key, as a DOM parser with a
-// duplicate-key check would: an open-addressing table of (hash, index into the entries), the
-// entries owning the names, so no name is copied or allocated twice.
-class NameSet {
- public:
-  // Adds entries[i]'s name; false when an earlier entry has the same name.
-  bool insert(const std::vector<EntryRead>& entries, size_t i) {
-    if (2 * (count_ + 1) > buckets_.size()) grow();
-    const std::string& name = entries[i].info.name;
-    const size_t hash = std::hash<std::string>{}(name);
-    const size_t mask = buckets_.size() - 1;  // the size is a power of two
-    for (size_t s = hash & mask;; s = (s + 1) & mask) {
-      if (buckets_[s].index == kEmpty) {
-        buckets_[s] = {hash, i};
-        ++count_;
-        return true;
-      }
-      if (buckets_[s].hash == hash && entries[buckets_[s].index].info.name == name) return false;
-    }
-  }
-
- private:
-  static constexpr size_t kEmpty = std::numeric_limits<size_t>::max();
-  struct Bucket {
-    size_t hash = 0;
-    size_t index = kEmpty;
-  };
-
-  void grow() {
-    std::vector<Bucket> old = std::move(buckets_);
-    buckets_.assign(std::max<size_t>(256, 2 * old.size()), Bucket{});
-    const size_t mask = buckets_.size() - 1;
-    for (const Bucket& bucket : old) {
-      if (bucket.index == kEmpty) continue;
-      size_t s = bucket.hash & mask;
-      while (buckets_[s].index != kEmpty) s = (s + 1) & mask;
-      buckets_[s] = bucket;
-    }
-  }
-
-  std::vector<Bucket> buckets_;
-  size_t count_ = 0;
-};
-
 // The nlohmann SAX handler for a header. A valid header's events are read straight into
 // EntryReads and the metadata map: no DOM, no per-key allocation beyond the names and shapes the
 // result keeps. Any value not of the expected form (and the rest of an index array, from its
 // first non-index on) is handed to a StrictDomBuilder, which keeps it as JSON for the error
 // message while enforcing depth and unique keys exactly as parse_json_strict does. Keys read on
-// the fast path are checked for repeats here: tensor names through a NameSet, entry fields
+// the fast path are checked for repeats here: tensor names through `names_`, entry fields
 // through `fields` and `unexpected_fields`, metadata keys through the metadata map. Nothing is
 // thrown during the pass: rules other than JSON's are applied afterwards, in name order.
 class HeaderReader {
@@ -129,7 +88,8 @@ class HeaderReader {
       : problem_(problem), values_(problem) {}
 
   std::optional<json> raw_header;  // the header, when it is not an object
-  std::vector<EntryRead> entries;  // in the order read
+  // In the order read. A deque never moves its elements, so `names_` can view their names.
+  std::deque<EntryRead> entries;
   std::map<std::string, std::string> metadata;
   std::optional<json> raw_metadata;               // __metadata__, when not an object or null
   std::map<std::string, json> non_string_metadata;  // the __metadata__ items that are not strings
@@ -235,8 +195,8 @@ class HeaderReader {
       slot_ = Slot::Metadata;
       return true;
     }
-    entries.emplace_back().info.name = key;
-    if (!names_.insert(entries, entries.size() - 1)) return refuse(duplicate_key(key));
+    const std::string& name = entries.emplace_back().info.name = key;
+    if (!names_.insert(name).second) return refuse(duplicate_key(key));
     slot_ = Slot::Entry;
     return true;
   }
@@ -313,7 +273,7 @@ class HeaderReader {
   StrictDomBuilder values_;
   Slot slot_ = Slot::Header;
   In in_ = In::Nothing;
-  NameSet names_;
+  std::unordered_set<std::string_view> names_;  // views of entries' names
   bool metadata_seen_ = false;
   std::map<std::string, std::string>::iterator metadata_item_;
   json ignored_;
@@ -508,7 +468,7 @@ SafetensorsHeader parse_safetensors_header(const std::byte* file, size_t file_si
 
   // The rules are applied entry by entry in name order, __metadata__ in its place among the
   // names, so a header that breaks several reports the same one whatever order its keys are in.
-  std::vector<EntryRead>& entries = read.entries;
+  std::deque<EntryRead>& entries = read.entries;
   std::vector<size_t> by_name(entries.size());
   for (size_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
   std::sort(by_name.begin(), by_name.end(),
