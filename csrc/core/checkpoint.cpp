@@ -28,13 +28,22 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::vector<std::string> folder_files_ending(const fs::path& folder, const std::string& suffix) {
-  std::vector<std::string> found;
+// The folder's entry names, sorted: read once, then filtered as often as needed.
+std::vector<std::string> folder_listing(const fs::path& folder) {
+  std::vector<std::string> names;
   for (const auto& item : fs::directory_iterator(folder)) {
-    const std::string name = item.path().filename().string();
+    names.push_back(item.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::string> ending_with(const std::vector<std::string>& names,
+                                     const std::string& suffix) {
+  std::vector<std::string> found;
+  for (const std::string& name : names) {
     if (ends_with(name, suffix)) found.push_back(name);
   }
-  std::sort(found.begin(), found.end());
   return found;
 }
 
@@ -93,17 +102,20 @@ std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) 
   std::error_code ec;
   const fs::path p(path);
   if (fs::is_directory(p, ec)) {
-    const fs::path index = p / "model.safetensors.index.json";
-    const auto indexes = folder_files_ending(p, ".safetensors.index.json");
-    const auto files = folder_files_ending(p, ".safetensors");
-    if (fs::exists(index)) {
-      ck->open_index(index.string());
+    const auto listing = folder_listing(p);
+    const auto holds = [&](const char* name) {
+      return std::binary_search(listing.begin(), listing.end(), name);
+    };
+    const auto indexes = ending_with(listing, ".safetensors.index.json");
+    const auto files = ending_with(listing, ".safetensors");
+    if (holds("model.safetensors.index.json")) {
+      ck->open_index((p / "model.safetensors.index.json").string());
     } else if (indexes.size() == 1) {
       ck->open_index((p / indexes[0]).string());
     } else if (indexes.size() > 1) {
       throw FileError(quoted(path) + " holds several index files (" + joined(indexes) +
                       "); open one of them by path");
-    } else if (fs::exists(p / "model.safetensors")) {
+    } else if (holds("model.safetensors")) {
       ck->open_single((p / "model.safetensors").string());
     } else if (files.size() == 1) {
       ck->open_single((p / files[0]).string());
@@ -113,7 +125,7 @@ std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) 
                       ") but no model.safetensors.index.json; open one file by path");
     } else {
       for (const char* pickle : {".bin", ".pt", ".pth", ".ckpt", ".pkl"}) {
-        const auto found = folder_files_ending(p, pickle);
+        const auto found = ending_with(listing, pickle);
         if (!found.empty()) {
           throw UnsupportedFormatError(quoted(path) + " holds only pickle checkpoints (" +
                                        joined(found) + "). " +
@@ -222,20 +234,24 @@ void Checkpoint::read_config(const std::string& folder) {
   config_ = std::move(parsed.value);
 }
 
-const TensorInfo& Checkpoint::info(const std::string& name) const {
+const Checkpoint::Entry& Checkpoint::entry(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) {
     throw TensorNotFoundError("no tensor '" + name + "' in '" + path_ + "' (" +
                               std::to_string(entries_.size()) + " tensors)");
   }
-  return *it->second.info;
+  return it->second;
 }
+
+const TensorInfo& Checkpoint::info(const std::string& name) const { return *entry(name).info; }
 
 const SafetensorsFile& Checkpoint::shard_of(const std::string& name) const {
-  info(name);
-  return *shards_[entries_.at(name).shard];
+  return *shards_[entry(name).shard];
 }
 
-Tensor Checkpoint::tensor(const std::string& name) const { return shard_of(name).tensor(name); }
+Tensor Checkpoint::tensor(const std::string& name) const {
+  const Entry& e = entry(name);
+  return shards_[e.shard]->view(*e.info);
+}
 
 }  // namespace hfport

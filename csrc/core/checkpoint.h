@@ -50,6 +50,7 @@ class Checkpoint {
     const TensorInfo* info;
   };
   Checkpoint() = default;
+  const Entry& entry(const std::string& name) const;  // throws TensorNotFoundError
   static std::shared_ptr<Checkpoint> open_unchecked(const std::string& path);
   void open_single(const std::string& file);
   void open_index(const std::string& index_file);

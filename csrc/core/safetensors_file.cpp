@@ -65,8 +65,9 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
   return header_.tensors[it->second];
 }
 
-Tensor SafetensorsFile::tensor(const std::string& name) const {
-  const TensorInfo& t = info(name);
+Tensor SafetensorsFile::tensor(const std::string& name) const { return view(info(name)); }
+
+Tensor SafetensorsFile::view(const TensorInfo& t) const {
   return Tensor(mapping_, header_.data_offset() + t.begin, t.dtype, t.shape,
                 contiguous_strides(t.shape));
 }

@@ -28,6 +28,7 @@ class SafetensorsFile {
   bool contains(const std::string& name) const { return index_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const;  // throws TensorNotFoundError
   Tensor tensor(const std::string& name) const;           // a view into the mapping
+  Tensor view(const TensorInfo& info) const;  // the same, for an entry of this file's header
 
  private:
   SafetensorsFile(std::shared_ptr<MappedFile> mapping, SafetensorsHeader header);
