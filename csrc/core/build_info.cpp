@@ -36,6 +36,6 @@ int cuda_device_count() {
 #endif
 }
 
-std::string version() { return "0.1.0"; }
+std::string version() { return HFPORT_VERSION; }  // CMakeLists.txt project(... VERSION)
 
 }  // namespace hfport

@@ -91,3 +91,11 @@ def test_demo_prints_the_minilm_table() -> None:
     assert "all-MiniLM-L6-v2" in result.stdout
     assert "embeddings.word_embeddings.weight" in result.stdout
     assert "[30522, 384]" in result.stdout
+
+
+def test_native_and_package_versions_agree() -> None:
+    from importlib.metadata import version
+
+    import hfport
+
+    assert hfport.__version__ == version("hfport")
