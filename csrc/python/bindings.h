@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/dtype.h"
+#include "core/tensor.h"
 
 namespace hfport::python {
 
@@ -14,6 +15,10 @@ namespace py = pybind11;
 void bind_errors(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_checkpoint(py::module_& m);
+
+// An op's tensor argument: an hfport.Tensor as is, or any DLPack producer (torch, numpy, ...)
+// viewed without a copy. `arg_name` goes into the error for anything else.
+Tensor tensor_arg(py::handle value, const char* arg_name);
 
 // "F32", "float32", "fp32", "bfloat16", "bf16", ... -> DType; DTypeError listing the names otherwise.
 DType dtype_from_user_name(const std::string& name);

@@ -55,6 +55,21 @@ Tensor import_capsule(const py::capsule& capsule) {
   return from_dlpack(managed);
 }
 
+}  // namespace
+
+Tensor tensor_arg(py::handle value, const char* arg_name) {
+  if (py::isinstance<Tensor>(value)) return value.cast<Tensor>();
+  if (!py::hasattr(value, "__dlpack__")) {
+    throw DLPackError(std::string("argument '") + arg_name + "' must be an hfport.Tensor or a " +
+                      "DLPack producer (torch, numpy, ...), got " +
+                      std::string(py::str(py::type::of(value).attr("__name__"))));
+  }
+  py::object capsule = value.attr("__dlpack__")();
+  return import_capsule(capsule.cast<py::capsule>());
+}
+
+namespace {
+
 py::tuple to_tuple(const Shape& values) {
   py::tuple out(values.size());
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
