@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-import hfport
 from family_harness import check_family, check_family_state
 
 transformers = pytest.importorskip("transformers")
@@ -116,9 +115,9 @@ def test_gpt2_causal_mask_buffers_ignored(tmp_path):
     for i in range(GPT2["n_layer"]):
         tensors[f"transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(n, n)).view(1, 1, n, n)
         tensors[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
-    report = check_family_state(tmp_path / "edited", tensors, config, family="gpt2")
-    if report is not None:
-        assert {f"transformer.h.{i}.attn.bias" for i in range(GPT2["n_layer"])} <= set(report.ignored)
+    _, report = check_family_state(tmp_path / "edited", tensors, config, family="gpt2")
+    buffers = {f"transformer.h.{i}.attn.{b}" for i in range(GPT2["n_layer"]) for b in ("bias", "masked_bias")}
+    assert buffers <= {entry["name"] for entry in report.ignored}, report.ignored
 
 
 # ---------------------------------------------------------------- Mamba, Mamba-2
@@ -195,19 +194,12 @@ def test_rwkv_original(tmp_path):
     # checkpoint leaves both out, so the spec's defaults must give them.
     config = {"vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2}
     tensors = rwkv4_original(64, 32, 2, attn=32, ffn=128)
-    check_family_state(tmp_path / "orig", tensors, config, spec="rwkv_original")
+    state_orig, report = check_family_state(tmp_path / "orig", tensors, config, family="rwkv_original")
+    assert report.family == "rwkv_original"
 
     # Same native names and shapes as the transformers naming for the same config.
-    orig = tmp_path / "orig_ck"
-    orig.mkdir()
-    save_file(tensors, orig / "model.safetensors")
-    (orig / "config.json").write_text(json.dumps(config))
-    state_orig, _ = hfport.load(str(orig), spec="rwkv_original")
-
-    hf_dir = tmp_path / "hf_ck"
-    build("RwkvForCausalLM", "RwkvConfig", **config, context_length=16).save_pretrained(hf_dir)
-    state_hf, report = hfport.load(str(hf_dir))
-    assert report.family == "rwkv"
+    model = build("RwkvForCausalLM", "RwkvConfig", **config, context_length=16)
+    state_hf, _ = check_family(tmp_path / "hf", model, family="rwkv")
     assert {k: tuple(v.shape) for k, v in state_orig.items()} == {k: tuple(v.shape) for k, v in state_hf.items()}
 
     # The spec's own ops, spot-checked: the [1, 1, hidden] time-mix is reshaped, the rest is renamed.
