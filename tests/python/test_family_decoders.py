@@ -5,7 +5,8 @@ with `save_pretrained`, and hands it to the family harness: strict load with the
 config.json, 0 missing / unexpected / mismatched, every native tensor equal to the spec's ops
 recomputed in torch from the model's own weights. Variants cover what changes the name set or the
 shapes: tied and untied heads, the bias flags, and config fields left out (or `null` / `"auto"`) so
-that the spec's `config_defaults` must reproduce what transformers computes.
+that the spec's `config_defaults` must reproduce what transformers computes. Those edited-config
+variants write the saved tensors beside the edited config.json and load with the family named.
 
 RWKV's original BlinkDL naming has no library to save it: that test writes a synthetic checkpoint
 with exactly the RWKV-4 names and shapes, and checks that it maps onto the same native names and
