@@ -275,7 +275,7 @@ std::vector<std::string> SpecRule::op_names() const {
   return ops;
 }
 
-FamilySpec parse_family_spec(const std::string& json_text, const std::string& origin) {
+FamilySpec parse_family_spec_text(const std::string& json_text, const std::string& origin) {
   ojson document;
   try {
     document = ojson::parse(json_text);

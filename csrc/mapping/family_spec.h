@@ -63,7 +63,7 @@ struct FamilySpec {
 
 // `origin` names the spec in messages ("built-in family 'llama'", "spec file x.json"). JSON
 // objects keep their order: defaults and ranges are evaluated as written.
-FamilySpec parse_family_spec(const std::string& json_text, const std::string& origin);
+FamilySpec parse_family_spec_text(const std::string& json_text, const std::string& origin);
 FamilySpec parse_family_spec(const nlohmann::ordered_json& document, const std::string& origin);
 
 // Built-in families, by name (the JSON file's stem), sorted.
