@@ -58,6 +58,9 @@ struct FamilySpec {
   std::vector<std::pair<std::string, Expression>> ranges;
   std::vector<SpecRule> rules;
   std::vector<std::string> ignore;
+  // transformers' base_model_prefix ("model.", "transformer."): source names starting with it are
+  // the base model's, and a checkpoint saved from the base model has them without it.
+  std::string base_prefix;
   nlohmann::ordered_json document;  // the spec as written (after `extends` is resolved)
 };
 

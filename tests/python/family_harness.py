@@ -110,6 +110,13 @@ def reference_state(spec: dict, config: dict, tensors: dict[str, torch.Tensor]
     computed through weight_norm or neg_exp (compared to one ulp)."""
     spec = _resolve_extends(spec)
     config = _with_defaults(spec, config)
+    prefix = spec.get("base_prefix", "")
+    strip = bool(prefix) and not any(name.startswith(prefix) for name in tensors)
+
+    def source(pattern: str, captures: dict[str, int]) -> str:
+        name = _fill(pattern, captures)
+        return name[len(prefix):] if strip and name.startswith(prefix) else name
+
     ranges = spec.get("ranges", {})
     out: dict[str, torch.Tensor] = {}
     folded: set[str] = set()
@@ -119,7 +126,7 @@ def reference_state(spec: dict, config: dict, tensors: dict[str, torch.Tensor]
             if "when" in rule and not _evaluate(rule["when"], config, captures):
                 continue
             sources = [rule["from"]] if isinstance(rule["from"], str) else rule["from"]
-            sources = [_fill(s, captures) for s in sources]
+            sources = [source(s, captures) for s in sources]
             if "tied_to" in rule and _evaluate(rule["tied_when"], config, captures):
                 tied.append((_fill(rule["to"], captures), _fill(rule["tied_to"], captures)))
                 continue

@@ -104,6 +104,21 @@ def test_report_folds_layer_runs_and_lists_ops(llama_dir):
     assert "blk.0.attn_qkv.weight" not in text
 
 
+def test_base_model_checkpoint_loads_without_the_prefix(tmp_path):
+    torch.manual_seed(0)
+    model = _tiny_llama(tie=True).model  # LlamaModel: names without "model."
+    folder = tmp_path / "base"
+    model.save_pretrained(folder)
+    assert not any(n.startswith("model.") for n in load_file(folder / "model.safetensors"))
+    with pytest.raises(LoadError, match=r"tok_embd\.weight <- not in the checkpoint: "
+                       r"model\.embed_tokens\.weight\n +did you mean: embed_tokens\.weight"):
+        hfport.load(folder, spec=SPEC)
+    state, report = hfport.load(folder, spec=dict(SPEC, base_prefix="model."))
+    assert report.ok and "names without the 'model.' prefix" in str(report)
+    assert torch.equal(torch.from_dlpack(state["blk.0.ffn_down.weight"]),
+                       model.layers[0].mlp.down_proj.weight.detach())
+
+
 def test_dropped_weight_is_named_with_the_near_name_suggested(llama_dir, tmp_path):
     def edit(tensors, config):
         tensors["model.layers.1.mlp.up_prj.weight"] = tensors.pop("model.layers.1.mlp.up_proj.weight")
