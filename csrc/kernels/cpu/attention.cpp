@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -39,7 +40,7 @@ namespace hfport {
 namespace {
 
 constexpr int64_t kQueryBlock = 64;
-constexpr int64_t kKeyBlock = 64;  // a multiple of the micro-kernel's 16 columns
+constexpr int64_t kKeyBlock = 128;  // a multiple of the micro-kernel's 16 columns
 constexpr int64_t kTileRows = 6;   // rows of one micro-kernel tile: 12 accumulators of 8 floats
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -537,13 +538,209 @@ HFPORT_AVX2 void pv_avx2(const float* p, int64_t ld_p, int64_t rows, int64_t key
 }
 
 #undef HFPORT_AVX2
+
+// The same three kernels on 16-float AVX-512 vectors (tiles of 8 rows x 32 columns: 16
+// accumulators of the 32 registers), for CPUs that have it (Zen 4/5, Intel server parts).
+#define HFPORT_AVX512 __attribute__((target("avx512f,avx2,fma")))
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside max/min/roundscale (their
+// pass-through operand is _mm512_undefined_ps); the warning is about the header, not this code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+HFPORT_AVX512 inline __m512 exp2_avx512(__m512 x) {
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-126.0f)), _mm512_set1_ps(127.0f));
+  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 r = _mm512_sub_ps(x, n);
+  __m512 poly = _mm512_set1_ps(1.525273380405984e-05f);
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.5403530393381606e-04f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.3333558146428443e-03f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(9.618129107628477e-03f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(5.550410866482158e-02f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(2.402265069591007e-01f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(6.931471805599453e-01f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(poly, n));
+}
+
+constexpr int64_t kTileRows512 = 8;
+
+template <int R>
+HFPORT_AVX512 inline void qk_tile_avx512(const float* q, int64_t ld_q, int64_t depth,
+                                         const float* kT, int64_t ld_k, float* s, int64_t ld_s) {
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < depth; ++d) {
+    const __m512 k0 = _mm512_loadu_ps(kT + d * ld_k);
+    const __m512 k1 = _mm512_loadu_ps(kT + d * ld_k + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 qb = _mm512_set1_ps(q[r * ld_q + d]);
+      acc[r][0] = _mm512_fmadd_ps(qb, k0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(qb, k1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(s + r * ld_s, acc[r][0]);
+    _mm512_storeu_ps(s + r * ld_s + 16, acc[r][1]);
+  }
+}
+
+template <int R>
+HFPORT_AVX512 void qk_rows_avx512(const float* q, int64_t ld_q, int64_t depth, const float* kT,
+                                  int64_t ld_k, int64_t cols, float* s, int64_t ld_s) {
+  int64_t j = 0;
+  for (; j + 32 <= cols; j += 32) qk_tile_avx512<R>(q, ld_q, depth, kT + j, ld_k, s + j, ld_s);
+  if (j < cols) {  // 16 columns left: the AVX2 tile would do, but this stays in one ISA
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < depth; ++d) {
+      const __m512 k0 = _mm512_loadu_ps(kT + d * ld_k + j);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r * ld_q + d]), k0, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_ps(s + r * ld_s + j, acc[r]);
+  }
+}
+
+HFPORT_AVX512 void qk_avx512(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
+                             const float* kT, int64_t ld_k, int64_t cols, float* s, int64_t ld_s) {
+  for (int64_t i = 0; i < rows; i += kTileRows512) {
+    const float* qi = q + i * ld_q;
+    float* si = s + i * ld_s;
+    switch (std::min<int64_t>(kTileRows512, rows - i)) {
+      case 8: qk_rows_avx512<8>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 7: qk_rows_avx512<7>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 6: qk_rows_avx512<6>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 5: qk_rows_avx512<5>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 4: qk_rows_avx512<4>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 3: qk_rows_avx512<3>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 2: qk_rows_avx512<2>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      default: qk_rows_avx512<1>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+    }
+  }
+}
+
+// Horizontal max and sum through memory: GCC 12's _mm512_reduce_* warn of uninitialised lanes.
+HFPORT_AVX512 inline float hmax_avx512(__m512 x) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, x);
+  float m = lanes[0];
+  for (int i = 1; i < 16; ++i) m = std::max(m, lanes[i]);
+  return m;
+}
+
+HFPORT_AVX512 inline float hsum_avx512(__m512 x) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, x);
+  float sum = 0.0f;
+  for (int i = 0; i < 16; ++i) sum += lanes[i];
+  return sum;
+}
+
+HFPORT_AVX512 void softmax_avx512(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m,
+                                  float* l, float* corr) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* srow = s + i * ld_s;
+    __m512 vmax = _mm512_set1_ps(kNegInf);
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(srow + j));
+    const __mmask16 tail = static_cast<__mmask16>((1u << (cols - j)) - 1);
+    vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), tail, srow + j));
+    corr[i] = softmax_correction(m[i], l[i], hmax_avx512(vmax));
+    const __m512 vshift = _mm512_set1_ps(m[i] == kNegInf ? 0.0f : m[i]);
+    __m512 vsum = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= cols; j += 16) {
+      const __m512 p = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(srow + j), vshift));
+      _mm512_storeu_ps(srow + j, p);
+      vsum = _mm512_add_ps(vsum, p);
+    }
+    if (tail) {
+      const __m512 p = _mm512_maskz_mov_ps(
+          tail, exp2_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, srow + j), vshift)));
+      _mm512_mask_storeu_ps(srow + j, tail, p);
+      vsum = _mm512_add_ps(vsum, p);
+    }
+    l[i] += hsum_avx512(vsum);
+  }
+}
+
+template <int R, int V>
+HFPORT_AVX512 inline void pv_tile_avx512(const float* p, int64_t ld_p, int64_t keys,
+                                         const float* v, int64_t ld_v, const float* corr, float* o,
+                                         int64_t ld_o, __mmask16 last) {
+  // `last` masks the lanes of the last vector (all ones unless it is the Dv % 16 tail).
+  auto lanes = [&](int x) { return x == V - 1 ? last : static_cast<__mmask16>(0xFFFF); };
+  __m512 acc[R][V];
+  for (int r = 0; r < R; ++r) {
+    const __m512 c = _mm512_set1_ps(corr[r]);
+    for (int x = 0; x < V; ++x) {
+      acc[r][x] = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(x), o + r * ld_o + 16 * x), c);
+    }
+  }
+  for (int64_t j = 0; j < keys; ++j) {
+    __m512 vj[V];
+    for (int x = 0; x < V; ++x) vj[x] = _mm512_maskz_loadu_ps(lanes(x), v + j * ld_v + 16 * x);
+    for (int r = 0; r < R; ++r) {
+      const __m512 pb = _mm512_set1_ps(p[r * ld_p + j]);
+      for (int x = 0; x < V; ++x) acc[r][x] = _mm512_fmadd_ps(pb, vj[x], acc[r][x]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int x = 0; x < V; ++x) _mm512_mask_storeu_ps(o + r * ld_o + 16 * x, lanes(x), acc[r][x]);
+  }
+}
+
+template <int R>
+HFPORT_AVX512 void pv_rows_avx512(const float* p, int64_t ld_p, int64_t keys, const float* v,
+                                  int64_t ld_v, int64_t cols, const float* corr, float* o,
+                                  int64_t ld_o) {
+  int64_t c = 0;
+  for (; c + 32 <= cols; c += 32) {
+    pv_tile_avx512<R, 2>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, 0xFFFF);
+  }
+  if (c < cols) {
+    const int64_t left = cols - c;
+    if (left > 16) {
+      const auto last = static_cast<__mmask16>((1u << (left - 16)) - 1);
+      pv_tile_avx512<R, 2>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, last);
+    } else {
+      const auto last = static_cast<__mmask16>(left == 16 ? 0xFFFFu : (1u << left) - 1);
+      pv_tile_avx512<R, 1>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, last);
+    }
+  }
+}
+
+HFPORT_AVX512 void pv_avx512(const float* p, int64_t ld_p, int64_t rows, int64_t keys,
+                             const float* v, int64_t ld_v, int64_t cols, const float* corr,
+                             float* o, int64_t ld_o) {
+  for (int64_t i = 0; i < rows; i += kTileRows512) {
+    const float* pi = p + i * ld_p;
+    float* oi = o + i * ld_o;
+    switch (std::min<int64_t>(kTileRows512, rows - i)) {
+      case 8: pv_rows_avx512<8>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 7: pv_rows_avx512<7>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 6: pv_rows_avx512<6>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 5: pv_rows_avx512<5>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 4: pv_rows_avx512<4>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 3: pv_rows_avx512<3>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 2: pv_rows_avx512<2>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      default: pv_rows_avx512<1>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+#undef HFPORT_AVX512
 #endif
 
 const BlockKernels& block_kernels() {
   static const BlockKernels plain{qk_plain, softmax_plain, pv_plain};
 #if defined(__x86_64__)
   static const BlockKernels avx2{qk_avx2, softmax_avx2, pv_avx2};
+  static const BlockKernels avx512{qk_avx512, softmax_avx512, pv_avx512};
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") &&
+                                 std::getenv("HFPORT_NO_AVX512") == nullptr;
+  if (has_avx512) return avx512;
   if (has_avx2) return avx2;
 #endif
   return plain;
