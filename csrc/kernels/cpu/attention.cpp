@@ -732,15 +732,19 @@ HFPORT_AVX512 void pv_avx512(const float* p, int64_t ld_p, int64_t rows, int64_t
 #undef HFPORT_AVX512
 #endif
 
+// The best kernels this CPU runs, or fewer when HFPORT_ATTENTION_KERNELS names a lesser set
+// ("plain", "avx2"): read on every call, so tests can check every set in one process.
 const BlockKernels& block_kernels() {
   static const BlockKernels plain{qk_plain, softmax_plain, pv_plain};
+  const char* limit = std::getenv("HFPORT_ATTENTION_KERNELS");
+  const std::string wanted = limit ? limit : "";
+  if (wanted == "plain") return plain;
 #if defined(__x86_64__)
   static const BlockKernels avx2{qk_avx2, softmax_avx2, pv_avx2};
   static const BlockKernels avx512{qk_avx512, softmax_avx512, pv_avx512};
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  static const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") &&
-                                 std::getenv("HFPORT_NO_AVX512") == nullptr;
-  if (has_avx512) return avx512;
+  static const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
+  if (has_avx512 && wanted != "avx2") return avx512;
   if (has_avx2) return avx2;
 #endif
   return plain;
