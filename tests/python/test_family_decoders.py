@@ -109,6 +109,26 @@ def test_gpt2_untied_cross_attention(tmp_path):
     check_family(tmp_path, model, family="gpt2")
 
 
+def test_gpt2_official_layout_without_the_transformer_prefix(tmp_path):
+    # The original GPT-2 files (saved from GPT2Model) name tensors h.0.attn.c_attn.weight, wte.weight:
+    # no "transformer." prefix. The spec's base_prefix reads them; the head is the tied embedding.
+    lm = build("GPT2LMHeadModel", "GPT2Config", **GPT2)
+    tensors, config = saved(tmp_path, lm.transformer)
+    assert "wte.weight" in tensors and not any(n.startswith("transformer.") for n in tensors)
+    config["architectures"] = ["GPT2LMHeadModel"]
+    state, report = check_family_state(tmp_path / "official", tensors, config, family="gpt2")
+    assert "names without the 'transformer.' prefix" in str(report)
+    assert report.tied == ["output.weight"]
+
+
+def test_llama_base_model_checkpoint(tmp_path):
+    # LlamaModel saves layers.0... rather than model.layers.0...; tied config, so no head is needed.
+    lm = build("LlamaForCausalLM", "LlamaConfig", **DECODER, tie_word_embeddings=True)
+    tensors, config = saved(tmp_path, lm.model)
+    assert "layers.0.self_attn.q_proj.weight" in tensors
+    check_family_state(tmp_path / "base", tensors, config, family="llama")
+
+
 def test_gpt2_causal_mask_buffers_ignored(tmp_path):
     # Checkpoints saved by older transformers carry the causal-mask buffers attn.bias / masked_bias.
     tensors, config = saved(tmp_path, build("GPT2LMHeadModel", "GPT2Config", **GPT2))
