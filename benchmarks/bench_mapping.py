@@ -38,6 +38,9 @@ from safetensors.torch import save_file
 
 import hfport
 
+transformers.utils.logging.disable_progress_bar()
+transformers.utils.logging.set_verbosity_error()
+
 BEGIN_MARKER = "<!-- bench_mapping:begin -->"
 END_MARKER = "<!-- bench_mapping:end -->"
 
@@ -148,7 +151,7 @@ def run(folder: Path, small: bool, repeats: int) -> str:
         "## Mapping and strict load (CPU)",
         "",
         machine_line(),
-        f"Checkpoint: LLaMA-shaped, {params / 1e9:.2f}B parameters, bf16, {size / 1e9:.2f} GB, "
+        f"Checkpoint: LLaMA-shaped, {params / 1e6:,.0f}M parameters, bf16, {size / 1e9:.2f} GB, "
         f"one file, in the page cache. Median of {repeats} repeats after a warm-up round, timed in "
         f"alternation. Command: `python benchmarks/bench_mapping.py{' --small' if small else ''}`.",
         "",
