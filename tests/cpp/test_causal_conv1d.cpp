@@ -1,5 +1,5 @@
 // causal_conv1d and its one-step update against the float64 reference: odd channel counts and
-// widths, f32 and bf16, strided input, poisoned outputs, and steps from a zero state equal to the
+// widths, f32, f16 and bf16, strided input, poisoned outputs, and steps from a zero state equal to the
 // full convolution.
 #include <gtest/gtest.h>
 
@@ -19,7 +19,7 @@ using hfport::Tensor;
 using namespace hfport_test;
 
 TEST(CausalConv1d, MatchesTheFloat64Reference) {
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     for (ConvActivation act : {ConvActivation::None, ConvActivation::Silu}) {
       for (auto [batch, dim, seqlen, width] :
            {std::array<int64_t, 4>{1, 3, 1, 2}, {2, 17, 29, 4}, {3, 8, 100, 3}, {1, 5, 6, 1}}) {

@@ -1,5 +1,5 @@
 // rms_norm, layer_norm, the activations and linear against their float64 references, on random
-// inputs at odd sizes, f32 and bf16, with poisoned outputs.
+// inputs at odd sizes, f32, f16 and bf16, with poisoned outputs.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -24,7 +24,7 @@ double tolerance(DType dtype) { return dtype == DType::F32 ? kF32Tolerance : kBF
 const std::array<Shape, 3> kRowShapes = {Shape{1, 7}, Shape{3, 5, 64}, Shape{33, 1001}};
 
 TEST(RmsNorm, MatchesTheFloat64Reference) {
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     for (bool unit_offset : {false, true}) {
       for (const Shape& shape : kRowShapes) {
         SCOPED_TRACE(std::string(hfport::dtype_name(dtype)) + " " + hfport::shape_to_string(shape) +
@@ -43,7 +43,7 @@ TEST(RmsNorm, MatchesTheFloat64Reference) {
 }
 
 TEST(RmsNorm, FusedResidualAdd) {
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     SCOPED_TRACE(std::string(hfport::dtype_name(dtype)));
     const Tensor x = random_tensor(dtype, {4, 130});
     hfport::RmsNormOptions o;
@@ -64,7 +64,7 @@ TEST(RmsNorm, FusedResidualAdd) {
 }
 
 TEST(LayerNorm, MatchesTheFloat64Reference) {
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     for (bool affine : {true, false}) {
       for (const Shape& shape : kRowShapes) {
         SCOPED_TRACE(std::string(hfport::dtype_name(dtype)) + " " + hfport::shape_to_string(shape));
@@ -81,7 +81,7 @@ TEST(LayerNorm, MatchesTheFloat64Reference) {
 
 TEST(Activations, MatchTheFloat64References) {
   using hfport::GeluApproximation;
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     for (const Shape& shape : kRowShapes) {
       SCOPED_TRACE(std::string(hfport::dtype_name(dtype)) + " " + hfport::shape_to_string(shape));
       const Tensor x = random_tensor(dtype, shape, 3.0);
@@ -102,7 +102,7 @@ TEST(Activations, MatchTheFloat64References) {
 }
 
 TEST(Linear, MatchesTheFloat64Reference) {
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     for (auto [rows, in, out_features] :
          {std::array<int64_t, 3>{1, 1, 1}, {5, 37, 23}, {64, 129, 65}}) {
       for (bool with_bias : {true, false}) {

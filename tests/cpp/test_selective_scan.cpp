@@ -1,6 +1,6 @@
 // The selective scan and its one-step update against their float64 references, on random inputs
 // at odd sizes (channel counts that leave a partial SIMD block, lengths that cross the 64-step
-// staging chunk), every B/C layout, f32 and bf16, strided inputs, and poisoned outputs.
+// staging chunk), every B/C layout, f32, f16 and bf16, strided inputs, and poisoned outputs.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -67,7 +67,7 @@ std::string describe(const ScanCase& c) {
 }
 
 TEST(SelectiveScan, MatchesTheFloat64ReferenceOnOddShapes) {
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     for (Layout layout : {Layout::Channel, Layout::Time, Layout::Grouped}) {
       for (auto [batch, dim, dstate, seqlen] :
            {std::array<int64_t, 4>{1, 6, 3, 7}, {2, 38, 16, 70}, {3, 18, 5, 130}}) {

@@ -196,7 +196,8 @@ def test_state_update_from_a_random_state_matches_float64():
     y = ops.selective_state_update(state, x, dt, A, B, C, D=D, z=z, dt_bias=bias,
                                    dt_softplus=True)
     dt64 = softplus64(dt.double() + bias.double())[..., None]
-    want_state = torch.exp(dt64 * A.double()) * before + dt64 * B.double()[:, None] * x.double()[..., None]
+    decay = torch.exp(dt64 * A.double())
+    want_state = decay * before + dt64 * B.double()[:, None] * x.double()[..., None]
     want_y = (want_state * C.double()[:, None]).sum(-1) + D.double() * x.double()
     want_y = want_y * F.silu(z.double())
     assert rel_l2(state, want_state) < F32_TOL
@@ -294,7 +295,8 @@ def test_scan_errors_name_the_argument_and_the_expectation():
 def test_conv_errors_name_the_argument_and_the_expectation():
     x, weight = torch.randn(1, 6, 5), torch.randn(6, 4)
     with pytest.raises(hfport.errors.Error,
-                       match=r"causal_conv1d: weight must be \[dim, width\] = \[6, 4\], got \[5, 4\]"):
+                       match=r"causal_conv1d: weight must be \[dim, width\] = \[6, 4\], "
+                             r"got \[5, 4\]"):
         ops.causal_conv1d(x, weight[:5])
     with pytest.raises(hfport.errors.Error, match=r"activation must be None, \"silu\""):
         ops.causal_conv1d(x, weight, activation="relu")

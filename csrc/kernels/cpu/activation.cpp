@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/storage.h"
 #include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernel_arguments.h"
 
@@ -26,6 +27,7 @@ Tensor elementwise(const char* op, const Tensor& x, const Tensor& y, const Tenso
     const T* in2 = yc.defined() ? yc.data_as<T>() : nullptr;
     T* dst = result.data_as<T>();
     parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+      prefault_for_write(dst + begin, static_cast<size_t>(end - begin) * sizeof(T));
       if (in2) {
         for (int64_t i = begin; i < end; ++i) dst[i] = E::store(f(E::load(in[i]), E::load(in2[i])));
       } else {

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/storage.h"
 #include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernel_arguments.h"
 
@@ -96,6 +97,9 @@ void run_rms(const NormParams& p) {
   const int64_t n = p.cols;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
   parallel_for(p.rows, grain, [&](int64_t begin, int64_t end) {
+    // A fresh output's pages fault in one call per thread instead of one fault per 4 KB.
+    prefault_for_write(out + begin * n, static_cast<size_t>(end - begin) * n * sizeof(T));
+    if (sum_out) prefault_for_write(sum_out + begin * n, static_cast<size_t>(end - begin) * n * sizeof(T));
     std::vector<float> row(n);
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
@@ -139,6 +143,7 @@ void run_layer(const NormParams& p) {
   const int64_t n = p.cols;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
   parallel_for(p.rows, grain, [&](int64_t begin, int64_t end) {
+    prefault_for_write(out + begin * n, static_cast<size_t>(end - begin) * n * sizeof(T));
     std::vector<float> row(n);
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
