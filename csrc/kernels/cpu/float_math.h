@@ -10,8 +10,10 @@
 // Marks a hot loop function to be compiled three times, for AVX-512 (x86-64-v4), AVX2+FMA
 // (x86-64-v3) and the baseline, with the loader picking the best one the CPU has (GCC/clang
 // function multiversioning through an ifunc). The library itself stays built for the baseline.
-// Only plain (non-template) functions may carry it.
-#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+// Only plain (non-template) functions may carry it. Needs the x86-64-v* names in target_clones
+// (GCC 12, clang 16) and ifunc (glibc); elsewhere the baseline build is all there is.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
+    ((defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 12))
 #define HFPORT_SIMD_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
