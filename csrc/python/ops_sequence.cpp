@@ -67,14 +67,13 @@ Tensor state_update(py::handle state, py::handle x, py::handle dt, py::handle A,
   return selective_state_update(state_t, x_t, dt_t, a_t, b_t, c_t, options);
 }
 
-ConvActivation activation_arg(const py::object& activation) {
+ConvActivation activation_arg(const char* op, const py::object& activation) {
   if (activation.is_none()) return ConvActivation::None;
-  if (activation.is(py::bool_(true))) return ConvActivation::Silu;  // causal_conv1d_fn's flag form
   if (!py::isinstance<py::str>(activation)) {
-    throw Error("causal_conv1d: activation must be None or \"silu\", got " +
+    throw Error(std::string(op) + ": activation must be None or \"silu\", got " +
                 std::string(py::str(py::type::of(activation).attr("__name__"))));
   }
-  return conv_activation_from_name("causal_conv1d", activation.cast<std::string>());
+  return conv_activation_from_name(op, activation.cast<std::string>());
 }
 
 Tensor conv1d(py::handle x, py::handle weight, const py::object& bias,
@@ -82,7 +81,7 @@ Tensor conv1d(py::handle x, py::handle weight, const py::object& bias,
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
   const Tensor b_t = optional_tensor(bias, "bias");
-  const ConvActivation act = activation_arg(activation);
+  const ConvActivation act = activation_arg("causal_conv1d", activation);
   const Tensor out_t = optional_tensor(out, "out");
   py::gil_scoped_release release;
   return causal_conv1d(x_t, w_t, b_t, act, out_t);
@@ -94,7 +93,7 @@ Tensor conv1d_update(py::handle x, py::handle conv_state, py::handle weight,
   const Tensor state_t = tensor_arg(conv_state, "conv_state");
   const Tensor w_t = tensor_arg(weight, "weight");
   const Tensor b_t = optional_tensor(bias, "bias");
-  const ConvActivation act = activation_arg(activation);
+  const ConvActivation act = activation_arg("causal_conv1d_update", activation);
   py::gil_scoped_release release;
   return causal_conv1d_update(x_t, state_t, w_t, b_t, act);
 }

@@ -5,14 +5,13 @@ Fresh random inputs each run (never zeros); float32 relative L2 error under 1e-5
 
 from __future__ import annotations
 
+import hfport
 import pytest
 import torch
 import torch.nn.functional as F
+from hfport import ops
 from transformers.models.gemma.modeling_gemma import GemmaRMSNorm
 from transformers.models.llama.modeling_llama import LlamaRMSNorm
-
-import hfport
-import hfport.ops as ops
 
 F32_TOL = 1e-5
 BF16_TOL = 1e-2

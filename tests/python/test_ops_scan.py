@@ -7,14 +7,13 @@ MambaMixer and compares the mixer output. Inputs are fresh random values each ru
 
 from __future__ import annotations
 
+import hfport
 import pytest
 import torch
 import torch.nn.functional as F
+from hfport import ops
 from transformers import MambaConfig
 from transformers.models.mamba import modeling_mamba
-
-import hfport
-import hfport.ops as ops
 
 F32_TOL = 1e-5
 BF16_TOL = 1e-2
