@@ -17,4 +17,5 @@ PYBIND11_MODULE(_hfport, m) {
   // hfport.ops: the kernels, one entry point per op, taking any DLPack producer.
   py::module_ ops = m.def_submodule("ops", "fused kernels on hfport.Tensor or any DLPack producer");
   bind_attention_ops(ops);
+  bind_sequence_ops(ops);
 }
