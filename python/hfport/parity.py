@@ -1,0 +1,270 @@
+"""hfport.parity: a native model next to its transformers reference, layer by layer.
+
+>>> report = hfport.parity.compare(model, hf_model, input_ids)    # hf_model: eager attention
+>>> print(report)              # plain table; rich.print(report) draws it with rich
+>>> report.ok, report.first_divergent
+>>> report = hfport.parity.compare_checkpoint("llama_dir", batch=2, seq=16, seed=0)
+
+Both models see the same input ids (and attention mask). Rows follow transformers'
+`output_hidden_states` tuple: the embedding output, one row per layer (decoders apply the final
+norm to the last one, as transformers does), then the logits, or for encoders the last hidden state
+and the pooled output. Each row holds the largest absolute error, the relative L2 error
+||native - reference|| / ||reference|| and the cosine similarity, computed in float64 over the
+positions the mask keeps (padding positions are free to differ). A row is over tolerance when its
+relative L2 exceeds `rtol` (default by dtype: 1e-5 for float32) or, when `atol` is given, its
+largest absolute error exceeds `atol`; the first such row is the first divergent layer, which is
+where a port's bug lives: every later row inherits the error.
+
+This module is the comparison harness, so it computes with torch; the models it compares compute
+natively.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# Relative L2 a row may reach, by the dtype the native model computes in.
+DEFAULT_RTOL: dict[torch.dtype, float] = {
+    torch.float64: 1e-10,
+    torch.float32: 1e-5,
+    torch.float16: 5e-3,
+    torch.bfloat16: 3e-2,
+}
+
+# Families whose reference is transformers' AutoModel (the bare encoder), not a causal LM head.
+ENCODER_FAMILIES = frozenset({"bert"})
+
+
+@dataclass(frozen=True)
+class ParityRow:
+    """One compared output. `status`: "ok", "over" (over tolerance), "shape" (the two shapes
+    differ), "native only" / "reference only" (one side has no such output)."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    rel_l2: float
+    cosine: float
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _metrics(native: torch.Tensor, reference: torch.Tensor) -> tuple[float, float, float]:
+    a = native.detach().to(torch.float64).reshape(-1)
+    b = reference.detach().to(torch.float64).reshape(-1)
+    diff = a - b
+    max_abs = diff.abs().max().item() if diff.numel() else 0.0
+    if diff.numel() and torch.isnan(diff).any():
+        max_abs = math.nan
+    err, ref_norm, native_norm = diff.norm().item(), b.norm().item(), a.norm().item()
+    if ref_norm > 0:
+        rel_l2 = err / ref_norm
+    else:
+        rel_l2 = 0.0 if err == 0 else math.inf
+    if ref_norm > 0 and native_norm > 0:
+        cosine = (a @ b).item() / (native_norm * ref_norm)
+    else:
+        cosine = 1.0 if ref_norm == native_norm == 0 else 0.0
+    return max_abs, rel_l2, cosine
+
+
+class ParityReport:
+    """The rows of one comparison, their tolerance and the first row over it."""
+
+    def __init__(self, rows: list[ParityRow], rtol: float, atol: float | None, dtype: str,
+                 title: str = "") -> None:
+        self.rows = rows
+        self.rtol = rtol
+        self.atol = atol
+        self.dtype = dtype
+        self.title = title
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def first_divergent(self) -> str | None:
+        """The name of the first row over tolerance, or None when every row is within it."""
+        return next((row.name for row in self.rows if not row.ok), None)
+
+    def __getitem__(self, name: str) -> ParityRow:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"no parity row named {name!r}; rows: {[r.name for r in self.rows]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = []
+        for row in self.rows:
+            entry = asdict(row)
+            entry["shape"] = list(row.shape)
+            for key in ("max_abs", "rel_l2", "cosine"):  # JSON has no NaN or infinity
+                if not math.isfinite(entry[key]):
+                    entry[key] = str(entry[key])
+            rows.append(entry)
+        return {"title": self.title, "dtype": self.dtype, "rtol": self.rtol, "atol": self.atol,
+                "ok": self.ok, "first_divergent": self.first_divergent, "rows": rows}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def _summary(self) -> str:
+        limit = f"rel L2 <= {self.rtol:.0e}"
+        if self.atol is not None:
+            limit += f", max abs <= {self.atol:.0e}"
+        verdict = ("within tolerance" if self.ok
+                   else f"first divergent: {self.first_divergent}")
+        return f"{self.dtype}, {limit}: {verdict}"
+
+    def _cells(self, row: ParityRow) -> list[str]:
+        if row.status in ("shape", "native only", "reference only"):
+            return [row.name, str(list(row.shape)), "", "", "", row.status]
+        return [row.name, str(list(row.shape)), f"{row.max_abs:.3e}", f"{row.rel_l2:.3e}",
+                f"{row.cosine:.9f}", row.status]
+
+    _HEADER = ("output", "shape", "max abs", "rel L2", "cosine", "status")
+
+    def __str__(self) -> str:
+        lines = [[*self._HEADER], *(self._cells(row) for row in self.rows)]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(self._HEADER))]
+        text = [f"parity {self.title}".rstrip()] if self.title else []
+        for line in lines:
+            text.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+        text.append(self._summary())
+        return "\n".join(text) + "\n"
+
+    def __rich__(self) -> Any:
+        from rich.table import Table
+
+        table = Table(*self._HEADER, title=f"parity {self.title}".rstrip(),
+                      caption=self._summary())
+        for row in self.rows:
+            cells = self._cells(row)
+            table.add_row(*cells, style=None if row.ok else "bold red")
+        return table
+
+    def __repr__(self) -> str:
+        return (f"ParityReport({self.title!r}, rows={len(self.rows)}, ok={self.ok}, "
+                f"first_divergent={self.first_divergent!r})")
+
+
+def _keep_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """[batch, seq, ...] -> [tokens the mask keeps, ...]; other shapes pass through."""
+    if keep is None or x.dim() < 2 or tuple(x.shape[:2]) != tuple(keep.shape):
+        return x
+    return x[keep]
+
+
+def _row(name: str, native: torch.Tensor | None, reference: torch.Tensor | None,
+         keep: torch.Tensor | None, rtol: float, atol: float | None) -> ParityRow:
+    nan = math.nan
+    if reference is None:
+        return ParityRow(name, tuple(native.shape), nan, nan, nan, "native only")
+    if native is None:
+        return ParityRow(name, tuple(reference.shape), nan, nan, nan, "reference only")
+    if native.shape != reference.shape:
+        return ParityRow(name, tuple(native.shape), nan, nan, nan, "shape")
+    max_abs, rel_l2, cosine = _metrics(_keep_tokens(native, keep), _keep_tokens(reference, keep))
+    within = rel_l2 <= rtol and (atol is None or max_abs <= atol)  # NaN is never within
+    return ParityRow(name, tuple(native.shape), max_abs, rel_l2, cosine,
+                     "ok" if within else "over")
+
+
+def _torch(x: Any) -> torch.Tensor | None:
+    return None if x is None else torch.from_dlpack(x)
+
+
+def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
+            attention_mask: Any = None, *, rtol: float | None = None,
+            atol: float | None = None, title: str = "") -> ParityReport:
+    """Run both models on `inputs` (token ids [batch, seq]) and compare every output.
+
+    `native_model`: an hfport.models.Model (anything whose ``forward(ids, mask,
+    output_hidden_states)`` returns the same dict). `hf_model`: a transformers model in eval mode,
+    run with ``output_hidden_states=True`` under ``torch.no_grad``; use eager attention for a
+    float32 comparison at 1e-5. `rtol`: relative L2 tolerance (default by the native dtype);
+    `atol`: an optional bound on the largest absolute error.
+    """
+    ids = torch.as_tensor(inputs)
+    if ids.dim() != 2:
+        raise ValueError(f"inputs must be token ids [batch, seq], got shape {list(ids.shape)}")
+    ids = ids.to(torch.int64).contiguous()
+    mask = None if attention_mask is None else torch.as_tensor(attention_mask).to(torch.int64)
+    keep = None if mask is None else mask.bool()
+
+    native = native_model.forward(ids, mask, True)
+    with torch.no_grad():
+        reference = hf_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+
+    native_logits = _torch(native["logits"])
+    dtype = native_logits.dtype
+    if rtol is None:
+        rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
+
+    native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
+    reference_hidden = list(reference.hidden_states or ())
+    is_decoder = getattr(reference, "logits", None) is not None
+    layers = max(len(native_hidden), len(reference_hidden)) - 1
+    rows = []
+    for i in range(layers + 1):
+        if i == 0:
+            name = "embeddings"
+        elif i == layers and is_decoder:
+            name = f"layers.{i - 1} + norm"  # transformers applies the final norm to the last one
+        else:
+            name = f"layers.{i - 1}"
+        a = native_hidden[i] if i < len(native_hidden) else None
+        b = reference_hidden[i] if i < len(reference_hidden) else None
+        rows.append(_row(name, a, b, keep, rtol, atol))
+    if is_decoder:
+        rows.append(_row("logits", native_logits, reference.logits, keep, rtol, atol))
+    else:
+        rows.append(_row("last_hidden_state", native_logits, reference.last_hidden_state, keep,
+                         rtol, atol))
+        native_pooled = _torch(native.get("pooled"))
+        reference_pooled = getattr(reference, "pooler_output", None)
+        if native_pooled is not None or reference_pooled is not None:
+            rows.append(_row("pooled", native_pooled, reference_pooled, None, rtol, atol))
+    return ParityReport(rows, rtol, atol, str(dtype).removeprefix("torch."), title)
+
+
+def reference_model(path: str | os.PathLike, family: str) -> torch.nn.Module:
+    """transformers' model for the checkpoint folder `path`, float32, eager attention, eval mode:
+    AutoModel for encoder families, AutoModelForCausalLM for the rest."""
+    import transformers
+
+    auto = (transformers.AutoModel if family in ENCODER_FAMILIES
+            else transformers.AutoModelForCausalLM)
+    model = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
+                                 attn_implementation="eager")
+    return model.eval()
+
+
+def random_input_ids(vocab_size: int, batch: int, seq: int, seed: int) -> torch.Tensor:
+    """Token ids drawn uniformly from the vocabulary by a generator seeded with `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, vocab_size, (batch, seq), generator=generator)
+
+
+def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16, seed: int = 0,
+                       rtol: float | None = None, atol: float | None = None) -> ParityReport:
+    """Load the checkpoint folder `path` natively and with transformers, and compare them on
+    random token ids (what `hfport parity PATH` prints)."""
+    from hfport.models import from_pretrained
+
+    model = from_pretrained(path)
+    reference = reference_model(path, model.family)
+    ids = random_input_ids(int(model.config["vocab_size"]), batch, seq, seed)
+    title = f"{model.family}: {Path(path).name} (batch {batch}, seq {seq}, seed {seed})"
+    return compare(model, reference, ids, rtol=rtol, atol=atol, title=title)
