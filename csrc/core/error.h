@@ -26,6 +26,10 @@
 //   │   ├── ShardTensorMissingError a tensor the index names is not in the shard it names
 //   │   └── DuplicateTensorError    one tensor name in two shards
 //   ├── ConfigError               config.json is unreadable or not a JSON object
+//   │   └── UnknownFamilyError      config.json names no family hfport has a spec for
+//   ├── SpecError                 a family spec breaks the format (unknown field, bad pattern/syntax)
+//   │   └── ExpressionError         a spec expression cannot be evaluated on this config.json
+//   ├── LoadError                 a strict load found missing, unexpected or mismatched tensors
 //   ├── TensorNotFoundError       no tensor of that name (in Python also a KeyError)
 //   ├── SliceError                an index or slice outside a tensor's shape
 //   ├── DTypeConversionError      a cast between dtypes hfport does not convert
@@ -72,6 +76,10 @@ HFPORT_ERROR_CLASS(MissingShardError, ShardError)
 HFPORT_ERROR_CLASS(ShardTensorMissingError, ShardError)
 HFPORT_ERROR_CLASS(DuplicateTensorError, ShardError)
 HFPORT_ERROR_CLASS(ConfigError, Error)
+HFPORT_ERROR_CLASS(UnknownFamilyError, ConfigError)
+HFPORT_ERROR_CLASS(SpecError, Error)
+HFPORT_ERROR_CLASS(ExpressionError, SpecError)
+HFPORT_ERROR_CLASS(LoadError, Error)
 HFPORT_ERROR_CLASS(TensorNotFoundError, Error)
 HFPORT_ERROR_CLASS(SliceError, Error)
 HFPORT_ERROR_CLASS(DTypeConversionError, Error)

@@ -15,6 +15,7 @@ namespace py = pybind11;
 void bind_errors(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_checkpoint(py::module_& m);
+void bind_mapping(py::module_& m);
 
 // An op's tensor argument: an hfport.Tensor as is, or any DLPack producer (torch, numpy, ...)
 // viewed without a copy. `arg_name` goes into the error for anything else.

@@ -29,7 +29,11 @@ void bind_errors(py::module_& m) {
   py::register_exception<MissingShardError>(m, "MissingShardError", shard);
   py::register_exception<ShardTensorMissingError>(m, "ShardTensorMissingError", shard);
   py::register_exception<DuplicateTensorError>(m, "DuplicateTensorError", shard);
-  py::register_exception<ConfigError>(m, "ConfigError", base);
+  auto config = py::register_exception<ConfigError>(m, "ConfigError", base);
+  py::register_exception<UnknownFamilyError>(m, "UnknownFamilyError", config);
+  auto spec = py::register_exception<SpecError>(m, "SpecError", base);
+  py::register_exception<ExpressionError>(m, "ExpressionError", spec);
+  py::register_exception<LoadError>(m, "LoadError", base);
   py::register_exception<TensorNotFoundError>(m, "TensorNotFoundError",
                                               py::make_tuple(base, py::handle(PyExc_KeyError)));
   py::register_exception<SliceError>(m, "SliceError",

@@ -3,10 +3,12 @@
 >>> import hfport, torch
 >>> ck = hfport.open("model_dir")                 # a .safetensors file, a folder or an index.json
 >>> w = torch.from_dlpack(ck["embeddings.word_embeddings.weight"])   # zero-copy
+>>> state, report = hfport.load("model_dir")      # native names, strict, with a report
 """
 
-from hfport import errors
+from hfport import errors, ops
 from hfport._hfport import Checkpoint, Tensor, __version__, built_with_cuda, cuda_device_count
+from hfport.load import LoadReport, families, family_spec, load, map_checkpoint
 from hfport.tensor import from_dlpack, to_numpy
 
 
@@ -17,12 +19,18 @@ def open(path: str) -> Checkpoint:
 
 __all__ = [
     "Checkpoint",
+    "LoadReport",
     "Tensor",
     "__version__",
     "built_with_cuda",
     "cuda_device_count",
     "errors",
+    "families",
+    "family_spec",
     "from_dlpack",
+    "load",
+    "map_checkpoint",
+    "ops",
     "open",
     "to_numpy",
 ]

@@ -3,19 +3,22 @@
 Every message names the file (and the tensor) and states what was expected and what was found.
 ``Error`` is the root; ``HeaderError`` and ``ShardError`` group the safetensors-header and the
 sharded-index rules. ``TensorNotFoundError`` is also a ``KeyError``, ``SliceError`` an
-``IndexError``, ``FileError`` an ``OSError``, ``DLPackError`` a ``BufferError``.
+``IndexError``, ``FileError`` an ``OSError``, ``DLPackError`` a ``BufferError``. ``SpecError``
+covers family specs, ``LoadError`` a strict load that found missing, unexpected or mismatched
+tensors, ``UnknownFamilyError`` a config.json that names no known family.
 """
 
 from hfport._hfport import (
     ConfigError,
     CudaError,
-    DeviceError,
     DLPackError,
     DTypeConversionError,
     DTypeError,
+    DeviceError,
     DuplicateKeyError,
     DuplicateTensorError,
     Error,
+    ExpressionError,
     FileError,
     FileSizeError,
     HeaderEncodingError,
@@ -24,6 +27,7 @@ from hfport._hfport import (
     HeaderLengthError,
     HeaderTooLargeError,
     LayoutError,
+    LoadError,
     MetadataError,
     MissingShardError,
     OffsetsError,
@@ -33,8 +37,10 @@ from hfport._hfport import (
     ShardPathError,
     ShardTensorMissingError,
     SliceError,
+    SpecError,
     TensorEntryError,
     TensorNotFoundError,
+    UnknownFamilyError,
     UnsupportedFormatError,
 )
 
@@ -48,6 +54,7 @@ __all__ = [
     "DuplicateKeyError",
     "DuplicateTensorError",
     "Error",
+    "ExpressionError",
     "FileError",
     "FileSizeError",
     "HeaderEncodingError",
@@ -56,6 +63,7 @@ __all__ = [
     "HeaderLengthError",
     "HeaderTooLargeError",
     "LayoutError",
+    "LoadError",
     "MetadataError",
     "MissingShardError",
     "OffsetsError",
@@ -65,8 +73,10 @@ __all__ = [
     "ShardPathError",
     "ShardTensorMissingError",
     "SliceError",
+    "SpecError",
     "TensorEntryError",
     "TensorNotFoundError",
+    "UnknownFamilyError",
     "UnsupportedFormatError",
 ]
 

@@ -1,0 +1,81 @@
+// FamilySpec: one family's mapping table, read from JSON (the format is docs/families.md), and
+// the registry of built-in families compiled in from csrc/mapping/families/*.json.
+//
+// Specs are untrusted input (users write their own), so `parse_family_spec` is the one validation
+// path: unknown fields, wrong types, bad expressions, a `split` without sizes or a capture that no
+// range defines all fail here with a SpecError naming the spec and the rule. Everything after it
+// may trust a FamilySpec.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mapping/expression.h"
+
+namespace hfport {
+
+struct SpecTarget {
+  std::string name;                 // native name pattern, with {captures}
+  std::vector<Expression> shape;    // expected shape, one expression per dim
+};
+
+enum class CombineOp { None, Concat, WeightNorm };
+
+struct SpecRule {
+  std::vector<SpecTarget> to;       // one target, or one per piece of a split
+  std::vector<std::string> from;    // checkpoint name patterns
+  CombineOp combine = CombineOp::None;
+  int64_t combine_dim = 0;          // concat dim, or the dim weight_norm keeps
+  std::vector<int64_t> transpose;   // a permutation, empty for none
+  std::vector<Expression> reshape;  // empty for none
+  std::optional<int64_t> squeeze;
+  bool neg_exp = false;
+  bool split = false;
+  int64_t split_dim = 0;
+  std::vector<Expression> split_sizes;
+  bool optional = false;
+  Expression when;                  // empty: always
+  std::string tied_to;              // native name pattern, empty: not tied
+  Expression tied_when;
+  std::vector<std::string> captures;  // the captures its names use, in range order
+  std::string where;                // "spec 'llama', rule 3 (blk.{i}.attn_qkv.weight)" for messages
+
+  // The op names it applies, in order ("concat", "transpose", ...), for reports; "rename" if none.
+  std::vector<std::string> op_names() const;
+};
+
+struct FamilySpec {
+  std::string family;
+  std::string source;
+  std::vector<std::string> match_model_types;
+  std::vector<std::string> match_architectures;
+  std::vector<std::pair<std::string, Expression>> config_defaults;
+  std::vector<std::pair<std::string, Expression>> ranges;
+  std::vector<SpecRule> rules;
+  std::vector<std::string> ignore;
+  nlohmann::ordered_json document;  // the spec as written (after `extends` is resolved)
+};
+
+// `origin` names the spec in messages ("built-in family 'llama'", "spec file x.json"). JSON
+// objects keep their order: defaults and ranges are evaluated as written.
+FamilySpec parse_family_spec(const std::string& json_text, const std::string& origin);
+FamilySpec parse_family_spec(const nlohmann::ordered_json& document, const std::string& origin);
+
+// Built-in families, by name (the JSON file's stem), sorted.
+std::vector<std::string> builtin_family_names();
+const FamilySpec& builtin_family(const std::string& name);  // SpecError listing the names
+const std::string& builtin_family_json(const std::string& name);
+
+// The built-in family whose `match` names config.json's model_type (or, failing that, one of its
+// architectures). UnknownFamilyError lists every family and what it matches.
+const FamilySpec& select_family(const nlohmann::json& config, const std::string& config_origin);
+
+// config.json with the spec's config_defaults applied (a field absent, null or "auto").
+nlohmann::json apply_config_defaults(const FamilySpec& spec, const nlohmann::json& config);
+
+}  // namespace hfport

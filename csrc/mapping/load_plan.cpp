@@ -1,0 +1,293 @@
+// Expanding a spec over config.json and matching it against a checkpoint. See load_plan.h.
+#include "mapping/load_plan.h"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <variant>
+
+#include "core/error.h"
+
+namespace hfport {
+
+namespace {
+
+std::string substitute(const std::string& pattern, const Captures& captures) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < pattern.size()) {
+    const size_t open = pattern.find('{', pos);
+    if (open == std::string::npos) {
+      out += pattern.substr(pos);
+      break;
+    }
+    const size_t close = pattern.find('}', open);
+    out += pattern.substr(pos, open - pos);
+    out += std::to_string(captures.at(pattern.substr(open + 1, close - open - 1)));
+    pos = close + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> config_fields(const std::vector<Expression>& exprs, const Captures& captures) {
+  std::set<std::string> fields;
+  for (const auto& e : exprs) {
+    for (const auto& f : e.fields()) {
+      if (!captures.count(f)) fields.insert(f);
+    }
+  }
+  return {fields.begin(), fields.end()};
+}
+
+std::string sizes_text(const std::vector<Expression>& exprs, const std::vector<int64_t>& values) {
+  std::string out;
+  for (size_t i = 0; i < exprs.size(); ++i) {
+    out += (i ? ", " : "") + exprs[i].text();
+    if (exprs[i].text() != std::to_string(values[i])) out += "=" + std::to_string(values[i]);
+  }
+  return "[" + out + "]";
+}
+
+// The shapes the rule's ops make from the source shapes, one per target, or why they cannot.
+std::variant<std::vector<Shape>, std::string> simulate(const SpecRule& rule, const PlanStep& step,
+                                                      const std::vector<Shape>& in) {
+  Shape shape;
+  if (rule.combine == CombineOp::Concat) {
+    shape = in[0];
+    const int64_t nd = static_cast<int64_t>(shape.size());
+    const int64_t dim = rule.combine_dim < 0 ? rule.combine_dim + nd : rule.combine_dim;
+    if (dim < 0 || dim >= nd) return "concat dim " + std::to_string(rule.combine_dim) +
+                                      " is outside " + shape_to_string(shape);
+    shape[dim] = 0;
+    for (size_t k = 0; k < in.size(); ++k) {
+      bool fits = in[k].size() == in[0].size();
+      for (int64_t d = 0; fits && d < nd; ++d) fits = d == dim || in[k][d] == in[0][d];
+      if (!fits) {
+        return "cannot concat along dim " + std::to_string(dim) + ": " + step.sources[k] + " is " +
+               shape_to_string(in[k]) + " but " + step.sources[0] + " is " + shape_to_string(in[0]);
+      }
+      shape[dim] += in[k][dim];
+    }
+  } else if (rule.combine == CombineOp::WeightNorm) {
+    const Shape& g = in[0];
+    shape = in[1];
+    const int64_t nd = static_cast<int64_t>(shape.size());
+    const int64_t dim = rule.combine_dim < 0 ? rule.combine_dim + nd : rule.combine_dim;
+    if (dim < 0 || dim >= nd) return "weight_norm dim " + std::to_string(rule.combine_dim) +
+                                      " is outside v " + shape_to_string(shape);
+    if (shape_numel(g) != shape[dim]) {
+      return "weight_norm: g " + step.sources[0] + " is " + shape_to_string(g) + ", but v " +
+             step.sources[1] + " " + shape_to_string(shape) + " needs " + std::to_string(shape[dim]) +
+             " values along dim " + std::to_string(dim);
+    }
+  } else {
+    shape = in[0];
+  }
+  if (!rule.transpose.empty()) {
+    if (rule.transpose.size() != shape.size()) {
+      return "transpose " + std::to_string(rule.transpose.size()) + " dims of " + shape_to_string(shape);
+    }
+    Shape permuted(shape.size());
+    for (size_t d = 0; d < shape.size(); ++d) permuted[d] = shape[rule.transpose[d]];
+    shape = permuted;
+  }
+  if (!step.reshape.empty()) {
+    if (shape_numel(step.reshape) != shape_numel(shape)) {
+      return "cannot reshape " + shape_to_string(shape) + " to " + shape_to_string(step.reshape);
+    }
+    shape = step.reshape;
+  }
+  if (rule.squeeze) {
+    const int64_t nd = static_cast<int64_t>(shape.size());
+    const int64_t dim = *rule.squeeze < 0 ? *rule.squeeze + nd : *rule.squeeze;
+    if (dim < 0 || dim >= nd || shape[dim] != 1) {
+      return "cannot squeeze dim " + std::to_string(*rule.squeeze) + " of " + shape_to_string(shape);
+    }
+    shape.erase(shape.begin() + dim);
+  }
+  if (!rule.split) return std::vector<Shape>{shape};
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  const int64_t dim = rule.split_dim < 0 ? rule.split_dim + nd : rule.split_dim;
+  if (dim < 0 || dim >= nd) return "split dim " + std::to_string(rule.split_dim) + " is outside " +
+                                    shape_to_string(shape);
+  int64_t total = 0;
+  for (int64_t s : step.split_sizes) {
+    if (s < 0) return "split size " + std::to_string(s) + " is negative";
+    total += s;
+  }
+  if (total != shape[dim]) {
+    return "split sizes " + sizes_text(rule.split_sizes, step.split_sizes) + " add up to " +
+           std::to_string(total) + ", but the tensor is " + shape_to_string(shape) + ": " +
+           std::to_string(shape[dim]) + " along dim " + std::to_string(dim);
+  }
+  std::vector<Shape> pieces;
+  for (int64_t s : step.split_sizes) {
+    Shape piece = shape;
+    piece[dim] = s;
+    pieces.push_back(piece);
+  }
+  return pieces;
+}
+
+}  // namespace
+
+bool glob_match(const std::string& pattern, const std::string& name) {
+  // Iterative wildcard match with backtracking to the last '*'.
+  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (p < pattern.size() && pattern[p] == name[n]) {
+      ++p;
+      ++n;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
+  LoadPlan plan;
+  plan.spec = spec;
+  plan.config = apply_config_defaults(plan.spec, checkpoint.config());
+  LoadReport& report = plan.report;
+  report.path = checkpoint.path();
+  report.family = plan.spec.family;
+  report.source = plan.spec.source;
+  std::map<std::string, std::string> consumed_as_tied;  // checkpoint name -> tied-to native
+  std::set<std::string> consumed;
+
+  for (const SpecRule& rule : plan.spec.rules) {
+    std::function<void(size_t, Captures&)> expand = [&](size_t depth, Captures& captures) {
+      if (depth < rule.captures.size()) {
+        const std::string& name = rule.captures[depth];
+        const Expression* range = nullptr;
+        for (const auto& [capture, expr] : plan.spec.ranges) if (capture == name) range = &expr;
+        const int64_t count = range->evaluate_int(plan.config, captures,
+                                                  rule.where + " range {" + name + "}");
+        for (int64_t value = 0; value < count; ++value) {
+          captures[name] = value;
+          expand(depth + 1, captures);
+        }
+        captures.erase(name);
+        return;
+      }
+      if (!rule.when.empty() && !rule.when.evaluate_bool(plan.config, captures, rule.where + " when")) {
+        return;
+      }
+      PlanStep step;
+      step.rule = &rule;
+      step.captures = captures;
+      for (const auto& pattern : rule.from) step.sources.push_back(substitute(pattern, captures));
+      for (const auto& expr : rule.split_sizes) {
+        step.split_sizes.push_back(expr.evaluate_int(plan.config, captures, rule.where + " split"));
+      }
+      for (const auto& expr : rule.reshape) {
+        step.reshape.push_back(expr.evaluate_int(plan.config, captures, rule.where + " reshape"));
+      }
+      for (const auto& target : rule.to) {
+        ReportEntry entry;
+        entry.name = substitute(target.name, captures);
+        entry.sources = step.sources;
+        entry.ops = rule.op_names();
+        for (const auto& dim : target.shape) {
+          entry.expected.push_back(dim.evaluate_int(plan.config, captures, rule.where + " shape"));
+        }
+        entry.fields = config_fields(target.shape, captures);
+        step.entries.push_back(report.params.size());
+        report.params.push_back(std::move(entry));
+      }
+      if (!rule.tied_to.empty() &&
+          rule.tied_when.evaluate_bool(plan.config, captures, rule.where + " tied_when")) {
+        ReportEntry& entry = report.params[step.entries[0]];
+        entry.status = ParamStatus::Tied;
+        entry.detail = substitute(rule.tied_to, captures);
+        entry.ops = {"tied"};
+        for (const auto& source : step.sources) {
+          if (checkpoint.contains(source)) consumed_as_tied.emplace(source, entry.detail);
+        }
+        plan.steps.push_back(std::move(step));
+        return;
+      }
+      std::vector<std::string> missing;
+      std::vector<Shape> shapes;
+      for (const auto& source : step.sources) {
+        if (checkpoint.contains(source)) {
+          consumed.insert(source);
+          shapes.push_back(checkpoint.info(source).shape);
+        } else {
+          missing.push_back(source);
+        }
+      }
+      const bool all_absent = missing.size() == step.sources.size();
+      for (size_t k = 0; k < step.entries.size(); ++k) {
+        ReportEntry& entry = report.params[step.entries[k]];
+        if (!missing.empty()) {
+          entry.status = rule.optional && all_absent ? ParamStatus::Absent : ParamStatus::Missing;
+          if (entry.status == ParamStatus::Missing) entry.missing_sources = missing;
+        }
+      }
+      if (missing.empty()) {
+        auto result = simulate(rule, step, shapes);
+        const DType dtype = checkpoint.info(step.sources.back()).dtype;
+        for (size_t k = 0; k < step.entries.size(); ++k) {
+          ReportEntry& entry = report.params[step.entries[k]];
+          entry.dtype = std::string(dtype_name(dtype));
+          if (auto* problem = std::get_if<std::string>(&result)) {
+            entry.status = ParamStatus::Mismatched;
+            entry.detail = *problem;
+            continue;
+          }
+          entry.got = std::get<std::vector<Shape>>(result)[k];
+          if (entry.got != entry.expected) {
+            entry.status = ParamStatus::Mismatched;
+            std::string fields;
+            for (const auto& f : entry.fields) fields += (fields.empty() ? "" : ", ") + f;
+            entry.detail = "expected " + shape_to_string(entry.expected) +
+                           (fields.empty() ? "" : " (from " + fields + ")") + ", got " +
+                           shape_to_string(entry.got);
+          }
+        }
+        step.runnable = true;
+        for (size_t index : step.entries) {
+          step.runnable &= report.params[index].status == ParamStatus::Loaded;
+        }
+      }
+      plan.steps.push_back(std::move(step));
+    };
+    Captures captures;
+    expand(0, captures);
+  }
+
+  std::set<std::string> natives;
+  for (const auto& entry : report.params) natives.insert(entry.name);
+  for (const auto& entry : report.params) {
+    if (entry.status == ParamStatus::Tied && !natives.count(entry.detail)) {
+      throw SpecError("spec '" + plan.spec.family + "': '" + entry.name + "' is tied to '" +
+                      entry.detail + "', which no rule produces");
+    }
+  }
+  for (const auto& name : checkpoint.names()) {
+    if (consumed.count(name)) continue;
+    if (auto it = consumed_as_tied.find(name); it != consumed_as_tied.end()) {
+      report.ignored.emplace_back(name, "tied to " + it->second);
+      continue;
+    }
+    const std::string* pattern = nullptr;
+    for (const auto& p : plan.spec.ignore) {
+      if (glob_match(p, name)) { pattern = &p; break; }
+    }
+    if (pattern) report.ignored.emplace_back(name, "ignore '" + *pattern + "'");
+    else report.unexpected.push_back(name);
+  }
+  add_suggestions(report, checkpoint.names());
+  return plan;
+}
+
+}  // namespace hfport

@@ -1,0 +1,51 @@
+// Planning a load: a family spec, expanded over config.json, matched against a checkpoint's names
+// and shapes, without reading any tensor data. `hfport map` prints this plan's report; `load`
+// executes it.
+//
+// Every rule is expanded over its captures' ranges (skipping instances whose `when` is false).
+// Each instance's source shapes are pushed through the rule's ops (concat, weight_norm, transpose,
+// reshape/squeeze, split) and compared with the shape the spec derives from config.json. Sources a
+// rule uses are consumed; what remains is ignored (by a pattern) or unexpected.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/checkpoint.h"
+#include "mapping/family_spec.h"
+#include "mapping/load_report.h"
+
+namespace hfport {
+
+struct PlanStep {
+  const SpecRule* rule = nullptr;
+  Captures captures;
+  std::vector<std::string> sources;   // concrete checkpoint names
+  std::vector<size_t> entries;        // report.params indices, one per target
+  std::vector<int64_t> split_sizes;   // evaluated
+  Shape reshape;                      // evaluated (empty: none)
+  bool runnable = false;              // every entry is Loaded
+};
+
+// Steps point at rules inside `spec`: a plan moves, it is never copied.
+struct LoadPlan {
+  LoadPlan() = default;
+  LoadPlan(const LoadPlan&) = delete;
+  LoadPlan& operator=(const LoadPlan&) = delete;
+  LoadPlan(LoadPlan&&) = default;
+  LoadPlan& operator=(LoadPlan&&) = default;
+
+  FamilySpec spec;
+  nlohmann::json config;              // config.json with the spec's defaults applied
+  LoadReport report;
+  std::vector<PlanStep> steps;
+};
+
+LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec);
+
+// `*` matches any run of characters (dots included); everything else literally.
+bool glob_match(const std::string& pattern, const std::string& name);
+
+}  // namespace hfport

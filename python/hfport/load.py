@@ -1,0 +1,189 @@
+"""hfport.load: a checkpoint, mapped by a family spec onto native names, strictly.
+
+>>> state, report = hfport.load("llama_dir")            # family from config.json
+>>> print(report)                                        # the compact table
+>>> state, report = hfport.load("dir", spec="mamba", dtype="float32", strict=False)
+
+The planning, the ops and the report are C++ (csrc/mapping); this module turns a spec given as a
+name, a dict or a file into JSON text, shows a progress bar on large loads, and wraps the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hfport import _hfport
+from hfport._hfport import Tensor
+from hfport.errors import DeviceError, SpecError
+
+SpecArg = str | os.PathLike | Mapping[str, Any] | None
+
+# Loads above this many bytes show a progress bar when stderr is a terminal.
+_PROGRESS_BYTES = 512 << 20
+
+
+class LoadReport:
+    """What a load found: loaded, tied, optional-absent, missing, mismatched, unexpected and
+    ignored names, with per-tensor statistics. ``str(report)`` is the compact table."""
+
+    def __init__(self, report_json: str, text: str, error_message: str) -> None:
+        self._data: dict[str, Any] = json.loads(report_json)
+        self._text = text
+        self._error = error_message
+
+    @property
+    def family(self) -> str:
+        return self._data["family"]
+
+    @property
+    def ok(self) -> bool:
+        """Nothing missing, mismatched or unexpected."""
+        return self._data["ok"]
+
+    @property
+    def params(self) -> list[dict[str, Any]]:
+        """One dict per native parameter: name, status, sources, ops, expected, got, fields, ..."""
+        return self._data["params"]
+
+    def _names(self, status: str) -> list[str]:
+        return [p["name"] for p in self.params if p["status"] == status]
+
+    @property
+    def loaded(self) -> list[str]:
+        return self._names("loaded")
+
+    @property
+    def tied(self) -> list[str]:
+        return self._names("tied")
+
+    @property
+    def absent(self) -> list[str]:
+        """Optional parameters the checkpoint does not have."""
+        return self._names("absent")
+
+    @property
+    def missing(self) -> list[dict[str, Any]]:
+        """name, missing_sources and suggestions (closest checkpoint names) of each missing one."""
+        return [p for p in self.params if p["status"] == "missing"]
+
+    @property
+    def mismatched(self) -> list[dict[str, Any]]:
+        """name, expected, got, fields (the config fields behind `expected`) and detail."""
+        return [p for p in self.params if p["status"] == "mismatched"]
+
+    @property
+    def unexpected(self) -> list[str]:
+        return self._data["unexpected"]
+
+    @property
+    def ignored(self) -> list[dict[str, str]]:
+        return self._data["ignored"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self._data["counts"]
+
+    @property
+    def error_message(self) -> str:
+        """The message a strict load raises with ("" when the report is ok)."""
+        return self._error
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._data))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self._data, indent=indent)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return (f"LoadReport(family={self.family!r}, loaded={c['loaded']}, tied={c['tied']}, "
+                f"missing={c['missing']}, mismatched={c['mismatched']}, "
+                f"unexpected={c['unexpected']}, ignored={c['ignored']})")
+
+
+def families() -> list[str]:
+    """The built-in family names."""
+    return list(_hfport._builtin_families())
+
+
+def family_spec(name: str) -> dict[str, Any]:
+    """A built-in family spec, as data (the JSON file in csrc/mapping/families)."""
+    return json.loads(_hfport._family_spec_json(name))
+
+
+def _spec_text(spec: SpecArg) -> tuple[str | None, str]:
+    """(JSON text, origin for messages) for a spec given as None, a name, a dict or a file."""
+    if spec is None:
+        return None, ""
+    if isinstance(spec, Mapping):
+        return json.dumps(spec), f"spec '{spec.get('family', '?')}' (a dict)"
+    text = os.fspath(spec)
+    if text in _hfport._builtin_families():
+        return _hfport._family_spec_json(text), f"built-in family '{text}'"
+    path = Path(text)
+    if path.suffix == ".json" or path.exists():
+        try:
+            return path.read_text(encoding="utf-8"), f"spec file {path}"
+        except OSError as e:
+            raise SpecError(f"cannot read spec file {path}: {e.strerror}") from e
+    raise SpecError(f"spec {text!r} is neither a built-in family ({', '.join(families())}) "
+                    "nor a JSON file")
+
+
+def _progress_bar(path: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[bold]loading", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                   transient=True)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if total < _PROGRESS_BYTES:
+            return
+        if task is None:
+            bar.start()
+            task = bar.add_task(path, total=total)
+        bar.update(task, completed=done)
+
+    return update, bar.stop
+
+
+def load(path: str | os.PathLike, spec: SpecArg = None, dtype: str | None = None,
+         device: str = "cpu", strict: bool = True, stats: bool = True,
+         progress: bool | None = None) -> tuple[dict[str, Tensor], LoadReport]:
+    """Load a checkpoint onto native names. Returns ``(state, report)``: ``state`` maps native
+    names to hfport.Tensor (zero-copy views where the op leaves the bytes alone).
+
+    spec: None (the built-in family config.json's model_type selects), a built-in family name, a
+    dict, or a JSON file. dtype: cast every floating-point parameter ("float32", "bf16", ...).
+    strict: raise hfport.errors.LoadError listing every problem; False returns the report and
+    leaves missing parameters out. stats: per-tensor statistics and fresh-init flags.
+    progress: a bar for large loads (None: when stderr is a terminal).
+    """
+    if device != "cpu":
+        raise DeviceError(f"device {device!r}: hfport loads to the CPU in this build")
+    spec_text, origin = _spec_text(spec)
+    update, stop = _progress_bar(os.fspath(path)) if progress is not False else (None, lambda: None)
+    try:
+        state, report = _hfport._load(os.fspath(path), spec_text, origin, dtype, strict, stats,
+                                      update)
+    finally:
+        stop()
+    return state, LoadReport(*report)
+
+
+def map_checkpoint(path: str | os.PathLike, spec: SpecArg = None) -> LoadReport:
+    """The load report from names and shapes alone: no tensor data is read."""
+    spec_text, origin = _spec_text(spec)
+    return LoadReport(*_hfport._map(os.fspath(path), spec_text, origin))
