@@ -4,7 +4,7 @@
 | op | reference |
 | attention B1 H8 S1024 D64, causal and not; GQA 8/2 | torch.nn.functional.scaled_dot_product_attention |
 | RoPE on q and k, B1 S2048 H32/8 D128 | transformers apply_rotary_pos_emb |
-| selective scan B1 D1536 N16 L1024, z, D, delta_bias, softplus | the scan of transformers' MambaMixer.slow_forward |
+| selective scan B1 D1536 N16 L1024, z, D, delta_bias, softplus | transformers' mamba_selective_scan (the slow path's Python loop over L) |
 | RMSNorm 4096 x 4096 | transformers LlamaRMSNorm |
 
 torch and hfport use the same number of threads. Each case checks that both outputs agree
@@ -19,11 +19,7 @@ warm-up, median of the repeats.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,14 +28,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import transformers
-from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
-
-import hfport
+from bench_loader import machine_line, write_section  # one machine line and markers for all
 from hfport import ops
-
-BEGIN_MARKER = "<!-- bench_kernels:begin -->"
-END_MARKER = "<!-- bench_kernels:end -->"
+from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
+from transformers.models.mamba.modeling_mamba import mamba_selective_scan
 
 
 def median_pair(hfport_fn: Callable[[], Any], reference_fn: Callable[[], Any],
@@ -59,21 +51,6 @@ def median_pair(hfport_fn: Callable[[], Any], reference_fn: Callable[[], Any],
 def rel_l2(a: Any, b: torch.Tensor) -> float:
     a = torch.from_dlpack(a) if not isinstance(a, torch.Tensor) else a
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
-
-
-def mamba_slow_scan(u, delta, A, B, C, D, z, delta_bias):
-    """The scan of transformers' MambaMixer.slow_forward (modeling_mamba.py), on the same tensors:
-    discretise, one Python step per position, skip D, gate with silu(z)."""
-    dt = F.softplus(delta + delta_bias[None, :, None])
-    discrete_A = torch.exp(A[None, :, None, :] * dt[:, :, :, None])
-    deltaB_u = dt[:, :, :, None] * B[:, None, :, :].transpose(2, 3) * u[:, :, :, None]
-    state = torch.zeros(u.shape[0], u.shape[1], A.shape[1], dtype=u.dtype)
-    outputs = []
-    for i in range(u.shape[2]):
-        state = discrete_A[:, :, i, :] * state + deltaB_u[:, :, i, :]
-        outputs.append(torch.matmul(state, C[:, :, i].unsqueeze(-1))[:, :, 0])
-    y = torch.stack(outputs, dim=-1) + u * D[None, :, None]
-    return y * F.silu(z)
 
 
 def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
@@ -125,7 +102,8 @@ def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
         return ops.selective_scan(u, delta, A, B, C, Dskip, z, delta_bias, delta_softplus=True)
 
     def scan_theirs():
-        return mamba_slow_scan(u, delta, A, B, C, Dskip, z, delta_bias)
+        return mamba_selective_scan(u, delta, A, B, C, D=Dskip, z=z, delta_bias=delta_bias,
+                                    delta_softplus=True)
 
     out.append((f"selective scan B1 D{D} N16 L{L}, z, D, delta_bias, softplus", ">= 20x", 20.0,
                 scan_ours, scan_theirs, rel_l2(scan_ours(), scan_theirs())))
@@ -148,33 +126,14 @@ def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
     return out
 
 
-def machine_line() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                  text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        revision = "unknown"
-    return (f"Machine: {cpu}, {os.cpu_count()} cores. Date: {datetime.date.today()}. "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads), transformers "
-            f"{transformers.__version__}, hfport {hfport.__version__} (git {revision}).")
-
-
 def run(small: bool, repeats: int) -> str:
     lines = [
         "## Kernels (CPU, float32)",
         "",
         machine_line(),
-        f"Median of {repeats} repeats after a warm-up call, hfport and the reference timed in "
+        (f"Median of {repeats} repeats after a warm-up call, hfport and the reference timed in "
         f"alternation on the same inputs; torch and hfport on the same thread count. Command: "
-        f"`python benchmarks/bench_kernels.py{' --small' if small else ''}`.",
+        f"`python benchmarks/bench_kernels.py{' --small' if small else ''}`."),
         "",
         "| op | hfport (ms) | reference (ms) | ratio (>1: hfport faster) | target | met? | rel. L2 vs reference |",
         "| --- | ---: | ---: | ---: | --- | --- | ---: |",
@@ -186,22 +145,12 @@ def run(small: bool, repeats: int) -> str:
         ratio = t_theirs / t_ours
         lines.append(f"| {label} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {ratio:.2f}x | "
                      f"{target} | {'yes' if ratio >= needed else '**no**'} | {check:.1e} |")
-    lines += ["", "References: attention `torch.nn.functional.scaled_dot_product_attention` "
+    lines += ["", ("References: attention `torch.nn.functional.scaled_dot_product_attention` "
               "(`enable_gqa` for GQA); RoPE `transformers...modeling_llama.apply_rotary_pos_emb`; "
-              "selective scan: the discretise-and-loop scan of `MambaMixer.slow_forward`, written "
-              "out in this script on the same tensors; RMSNorm `LlamaRMSNorm`."]
+              "selective scan `transformers.models.mamba.modeling_mamba.mamba_selective_scan` (the slow "
+              "path: in 5.17 MambaMixer has no slow_forward, the mixer calls this loop over L); "
+              "RMSNorm `LlamaRMSNorm`.")]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# hfport benchmarks\n"
-    block = f"{BEGIN_MARKER}\n{section}{END_MARKER}"
-    if BEGIN_MARKER in text:
-        head, rest = text.split(BEGIN_MARKER, 1)
-        text = head + block + rest.split(END_MARKER, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     section = run(args.small, args.repeats or (3 if args.small else 9))
     sys.stdout.write(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, section, "bench_kernels")
     return 0
 
 

@@ -18,13 +18,9 @@ alternation after a warm-up round that also fills the page cache, median of the 
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
-import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,22 +28,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hfport
 import torch
 import transformers
+from bench_loader import machine_line, write_section  # one machine line and markers for all
 from safetensors.torch import save_file
-
-import hfport
 
 transformers.utils.logging.disable_progress_bar()
 transformers.utils.logging.set_verbosity_error()
 
-BEGIN_MARKER = "<!-- bench_mapping:begin -->"
-END_MARKER = "<!-- bench_mapping:end -->"
 
-FULL = dict(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-            num_attention_heads=32, num_key_value_heads=4)
-SMALL = dict(vocab_size=1000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-             num_attention_heads=8, num_key_value_heads=2)
+FULL = {"vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
+            "num_attention_heads": 32, "num_key_value_heads": 4}
+SMALL = {"vocab_size": 1000, "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
+             "num_attention_heads": 8, "num_key_value_heads": 2}
 
 
 def write_checkpoint(folder: Path, shape: dict[str, int]) -> int:
@@ -93,7 +87,7 @@ def hfport_strict(folder: Path, stats: bool) -> Any:
 
 def hfport_views(folder: Path) -> Any:
     ck = hfport.open(folder)
-    return [ck[name] for name in ck.keys()]
+    return [ck[name] for name in ck]
 
 
 def check_equal(folder: Path) -> str:
@@ -108,27 +102,6 @@ def check_equal(folder: Path) -> str:
     assert torch.equal(torch.from_dlpack(state["blk.0.ffn_gate_up.weight"]), gate_up)
     assert torch.equal(torch.from_dlpack(state["output.weight"]), sd["lm_head.weight"])
     return "layer 0's fused qkv / gate_up and the head equal transformers' parameters bit for bit"
-
-
-def machine_line() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    try:
-        revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                  text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        revision = "unknown"
-    return (f"Machine: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM. "
-            f"Date: {datetime.date.today()}. torch {torch.__version__}, transformers "
-            f"{transformers.__version__}, hfport {hfport.__version__} (git {revision}), "
-            f"threads: torch {torch.get_num_threads()}.")
 
 
 def run(folder: Path, small: bool, repeats: int) -> str:
@@ -151,9 +124,9 @@ def run(folder: Path, small: bool, repeats: int) -> str:
         "## Mapping and strict load (CPU)",
         "",
         machine_line(),
-        f"Checkpoint: LLaMA-shaped, {params / 1e6:,.0f}M parameters, bf16, {size / 1e9:.2f} GB, "
+        (f"Checkpoint: LLaMA-shaped, {params / 1e6:,.0f}M parameters, bf16, {size / 1e9:.2f} GB, "
         f"one file, in the page cache. Median of {repeats} repeats after a warm-up round, timed in "
-        f"alternation. Command: `python benchmarks/bench_mapping.py{' --small' if small else ''}`.",
+        f"alternation. Command: `python benchmarks/bench_mapping.py{' --small' if small else ''}`."),
         "",
         "| case | hfport (s) | transformers from_pretrained (s) | ratio (>1: hfport faster) | target | met? |",
         "| --- | ---: | ---: | ---: | --- | --- |",
@@ -163,20 +136,9 @@ def run(folder: Path, small: bool, repeats: int) -> str:
         met = "-" if target == "none" else ("yes" if ratio >= 5 else "**no**")
         lines.append(f"| {label} | {times[key]:.3f} | {ref:.3f} | {ratio:.1f}x | {target} | {met} |")
     lines += ["", f"- Check: {check}.",
-              "- Reference: `AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)` "
-              "(builds the module tree, then loads the same file)."]
+              ("- Reference: `AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)` "
+              "(builds the module tree, then loads the same file).")]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# hfport benchmarks\n"
-    block = f"{BEGIN_MARKER}\n{section}{END_MARKER}"
-    if BEGIN_MARKER in text:
-        head, rest = text.split(BEGIN_MARKER, 1)
-        text = head + block + rest.split(END_MARKER, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     sys.stdout.write(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, section, "bench_mapping")
     return 0
 
 

@@ -70,7 +70,7 @@ Tensor state_update(py::handle state, py::handle x, py::handle dt, py::handle A,
 ConvActivation activation_arg(const char* op, const py::object& activation) {
   if (activation.is_none()) return ConvActivation::None;
   if (!py::isinstance<py::str>(activation)) {
-    throw Error(std::string(op) + ": activation must be None or \"silu\", got " +
+    throw ArgumentError(std::string(op) + ": activation must be None or \"silu\", got " +
                 std::string(py::str(py::type::of(activation).attr("__name__"))));
   }
   return conv_activation_from_name(op, activation.cast<std::string>());

@@ -31,7 +31,7 @@ __all__ = [
     "load",
     "map_checkpoint",
     "models",
-    "ops",
     "open",
+    "ops",
     "to_numpy",
 ]

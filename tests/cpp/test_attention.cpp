@@ -224,17 +224,17 @@ TEST(Attention, ErrorsNameTheArgument) {
   using hfport_test::throws_exactly;
   const Tensor q = random_tensor(DType::F32, {1, 8, 4, 16});
   const Tensor k3 = random_tensor(DType::F32, {1, 3, 4, 16});
-  EXPECT_TRUE(throws_exactly<hfport::Error>([&] { hfport::attention(q, k3, k3); },
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>([&] { hfport::attention(q, k3, k3); },
                                             {"k has 3 heads, which does not divide q's 8 heads"}));
   const Tensor k = random_tensor(DType::F32, {1, 2, 4, 16});
   const Tensor v_bf16 = random_tensor(DType::BF16, {1, 2, 4, 16});
-  EXPECT_TRUE(throws_exactly<hfport::Error>([&] { hfport::attention(q, k, v_bf16); },
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>([&] { hfport::attention(q, k, v_bf16); },
                                             {"share one dtype", "v BF16"}));
   AttentionOptions options;
   options.key_padding_mask = Tensor::zeros(DType::F32, {1, 4});
-  EXPECT_TRUE(throws_exactly<hfport::Error>([&] { hfport::attention(q, k, k, options); },
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>([&] { hfport::attention(q, k, k, options); },
                                             {"key_padding_mask must be BOOL", "got F32"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::attention_layout_from_name("sbhd"); }, {"'sbhd'"}));
 }
 

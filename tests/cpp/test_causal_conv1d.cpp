@@ -80,19 +80,19 @@ TEST(CausalConv1dUpdate, StepsFromAZeroStateEqualTheFullConvolution) {
 TEST(CausalConv1d, ErrorsNameTheArgumentAndTheExpectation) {
   const Tensor x = random_tensor(DType::F32, {1, 6, 5});
   const Tensor weight = random_tensor(DType::F32, {6, 4});
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::causal_conv1d(x, weight.slice(0, 0, 5)); },
       {"causal_conv1d: weight must be [dim, width] = [6, 4], got [5, 4]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::causal_conv1d(x, weight, random_tensor(DType::F32, {7})); },
       {"causal_conv1d: bias must be [dim] = [6], got [7]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] {
         Tensor state = Tensor::zeros(DType::F32, {1, 6, 2});
         hfport::causal_conv1d_update(x.select(2, 0), state, weight);
       },
       {"causal_conv1d_update: conv_state must keep S >= width - 1 = 3 columns, got [1, 6, 2]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::conv_activation_from_name("causal_conv1d", "relu"); },
       {"activation must be None, \"silu\" or \"swish\", got \"relu\""}));
 }

@@ -138,25 +138,25 @@ TEST(Linear, WeightLayoutsAndStridedInput) {
 
 TEST(NormActivationLinear, ErrorsNameTheArgumentAndTheExpectation) {
   const Tensor x = random_tensor(DType::F32, {4, 16});
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::rms_norm(x, random_tensor(DType::F32, {15}), 1e-6); },
       {"rms_norm: weight must be [hidden] = [16], got [15]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::layer_norm(x, Tensor(), random_tensor(DType::F32, {4}), 1e-6); },
       {"layer_norm: bias must be [hidden] = [16], got [4]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::linear(x, random_tensor(DType::F32, {8, 15})); },
       {"linear: weight must be [out, in] = [8, 16], got [8, 15]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::linear(x, random_tensor(DType::BF16, {8, 16})); },
       {"linear: weight must have the dtype of x (F32), got BF16"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::swiglu(x, random_tensor(DType::F32, {4, 8})); },
       {"swiglu: up must be gate's shape = [4, 16], got [4, 8]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::silu(x, poisoned(DType::F32, {4, 15})); },
       {"silu: out must be the result's shape = [4, 16], got [4, 15]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>([&] { hfport::gelu_approximation_from_name("erf"); },
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>([&] { hfport::gelu_approximation_from_name("erf"); },
                                             {"gelu: approximate must be \"none\" or \"tanh\""}));
 }
 

@@ -187,12 +187,12 @@ TEST(Rope, ErrorsNameTheField) {
       {"'llama3'", "'low_freq_factor'"}));
   const Tensor q = random_tensor(DType::F32, {1, 2, 4, 16});
   const auto [odd_cos, odd_sin] = random_table(0, 4, 7, DType::F32);
-  EXPECT_TRUE(throws_exactly<hfport::Error>([&] { hfport::rope(q, q, odd_cos, odd_sin); },
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>([&] { hfport::rope(q, q, odd_cos, odd_sin); },
                                             {"rotary_dim must be even", "got 7"}));
   const auto [cos, sin] = random_table(0, 4, 12, DType::F32);
   RopeOptions options;
   options.rotary_dim = 16;
-  EXPECT_TRUE(throws_exactly<hfport::Error>([&] { hfport::rope(q, q, cos, sin, options); },
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>([&] { hfport::rope(q, q, cos, sin, options); },
                                             {"cos/sin have 12 features; rotary_dim 16"}));
 }
 

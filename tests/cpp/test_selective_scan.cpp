@@ -166,26 +166,26 @@ TEST(SelectiveStateUpdate, FromARandomStateMatchesTheReference) {
 
 TEST(SelectiveScan, ErrorsNameTheArgumentAndTheExpectation) {
   ScanInputs in = make_inputs({1, 12, 4, 5, Layout::Time, DType::F32});
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::selective_scan(in.u, in.delta, swap_dims(in.A, 0, 1), in.B, in.C); },
       {"selective_scan: A must be [dim, N] = [12, 4], got [4, 12]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::selective_scan(in.u, in.delta.select(2, 0), in.A, in.B, in.C); },
       {"selective_scan: delta must be [batch, dim, L] = [1, 12, 5], got [1, 12]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::selective_scan(in.u, in.delta, in.A, in.B, in.C.slice(1, 0, 3)); },
       {"selective_scan: C must be the shape of B = [1, 4, 5], got [1, 3, 5]"}));
   hfport::SelectiveScanOptions bad_d;
   bad_d.D = random_tensor(DType::F32, {11});
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::selective_scan(in.u, in.delta, in.A, in.B, in.C, bad_d); },
       {"selective_scan: D must be [dim] = [12], got [11]"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] {
         hfport::selective_scan(Tensor::zeros(DType::I32, {1, 12, 5}), in.delta, in.A, in.B, in.C);
       },
       {"selective_scan: u must have dtype F32, F16 or BF16, got I32"}));
-  EXPECT_TRUE(throws_exactly<hfport::Error>(
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] {
         hfport::selective_state_update(Tensor::zeros(DType::F32, {1, 12, 4}), in.u.select(2, 0),
                                        in.delta.select(2, 0), in.A, in.B.select(2, 0),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
+import hfport
 import pytest
 import torch
+from hfport.cli import main
 from safetensors.torch import load_file, save_file
 from test_loader import SPEC, _tiny_llama
-
-import hfport
-from hfport.cli import main
 
 
 @pytest.fixture(scope="module")

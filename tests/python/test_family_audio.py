@@ -46,7 +46,7 @@ def tiny_whisper(**overrides):
 @pytest.mark.parametrize("tied", [True, False])
 def test_whisper(tmp_path, tied):
     model = tiny_whisper(tie_word_embeddings=tied)
-    state, report = check_family(tmp_path, model, family="whisper")
+    state, _report = check_family(tmp_path, model, family="whisper")
     # q and v carry biases, k does not: the spec keeps the three projections apart rather than
     # fusing weights whose biases cannot be fused without inventing a zero bias for k.
     for tower, n in (("enc", 2), ("dec", 2)):
@@ -121,13 +121,13 @@ def test_wav2vec2_bert_config_without_position_fields_uses_defaults(tmp_path):
 def tiny_clap(**audio_overrides):
     from transformers import ClapConfig, ClapModel
     torch.manual_seed(0)
-    text = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                intermediate_size=48, max_position_embeddings=40, projection_dim=16)
+    text = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "intermediate_size": 48, "max_position_embeddings": 40, "projection_dim": 16}
     # The HTSAT defaults (spec 256, 64 mels, window 8, depths 2-2-6-2, 96 channels) shrunk: two
     # stages so one patch merge runs, a 2x2 window, 8 channels doubling to 16 = hidden_size.
-    audio = dict(window_size=2, num_mel_bins=8, spec_size=16, patch_size=4, patch_stride=4,
-                 hidden_size=16, patch_embeds_hidden_size=8, depths=[2, 1],
-                 num_attention_heads=[2, 4], projection_dim=16, num_hidden_layers=2)
+    audio = {"window_size": 2, "num_mel_bins": 8, "spec_size": 16, "patch_size": 4, "patch_stride": 4,
+                 "hidden_size": 16, "patch_embeds_hidden_size": 8, "depths": [2, 1],
+                 "num_attention_heads": [2, 4], "projection_dim": 16, "num_hidden_layers": 2}
     audio.update(audio_overrides)
     return ClapModel(ClapConfig(text_config=text, audio_config=audio, projection_dim=16))
 
@@ -140,7 +140,7 @@ def tiny_clap(**audio_overrides):
 ], ids=["plain", "fusion_aff_2d", "fusion_channel_map", "no_qkv_bias_no_patch_norm"])
 def test_clap(tmp_path, overrides):
     model = tiny_clap(**overrides)
-    state, report = check_family(tmp_path, model, family="clap")
+    state, _report = check_family(tmp_path, model, family="clap")
     assert tuple(state["audio.stage.0.blk.1.attn_qkv.weight"].shape) == (24, 8)
     assert tuple(state["audio.stage.1.blk.0.attn_qkv.weight"].shape) == (48, 16)
     assert tuple(state["audio.stage.1.blk.0.attn_rel_pos_bias"].shape) == (9, 4)

@@ -20,16 +20,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from family_harness import check_family, check_family_state
+from safetensors.torch import load_file
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 
 # A tiny LLaMA-shaped body: grouped-query attention (4 q heads, 2 kv heads), intermediate != 4 * hidden.
-DECODER = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-               num_key_value_heads=2, intermediate_size=48)
+DECODER = {"vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+               "num_key_value_heads": 2, "intermediate_size": 48}
 
 
 def saved(tmp_path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:
@@ -95,7 +94,7 @@ def test_qwen3_default_head_dim(tmp_path):
 
 # ---------------------------------------------------------------- GPT-2 (Conv1D weights transposed)
 
-GPT2 = dict(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=16)
+GPT2 = {"vocab_size": 64, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 16}
 
 
 def test_gpt2(tmp_path):
@@ -116,7 +115,7 @@ def test_gpt2_official_layout_without_the_transformer_prefix(tmp_path):
     tensors, config = saved(tmp_path, lm.transformer)
     assert "wte.weight" in tensors and not any(n.startswith("transformer.") for n in tensors)
     config["architectures"] = ["GPT2LMHeadModel"]
-    state, report = check_family_state(tmp_path / "official", tensors, config, family="gpt2")
+    _state, report = check_family_state(tmp_path / "official", tensors, config, family="gpt2")
     assert "names without the 'transformer.' prefix" in str(report)
     assert report.tied == ["output.weight"]
 
@@ -143,7 +142,7 @@ def test_gpt2_causal_mask_buffers_ignored(tmp_path):
 
 # ---------------------------------------------------------------- Mamba, Mamba-2
 
-MAMBA = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, state_size=8)
+MAMBA = {"vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2, "state_size": 8}
 
 
 def test_mamba_dt_rank_given(tmp_path):
@@ -162,8 +161,8 @@ def test_mamba_dt_rank_auto(tmp_path):
     check_family_state(tmp_path / "edited", tensors, config, family="mamba")
 
 
-MAMBA2 = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, state_size=8, num_heads=8, head_dim=8,
-              n_groups=2)
+MAMBA2 = {"vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2, "state_size": 8, "num_heads": 8, "head_dim": 8,
+              "n_groups": 2}
 
 
 @pytest.mark.parametrize("extra", [{}, {"use_bias": True, "use_conv_bias": False, "tie_word_embeddings": True}],
@@ -174,7 +173,7 @@ def test_mamba2(tmp_path, extra):
 
 # ---------------------------------------------------------------- RWKV-4: transformers and BlinkDL naming
 
-RWKV = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, attention_hidden_size=24, intermediate_size=40)
+RWKV = {"vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2, "attention_hidden_size": 24, "intermediate_size": 40}
 
 
 def test_rwkv(tmp_path):

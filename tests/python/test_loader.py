@@ -10,18 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hfport
 import pytest
 import torch
 import transformers
-from safetensors.torch import load_file, save_file
-
-import hfport
 from hfport.errors import (
     ExpressionError,
     LoadError,
     SpecError,
     UnknownFamilyError,
 )
+from safetensors.torch import load_file, save_file
 
 LAYER = "model.layers.{i}."
 SPEC = {
@@ -225,7 +224,7 @@ def test_split_sizes_that_do_not_add_up(tmp_path):
     folder.mkdir()
     save_file({"x_proj.weight": torch.randn(36, 8)}, folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps({"dt_rank": 4, "state_size": 16}))
-    state, report = hfport.load(folder, spec=spec)
+    state, _report = hfport.load(folder, spec=spec)
     assert torch.equal(torch.from_dlpack(state["c"]),
                        load_file(folder / "model.safetensors")["x_proj.weight"][20:])
     (folder / "config.json").write_text(json.dumps({"dt_rank": 2, "state_size": 16}))

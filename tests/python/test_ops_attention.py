@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 
+import hfport
 import pytest
 import torch
 import torch.nn.functional as F
+from hfport import ops
 from torch import nn
 from transformers.models.llama.modeling_llama import eager_attention_forward
-
-import hfport
-from hfport import ops
 
 TOL = {torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 1e-2}
 

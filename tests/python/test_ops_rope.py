@@ -9,14 +9,13 @@ layouts, decode offsets, f32/f16/bf16, in place. Inputs are fresh random values 
 
 from __future__ import annotations
 
+import hfport
 import pytest
 import torch
+from hfport import ops
 from transformers import LlamaConfig
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
-
-import hfport
-from hfport import ops
 
 HEAD_DIM = 64
 HALF = HEAD_DIM // 2

@@ -67,7 +67,7 @@ double silu_f64(double x) { return x / (1.0 + std::exp(-x)); }
 GeluApproximation gelu_approximation_from_name(const std::string& name) {
   if (name == "none") return GeluApproximation::None;
   if (name == "tanh") return GeluApproximation::Tanh;
-  throw Error("gelu: approximate must be \"none\" or \"tanh\", got \"" + name + "\"");
+  throw ArgumentError("gelu: approximate must be \"none\" or \"tanh\", got \"" + name + "\"");
 }
 
 Tensor gelu(const Tensor& x, GeluApproximation approximate, const Tensor& out) {

@@ -69,13 +69,13 @@ struct HeadView {
 };
 
 HeadView head_view(const Tensor& t, const char* name, AttentionLayout layout) {
-  if (!t.defined()) throw Error(std::string("attention: ") + name + " is undefined");
+  if (!t.defined()) throw ArgumentError(std::string("attention: ") + name + " is undefined");
   if (t.device().type != DeviceType::CPU) {
     throw DeviceError(std::string("attention: ") + name +
                       " is on a CUDA device; the CPU kernel needs host tensors");
   }
   if (t.ndim() != 4) {
-    throw Error(std::string("attention: ") + name + " must be 4-D " + dims_name(layout) +
+    throw ArgumentError(std::string("attention: ") + name + " must be 4-D " + dims_name(layout) +
                 " for layout '" + layout_name(layout) + "', got shape " +
                 shape_to_string(t.shape()));
   }
@@ -107,7 +107,7 @@ AttentionLayout attention_layout_from_name(const std::string& name) {
   for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower == "bhsd") return AttentionLayout::BHSD;
   if (lower == "bshd") return AttentionLayout::BSHD;
-  throw Error("attention: layout must be 'bhsd' ([batch, heads, seq, head_dim]) or 'bshd' "
+  throw ArgumentError("attention: layout must be 'bhsd' ([batch, heads, seq, head_dim]) or 'bshd' "
               "([batch, seq, heads, head_dim]), got '" + name + "'");
 }
 
@@ -128,29 +128,29 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
   const HeadView kv = head_view(k, "k", layout);
   const HeadView vv = head_view(v, "v", layout);
   if (!is_attention_dtype(q.dtype())) {
-    throw Error("attention: q must be F32, F16 or BF16, got " + name_of(q.dtype()));
+    throw ArgumentError("attention: q must be F32, F16 or BF16, got " + name_of(q.dtype()));
   }
   if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
-    throw Error("attention: q, k and v must share one dtype, got q " + name_of(q.dtype()) +
+    throw ArgumentError("attention: q, k and v must share one dtype, got q " + name_of(q.dtype()) +
                 ", k " + name_of(k.dtype()) + ", v " + name_of(v.dtype()));
   }
   const std::string dims = " (layout '" + layout_name(layout) + "': " + dims_name(layout) + ")";
   if (kv.batch != qv.batch || vv.batch != qv.batch) {
-    throw Error("attention: batch sizes differ: q has " + std::to_string(qv.batch) + ", k " +
+    throw ArgumentError("attention: batch sizes differ: q has " + std::to_string(qv.batch) + ", k " +
                 std::to_string(kv.batch) + ", v " + std::to_string(vv.batch) + dims);
   }
   if (kv.dim != qv.dim) {
-    throw Error("attention: k has head_dim " + std::to_string(kv.dim) + ", q has " +
+    throw ArgumentError("attention: k has head_dim " + std::to_string(kv.dim) + ", q has " +
                 std::to_string(qv.dim) + "; they must match" + dims);
   }
-  if (qv.dim == 0) throw Error("attention: head_dim is 0");
+  if (qv.dim == 0) throw ArgumentError("attention: head_dim is 0");
   if (vv.heads != kv.heads || vv.seq != kv.seq) {
-    throw Error("attention: v has " + std::to_string(vv.heads) + " heads and " +
+    throw ArgumentError("attention: v has " + std::to_string(vv.heads) + " heads and " +
                 std::to_string(vv.seq) + " positions, k has " + std::to_string(kv.heads) +
                 " and " + std::to_string(kv.seq) + "; they must match" + dims);
   }
   if (kv.heads == 0 || qv.heads % kv.heads != 0) {
-    throw Error("attention: k has " + std::to_string(kv.heads) +
+    throw ArgumentError("attention: k has " + std::to_string(kv.heads) +
                 " heads, which does not divide q's " + std::to_string(qv.heads) + " heads" +
                 dims);
   }
@@ -178,13 +178,13 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
 
   const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   if (!std::isfinite(scale)) {
-    throw Error("attention: scale must be finite, got " + std::to_string(scale));
+    throw ArgumentError("attention: scale must be finite, got " + std::to_string(scale));
   }
   p.scale = static_cast<float>(scale);
   p.causal = options.causal;
   if (options.sliding_window) {
     if (*options.sliding_window < 1) {
-      throw Error("attention: sliding_window must be >= 1, got " +
+      throw ArgumentError("attention: sliding_window must be >= 1, got " +
                   std::to_string(*options.sliding_window));
     }
     p.sliding_window = *options.sliding_window;
@@ -197,11 +197,11 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
       throw DeviceError("attention: attn_mask is on a CUDA device; the CPU kernel needs host tensors");
     }
     if (mask.dtype() != DType::BOOL && !is_attention_dtype(mask.dtype())) {
-      throw Error("attention: attn_mask must be BOOL (true = attend) or F32/F16/BF16 (added to "
+      throw ArgumentError("attention: attn_mask must be BOOL (true = attend) or F32/F16/BF16 (added to "
                   "the scores), got " + name_of(mask.dtype()));
     }
     if (mask.ndim() < 1 || mask.ndim() > 4) {
-      throw Error("attention: attn_mask must broadcast to [batch, heads, q_len, kv_len] = " +
+      throw ArgumentError("attention: attn_mask must broadcast to [batch, heads, q_len, kv_len] = " +
                   shape_to_string(target) + ", got shape " + shape_to_string(mask.shape()));
     }
     const int64_t skip = 4 - mask.ndim();
@@ -212,7 +212,7 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
       }
       const int64_t size = mask.shape()[d - skip];
       if (size != target[d] && size != 1) {
-        throw Error("attention: attn_mask must broadcast to [batch, heads, q_len, kv_len] = " +
+        throw ArgumentError("attention: attn_mask must broadcast to [batch, heads, q_len, kv_len] = " +
                     shape_to_string(target) + ", got shape " + shape_to_string(mask.shape()));
       }
       p.mask_stride[d] = size == 1 ? 0 : mask.strides()[d - skip];
@@ -231,11 +231,11 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
     const DType dt = pad.dtype();
     if (dt != DType::BOOL && dt != DType::U8 && dt != DType::I8 && dt != DType::I32 &&
         dt != DType::I64) {
-      throw Error("attention: key_padding_mask must be BOOL or an integer type (1 = keep), got " +
+      throw ArgumentError("attention: key_padding_mask must be BOOL or an integer type (1 = keep), got " +
                   name_of(dt));
     }
     if (pad.ndim() != 2 || pad.shape()[0] != p.batch || pad.shape()[1] != p.kv_len) {
-      throw Error("attention: key_padding_mask must be [batch, kv_len] = " +
+      throw ArgumentError("attention: key_padding_mask must be [batch, kv_len] = " +
                   shape_to_string({p.batch, p.kv_len}) + ", got shape " +
                   shape_to_string(pad.shape()));
     }

@@ -21,7 +21,7 @@ void check_weight_bias(const char* op, const Tensor& weight, const Tensor& bias,
   require_ndim(op, "weight", weight, 2, "[dim, width]");
   require_shape(op, "weight", weight, {dim, weight.shape()[1]}, "[dim, width]");
   if (weight.shape()[1] < 1) {
-    throw Error(std::string(op) + ": weight must have width >= 1, got " +
+    throw ArgumentError(std::string(op) + ": weight must have width >= 1, got " +
                 shape_to_string(weight.shape()));
   }
   if (bias.defined()) {
@@ -82,7 +82,7 @@ double element_f64(const Tensor& t, int64_t i0, int64_t i1, int64_t i2) {
 ConvActivation conv_activation_from_name(const char* op, const std::string& name) {
   if (name.empty() || name == "none") return ConvActivation::None;
   if (name == "silu" || name == "swish") return ConvActivation::Silu;
-  throw Error(std::string(op) + ": activation must be None, \"silu\" or \"swish\", got \"" + name +
+  throw ArgumentError(std::string(op) + ": activation must be None, \"silu\" or \"swish\", got \"" + name +
               "\"");
 }
 
@@ -142,7 +142,7 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Ten
                             const Tensor& bias, ConvActivation activation) {
   require_float(kConvUpdate, "x", x);
   if (x.ndim() != 2 && x.ndim() != 3) {
-    throw Error(std::string(kConvUpdate) + ": x must be [batch, dim] or [batch, dim, L], got " +
+    throw ArgumentError(std::string(kConvUpdate) + ": x must be [batch, dim] or [batch, dim, L], got " +
                 shape_to_string(x.shape()));
   }
   const int64_t batch = x.shape()[0], dim = x.shape()[1];
@@ -154,7 +154,7 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Ten
   const int64_t state_len = conv_state.shape()[2];
   require_shape(kConvUpdate, "conv_state", conv_state, {batch, dim, state_len}, "[batch, dim, S]");
   if (state_len < width - 1) {
-    throw Error(std::string(kConvUpdate) + ": conv_state must keep S >= width - 1 = " +
+    throw ArgumentError(std::string(kConvUpdate) + ": conv_state must keep S >= width - 1 = " +
                 std::to_string(width - 1) + " columns, got " + shape_to_string(conv_state.shape()));
   }
   Tensor result = Tensor::empty(x.dtype(), x.shape());

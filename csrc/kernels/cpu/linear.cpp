@@ -23,7 +23,7 @@ struct LinearShapes {
 LinearShapes check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   require_float(kLinear, "x", x);
   if (x.ndim() < 1) {
-    throw Error("linear: x must be [..., in] (at least 1 dimension), got " +
+    throw ArgumentError("linear: x must be [..., in] (at least 1 dimension), got " +
                 shape_to_string(x.shape()));
   }
   const int64_t in = x.shape().back();

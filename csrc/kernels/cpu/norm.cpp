@@ -23,7 +23,7 @@ constexpr int64_t kPartialSums = 16;
 int64_t hidden_of(const char* op, const Tensor& x) {
   require_float(op, "x", x);
   if (x.ndim() < 1) {
-    throw Error(std::string(op) + ": x must be [..., hidden] (at least 1 dimension), got " +
+    throw ArgumentError(std::string(op) + ": x must be [..., hidden] (at least 1 dimension), got " +
                 shape_to_string(x.shape()));
   }
   return x.shape().back();

@@ -330,7 +330,7 @@ RopeTable rope_table(const RopeConfig& config, const Tensor& positions,
                      std::optional<int64_t> seq_len) {
   if (!positions.defined() || (positions.dtype() != DType::I64 && positions.dtype() != DType::I32) ||
       positions.ndim() < 1 || positions.ndim() > 2) {
-    throw Error("rope_table: positions must be an I64 or I32 tensor of shape [S] or [B, S], got " +
+    throw ArgumentError("rope_table: positions must be an I64 or I32 tensor of shape [S] or [B, S], got " +
                 (positions.defined() ? std::string(dtype_name(positions.dtype())) + " " +
                                            shape_to_string(positions.shape())
                                      : std::string("an undefined tensor")));
@@ -387,7 +387,7 @@ struct RopeArgs {
 void read_heads(const Tensor& t, const char* name, AttentionLayout layout, int64_t dims[4],
                 int64_t strides[3]) {
   if (t.ndim() != 4) {
-    throw Error(std::string("rope: ") + name + " must be 4-D " +
+    throw ArgumentError(std::string("rope: ") + name + " must be 4-D " +
                 (layout == AttentionLayout::BHSD ? "[batch, heads, seq, head_dim]"
                                                  : "[batch, seq, heads, head_dim]") +
                 ", got shape " + shape_to_string(t.shape()));
@@ -411,37 +411,37 @@ RopeArgs check_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const T
   const char* names[2] = {"q", "k"};
   for (int t = 0; t < (args.has_k ? 2 : 1); ++t) {
     const Tensor& x = *inputs[t];
-    if (!x.defined()) throw Error(std::string("rope: ") + names[t] + " is undefined");
+    if (!x.defined()) throw ArgumentError(std::string("rope: ") + names[t] + " is undefined");
     if (x.device().type != DeviceType::CPU) {
       throw DeviceError(std::string("rope: ") + names[t] + " is on a CUDA device; the CPU kernel "
                         "needs host tensors");
     }
     if (!is_rope_dtype(x.dtype())) {
-      throw Error(std::string("rope: ") + names[t] + " must be F32, F16 or BF16, got " +
+      throw ArgumentError(std::string("rope: ") + names[t] + " must be F32, F16 or BF16, got " +
                   std::string(dtype_name(x.dtype())));
     }
   }
   if (args.has_k && k.dtype() != q.dtype()) {
-    throw Error("rope: q and k must share one dtype, got q " + std::string(dtype_name(q.dtype())) +
+    throw ArgumentError("rope: q and k must share one dtype, got q " + std::string(dtype_name(q.dtype())) +
                 ", k " + std::string(dtype_name(k.dtype())));
   }
   for (const Tensor* table : {&cos, &sin}) {
     const char* name = table == &cos ? "cos" : "sin";
-    if (!table->defined()) throw Error(std::string("rope: ") + name + " is undefined");
+    if (!table->defined()) throw ArgumentError(std::string("rope: ") + name + " is undefined");
     if (table->device().type != DeviceType::CPU) {
       throw DeviceError(std::string("rope: ") + name + " is on a CUDA device");
     }
     if (!is_rope_dtype(table->dtype())) {
-      throw Error(std::string("rope: ") + name + " must be F32, F16 or BF16, got " +
+      throw ArgumentError(std::string("rope: ") + name + " must be F32, F16 or BF16, got " +
                   std::string(dtype_name(table->dtype())));
     }
     if (table->ndim() != 2 && table->ndim() != 3) {
-      throw Error(std::string("rope: ") + name + " must be [seq, W] or [batch, seq, W], got shape " +
+      throw ArgumentError(std::string("rope: ") + name + " must be [seq, W] or [batch, seq, W], got shape " +
                   shape_to_string(table->shape()));
     }
   }
   if (cos.shape() != sin.shape() || cos.dtype() != sin.dtype()) {
-    throw Error("rope: cos and sin must have one shape and dtype, got cos " +
+    throw ArgumentError("rope: cos and sin must have one shape and dtype, got cos " +
                 std::string(dtype_name(cos.dtype())) + " " + shape_to_string(cos.shape()) +
                 ", sin " + std::string(dtype_name(sin.dtype())) + " " +
                 shape_to_string(sin.shape()));
@@ -453,7 +453,7 @@ RopeArgs check_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const T
   if (args.has_k) {
     read_heads(k, "k", options.layout, kdims, kstrides);
     if (kdims[0] != qdims[0] || kdims[2] != qdims[2] || kdims[3] != qdims[3]) {
-      throw Error("rope: k has batch " + std::to_string(kdims[0]) + ", seq " +
+      throw ArgumentError("rope: k has batch " + std::to_string(kdims[0]) + ", seq " +
                   std::to_string(kdims[2]) + ", head_dim " + std::to_string(kdims[3]) +
                   "; q has " + std::to_string(qdims[0]) + ", " + std::to_string(qdims[2]) + ", " +
                   std::to_string(qdims[3]) + " (only the head counts may differ)");
@@ -463,11 +463,11 @@ RopeArgs check_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const T
   const int64_t width = cos.shape().back();
   const int64_t rotary = options.rotary_dim.value_or(width);
   if (rotary < 2 || rotary % 2 != 0 || rotary > head_dim) {
-    throw Error("rope: rotary_dim must be even and in [2, head_dim = " + std::to_string(head_dim) +
+    throw ArgumentError("rope: rotary_dim must be even and in [2, head_dim = " + std::to_string(head_dim) +
                 "], got " + std::to_string(rotary));
   }
   if (width != rotary && 2 * width != rotary) {
-    throw Error("rope: cos/sin have " + std::to_string(width) + " features; rotary_dim " +
+    throw ArgumentError("rope: cos/sin have " + std::to_string(width) + " features; rotary_dim " +
                 std::to_string(rotary) + " needs " + std::to_string(rotary) +
                 " (transformers' layout) or " + std::to_string(rotary / 2) +
                 " (one per frequency)");
@@ -475,7 +475,7 @@ RopeArgs check_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const T
   const int64_t table_seq = cos.shape()[cos.ndim() - 2];
   const int64_t table_batch = cos.ndim() == 3 ? cos.shape()[0] : 1;
   if (table_seq != seq || (table_batch != 1 && table_batch != batch)) {
-    throw Error("rope: cos/sin must be [seq, W] or [batch or 1, seq, W] with seq = " +
+    throw ArgumentError("rope: cos/sin must be [seq, W] or [batch or 1, seq, W] with seq = " +
                 std::to_string(seq) + ", batch = " + std::to_string(batch) + ", got shape " +
                 shape_to_string(cos.shape()));
   }
@@ -508,7 +508,7 @@ RopeArgs check_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const T
     const Tensor& given = *inputs[t];
     const bool unit_last = given.shape()[3] <= 1 || given.strides()[3] == 1;
     if (options.inplace && !unit_last) {
-      throw Error(std::string("rope: inplace needs ") + names[t] + " with a unit-stride last "
+      throw ArgumentError(std::string("rope: inplace needs ") + names[t] + " with a unit-stride last "
                   "dimension, got strides " + shape_to_string(given.strides()));
     }
     const Tensor x = unit_last ? given : given.contiguous();

@@ -53,12 +53,12 @@ void check_bc(const char* op, const Tensor& B, const Tensor& C, int64_t batch, i
     *n_groups = B.shape()[1];
     *dstate = B.shape()[2];
     if (*n_groups <= 0 || dim % *n_groups != 0) {
-      throw Error(std::string(op) + ": B's group count G = " + std::to_string(*n_groups) +
+      throw ArgumentError(std::string(op) + ": B's group count G = " + std::to_string(*n_groups) +
                   " must divide dim = " + std::to_string(dim));
     }
     require_shape(op, "B", B, {batch, *n_groups, *dstate, seqlen}, "[batch, G, N, L]");
   } else {
-    throw Error(std::string(op) + ": B must be [dim, N], [batch, N, L] or [batch, G, N, L], got " +
+    throw ArgumentError(std::string(op) + ": B must be [dim, N], [batch, N, L] or [batch, G, N, L], got " +
                 shape_to_string(B.shape()));
   }
   require_shape(op, "C", C, B.shape(), "the shape of B");
@@ -432,7 +432,7 @@ UpdateShapes check_update(const Tensor& state, const Tensor& x, const Tensor& dt
   if (B.ndim() == 3) {
     s.n_groups = B.shape()[1];
     if (s.n_groups <= 0 || s.dim % s.n_groups != 0) {
-      throw Error(std::string(kUpdate) + ": B's group count G = " + std::to_string(s.n_groups) +
+      throw ArgumentError(std::string(kUpdate) + ": B's group count G = " + std::to_string(s.n_groups) +
                   " must divide dim = " + std::to_string(s.dim));
     }
     require_shape(kUpdate, "B", B, {s.batch, s.n_groups, s.dstate}, "[batch, G, N]");
