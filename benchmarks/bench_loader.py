@@ -482,13 +482,15 @@ def render(mode: Mode, rows: list[Row], notes: list[str], load: tuple[float, flo
     return "\n".join(lines + [f"- {note}" for note in notes]) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between this script's markers, keeping the rest of the file."""
-    block = f"{BEGIN_MARKER}\n{section}{END_MARKER}\n"
+def write_section(path: Path, section: str, script: str = "bench_loader") -> None:
+    """Replace the text between one script's markers (<!-- script:begin/end -->), keeping the rest
+    of the file. The other benchmark scripts write their sections through this too."""
+    begin_marker, end_marker = f"<!-- {script}:begin -->", f"<!-- {script}:end -->"
+    block = f"{begin_marker}\n{section}{end_marker}\n"
     text = path.read_text() if path.exists() else DOC_INTRO
-    begin, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
+    begin, end = text.find(begin_marker), text.find(end_marker)
     if begin >= 0 and end > begin:
-        text = text[:begin] + block + text[end + len(END_MARKER):].lstrip("\n")
+        text = text[:begin] + block + text[end + len(end_marker):].lstrip("\n")
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@
 //   ├── SpecError                 a family spec breaks the format (unknown field, bad pattern/syntax)
 //   │   └── ExpressionError         a spec expression cannot be evaluated on this config.json
 //   ├── LoadError                 a strict load found missing, unexpected or mismatched tensors
+//   ├── ArgumentError             an op given a tensor or option it cannot take (shape, dtype, strides)
 //   ├── TensorNotFoundError       no tensor of that name (in Python also a KeyError)
 //   ├── SliceError                an index or slice outside a tensor's shape
 //   ├── DTypeConversionError      a cast between dtypes hfport does not convert
@@ -80,6 +81,7 @@ HFPORT_ERROR_CLASS(UnknownFamilyError, ConfigError)
 HFPORT_ERROR_CLASS(SpecError, Error)
 HFPORT_ERROR_CLASS(ExpressionError, SpecError)
 HFPORT_ERROR_CLASS(LoadError, Error)
+HFPORT_ERROR_CLASS(ArgumentError, Error)
 HFPORT_ERROR_CLASS(TensorNotFoundError, Error)
 HFPORT_ERROR_CLASS(SliceError, Error)
 HFPORT_ERROR_CLASS(DTypeConversionError, Error)

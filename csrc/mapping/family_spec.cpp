@@ -254,6 +254,7 @@ ojson resolve_extends(const ojson& doc, const std::string& origin) {
     if (doc.contains(key)) merged[key] = doc[key];
     else merged.erase(key);
   }
+  if (doc.contains("base_prefix")) merged["base_prefix"] = doc["base_prefix"];
   if (!merged.contains("source")) {
     merged["source"] = "extends " + doc["extends"].get<std::string>();
   }
@@ -275,7 +276,7 @@ std::vector<std::string> SpecRule::op_names() const {
   return ops;
 }
 
-FamilySpec parse_family_spec(const std::string& json_text, const std::string& origin) {
+FamilySpec parse_family_spec_text(const std::string& json_text, const std::string& origin) {
   ojson document;
   try {
     document = ojson::parse(json_text);
@@ -288,7 +289,7 @@ FamilySpec parse_family_spec(const std::string& json_text, const std::string& or
 FamilySpec parse_family_spec(const ojson& input, const std::string& origin) {
   if (!input.is_object()) spec_fail(origin, "a spec must be a JSON object");
   check_fields(input, {"family", "source", "match", "extends", "config_defaults", "ranges",
-                       "params", "ignore", "comment"},
+                       "params", "ignore", "base_prefix", "comment"},
                origin);
   const ojson doc = resolve_extends(input, origin);
   FamilySpec spec;
@@ -296,6 +297,7 @@ FamilySpec parse_family_spec(const ojson& input, const std::string& origin) {
   if (!doc.contains("family")) spec_fail(origin, "a spec needs 'family' (its name)");
   spec.family = get_string(doc, "family", origin);
   if (doc.contains("source")) spec.source = get_string(doc, "source", origin);
+  if (doc.contains("base_prefix")) spec.base_prefix = get_string(doc, "base_prefix", origin);
   if (doc.contains("match")) {
     const ojson& match = doc["match"];
     if (!match.is_object()) spec_fail(origin, "'match' must be an object");

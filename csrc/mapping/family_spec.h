@@ -58,12 +58,15 @@ struct FamilySpec {
   std::vector<std::pair<std::string, Expression>> ranges;
   std::vector<SpecRule> rules;
   std::vector<std::string> ignore;
+  // transformers' base_model_prefix ("model.", "transformer."): source names starting with it are
+  // the base model's, and a checkpoint saved from the base model has them without it.
+  std::string base_prefix;
   nlohmann::ordered_json document;  // the spec as written (after `extends` is resolved)
 };
 
 // `origin` names the spec in messages ("built-in family 'llama'", "spec file x.json"). JSON
 // objects keep their order: defaults and ranges are evaluated as written.
-FamilySpec parse_family_spec(const std::string& json_text, const std::string& origin);
+FamilySpec parse_family_spec_text(const std::string& json_text, const std::string& origin);
 FamilySpec parse_family_spec(const nlohmann::ordered_json& document, const std::string& origin);
 
 // Built-in families, by name (the JSON file's stem), sorted.

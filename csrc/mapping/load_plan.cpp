@@ -1,6 +1,7 @@
 // Expanding a spec over config.json and matching it against a checkpoint. See load_plan.h.
 #include "mapping/load_plan.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -163,6 +164,24 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
   std::map<std::string, std::string> consumed_as_tied;  // checkpoint name -> tied-to native
   std::set<std::string> consumed;
 
+  // A checkpoint saved from the base model (LlamaModel rather than LlamaForCausalLM) has the
+  // base model's names without the prefix; transformers decides the same way, by whether any
+  // name carries it.
+  const std::string& prefix = plan.spec.base_prefix;
+  bool strip_prefix = false;
+  if (!prefix.empty()) {
+    strip_prefix = std::none_of(checkpoint.names().begin(), checkpoint.names().end(),
+                                [&](const std::string& n) { return n.rfind(prefix, 0) == 0; });
+    if (strip_prefix) {
+      report.note = "saved from the base model: names without the '" + prefix + "' prefix";
+    }
+  }
+  auto source_name = [&](const std::string& pattern, const Captures& captures) {
+    std::string name = substitute(pattern, captures);
+    if (strip_prefix && name.rfind(prefix, 0) == 0) name.erase(0, prefix.size());
+    return name;
+  };
+
   for (const SpecRule& rule : plan.spec.rules) {
     std::function<void(size_t, Captures&)> expand = [&](size_t depth, Captures& captures) {
       if (depth < rule.captures.size()) {
@@ -184,7 +203,7 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
       PlanStep step;
       step.rule = &rule;
       step.captures = captures;
-      for (const auto& pattern : rule.from) step.sources.push_back(substitute(pattern, captures));
+      for (const auto& pattern : rule.from) step.sources.push_back(source_name(pattern, captures));
       for (const auto& expr : rule.split_sizes) {
         step.split_sizes.push_back(expr.evaluate_int(plan.config, captures, rule.where + " split"));
       }
@@ -281,7 +300,8 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
     }
     const std::string* pattern = nullptr;
     for (const auto& p : plan.spec.ignore) {
-      if (glob_match(p, name)) { pattern = &p; break; }
+      const bool stripped = strip_prefix && p.rfind(prefix, 0) == 0;
+      if (glob_match(stripped ? p.substr(prefix.size()) : p, name)) { pattern = &p; break; }
     }
     if (pattern) report.ignored.emplace_back(name, "ignore '" + *pattern + "'");
     else report.unexpected.push_back(name);

@@ -198,7 +198,15 @@ void add_suggestions(LoadReport& report, const std::vector<std::string>& checkpo
     for (const auto& wanted : entry.missing_sources) {
       const size_t limit = std::max<size_t>(3, wanted.size() / 3);
       for (const auto& name : checkpoint_names) {
-        const size_t d = edit_distance(wanted, name, limit);
+        // A name that differs by a whole leading component (transformer.wte.weight vs wte.weight)
+        // is the commonest real mismatch and far in edit distance: rank it first.
+        const bool prefix_only = (wanted.size() > name.size() &&
+                                  wanted.compare(wanted.size() - name.size(), name.size(), name) == 0 &&
+                                  wanted[wanted.size() - name.size() - 1] == '.') ||
+                                 (name.size() > wanted.size() &&
+                                  name.compare(name.size() - wanted.size(), wanted.size(), wanted) == 0 &&
+                                  name[name.size() - wanted.size() - 1] == '.');
+        const size_t d = prefix_only ? 0 : edit_distance(wanted, name, limit);
         if (d <= limit) best.insert({d, !unexpected.count(name), name});
       }
     }
@@ -217,6 +225,7 @@ nlohmann::json LoadReport::to_json() const {
   out["path"] = path;
   out["family"] = family;
   out["source"] = source;
+  out["note"] = note;
   out["ok"] = ok();
   out["counts"] = {{"loaded", count(ParamStatus::Loaded)}, {"tied", count(ParamStatus::Tied)},
                    {"absent", count(ParamStatus::Absent)}, {"missing", count(ParamStatus::Missing)},
@@ -250,6 +259,7 @@ std::string LoadReport::to_text() const {
   std::ostringstream out;
   out << "load report: " << path << "\n  family " << family;
   if (!source.empty()) out << " (" << source << ")";
+  if (!note.empty()) out << "\n  " << note;
   out << "\n  " << count(ParamStatus::Loaded) << " loaded, " << count(ParamStatus::Tied) << " tied, "
       << count(ParamStatus::Absent) << " optional absent, " << count(ParamStatus::Missing)
       << " missing, " << count(ParamStatus::Mismatched) << " mismatched, " << unexpected.size()

@@ -42,6 +42,7 @@ struct LoadReport {
   std::string path;
   std::string family;
   std::string source;
+  std::string note;                          // how the checkpoint was read (a stripped base prefix)
   std::vector<ReportEntry> params;
   std::vector<std::string> unexpected;
   std::vector<std::pair<std::string, std::string>> ignored;  // name, why

@@ -16,6 +16,9 @@ void bind_errors(py::module_& m);
 void bind_tensor(py::module_& m);
 void bind_checkpoint(py::module_& m);
 void bind_mapping(py::module_& m);
+void bind_attention_ops(py::module_& ops);
+void bind_sequence_ops(py::module_& ops);
+void bind_models(py::module_& m);
 
 // An op's tensor argument: an hfport.Tensor as is, or any DLPack producer (torch, numpy, ...)
 // viewed without a copy. `arg_name` goes into the error for anything else.

@@ -3,6 +3,8 @@
 #include <pybind11/stl.h>
 
 #include "core/checkpoint.h"
+#include "core/safetensors_writer.h"
+#include "core/tensor_diff.h"
 #include "python/bindings.h"
 
 namespace hfport::python {
@@ -54,6 +56,34 @@ void bind_checkpoint(py::module_& m) {
         return "hfport.Checkpoint('" + ck.path() + "', " + std::to_string(ck.size()) +
                " tensors, " + std::to_string(ck.shards().size()) + " file(s))";
       });
+
+  m.def("write_safetensors",
+        [](const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+           const std::map<std::string, std::string>& metadata) {
+          py::gil_scoped_release unlocked;
+          write_safetensors(path, tensors, metadata);
+        },
+        py::arg("path"), py::arg("tensors"), py::arg("metadata") = std::map<std::string, std::string>{},
+        "write (name, hfport.Tensor) pairs as a safetensors file (atomically: a temporary file "
+        "renamed into place)");
+  m.def("tensor_difference",
+        [](const Tensor& a, const Tensor& b) {
+          TensorDifference d;
+          {
+            py::gil_scoped_release unlocked;
+            d = tensor_difference(a, b);
+          }
+          py::dict out;
+          out["numel"] = d.numel;
+          out["differing"] = d.differing;
+          out["nan_mismatch"] = d.nan_mismatch;
+          out["max_abs"] = d.max_abs;
+          out["max_rel"] = d.max_rel;
+          out["rel_l2"] = d.rel_l2;
+          return out;
+        },
+        py::arg("a"), py::arg("b"),
+        "element-wise comparison in float64: differing count, max abs / rel error, relative L2");
 }
 
 }  // namespace hfport::python

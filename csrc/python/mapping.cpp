@@ -16,7 +16,7 @@ namespace {
 std::optional<FamilySpec> spec_from_text(const std::optional<std::string>& text,
                                          const std::string& origin) {
   if (!text) return std::nullopt;
-  return parse_family_spec(*text, origin);
+  return parse_family_spec_text(*text, origin);
 }
 
 py::tuple report_tuple(const LoadReport& report) {
@@ -31,7 +31,7 @@ void bind_mapping(py::module_& m) {
   m.def("_family_spec_json", &builtin_family_json, py::arg("name"),
         "a built-in family spec's JSON text");
   m.def("_check_spec", [](const std::string& text, const std::string& origin) {
-          parse_family_spec(text, origin);
+          parse_family_spec_text(text, origin);
         },
         py::arg("text"), py::arg("origin"), "validate a spec; SpecError says what is wrong");
   m.def("_map",

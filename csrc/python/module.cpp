@@ -14,7 +14,9 @@ PYBIND11_MODULE(_hfport, m) {
   bind_tensor(m);
   bind_checkpoint(m);
   bind_mapping(m);
+  bind_models(m);
   // hfport.ops: the kernels, one entry point per op, taking any DLPack producer.
   py::module_ ops = m.def_submodule("ops", "fused kernels on hfport.Tensor or any DLPack producer");
-  (void)ops;
+  bind_attention_ops(ops);
+  bind_sequence_ops(ops);
 }

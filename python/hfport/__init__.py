@@ -6,7 +6,7 @@
 >>> state, report = hfport.load("model_dir")      # native names, strict, with a report
 """
 
-from hfport import errors, ops
+from hfport import errors, models, ops
 from hfport._hfport import Checkpoint, Tensor, __version__, built_with_cuda, cuda_device_count
 from hfport.load import LoadReport, families, family_spec, load, map_checkpoint
 from hfport.tensor import from_dlpack, to_numpy
@@ -30,7 +30,8 @@ __all__ = [
     "from_dlpack",
     "load",
     "map_checkpoint",
-    "ops",
+    "models",
     "open",
+    "ops",
     "to_numpy",
 ]

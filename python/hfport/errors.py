@@ -3,18 +3,19 @@
 Every message names the file (and the tensor) and states what was expected and what was found.
 ``Error`` is the root; ``HeaderError`` and ``ShardError`` group the safetensors-header and the
 sharded-index rules. ``TensorNotFoundError`` is also a ``KeyError``, ``SliceError`` an
-``IndexError``, ``FileError`` an ``OSError``, ``DLPackError`` a ``BufferError``. ``SpecError``
+``IndexError``, ``ArgumentError`` (a bad op argument) a ``ValueError``, ``FileError`` an ``OSError``, ``DLPackError`` a ``BufferError``. ``SpecError``
 covers family specs, ``LoadError`` a strict load that found missing, unexpected or mismatched
 tensors, ``UnknownFamilyError`` a config.json that names no known family.
 """
 
 from hfport._hfport import (
+    ArgumentError,
     ConfigError,
     CudaError,
+    DeviceError,
     DLPackError,
     DTypeConversionError,
     DTypeError,
-    DeviceError,
     DuplicateKeyError,
     DuplicateTensorError,
     Error,
@@ -45,6 +46,7 @@ from hfport._hfport import (
 )
 
 __all__ = [
+    "ArgumentError",
     "ConfigError",
     "CudaError",
     "DLPackError",

@@ -6,4 +6,4 @@ numpy, ...) without a copy and returns hfport.Tensor; `torch.from_dlpack(out)` v
 >>> out = torch.from_dlpack(hfport.ops.attention(q, k, v, causal=True))
 """
 
-from hfport._hfport.ops import *  # noqa: F403  (the C++ module defines the ops and their docs)
+from hfport._hfport.ops import *

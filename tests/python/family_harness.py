@@ -17,10 +17,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import hfport
 import torch
 from safetensors.torch import load_file, save_file
-
-import hfport
 
 
 class _Namespace(dict):
@@ -47,7 +46,7 @@ def _evaluate(expr: Any, config: dict, captures: dict[str, int]) -> Any:
     env = dict(_wrap(config))
     env.update(captures)
     env.update(ceil_div=lambda a, b: -(-a // b), min=min, max=max, len=len, sum=sum)
-    value = eval(text, {"__builtins__": {}}, env)  # noqa: S307 - the spec is test data
+    value = eval(text, {"__builtins__": {}}, env)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -110,6 +109,13 @@ def reference_state(spec: dict, config: dict, tensors: dict[str, torch.Tensor]
     computed through weight_norm or neg_exp (compared to one ulp)."""
     spec = _resolve_extends(spec)
     config = _with_defaults(spec, config)
+    prefix = spec.get("base_prefix", "")
+    strip = bool(prefix) and not any(name.startswith(prefix) for name in tensors)
+
+    def source(pattern: str, captures: dict[str, int]) -> str:
+        name = _fill(pattern, captures)
+        return name[len(prefix):] if strip and name.startswith(prefix) else name
+
     ranges = spec.get("ranges", {})
     out: dict[str, torch.Tensor] = {}
     folded: set[str] = set()
@@ -119,7 +125,7 @@ def reference_state(spec: dict, config: dict, tensors: dict[str, torch.Tensor]
             if "when" in rule and not _evaluate(rule["when"], config, captures):
                 continue
             sources = [rule["from"]] if isinstance(rule["from"], str) else rule["from"]
-            sources = [_fill(s, captures) for s in sources]
+            sources = [source(s, captures) for s in sources]
             if "tied_to" in rule and _evaluate(rule["tied_when"], config, captures):
                 tied.append((_fill(rule["to"], captures), _fill(rule["tied_to"], captures)))
                 continue

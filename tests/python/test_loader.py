@@ -10,18 +10,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hfport
 import pytest
 import torch
 import transformers
-from safetensors.torch import load_file, save_file
-
-import hfport
 from hfport.errors import (
     ExpressionError,
     LoadError,
     SpecError,
     UnknownFamilyError,
 )
+from safetensors.torch import load_file, save_file
 
 LAYER = "model.layers.{i}."
 SPEC = {
@@ -102,6 +101,21 @@ def test_report_folds_layer_runs_and_lists_ops(llama_dir):
     text = str(report)
     assert "blk.{0..2}.attn_qkv.weight" in text and "concat [64, 32] F32" in text
     assert "blk.0.attn_qkv.weight" not in text
+
+
+def test_base_model_checkpoint_loads_without_the_prefix(tmp_path):
+    torch.manual_seed(0)
+    model = _tiny_llama(tie=True).model  # LlamaModel: names without "model."
+    folder = tmp_path / "base"
+    model.save_pretrained(folder)
+    assert not any(n.startswith("model.") for n in load_file(folder / "model.safetensors"))
+    with pytest.raises(LoadError, match=r"tok_embd\.weight <- not in the checkpoint: "
+                       r"model\.embed_tokens\.weight\n +did you mean: embed_tokens\.weight"):
+        hfport.load(folder, spec=SPEC)
+    state, report = hfport.load(folder, spec=dict(SPEC, base_prefix="model."))
+    assert report.ok and "names without the 'model.' prefix" in str(report)
+    assert torch.equal(torch.from_dlpack(state["blk.0.ffn_down.weight"]),
+                       model.layers[0].mlp.down_proj.weight.detach())
 
 
 def test_dropped_weight_is_named_with_the_near_name_suggested(llama_dir, tmp_path):
@@ -210,7 +224,7 @@ def test_split_sizes_that_do_not_add_up(tmp_path):
     folder.mkdir()
     save_file({"x_proj.weight": torch.randn(36, 8)}, folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps({"dt_rank": 4, "state_size": 16}))
-    state, report = hfport.load(folder, spec=spec)
+    state, _report = hfport.load(folder, spec=spec)
     assert torch.equal(torch.from_dlpack(state["c"]),
                        load_file(folder / "model.safetensors")["x_proj.weight"][20:])
     (folder / "config.json").write_text(json.dumps({"dt_rank": 2, "state_size": 16}))

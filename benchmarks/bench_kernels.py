@@ -1,0 +1,170 @@
+"""Kernel benchmark (CPU, float32): hfport.ops against the references of BENCHMARKS.md,
+"Kernels (CPU)", measured in the same run on the same inputs.
+
+| op | reference |
+| attention B1 H8 S1024 D64, causal and not; GQA 8/2 | torch.nn.functional.scaled_dot_product_attention |
+| RoPE on q and k, B1 S2048 H32/8 D128 | transformers apply_rotary_pos_emb |
+| selective scan B1 D1536 N16 L1024, z, D, delta_bias, softplus | transformers' mamba_selective_scan (the slow path's Python loop over L) |
+| RMSNorm 4096 x 4096 | transformers LlamaRMSNorm |
+
+torch and hfport use the same number of threads. Each case checks that both outputs agree
+(relative L2 < 1e-5) before timing; hfport and the reference are timed in alternation after a
+warm-up, median of the repeats.
+
+    python benchmarks/bench_kernels.py                          # print the table
+    python benchmarks/bench_kernels.py --write docs/benchmarks.md
+    python benchmarks/bench_kernels.py --small                  # small shapes, seconds (tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from bench_loader import machine_line, write_section  # one machine line and markers for all
+from hfport import ops
+from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
+from transformers.models.mamba.modeling_mamba import mamba_selective_scan
+
+
+def median_pair(hfport_fn: Callable[[], Any], reference_fn: Callable[[], Any],
+                repeats: int) -> tuple[float, float]:
+    hfport_fn(), reference_fn()
+    ours, theirs = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        hfport_fn()
+        ours.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        reference_fn()
+        theirs.append(time.perf_counter() - start)
+    return statistics.median(ours), statistics.median(theirs)
+
+
+def rel_l2(a: Any, b: torch.Tensor) -> float:
+    a = torch.from_dlpack(a) if not isinstance(a, torch.Tensor) else a
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
+    """(label, target text, target ratio, hfport fn, reference fn, check value)."""
+    g = torch.Generator().manual_seed(0)
+    out = []
+    S = 256 if small else 1024
+    for label, kv_heads, causal in (("non-causal", 8, False), ("causal", 8, True),
+                                    ("GQA 8/2, causal", 2, True)):
+        q = torch.randn(1, 8, S, 64, generator=g)
+        k = torch.randn(1, kv_heads, S, 64, generator=g)
+        v = torch.randn(1, kv_heads, S, 64, generator=g)
+
+        def ours(q=q, k=k, v=v, causal=causal):
+            return ops.attention(q, k, v, causal=causal)
+
+        def theirs(q=q, k=k, v=v, causal=causal, gqa=kv_heads != 8):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=gqa)
+
+        out.append((f"attention B1 H8 S{S} D64, {label}", ">= 1.0x", 1.0, ours, theirs,
+                    rel_l2(ours(), theirs())))
+
+    S = 512 if small else 2048
+    q = torch.randn(1, 32, S, 128, generator=g)
+    k = torch.randn(1, 8, S, 128, generator=g)
+    config = {"hidden_size": 32 * 128, "num_attention_heads": 32, "rope_theta": 10000.0}
+    cos, sin = (torch.from_dlpack(t) for t in ops.rope_table(config, torch.arange(S)[None]))
+
+    def rope_ours():
+        return ops.rope(q, k, cos, sin)
+
+    def rope_theirs():
+        return apply_rotary_pos_emb(q, k, cos, sin)
+
+    check = max(rel_l2(a, b) for a, b in zip(rope_ours(), rope_theirs(), strict=True))
+    out.append((f"RoPE on q and k, B1 S{S} H32/8 D128", ">= 3x", 3.0, rope_ours, rope_theirs, check))
+
+    D, L = (384, 256) if small else (1536, 1024)
+    u = torch.randn(1, D, L, generator=g)
+    delta = torch.randn(1, D, L, generator=g) * 0.5
+    A = -torch.rand(D, 16, generator=g) * 4 - 0.1
+    B = torch.randn(1, 16, L, generator=g)
+    C = torch.randn(1, 16, L, generator=g)
+    Dskip = torch.randn(D, generator=g)
+    z = torch.randn(1, D, L, generator=g)
+    delta_bias = torch.randn(D, generator=g) * 0.1
+
+    def scan_ours():
+        return ops.selective_scan(u, delta, A, B, C, Dskip, z, delta_bias, delta_softplus=True)
+
+    def scan_theirs():
+        return mamba_selective_scan(u, delta, A, B, C, D=Dskip, z=z, delta_bias=delta_bias,
+                                    delta_softplus=True)
+
+    out.append((f"selective scan B1 D{D} N16 L{L}, z, D, delta_bias, softplus", ">= 20x", 20.0,
+                scan_ours, scan_theirs, rel_l2(scan_ours(), scan_theirs())))
+
+    n = 1024 if small else 4096
+    x = torch.randn(n, n, generator=g)
+    norm = LlamaRMSNorm(n, eps=1e-6)
+    with torch.no_grad():
+        norm.weight.copy_(torch.randn(n, generator=g))
+
+    def rms_ours():
+        return ops.rms_norm(x, norm.weight.detach(), 1e-6)
+
+    @torch.no_grad()
+    def rms_theirs():
+        return norm(x)
+
+    out.append((f"RMSNorm {n} x {n}", ">= 2x", 2.0, rms_ours, rms_theirs,
+                rel_l2(rms_ours(), rms_theirs())))
+    return out
+
+
+def run(small: bool, repeats: int) -> str:
+    lines = [
+        "## Kernels (CPU, float32)",
+        "",
+        machine_line(),
+        (f"Median of {repeats} repeats after a warm-up call, hfport and the reference timed in "
+        f"alternation on the same inputs; torch and hfport on the same thread count. Command: "
+        f"`python benchmarks/bench_kernels.py{' --small' if small else ''}`."),
+        "",
+        "| op | hfport (ms) | reference (ms) | ratio (>1: hfport faster) | target | met? | rel. L2 vs reference |",
+        "| --- | ---: | ---: | ---: | --- | --- | ---: |",
+    ]
+    for label, target, needed, ours, theirs, check in cases(small):
+        if not check < 1e-5:
+            raise AssertionError(f"{label}: hfport and the reference disagree (rel. L2 {check:.2e})")
+        t_ours, t_theirs = median_pair(ours, theirs, repeats)
+        ratio = t_theirs / t_ours
+        lines.append(f"| {label} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {ratio:.2f}x | "
+                     f"{target} | {'yes' if ratio >= needed else '**no**'} | {check:.1e} |")
+    lines += ["", ("References: attention `torch.nn.functional.scaled_dot_product_attention` "
+              "(`enable_gqa` for GQA); RoPE `transformers...modeling_llama.apply_rotary_pos_emb`; "
+              "selective scan `transformers.models.mamba.modeling_mamba.mamba_selective_scan` (the slow "
+              "path: in 5.17 MambaMixer has no slow_forward, the mixer calls this loop over L); "
+              "RMSNorm `LlamaRMSNorm`.")]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="small shapes (tests)")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--write", type=Path, metavar="PATH", help="update this markdown file")
+    args = parser.parse_args(argv)
+    section = run(args.small, args.repeats or (3 if args.small else 9))
+    sys.stdout.write(section)
+    if args.write:
+        write_section(args.write, section, "bench_kernels")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

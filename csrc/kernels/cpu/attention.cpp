@@ -1,0 +1,1067 @@
+// The attention entry point (argument checks) and the flash-style CPU kernel; see attention.h.
+//
+// Kernel layout. Scores live in the log2 domain: q is multiplied by scale * log2(e) when it is
+// packed, so exp(scale * q.k - max) becomes exp2(s - max) and the softmax needs no further
+// multiply; an additive mask is multiplied by log2(e) as it is added. Per work item (batch, head,
+// block of kQueryBlock queries) the state is the f32 output accumulator [rows, Dv] and, per row,
+// the running maximum m and sum l. Each key block of kKeyBlock keys does:
+//   s = q_block k_block^T              (micro-kernel over the packed k^T block)
+//   masks -> -inf                      (only on blocks that the masks cut through)
+//   m' = max(m, rowmax s); p = exp2(s - m'); l = l * exp2(m - m') + rowsum p
+//   o = o * exp2(m - m') + p v_block   (micro-kernel; the rescale is folded into its load)
+// and the item ends with o / l. A row whose maximum is still -inf has seen no visible key: its
+// p are zero, and it ends as zeros with a logsumexp of -inf.
+//
+// k is packed once per call into f32 blocks [D][kKeyBlock] (k^T, zero-padded past Sk), so the
+// q k^T micro-kernel reads unit-stride rows of 16 keys per d; f16/bf16 v is widened once to f32
+// rows, f32 v is read in place.
+#include "kernels/cpu/attention.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "core/cast.h"
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace hfport {
+
+namespace {
+
+constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kKeyBlock = 128;  // a multiple of the micro-kernel's 16 columns
+constexpr int64_t kTileRows = 6;   // rows of one micro-kernel tile: 12 accumulators of 8 floats
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+// Multiply-adds a thread should get at least, so thread start-up stays a small part of a call.
+constexpr int64_t kMinWorkPerThread = int64_t{1} << 18;
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks.
+
+std::string dims_name(AttentionLayout layout) {
+  return layout == AttentionLayout::BHSD ? "[batch, heads, seq, head_dim]"
+                                         : "[batch, seq, heads, head_dim]";
+}
+
+std::string layout_name(AttentionLayout layout) {
+  return layout == AttentionLayout::BHSD ? "bhsd" : "bshd";
+}
+
+// A 4-D q/k/v tensor read as (batch, heads, seq, dim) with its strides in that order; a tensor
+// whose last dimension is not unit stride is copied to a contiguous one first.
+struct HeadView {
+  Tensor tensor;
+  int64_t batch, heads, seq, dim;
+  int64_t stride[3];
+};
+
+HeadView head_view(const Tensor& t, const char* name, AttentionLayout layout) {
+  if (!t.defined()) throw ArgumentError(std::string("attention: ") + name + " is undefined");
+  if (t.device().type != DeviceType::CPU) {
+    throw DeviceError(std::string("attention: ") + name +
+                      " is on a CUDA device; the CPU kernel needs host tensors");
+  }
+  if (t.ndim() != 4) {
+    throw ArgumentError(std::string("attention: ") + name + " must be 4-D " + dims_name(layout) +
+                " for layout '" + layout_name(layout) + "', got shape " +
+                shape_to_string(t.shape()));
+  }
+  HeadView view{t.shape()[3] > 1 && t.strides()[3] != 1 ? t.contiguous() : t, 0, 0, 0, 0, {}};
+  const Shape& shape = view.tensor.shape();
+  const Shape& strides = view.tensor.strides();
+  const int seq_dim = layout == AttentionLayout::BHSD ? 2 : 1;
+  const int head_dim = layout == AttentionLayout::BHSD ? 1 : 2;
+  view.batch = shape[0];
+  view.heads = shape[head_dim];
+  view.seq = shape[seq_dim];
+  view.dim = shape[3];
+  view.stride[0] = strides[0];
+  view.stride[1] = strides[head_dim];
+  view.stride[2] = strides[seq_dim];
+  return view;
+}
+
+bool is_attention_dtype(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
+}
+
+std::string name_of(DType dtype) { return std::string(dtype_name(dtype)); }
+
+}  // namespace
+
+AttentionLayout attention_layout_from_name(const std::string& name) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "bhsd") return AttentionLayout::BHSD;
+  if (lower == "bshd") return AttentionLayout::BSHD;
+  throw ArgumentError("attention: layout must be 'bhsd' ([batch, heads, seq, head_dim]) or 'bshd' "
+              "([batch, seq, heads, head_dim]), got '" + name + "'");
+}
+
+namespace {
+
+// Everything `attention` and `attention_reference` share: the checked arguments as a Params
+// (out and lse left null) and the copies it made, which must outlive the kernel call.
+struct CheckedAttention {
+  AttentionParams params;
+  std::vector<Tensor> keep_alive;
+  Shape out_shape;
+};
+
+CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const AttentionOptions& options) {
+  const AttentionLayout layout = options.layout;
+  const HeadView qv = head_view(q, "q", layout);
+  const HeadView kv = head_view(k, "k", layout);
+  const HeadView vv = head_view(v, "v", layout);
+  if (!is_attention_dtype(q.dtype())) {
+    throw ArgumentError("attention: q must be F32, F16 or BF16, got " + name_of(q.dtype()));
+  }
+  if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
+    throw ArgumentError("attention: q, k and v must share one dtype, got q " + name_of(q.dtype()) +
+                ", k " + name_of(k.dtype()) + ", v " + name_of(v.dtype()));
+  }
+  const std::string dims = " (layout '" + layout_name(layout) + "': " + dims_name(layout) + ")";
+  if (kv.batch != qv.batch || vv.batch != qv.batch) {
+    throw ArgumentError("attention: batch sizes differ: q has " + std::to_string(qv.batch) + ", k " +
+                std::to_string(kv.batch) + ", v " + std::to_string(vv.batch) + dims);
+  }
+  if (kv.dim != qv.dim) {
+    throw ArgumentError("attention: k has head_dim " + std::to_string(kv.dim) + ", q has " +
+                std::to_string(qv.dim) + "; they must match" + dims);
+  }
+  if (qv.dim == 0) throw ArgumentError("attention: head_dim is 0");
+  if (vv.heads != kv.heads || vv.seq != kv.seq) {
+    throw ArgumentError("attention: v has " + std::to_string(vv.heads) + " heads and " +
+                std::to_string(vv.seq) + " positions, k has " + std::to_string(kv.heads) +
+                " and " + std::to_string(kv.seq) + "; they must match" + dims);
+  }
+  if (kv.heads == 0 || qv.heads % kv.heads != 0) {
+    throw ArgumentError("attention: k has " + std::to_string(kv.heads) +
+                " heads, which does not divide q's " + std::to_string(qv.heads) + " heads" +
+                dims);
+  }
+
+  CheckedAttention checked;
+  checked.keep_alive = {qv.tensor, kv.tensor, vv.tensor};
+  AttentionParams& p = checked.params;
+  p.batch = qv.batch;
+  p.q_heads = qv.heads;
+  p.kv_heads = kv.heads;
+  p.q_len = qv.seq;
+  p.kv_len = kv.seq;
+  p.head_dim = qv.dim;
+  p.v_dim = vv.dim;
+  p.dtype = q.dtype();
+  p.q = qv.tensor.data();
+  p.k = kv.tensor.data();
+  p.v = vv.tensor.data();
+  std::copy(qv.stride, qv.stride + 3, p.q_stride);
+  std::copy(kv.stride, kv.stride + 3, p.k_stride);
+  std::copy(vv.stride, vv.stride + 3, p.v_stride);
+  checked.out_shape = layout == AttentionLayout::BHSD
+                          ? Shape{p.batch, p.q_heads, p.q_len, p.v_dim}
+                          : Shape{p.batch, p.q_len, p.q_heads, p.v_dim};
+
+  const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
+  if (!std::isfinite(scale)) {
+    throw ArgumentError("attention: scale must be finite, got " + std::to_string(scale));
+  }
+  p.scale = static_cast<float>(scale);
+  p.causal = options.causal;
+  if (options.sliding_window) {
+    if (*options.sliding_window < 1) {
+      throw ArgumentError("attention: sliding_window must be >= 1, got " +
+                  std::to_string(*options.sliding_window));
+    }
+    p.sliding_window = *options.sliding_window;
+  }
+
+  if (options.attn_mask.defined()) {
+    const Tensor& mask = options.attn_mask;
+    const Shape target = {p.batch, p.q_heads, p.q_len, p.kv_len};
+    if (mask.device().type != DeviceType::CPU) {
+      throw DeviceError("attention: attn_mask is on a CUDA device; the CPU kernel needs host tensors");
+    }
+    if (mask.dtype() != DType::BOOL && !is_attention_dtype(mask.dtype())) {
+      throw ArgumentError("attention: attn_mask must be BOOL (true = attend) or F32/F16/BF16 (added to "
+                  "the scores), got " + name_of(mask.dtype()));
+    }
+    if (mask.ndim() < 1 || mask.ndim() > 4) {
+      throw ArgumentError("attention: attn_mask must broadcast to [batch, heads, q_len, kv_len] = " +
+                  shape_to_string(target) + ", got shape " + shape_to_string(mask.shape()));
+    }
+    const int64_t skip = 4 - mask.ndim();
+    for (int64_t d = 0; d < 4; ++d) {
+      if (d < skip) {
+        p.mask_stride[d] = 0;
+        continue;
+      }
+      const int64_t size = mask.shape()[d - skip];
+      if (size != target[d] && size != 1) {
+        throw ArgumentError("attention: attn_mask must broadcast to [batch, heads, q_len, kv_len] = " +
+                    shape_to_string(target) + ", got shape " + shape_to_string(mask.shape()));
+      }
+      p.mask_stride[d] = size == 1 ? 0 : mask.strides()[d - skip];
+    }
+    p.mask = mask.data();
+    p.mask_dtype = mask.dtype();
+    checked.keep_alive.push_back(mask);
+  }
+
+  if (options.key_padding_mask.defined()) {
+    const Tensor& pad = options.key_padding_mask;
+    if (pad.device().type != DeviceType::CPU) {
+      throw DeviceError("attention: key_padding_mask is on a CUDA device; the CPU kernel needs "
+                        "host tensors");
+    }
+    const DType dt = pad.dtype();
+    if (dt != DType::BOOL && dt != DType::U8 && dt != DType::I8 && dt != DType::I32 &&
+        dt != DType::I64) {
+      throw ArgumentError("attention: key_padding_mask must be BOOL or an integer type (1 = keep), got " +
+                  name_of(dt));
+    }
+    if (pad.ndim() != 2 || pad.shape()[0] != p.batch || pad.shape()[1] != p.kv_len) {
+      throw ArgumentError("attention: key_padding_mask must be [batch, kv_len] = " +
+                  shape_to_string({p.batch, p.kv_len}) + ", got shape " +
+                  shape_to_string(pad.shape()));
+    }
+    p.key_padding = pad.data();
+    p.key_padding_dtype = dt;
+    p.key_padding_stride[0] = pad.strides()[0];
+    p.key_padding_stride[1] = pad.strides()[1];
+    checked.keep_alive.push_back(pad);
+  }
+  return checked;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element access shared by the kernel's mask code.
+
+float load_float(const void* base, DType dtype, int64_t index) {
+  uint16_t half;
+  switch (dtype) {
+    case DType::F32: {
+      float value;
+      std::memcpy(&value, static_cast<const float*>(base) + index, sizeof(float));
+      return value;
+    }
+    case DType::F16:
+      std::memcpy(&half, static_cast<const uint16_t*>(base) + index, sizeof(half));
+      return f16_to_f32(half);
+    default:  // BF16
+      std::memcpy(&half, static_cast<const uint16_t*>(base) + index, sizeof(half));
+      return bf16_to_f32(half);
+  }
+}
+
+bool load_keep(const void* base, DType dtype, int64_t index) {
+  switch (dtype) {
+    case DType::BOOL:
+    case DType::U8:
+    case DType::I8:
+      return static_cast<const uint8_t*>(base)[index] != 0;
+    case DType::I32: {
+      int32_t value;
+      std::memcpy(&value, static_cast<const int32_t*>(base) + index, sizeof(value));
+      return value != 0;
+    }
+    default: {  // I64
+      int64_t value;
+      std::memcpy(&value, static_cast<const int64_t*>(base) + index, sizeof(value));
+      return value != 0;
+    }
+  }
+}
+
+const std::byte* element(const void* base, DType dtype, int64_t index) {
+  return static_cast<const std::byte*>(base) + index * static_cast<int64_t>(dtype_size(dtype));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block kernels: plain loops, and AVX2/FMA versions picked at run time.
+//
+//   qk:      s[i][j] = sum_d q[i][d] * kT[d][j]         (cols is a multiple of 16)
+//   softmax: the online-softmax step on rows of s: m, l updated, s replaced by p, corr[i] set
+//   pv:      o[i][c] = o[i][c] * corr[i] + sum_j p[i][j] * v[j][c]
+
+struct BlockKernels {
+  void (*qk)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* kT,
+             int64_t ld_k, int64_t cols, float* s, int64_t ld_s);
+  void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m, float* l,
+                  float* corr);
+  void (*pv)(const float* p, int64_t ld_p, int64_t rows, int64_t keys, const float* v,
+             int64_t ld_v, int64_t cols, const float* corr, float* o, int64_t ld_o);
+};
+
+void qk_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* kT,
+              int64_t ld_k, int64_t cols, float* s, int64_t ld_s) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* srow = s + i * ld_s;
+    for (int64_t j = 0; j < cols; ++j) srow[j] = 0.0f;
+    for (int64_t d = 0; d < depth; ++d) {
+      const float qd = q[i * ld_q + d];
+      const float* krow = kT + d * ld_k;
+      for (int64_t j = 0; j < cols; ++j) srow[j] += qd * krow[j];
+    }
+  }
+}
+
+// One row's online-softmax step given its block maximum; shared by both versions' tails.
+inline float softmax_correction(float& m, float& l, float block_max) {
+  const float m_new = std::max(m, block_max);
+  const float corr = m == kNegInf ? 0.0f : std::exp2(m - m_new);
+  m = m_new;
+  l *= corr;
+  return corr;
+}
+
+void softmax_plain(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m, float* l,
+                   float* corr) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* srow = s + i * ld_s;
+    float block_max = kNegInf;
+    for (int64_t j = 0; j < cols; ++j) block_max = std::max(block_max, srow[j]);
+    corr[i] = softmax_correction(m[i], l[i], block_max);
+    const float shift = m[i] == kNegInf ? 0.0f : m[i];
+    float sum = 0.0f;
+    for (int64_t j = 0; j < cols; ++j) {
+      srow[j] = std::exp2(srow[j] - shift);
+      sum += srow[j];
+    }
+    l[i] += sum;
+  }
+}
+
+void pv_plain(const float* p, int64_t ld_p, int64_t rows, int64_t keys, const float* v,
+              int64_t ld_v, int64_t cols, const float* corr, float* o, int64_t ld_o) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* orow = o + i * ld_o;
+    for (int64_t c = 0; c < cols; ++c) orow[c] *= corr[i];
+    for (int64_t j = 0; j < keys; ++j) {
+      const float pj = p[i * ld_p + j];
+      const float* vrow = v + j * ld_v;
+      for (int64_t c = 0; c < cols; ++c) orow[c] += pj * vrow[c];
+    }
+  }
+}
+
+#if defined(__x86_64__)
+#define HFPORT_AVX2 __attribute__((target("avx2,fma")))
+
+// 2^x for x <= 128, exact 0 below -126 (masked scores are -inf): x = n + r with |r| <= 1/2,
+// 2^r by its degree-7 Taylor polynomial (error below 1e-8 relative), 2^n through the exponent bits.
+HFPORT_AVX2 inline __m256 exp2_avx2(__m256 x) {
+  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-126.0f), _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(127.0f));
+  const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(x, n);
+  __m256 poly = _mm256_set1_ps(1.525273380405984e-05f);
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.5403530393381606e-04f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.3333558146428443e-03f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(9.618129107628477e-03f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(5.550410866482158e-02f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(2.402265069591007e-01f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(6.931471805599453e-01f));
+  poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.0f));
+  const __m256i exponent =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 result = _mm256_mul_ps(poly, _mm256_castsi256_ps(exponent));
+  return _mm256_andnot_ps(underflow, result);
+}
+
+HFPORT_AVX2 inline float hmax_avx2(__m256 x) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+HFPORT_AVX2 inline float hsum_avx2(__m256 x) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// A tile of R rows x 16 columns of s: per d, two loads of k^T and R broadcasts of q feed 2R FMAs.
+template <int R>
+HFPORT_AVX2 inline void qk_tile_avx2(const float* q, int64_t ld_q, int64_t depth, const float* kT,
+                                     int64_t ld_k, float* s, int64_t ld_s) {
+  __m256 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t d = 0; d < depth; ++d) {
+    const __m256 k0 = _mm256_loadu_ps(kT + d * ld_k);
+    const __m256 k1 = _mm256_loadu_ps(kT + d * ld_k + 8);
+    for (int r = 0; r < R; ++r) {
+      const __m256 qb = _mm256_broadcast_ss(q + r * ld_q + d);
+      acc[r][0] = _mm256_fmadd_ps(qb, k0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(qb, k1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(s + r * ld_s, acc[r][0]);
+    _mm256_storeu_ps(s + r * ld_s + 8, acc[r][1]);
+  }
+}
+
+HFPORT_AVX2 void qk_avx2(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
+                         const float* kT, int64_t ld_k, int64_t cols, float* s, int64_t ld_s) {
+  for (int64_t i = 0; i < rows; i += kTileRows) {
+    const float* qi = q + i * ld_q;
+    float* si = s + i * ld_s;
+    for (int64_t j = 0; j < cols; j += 16) {
+      switch (std::min<int64_t>(kTileRows, rows - i)) {
+        case 6: qk_tile_avx2<6>(qi, ld_q, depth, kT + j, ld_k, si + j, ld_s); break;
+        case 5: qk_tile_avx2<5>(qi, ld_q, depth, kT + j, ld_k, si + j, ld_s); break;
+        case 4: qk_tile_avx2<4>(qi, ld_q, depth, kT + j, ld_k, si + j, ld_s); break;
+        case 3: qk_tile_avx2<3>(qi, ld_q, depth, kT + j, ld_k, si + j, ld_s); break;
+        case 2: qk_tile_avx2<2>(qi, ld_q, depth, kT + j, ld_k, si + j, ld_s); break;
+        default: qk_tile_avx2<1>(qi, ld_q, depth, kT + j, ld_k, si + j, ld_s); break;
+      }
+    }
+  }
+}
+
+HFPORT_AVX2 void softmax_avx2(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m,
+                              float* l, float* corr) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* srow = s + i * ld_s;
+    __m256 vmax = _mm256_set1_ps(kNegInf);
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(srow + j));
+    float block_max = hmax_avx2(vmax);
+    for (; j < cols; ++j) block_max = std::max(block_max, srow[j]);
+    corr[i] = softmax_correction(m[i], l[i], block_max);
+    const float shift = m[i] == kNegInf ? 0.0f : m[i];
+    const __m256 vshift = _mm256_set1_ps(shift);
+    __m256 vsum = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= cols; j += 8) {
+      const __m256 p = exp2_avx2(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vshift));
+      _mm256_storeu_ps(srow + j, p);
+      vsum = _mm256_add_ps(vsum, p);
+    }
+    float sum = hsum_avx2(vsum);
+    for (; j < cols; ++j) {
+      srow[j] = std::exp2(srow[j] - shift);
+      sum += srow[j];
+    }
+    l[i] += sum;
+  }
+}
+
+// A tile of R rows x (8 * V) output columns: per key, V loads of v and R broadcasts of p feed
+// R * V FMAs. `Masked` tiles cover the last Dv % 8 columns through lane masks.
+template <int R, int V, bool Masked>
+HFPORT_AVX2 inline void pv_tile_avx2(const float* p, int64_t ld_p, int64_t keys, const float* v,
+                                     int64_t ld_v, const float* corr, float* o, int64_t ld_o,
+                                     __m256i lanes) {
+  __m256 acc[R][V];
+  for (int r = 0; r < R; ++r) {
+    const __m256 c = _mm256_set1_ps(corr[r]);
+    for (int x = 0; x < V; ++x) {
+      const __m256 old = Masked ? _mm256_maskload_ps(o + r * ld_o + 8 * x, lanes)
+                                : _mm256_loadu_ps(o + r * ld_o + 8 * x);
+      acc[r][x] = _mm256_mul_ps(old, c);
+    }
+  }
+  for (int64_t j = 0; j < keys; ++j) {
+    __m256 vj[V];
+    for (int x = 0; x < V; ++x) {
+      vj[x] = Masked ? _mm256_maskload_ps(v + j * ld_v + 8 * x, lanes)
+                     : _mm256_loadu_ps(v + j * ld_v + 8 * x);
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m256 pb = _mm256_broadcast_ss(p + r * ld_p + j);
+      for (int x = 0; x < V; ++x) acc[r][x] = _mm256_fmadd_ps(pb, vj[x], acc[r][x]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int x = 0; x < V; ++x) {
+      if (Masked) {
+        _mm256_maskstore_ps(o + r * ld_o + 8 * x, lanes, acc[r][x]);
+      } else {
+        _mm256_storeu_ps(o + r * ld_o + 8 * x, acc[r][x]);
+      }
+    }
+  }
+}
+
+template <int R>
+HFPORT_AVX2 void pv_rows_avx2(const float* p, int64_t ld_p, int64_t keys, const float* v,
+                              int64_t ld_v, int64_t cols, const float* corr, float* o,
+                              int64_t ld_o) {
+  const __m256i all = _mm256_set1_epi32(-1);
+  int64_t c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    pv_tile_avx2<R, 2, false>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, all);
+  }
+  for (; c + 8 <= cols; c += 8) {
+    pv_tile_avx2<R, 1, false>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, all);
+  }
+  if (c < cols) {
+    const __m256i lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lanes =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols - c)), lane_index);
+    pv_tile_avx2<R, 1, true>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, lanes);
+  }
+}
+
+HFPORT_AVX2 void pv_avx2(const float* p, int64_t ld_p, int64_t rows, int64_t keys,
+                         const float* v, int64_t ld_v, int64_t cols, const float* corr, float* o,
+                         int64_t ld_o) {
+  for (int64_t i = 0; i < rows; i += kTileRows) {
+    const float* pi = p + i * ld_p;
+    float* oi = o + i * ld_o;
+    switch (std::min<int64_t>(kTileRows, rows - i)) {
+      case 6: pv_rows_avx2<6>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 5: pv_rows_avx2<5>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 4: pv_rows_avx2<4>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 3: pv_rows_avx2<3>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 2: pv_rows_avx2<2>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      default: pv_rows_avx2<1>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+    }
+  }
+}
+
+#undef HFPORT_AVX2
+
+// The same three kernels on 16-float AVX-512 vectors (tiles of 8 rows x 32 columns: 16
+// accumulators of the 32 registers), for CPUs that have it (Zen 4/5, Intel server parts).
+#define HFPORT_AVX512 __attribute__((target("avx512f,avx2,fma")))
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside max/min/roundscale (their
+// pass-through operand is _mm512_undefined_ps); the warning is about the header, not this code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+HFPORT_AVX512 inline __m512 exp2_avx512(__m512 x) {
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_GE_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-126.0f)), _mm512_set1_ps(127.0f));
+  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 r = _mm512_sub_ps(x, n);
+  __m512 poly = _mm512_set1_ps(1.525273380405984e-05f);
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.5403530393381606e-04f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.3333558146428443e-03f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(9.618129107628477e-03f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(5.550410866482158e-02f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(2.402265069591007e-01f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(6.931471805599453e-01f));
+  poly = _mm512_fmadd_ps(poly, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(poly, n));
+}
+
+constexpr int64_t kTileRows512 = 8;
+
+template <int R>
+HFPORT_AVX512 inline void qk_tile_avx512(const float* q, int64_t ld_q, int64_t depth,
+                                         const float* kT, int64_t ld_k, float* s, int64_t ld_s) {
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < depth; ++d) {
+    const __m512 k0 = _mm512_loadu_ps(kT + d * ld_k);
+    const __m512 k1 = _mm512_loadu_ps(kT + d * ld_k + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 qb = _mm512_set1_ps(q[r * ld_q + d]);
+      acc[r][0] = _mm512_fmadd_ps(qb, k0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(qb, k1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(s + r * ld_s, acc[r][0]);
+    _mm512_storeu_ps(s + r * ld_s + 16, acc[r][1]);
+  }
+}
+
+template <int R>
+HFPORT_AVX512 void qk_rows_avx512(const float* q, int64_t ld_q, int64_t depth, const float* kT,
+                                  int64_t ld_k, int64_t cols, float* s, int64_t ld_s) {
+  int64_t j = 0;
+  for (; j + 32 <= cols; j += 32) qk_tile_avx512<R>(q, ld_q, depth, kT + j, ld_k, s + j, ld_s);
+  if (j < cols) {  // 16 columns left: the AVX2 tile would do, but this stays in one ISA
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < depth; ++d) {
+      const __m512 k0 = _mm512_loadu_ps(kT + d * ld_k + j);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r * ld_q + d]), k0, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_ps(s + r * ld_s + j, acc[r]);
+  }
+}
+
+HFPORT_AVX512 void qk_avx512(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
+                             const float* kT, int64_t ld_k, int64_t cols, float* s, int64_t ld_s) {
+  for (int64_t i = 0; i < rows; i += kTileRows512) {
+    const float* qi = q + i * ld_q;
+    float* si = s + i * ld_s;
+    switch (std::min<int64_t>(kTileRows512, rows - i)) {
+      case 8: qk_rows_avx512<8>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 7: qk_rows_avx512<7>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 6: qk_rows_avx512<6>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 5: qk_rows_avx512<5>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 4: qk_rows_avx512<4>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 3: qk_rows_avx512<3>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      case 2: qk_rows_avx512<2>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+      default: qk_rows_avx512<1>(qi, ld_q, depth, kT, ld_k, cols, si, ld_s); break;
+    }
+  }
+}
+
+// Horizontal max and sum through memory: GCC 12's _mm512_reduce_* warn of uninitialised lanes.
+HFPORT_AVX512 inline float hmax_avx512(__m512 x) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, x);
+  float m = lanes[0];
+  for (int i = 1; i < 16; ++i) m = std::max(m, lanes[i]);
+  return m;
+}
+
+HFPORT_AVX512 inline float hsum_avx512(__m512 x) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, x);
+  float sum = 0.0f;
+  for (int i = 0; i < 16; ++i) sum += lanes[i];
+  return sum;
+}
+
+HFPORT_AVX512 void softmax_avx512(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m,
+                                  float* l, float* corr) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* srow = s + i * ld_s;
+    __m512 vmax = _mm512_set1_ps(kNegInf);
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(srow + j));
+    const __mmask16 tail = static_cast<__mmask16>((1u << (cols - j)) - 1);
+    vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), tail, srow + j));
+    corr[i] = softmax_correction(m[i], l[i], hmax_avx512(vmax));
+    const __m512 vshift = _mm512_set1_ps(m[i] == kNegInf ? 0.0f : m[i]);
+    __m512 vsum = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= cols; j += 16) {
+      const __m512 p = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(srow + j), vshift));
+      _mm512_storeu_ps(srow + j, p);
+      vsum = _mm512_add_ps(vsum, p);
+    }
+    if (tail) {
+      const __m512 p = _mm512_maskz_mov_ps(
+          tail, exp2_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, srow + j), vshift)));
+      _mm512_mask_storeu_ps(srow + j, tail, p);
+      vsum = _mm512_add_ps(vsum, p);
+    }
+    l[i] += hsum_avx512(vsum);
+  }
+}
+
+template <int R, int V>
+HFPORT_AVX512 inline void pv_tile_avx512(const float* p, int64_t ld_p, int64_t keys,
+                                         const float* v, int64_t ld_v, const float* corr, float* o,
+                                         int64_t ld_o, __mmask16 last) {
+  // `last` masks the lanes of the last vector (all ones unless it is the Dv % 16 tail).
+  auto lanes = [&](int x) { return x == V - 1 ? last : static_cast<__mmask16>(0xFFFF); };
+  __m512 acc[R][V];
+  for (int r = 0; r < R; ++r) {
+    const __m512 c = _mm512_set1_ps(corr[r]);
+    for (int x = 0; x < V; ++x) {
+      acc[r][x] = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(x), o + r * ld_o + 16 * x), c);
+    }
+  }
+  for (int64_t j = 0; j < keys; ++j) {
+    __m512 vj[V];
+    for (int x = 0; x < V; ++x) vj[x] = _mm512_maskz_loadu_ps(lanes(x), v + j * ld_v + 16 * x);
+    for (int r = 0; r < R; ++r) {
+      const __m512 pb = _mm512_set1_ps(p[r * ld_p + j]);
+      for (int x = 0; x < V; ++x) acc[r][x] = _mm512_fmadd_ps(pb, vj[x], acc[r][x]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int x = 0; x < V; ++x) _mm512_mask_storeu_ps(o + r * ld_o + 16 * x, lanes(x), acc[r][x]);
+  }
+}
+
+template <int R>
+HFPORT_AVX512 void pv_rows_avx512(const float* p, int64_t ld_p, int64_t keys, const float* v,
+                                  int64_t ld_v, int64_t cols, const float* corr, float* o,
+                                  int64_t ld_o) {
+  int64_t c = 0;
+  for (; c + 32 <= cols; c += 32) {
+    pv_tile_avx512<R, 2>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, 0xFFFF);
+  }
+  if (c < cols) {
+    const int64_t left = cols - c;
+    if (left > 16) {
+      const auto last = static_cast<__mmask16>((1u << (left - 16)) - 1);
+      pv_tile_avx512<R, 2>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, last);
+    } else {
+      const auto last = static_cast<__mmask16>(left == 16 ? 0xFFFFu : (1u << left) - 1);
+      pv_tile_avx512<R, 1>(p, ld_p, keys, v + c, ld_v, corr, o + c, ld_o, last);
+    }
+  }
+}
+
+HFPORT_AVX512 void pv_avx512(const float* p, int64_t ld_p, int64_t rows, int64_t keys,
+                             const float* v, int64_t ld_v, int64_t cols, const float* corr,
+                             float* o, int64_t ld_o) {
+  for (int64_t i = 0; i < rows; i += kTileRows512) {
+    const float* pi = p + i * ld_p;
+    float* oi = o + i * ld_o;
+    switch (std::min<int64_t>(kTileRows512, rows - i)) {
+      case 8: pv_rows_avx512<8>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 7: pv_rows_avx512<7>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 6: pv_rows_avx512<6>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 5: pv_rows_avx512<5>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 4: pv_rows_avx512<4>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 3: pv_rows_avx512<3>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      case 2: pv_rows_avx512<2>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+      default: pv_rows_avx512<1>(pi, ld_p, keys, v, ld_v, cols, corr + i, oi, ld_o); break;
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+#undef HFPORT_AVX512
+#endif
+
+// The best kernels this CPU runs, or fewer when HFPORT_ATTENTION_KERNELS names a lesser set
+// ("plain", "avx2"): read on every call, so tests can check every set in one process.
+const BlockKernels& block_kernels() {
+  static const BlockKernels plain{qk_plain, softmax_plain, pv_plain};
+  const char* limit = std::getenv("HFPORT_ATTENTION_KERNELS");
+  const std::string wanted = limit ? limit : "";
+  if (wanted == "plain") return plain;
+#if defined(__x86_64__)
+  static const BlockKernels avx2{qk_avx2, softmax_avx2, pv_avx2};
+  static const BlockKernels avx512{qk_avx512, softmax_avx512, pv_avx512};
+  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
+  if (has_avx512 && wanted != "avx2") return avx512;
+  if (has_avx2) return avx2;
+#endif
+  return plain;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel.
+
+// Widens `count` elements of q/k/v's dtype to f32.
+void widen(const void* src, DType dtype, float* dst, int64_t count) {
+  if (dtype == DType::F32) {
+    std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
+  } else {
+    cast_contiguous(src, dtype, dst, DType::F32, count);
+  }
+}
+
+// Items per parallel chunk so that a chunk carries at least kMinWorkPerThread multiply-adds.
+int64_t grain_for(int64_t work_per_item) {
+  return std::max<int64_t>(1, kMinWorkPerThread / std::max<int64_t>(1, work_per_item));
+}
+
+struct PackedKv {
+  std::unique_ptr<float[]> kT;  // [B * Hkv][key blocks][D][kKeyBlock]
+  std::unique_ptr<float[]> v;   // [B * Hkv][Sk][Dv] when v is not f32; else null
+  int64_t key_blocks = 0;
+};
+
+PackedKv pack_kv(const AttentionParams& p) {
+  PackedKv packed;
+  packed.key_blocks = (p.kv_len + kKeyBlock - 1) / kKeyBlock;
+  const int64_t block_floats = p.head_dim * kKeyBlock;
+  const int64_t heads = p.batch * p.kv_heads;
+  packed.kT.reset(new float[static_cast<size_t>(heads * packed.key_blocks * block_floats)]);
+  const bool widen_v = p.dtype != DType::F32;
+  if (widen_v) packed.v.reset(new float[static_cast<size_t>(heads * p.kv_len * p.v_dim)]);
+
+  const int64_t items = heads * packed.key_blocks;
+  parallel_for(items, grain_for(kKeyBlock * (p.head_dim + p.v_dim)), [&](int64_t begin,
+                                                                         int64_t end) {
+    std::vector<float> row(static_cast<size_t>(std::max(p.head_dim, p.v_dim)));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t bh = item / packed.key_blocks;
+      const int64_t block = item % packed.key_blocks;
+      const int64_t b = bh / p.kv_heads;
+      const int64_t h = bh % p.kv_heads;
+      const int64_t k0 = block * kKeyBlock;
+      const int64_t keys = std::min(kKeyBlock, p.kv_len - k0);
+      float* kT = packed.kT.get() + item * block_floats;
+      for (int64_t j = 0; j < kKeyBlock; ++j) {
+        if (j < keys) {
+          const int64_t offset = b * p.k_stride[0] + h * p.k_stride[1] + (k0 + j) * p.k_stride[2];
+          widen(element(p.k, p.dtype, offset), p.dtype, row.data(), p.head_dim);
+          for (int64_t d = 0; d < p.head_dim; ++d) kT[d * kKeyBlock + j] = row[d];
+        } else {
+          for (int64_t d = 0; d < p.head_dim; ++d) kT[d * kKeyBlock + j] = 0.0f;
+        }
+      }
+      if (widen_v) {
+        float* vdst = packed.v.get() + (bh * p.kv_len + k0) * p.v_dim;
+        for (int64_t j = 0; j < keys; ++j) {
+          const int64_t offset = b * p.v_stride[0] + h * p.v_stride[1] + (k0 + j) * p.v_stride[2];
+          widen(element(p.v, p.dtype, offset), p.dtype, vdst + j * p.v_dim, p.v_dim);
+        }
+      }
+    }
+  });
+  return packed;
+}
+
+void store_row(const float* src, DType dtype, void* dst, int64_t count) {
+  if (dtype == DType::F32) {
+    std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
+    return;
+  }
+  auto* out = static_cast<uint16_t*>(dst);
+  if (dtype == DType::F16) {
+    for (int64_t c = 0; c < count; ++c) out[c] = f32_to_f16(src[c]);
+  } else {
+    for (int64_t c = 0; c < count; ++c) out[c] = f32_to_bf16(src[c]);
+  }
+}
+
+// Scratch of one thread, reused across its work items.
+struct Workspace {
+  std::vector<float> q, s, o, m, l, corr, row;
+  explicit Workspace(const AttentionParams& p)
+      : q(static_cast<size_t>(kQueryBlock * p.head_dim)),
+        s(static_cast<size_t>(kQueryBlock * kKeyBlock)),
+        o(static_cast<size_t>(kQueryBlock * p.v_dim)),
+        m(kQueryBlock),
+        l(kQueryBlock),
+        corr(kQueryBlock),
+        row(static_cast<size_t>(std::max(p.head_dim, p.v_dim))) {}
+};
+
+// Sets the hidden scores of one block to -inf and adds the additive mask (log2 domain).
+void mask_block(const AttentionParams& p, int64_t b, int64_t h, int64_t q0, int64_t rows,
+                int64_t k0, int64_t keys, float* s, int64_t ld_s) {
+  const int64_t offset = p.kv_len - p.q_len;
+  for (int64_t i = 0; i < rows; ++i) {
+    float* srow = s + i * ld_s;
+    const int64_t pos = q0 + i + offset;
+    for (int64_t j = 0; j < keys; ++j) {
+      const int64_t key = k0 + j;
+      bool hidden = (p.causal && key > pos) || (p.sliding_window > 0 && pos - key >= p.sliding_window);
+      if (!hidden && p.key_padding) {
+        hidden = !load_keep(p.key_padding, p.key_padding_dtype,
+                            b * p.key_padding_stride[0] + key * p.key_padding_stride[1]);
+      }
+      if (!hidden && p.mask) {
+        const int64_t index = b * p.mask_stride[0] + h * p.mask_stride[1] +
+                              (q0 + i) * p.mask_stride[2] + key * p.mask_stride[3];
+        if (p.mask_dtype == DType::BOOL) {
+          hidden = static_cast<const uint8_t*>(p.mask)[index] == 0;
+        } else {
+          srow[j] += load_float(p.mask, p.mask_dtype, index) * kLog2e;
+        }
+      }
+      if (hidden) srow[j] = kNegInf;
+    }
+  }
+}
+
+void attention_item(const AttentionParams& p, const PackedKv& packed, const BlockKernels& kernels,
+                    int64_t b, int64_t h, int64_t q0, Workspace& w) {
+  const int64_t rows = std::min(kQueryBlock, p.q_len - q0);
+  const int64_t D = p.head_dim;
+  const int64_t Dv = p.v_dim;
+  const int64_t hk = h / (p.q_heads / p.kv_heads);
+  const int64_t bhk = b * p.kv_heads + hk;
+  const float q_scale = p.scale * kLog2e;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t offset = b * p.q_stride[0] + h * p.q_stride[1] + (q0 + i) * p.q_stride[2];
+    float* qrow = w.q.data() + i * D;
+    widen(element(p.q, p.dtype, offset), p.dtype, qrow, D);
+    for (int64_t d = 0; d < D; ++d) qrow[d] *= q_scale;
+  }
+  std::fill(w.m.begin(), w.m.begin() + rows, kNegInf);
+  std::fill(w.l.begin(), w.l.begin() + rows, 0.0f);
+  std::fill(w.o.begin(), w.o.begin() + rows * Dv, 0.0f);
+
+  // Keys that causal masking and the window leave visible to some row of the block.
+  const int64_t pos_first = q0 + p.kv_len - p.q_len;
+  const int64_t pos_last = pos_first + rows - 1;
+  int64_t key_begin = 0;
+  int64_t key_end = p.kv_len;
+  if (p.causal) key_end = std::min(key_end, pos_last + 1);
+  if (p.sliding_window > 0) key_begin = std::max<int64_t>(0, pos_first - p.sliding_window + 1);
+
+  const float* v_base;
+  int64_t ld_v;
+  if (packed.v) {
+    v_base = packed.v.get() + bhk * p.kv_len * Dv;
+    ld_v = Dv;
+  } else {
+    v_base = static_cast<const float*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1];
+    ld_v = p.v_stride[2];
+  }
+  const bool element_masks = p.mask != nullptr || p.key_padding != nullptr;
+  for (int64_t block = key_begin / kKeyBlock; block * kKeyBlock < key_end; ++block) {
+    const int64_t k0 = block * kKeyBlock;
+    const int64_t keys = std::min(kKeyBlock, p.kv_len - k0);
+    const float* kT = packed.kT.get() + (bhk * packed.key_blocks + block) * D * kKeyBlock;
+    kernels.qk(w.q.data(), D, rows, D, kT, kKeyBlock, (keys + 15) / 16 * 16, w.s.data(),
+               kKeyBlock);
+    const bool cut_by_causal = p.causal && k0 + keys - 1 > pos_first;
+    const bool cut_by_window = p.sliding_window > 0 && pos_last - k0 >= p.sliding_window;
+    if (element_masks || cut_by_causal || cut_by_window) {
+      mask_block(p, b, h, q0, rows, k0, keys, w.s.data(), kKeyBlock);
+    }
+    kernels.softmax(w.s.data(), kKeyBlock, rows, keys, w.m.data(), w.l.data(), w.corr.data());
+    kernels.pv(w.s.data(), kKeyBlock, rows, keys, v_base + k0 * ld_v, ld_v, Dv, w.corr.data(),
+               w.o.data(), Dv);
+  }
+
+  for (int64_t i = 0; i < rows; ++i) {
+    const float inv = w.l[i] > 0.0f ? 1.0f / w.l[i] : 0.0f;
+    float* orow = w.o.data() + i * Dv;
+    for (int64_t c = 0; c < Dv; ++c) w.row[c] = orow[c] * inv;
+    const int64_t offset = b * p.out_stride[0] + h * p.out_stride[1] + (q0 + i) * p.out_stride[2];
+    store_row(w.row.data(), p.dtype, static_cast<std::byte*>(p.out) +
+                                         offset * static_cast<int64_t>(dtype_size(p.dtype)),
+              Dv);
+    if (p.lse) {
+      p.lse[(b * p.q_heads + h) * p.q_len + q0 + i] =
+          w.l[i] > 0.0f ? (w.m[i] + std::log2(w.l[i])) * kLn2 : kNegInf;
+    }
+  }
+}
+
+}  // namespace
+
+void attention_cpu(const AttentionParams& p) {
+  if (p.batch == 0 || p.q_heads == 0 || p.q_len == 0) return;
+  const PackedKv packed = pack_kv(p);
+  const BlockKernels& kernels = block_kernels();
+  const int64_t q_blocks = (p.q_len + kQueryBlock - 1) / kQueryBlock;
+  const int64_t items = p.batch * p.q_heads * q_blocks;
+  const int64_t work_per_item =
+      std::min(kQueryBlock, p.q_len) * std::max<int64_t>(1, p.kv_len) * (p.head_dim + p.v_dim);
+  parallel_for(items, grain_for(work_per_item), [&](int64_t begin, int64_t end) {
+    Workspace workspace(p);
+    for (int64_t item = begin; item < end; ++item) {
+      // Zig-zag the query blocks of each head (0, n-1, 1, n-2, ...) so that a contiguous range
+      // of items holds as many cheap early causal blocks as expensive late ones.
+      const int64_t bh = item / q_blocks;
+      const int64_t r = item % q_blocks;
+      const int64_t qb = r % 2 == 0 ? r / 2 : q_blocks - 1 - r / 2;
+      attention_item(p, packed, kernels, bh / p.q_heads, bh % p.q_heads, qb * kQueryBlock,
+                     workspace);
+    }
+  });
+}
+
+AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                          const AttentionOptions& options) {
+  CheckedAttention checked = check_attention(q, k, v, options);
+  AttentionParams& p = checked.params;
+  AttentionResult result;
+  result.out = Tensor::empty(p.dtype, checked.out_shape);
+  p.out = result.out.data();
+  if (options.layout == AttentionLayout::BHSD) {
+    p.out_stride[0] = p.q_heads * p.q_len * p.v_dim;
+    p.out_stride[1] = p.q_len * p.v_dim;
+    p.out_stride[2] = p.v_dim;
+  } else {
+    p.out_stride[0] = p.q_len * p.q_heads * p.v_dim;
+    p.out_stride[1] = p.v_dim;
+    p.out_stride[2] = p.q_heads * p.v_dim;
+  }
+  if (options.return_lse) {
+    result.lse = Tensor::empty(DType::F32, {p.batch, p.q_heads, p.q_len});
+    p.lse = result.lse.data_as<float>();
+  }
+  attention_cpu(p);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference: every score formed, float64 throughout, the masks applied one element at a time
+// from the tensors' own strides.
+
+AttentionResult attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const AttentionOptions& options) {
+  const CheckedAttention checked = check_attention(q, k, v, options);
+  const AttentionParams& p = checked.params;
+  AttentionResult result;
+  result.out = Tensor::empty(DType::F64, checked.out_shape);
+  result.lse = Tensor::empty(DType::F64, {p.batch, p.q_heads, p.q_len});
+  double* out = result.out.data_as<double>();
+  double* lse = result.lse.data_as<double>();
+  const double scale = static_cast<double>(p.scale);
+  const double inf = std::numeric_limits<double>::infinity();
+  const int64_t group = p.q_heads / p.kv_heads;
+  std::vector<double> scores(static_cast<size_t>(p.kv_len));
+  for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t h = 0; h < p.q_heads; ++h) {
+      const int64_t hk = h / group;
+      for (int64_t i = 0; i < p.q_len; ++i) {
+        const int64_t pos = i + p.kv_len - p.q_len;
+        const int64_t q_at = b * p.q_stride[0] + h * p.q_stride[1] + i * p.q_stride[2];
+        double row_max = -inf;
+        for (int64_t j = 0; j < p.kv_len; ++j) {
+          const int64_t k_at = b * p.k_stride[0] + hk * p.k_stride[1] + j * p.k_stride[2];
+          double dot = 0.0;
+          for (int64_t d = 0; d < p.head_dim; ++d) {
+            dot += load_as_f64(p.q, p.dtype, static_cast<size_t>(q_at + d)) *
+                   load_as_f64(p.k, p.dtype, static_cast<size_t>(k_at + d));
+          }
+          double score = dot * scale;
+          if (p.causal && j > pos) score = -inf;
+          if (p.sliding_window > 0 && pos - j >= p.sliding_window) score = -inf;
+          if (p.key_padding &&
+              load_as_f64(p.key_padding, p.key_padding_dtype,
+                          static_cast<size_t>(b * p.key_padding_stride[0] +
+                                              j * p.key_padding_stride[1])) == 0.0) {
+            score = -inf;
+          }
+          if (p.mask) {
+            const double m = load_as_f64(p.mask, p.mask_dtype,
+                                         static_cast<size_t>(b * p.mask_stride[0] +
+                                                             h * p.mask_stride[1] +
+                                                             i * p.mask_stride[2] +
+                                                             j * p.mask_stride[3]));
+            score = p.mask_dtype == DType::BOOL ? (m == 0.0 ? -inf : score) : score + m;
+          }
+          scores[j] = score;
+          row_max = std::max(row_max, score);
+        }
+        double sum = 0.0;
+        if (row_max > -inf) {
+          for (int64_t j = 0; j < p.kv_len; ++j) {
+            scores[j] = std::exp(scores[j] - row_max);
+            sum += scores[j];
+          }
+        }
+        lse[(b * p.q_heads + h) * p.q_len + i] = sum > 0.0 ? row_max + std::log(sum) : -inf;
+        const int64_t out_at = options.layout == AttentionLayout::BHSD
+                                   ? ((b * p.q_heads + h) * p.q_len + i) * p.v_dim
+                                   : ((b * p.q_len + i) * p.q_heads + h) * p.v_dim;
+        for (int64_t c = 0; c < p.v_dim; ++c) {
+          double acc = 0.0;
+          if (sum > 0.0) {
+            for (int64_t j = 0; j < p.kv_len; ++j) {
+              const int64_t v_at = b * p.v_stride[0] + hk * p.v_stride[1] + j * p.v_stride[2];
+              acc += scores[j] * load_as_f64(p.v, p.dtype, static_cast<size_t>(v_at + c));
+            }
+            acc /= sum;
+          }
+          out[out_at + c] = acc;
+        }
+      }
+    }
+  }
+  if (!options.return_lse) result.lse = Tensor();
+  return result;
+}
+
+}  // namespace hfport

@@ -1,0 +1,119 @@
+// Scalar float32 functions the CPU kernels share, written to match torch where torch defines them
+// (softplus's threshold, silu, both gelus) and one exp written so that a loop calling it vectorises.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+// Marks a hot loop function to be compiled three times, for AVX-512 (x86-64-v4), AVX2+FMA
+// (x86-64-v3) and the baseline, with the loader picking the best one the CPU has (GCC/clang
+// function multiversioning through an ifunc). The library itself stays built for the baseline.
+// Only plain (non-template) functions may carry it. Needs the x86-64-v* names in target_clones
+// (GCC 12, clang 16) and ifunc (glibc); elsewhere the baseline build is all there is.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
+    ((defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 12))
+#define HFPORT_SIMD_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HFPORT_SIMD_CLONES
+#endif
+
+namespace hfport {
+
+// torch.nn.functional.softplus with beta 1 and threshold 20: above it, the identity.
+// (The scan uses softplus_vectorizable below; this scalar form serves the one-step update.)
+inline float softplus_f32(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+
+inline float silu_f32(float x) { return x / (1.0f + std::exp(-x)); }
+
+// torch's gelu(approximate="none"): 0.5 x (1 + erf(x / sqrt 2)).
+inline float gelu_erf_f32(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
+
+// torch's gelu(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+inline float gelu_tanh_f32(float x) {
+  const float inner = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+  return 0.5f * x * (1.0f + std::tanh(inner));
+}
+
+// exp(x) within about 2 ulp for x in [-87, 88] (clamped outside: exp(-87) ~ 1.6e-38 stands in for
+// the underflow, which is below anything a recurrence state can resolve). std::exp does not
+// vectorise without -ffast-math (errno); this does: range reduction x = k ln2 + r with the
+// round-to-nearest done by the 1.5 * 2^23 trick, two-part ln2 (Cody-Waite), Cephes' degree-6
+// polynomial for exp(r) on [-ln2/2, ln2/2], and 2^k assembled in the exponent bits. NaN in, NaN out.
+// The clamp and the NaN pass-through are integer operations on the bits: a float comparison may
+// trap (-ftrapping-math is on by default), which stops GCC from turning it into a vector select.
+inline float exp_vectorizable(float x) {
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  const uint32_t sign = bits & 0x80000000u;
+  const uint32_t magnitude = bits & 0x7fffffffu;
+  // |x| limit: 87 (0x42ae0000) below zero, 88 (0x42b00000) above.
+  const uint32_t limit = 0x42b00000u - (sign >> 31) * 0x20000u;
+  const float xc = std::bit_cast<float>(sign | std::min(magnitude, limit));
+  const float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (xc - k * 0.693359375f) - k * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  const int32_t scale_bits = (static_cast<int32_t>(k) + 127) << 23;
+  const uint32_t result = std::bit_cast<uint32_t>(er * std::bit_cast<float>(scale_bits));
+  const uint32_t nan_mask = 0u - static_cast<uint32_t>(magnitude > 0x7f800000u);
+  return std::bit_cast<float>((bits & nan_mask) | (result & ~nan_mask));
+}
+
+// log(y) within about 2 ulp for positive normal y (the softplus below only passes y >= 1).
+// y = m 2^k with m in [sqrt(1/2), sqrt(2)), then Cephes' logf polynomial in m - 1 and k ln2 added
+// in two parts. Selects are integer operations for the same reason as above.
+inline float log_vectorizable(float y) {
+  const int32_t bits = std::bit_cast<int32_t>(y);
+  int32_t k = (bits >> 23) - 127;
+  int32_t m_bits = (bits & 0x007fffff) | 0x3f800000;
+  const int32_t above_sqrt2 = static_cast<int32_t>(m_bits > 0x3fb504f3);  // m > sqrt(2)
+  m_bits -= above_sqrt2 << 23;                                          // m /= 2
+  k += above_sqrt2;
+  const float x = std::bit_cast<float>(m_bits) - 1.0f;
+  const float z = x * x;
+  float p = 7.0376836292e-2f;
+  p = p * x - 1.1514610310e-1f;
+  p = p * x + 1.1676998740e-1f;
+  p = p * x - 1.2420140846e-1f;
+  p = p * x + 1.4249322787e-1f;
+  p = p * x - 1.6668057665e-1f;
+  p = p * x + 2.0000714765e-1f;
+  p = p * x - 2.4999993993e-1f;
+  p = p * x + 3.3333331174e-1f;
+  const float kf = static_cast<float>(k);
+  float r = x * z * p + kf * -2.12194440e-4f;
+  r += -0.5f * z;
+  return (x + r) + kf * 0.693359375f;
+}
+
+// softplus_f32 in vectorisable form. log1p(e) for e = exp(x) is log(1 + e) * e / ((1 + e) - 1),
+// which cancels the rounding of 1 + e (Goldberg's trick); when 1 + e rounds to 1, log1p(e) = e.
+inline float softplus_vectorizable(float x) {
+  const float e = exp_vectorizable(x);
+  const float w = 1.0f + e;
+  const float wm1 = w - 1.0f;
+  const int32_t w_is_one = 0 - static_cast<int32_t>(std::bit_cast<int32_t>(w) == 0x3f800000);
+  // When w == 1 the quotient would be 0/0: divide by 1 instead, and the mask picks e below.
+  const int32_t denominator =
+      (0x3f800000 & w_is_one) | (std::bit_cast<int32_t>(wm1) & ~w_is_one);
+  const float ratio = e / std::bit_cast<float>(denominator);
+  const float log1p_e = log_vectorizable(w) * ratio;
+  const int32_t small = std::bit_cast<int32_t>(log1p_e);
+  const int32_t picked = (std::bit_cast<int32_t>(e) & w_is_one) | (small & ~w_is_one);
+  // x > 20 as integers: for a float above zero the bit order is the value order, and every
+  // negative float is a negative int32. A NaN x has bits above 20's, so NaN passes through.
+  const int32_t identity = 0 - static_cast<int32_t>(std::bit_cast<int32_t>(x) > 0x41a00000);
+  return std::bit_cast<float>((std::bit_cast<int32_t>(x) & identity) | (picked & ~identity));
+}
+
+// silu in vectorisable form: x / (1 + exp(-x)); for x < -87 the clamped exp still makes it ~0.
+inline float silu_vectorizable(float x) { return x / (1.0f + exp_vectorizable(-x)); }
+
+}  // namespace hfport

@@ -1,0 +1,72 @@
+#include "kernels/cpu/kernel_arguments.h"
+
+#include "core/cast.h"
+
+namespace hfport {
+
+namespace {
+
+std::string prefix(const char* op, const char* arg) { return std::string(op) + ": " + arg; }
+
+}  // namespace
+
+void require_defined(const char* op, const char* arg, const Tensor& t) {
+  if (!t.defined()) throw ArgumentError(prefix(op, arg) + " is required, got an undefined tensor");
+}
+
+void require_host(const char* op, const char* arg, const Tensor& t) {
+  require_defined(op, arg, t);
+  if (t.device().type != DeviceType::CPU) {
+    throw DeviceError(prefix(op, arg) + " must be a host (CPU) tensor, got a CUDA tensor");
+  }
+}
+
+void require_float(const char* op, const char* arg, const Tensor& t) {
+  require_host(op, arg, t);
+  const DType d = t.dtype();
+  if (d != DType::F32 && d != DType::F16 && d != DType::BF16) {
+    throw ArgumentError(prefix(op, arg) + " must have dtype F32, F16 or BF16, got " +
+                std::string(dtype_name(d)));
+  }
+}
+
+void require_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected,
+                   const std::string& expected_names) {
+  if (t.shape() != expected) {
+    throw ArgumentError(prefix(op, arg) + " must be " + expected_names + " = " +
+                shape_to_string(expected) + ", got " + shape_to_string(t.shape()));
+  }
+}
+
+void require_ndim(const char* op, const char* arg, const Tensor& t, int64_t ndim,
+                  const std::string& expected_names) {
+  if (t.ndim() != ndim) {
+    throw ArgumentError(prefix(op, arg) + " must be " + expected_names + " (" + std::to_string(ndim) +
+                " dimensions), got " + shape_to_string(t.shape()));
+  }
+}
+
+void require_same_dtype(const char* op, const char* arg, const Tensor& t, const char* other_arg,
+                        const Tensor& other) {
+  if (t.dtype() != other.dtype()) {
+    throw ArgumentError(prefix(op, arg) + " must have the dtype of " + other_arg + " (" +
+                std::string(dtype_name(other.dtype())) + "), got " +
+                std::string(dtype_name(t.dtype())));
+  }
+}
+
+Tensor as_f32_contiguous(const Tensor& t) { return cast(t, DType::F32).contiguous(); }
+
+Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape& shape) {
+  if (!out.defined()) return Tensor::empty(dtype, shape);
+  require_host(op, "out", out);
+  require_shape(op, "out", out, shape, "the result's shape");
+  if (out.dtype() != dtype) {
+    throw ArgumentError(prefix(op, "out") + " must have dtype " + std::string(dtype_name(dtype)) +
+                ", got " + std::string(dtype_name(out.dtype())));
+  }
+  if (!out.is_contiguous()) throw ArgumentError(prefix(op, "out") + " must be contiguous");
+  return out;
+}
+
+}  // namespace hfport

@@ -1,0 +1,78 @@
+// What every CPU kernel of the sequence family (selective scan, causal conv1d, norms, activations,
+// linear) checks about its tensor arguments before it touches memory, and how it reads and writes
+// the three floating element types it accepts.
+//
+// Checks throw hfport::Error (DeviceError for a tensor on CUDA) with a message that names the op,
+// the argument, what was expected and what was found:
+//   "selective_scan: A must be [dim, N] = [1536, 16], got [16, 1536]".
+//
+// Kernels compute in float32 whatever the storage type. `Element<T>` is the compile-time switch
+// between the storage types: `load` widens exactly, `store` rounds to nearest even (NaN stays NaN),
+// so one kernel body templated on the element type serves f32, f16 and bf16.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace hfport {
+
+// Storage tags: the template argument of a kernel body.
+struct F32Element {
+  using Stored = float;
+  static constexpr DType dtype = DType::F32;
+  static float load(float v) { return v; }
+  static float store(float v) { return v; }
+};
+struct BF16Element {
+  using Stored = uint16_t;
+  static constexpr DType dtype = DType::BF16;
+  static float load(uint16_t bits) { return std::bit_cast<float>(uint32_t{bits} << 16); }
+  static uint16_t store(float v) { return f32_to_bf16(v); }
+};
+struct F16Element {
+  using Stored = uint16_t;
+  static constexpr DType dtype = DType::F16;
+  static float load(uint16_t bits) { return f16_to_f32(bits); }
+  static uint16_t store(float v) { return f32_to_f16(v); }
+};
+
+// Calls fn(Tag{}) with the tag of `dtype`, one of F32, BF16, F16 (the caller has checked it).
+template <typename Fn>
+decltype(auto) dispatch_float(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::BF16: return std::forward<Fn>(fn)(BF16Element{});
+    case DType::F16: return std::forward<Fn>(fn)(F16Element{});
+    default: return std::forward<Fn>(fn)(F32Element{});
+  }
+}
+
+// The checks. `op` and `arg` are the names the user typed ("selective_scan", "A").
+void require_defined(const char* op, const char* arg, const Tensor& t);
+void require_host(const char* op, const char* arg, const Tensor& t);
+// Host, and one of F32, F16, BF16.
+void require_float(const char* op, const char* arg, const Tensor& t);
+// `expected_names` spells the expected shape in words ("[dim, N]"); the message shows both.
+void require_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected,
+                   const std::string& expected_names);
+void require_ndim(const char* op, const char* arg, const Tensor& t, int64_t ndim,
+                  const std::string& expected_names);
+// `t` has the dtype of `other` (named `other_arg`).
+void require_same_dtype(const char* op, const char* arg, const Tensor& t, const char* other_arg,
+                        const Tensor& other);
+
+// The small parameter tensors (A, D, biases, norm weights, conv weights) are read as contiguous
+// float32: converted (or made contiguous) once per call, which costs nothing next to the kernel.
+Tensor as_f32_contiguous(const Tensor& t);
+
+// The tensor an op writes its result into: `out` when the caller passed one (it must be a
+// contiguous host tensor of `dtype` and `shape`; tests pass one filled with NaN so that elements a
+// kernel forgets to write show), else a fresh uninitialised one.
+Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape& shape);
+
+}  // namespace hfport

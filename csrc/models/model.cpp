@@ -1,0 +1,105 @@
+// The shared part of the models: greedy generation on top of the cache, and the family registry.
+#include "models/model.h"
+
+#include <cstring>
+#include <functional>
+#include <map>
+
+#include "core/error.h"
+#include "mapping/family_spec.h"
+#include "mapping/loader.h"
+#include "models/registry.h"
+
+namespace hfport::models {
+
+std::unique_ptr<DecodeCache> Model::new_cache(int64_t, int64_t) const {
+  throw Error("model family '" + family() + "' does not decode (it has no cache)");
+}
+
+Tensor Model::forward_cached(const Tensor&, DecodeCache&) {
+  throw Error("model family '" + family() + "' does not decode (it has no cache)");
+}
+
+namespace {
+
+Tensor as_i64(const Tensor& ids) {
+  if (ids.ndim() != 2) {
+    throw Error("input_ids must be [batch, seq], got " + shape_to_string(ids.shape()));
+  }
+  Tensor out = Tensor::empty(DType::I64, ids.shape());
+  const Tensor c = ids.contiguous();
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    if (c.dtype() == DType::I64) out.data_as<int64_t>()[i] = c.data_as<int64_t>()[i];
+    else if (c.dtype() == DType::I32) out.data_as<int64_t>()[i] = c.data_as<int32_t>()[i];
+    else throw Error("input_ids must be I64 or I32, got " + std::string(dtype_name(c.dtype())));
+  }
+  return out;
+}
+
+// The argmax over the vocabulary of the last position of logits [batch, new, vocab].
+std::vector<int64_t> last_argmax(const Tensor& logits) {
+  const Tensor c = logits.contiguous();
+  const int64_t batch = c.shape()[0], steps = c.shape()[1], vocab = c.shape()[2];
+  if (c.dtype() != DType::F32) throw Error("generate expects F32 logits");
+  std::vector<int64_t> tokens(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* row = c.data_as<float>() + (b * steps + steps - 1) * vocab;
+    int64_t best = 0;
+    for (int64_t v = 1; v < vocab; ++v) {
+      if (row[v] > row[best]) best = v;  // first maximum, as torch.argmax
+    }
+    tokens[b] = best;
+  }
+  return tokens;
+}
+
+}  // namespace
+
+Tensor Model::generate(const Tensor& input_ids, int64_t max_new_tokens) {
+  const Tensor prompt = as_i64(input_ids);
+  const int64_t batch = prompt.shape()[0], length = prompt.shape()[1];
+  if (max_new_tokens < 0) throw Error("max_new_tokens must be >= 0");
+  Tensor out = Tensor::empty(DType::I64, {batch, length + max_new_tokens});
+  for (int64_t b = 0; b < batch; ++b) {
+    std::memcpy(out.data_as<int64_t>() + b * (length + max_new_tokens),
+                prompt.data_as<int64_t>() + b * length, static_cast<size_t>(length) * 8);
+  }
+  if (max_new_tokens == 0) return out;
+  auto cache = new_cache(batch, length + max_new_tokens);
+  Tensor next = prompt;
+  for (int64_t step = 0; step < max_new_tokens; ++step) {
+    const std::vector<int64_t> tokens = last_argmax(forward_cached(next, *cache));
+    next = Tensor::empty(DType::I64, {batch, 1});
+    for (int64_t b = 0; b < batch; ++b) {
+      next.data_as<int64_t>()[b] = tokens[b];
+      out.data_as<int64_t>()[b * (length + max_new_tokens) + length + step] = tokens[b];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> native_families() {
+  std::vector<std::string> names;
+  for (const auto& [family, build] : model_builders()) names.push_back(family);
+  return names;
+}
+
+std::unique_ptr<Model> load_model(const std::string& path, DType dtype) {
+  const auto checkpoint = Checkpoint::open(path);
+  const FamilySpec& spec = select_family(checkpoint->config(), path + "/config.json");
+  const auto& builders = model_builders();
+  auto it = builders.find(spec.family);
+  if (it == builders.end()) {
+    std::string known;
+    for (const auto& name : native_families()) known += (known.empty() ? "" : ", ") + name;
+    throw UnknownFamilyError(path + ": family '" + spec.family + "' has a spec but no native "
+                             "model (native models: " + known + ")");
+  }
+  LoadOptions options;
+  options.dtype = dtype;
+  options.stats = false;
+  LoadResult loaded = load_checkpoint(*checkpoint, &spec, options);
+  return it->second(apply_config_defaults(spec, checkpoint->config()), std::move(loaded.state));
+}
+
+}  // namespace hfport::models

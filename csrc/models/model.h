@@ -1,0 +1,69 @@
+// Native forward passes: the interface every model family implements, and loading one.
+//
+// A model is built from a checkpoint loaded strictly through its family spec (csrc/mapping), so
+// every parameter it reads has the canonical name of docs/names.md and a shape already checked
+// against config.json. It computes with the hfport kernels (csrc/kernels/cpu) in float32 by
+// default. Outputs follow transformers' conventions so they can be compared one to one:
+//   logits          [batch, seq, vocab] for language models; for encoders (BERT) the last hidden
+//                   state [batch, seq, hidden]
+//   hidden_states   with output_hidden_states: as transformers' `output_hidden_states` tuple, the
+//                   embedding output first, then one entry per layer (transformers applies the
+//                   final norm to the last entry; so do we, family by family as transformers does)
+// Decoding: `new_cache` makes the per-sequence state (a KV cache for attention families, conv and
+// SSM states for Mamba), `forward_cached` appends tokens to it, and `generate` decodes greedily.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor.h"
+
+namespace hfport::models {
+
+struct ModelOutput {
+  Tensor logits;
+  Tensor pooled;                       // BERT's pooler output [batch, hidden]; undefined otherwise
+  std::vector<Tensor> hidden_states;   // filled when asked
+};
+
+class DecodeCache {
+ public:
+  virtual ~DecodeCache() = default;
+  virtual int64_t length() const = 0;  // tokens already in the cache
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string family() const = 0;
+  virtual const nlohmann::json& config() const = 0;
+
+  // input_ids: [batch, seq] I64 (I32 accepted). attention_mask: [batch, seq], 1 = token, 0 =
+  // padding (transformers' convention), or an undefined Tensor for none.
+  virtual ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
+                              bool output_hidden_states) = 0;
+
+  // Decoding; the base versions throw hfport::Error naming the family (encoders cannot decode).
+  virtual std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t max_length) const;
+  // Runs `input_ids` [batch, new] after the tokens already in `cache`, appends them, and returns
+  // the logits [batch, new, vocab].
+  virtual Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache);
+
+  // Greedy decoding with the cache: [batch, seq + max_new_tokens] I64 (no padding, no EOS stop).
+  Tensor generate(const Tensor& input_ids, int64_t max_new_tokens);
+};
+
+// Loads `path` strictly through the family its config.json selects and builds that family's
+// model. `dtype`: the compute dtype of the parameters (F32 by default). Throws UnknownFamilyError
+// for a family with no native model, listing the ones that have one.
+std::unique_ptr<Model> load_model(const std::string& path, DType dtype = DType::F32);
+
+// The families load_model can build.
+std::vector<std::string> native_families();
+
+}  // namespace hfport::models

@@ -1,0 +1,25 @@
+// Which native model each family spec builds. A family's model file declares its builder here
+// and adds one line to model_builders() in registry.cpp.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/model.h"
+
+namespace hfport::models {
+
+// (config.json with the spec's defaults applied, the loaded state: native name -> tensor).
+using ModelBuilder = std::function<std::unique_ptr<Model>(
+    nlohmann::json, std::vector<std::pair<std::string, Tensor>>)>;
+
+// Family spec name -> builder ("llama", "mistral", "qwen2", "qwen3", "mamba", "bert", "gpt2").
+const std::map<std::string, ModelBuilder>& model_builders();
+
+}  // namespace hfport::models

@@ -1,0 +1,159 @@
+// hfport.ops.attention, rope_frequencies, rope_table and rope: the CPU kernels of
+// kernels/cpu/attention.h and rope.h on any DLPack producer, read without a copy. Argument
+// errors are the kernels' own (hfport.errors.Error, naming the argument and the expectation);
+// the GIL is released while a kernel runs.
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/rope.h"
+#include "core/error.h"
+#include "python/bindings.h"
+
+namespace hfport::python {
+
+namespace {
+
+// An optional tensor argument: None stays an undefined Tensor.
+Tensor optional_tensor_arg(const py::object& value, const char* arg_name) {
+  return value.is_none() ? Tensor() : tensor_arg(value, arg_name);
+}
+
+py::object attention_py(const py::object& q, const py::object& k, const py::object& v,
+                        bool causal, std::optional<double> scale, const py::object& attn_mask,
+                        const py::object& key_padding_mask, std::optional<int64_t> sliding_window,
+                        const std::string& layout, bool return_lse) {
+  const Tensor q_t = tensor_arg(q, "q");
+  const Tensor k_t = tensor_arg(k, "k");
+  const Tensor v_t = tensor_arg(v, "v");
+  AttentionOptions options;
+  options.causal = causal;
+  options.scale = scale;
+  options.attn_mask = optional_tensor_arg(attn_mask, "attn_mask");
+  options.key_padding_mask = optional_tensor_arg(key_padding_mask, "key_padding_mask");
+  options.sliding_window = sliding_window;
+  options.layout = attention_layout_from_name(layout);
+  options.return_lse = return_lse;
+  AttentionResult result;
+  {
+    py::gil_scoped_release release;
+    result = attention(q_t, k_t, v_t, options);
+  }
+  if (return_lse) return py::make_tuple(result.out, result.lse);
+  return py::cast(result.out);
+}
+
+// A config as transformers gives it (a dict, or a PreTrainedConfig through to_dict()) turned
+// into the JSON object rope_config_from_json reads.
+RopeConfig rope_config_arg(const py::object& config) {
+  py::object dict = config;
+  if (!py::isinstance<py::dict>(config) && py::hasattr(config, "to_dict")) {
+    dict = config.attr("to_dict")();
+  }
+  if (!py::isinstance<py::dict>(dict)) {
+    throw ConfigError("rope config: expected a dict (config.json's contents) or a transformers "
+                      "config, got " + std::string(py::str(py::type::of(config).attr("__name__"))));
+  }
+  const std::string text = py::module_::import("json").attr("dumps")(dict).cast<std::string>();
+  return rope_config_from_json(nlohmann::json::parse(text));
+}
+
+// positions: a DLPack integer tensor, or a sequence of ints.
+Tensor positions_arg(const py::object& positions) {
+  if (py::isinstance<Tensor>(positions) || py::hasattr(positions, "__dlpack__")) {
+    return tensor_arg(positions, "positions");
+  }
+  const auto values = positions.cast<std::vector<int64_t>>();
+  Tensor out = Tensor::empty(DType::I64, {static_cast<int64_t>(values.size())});
+  if (!values.empty()) std::memcpy(out.data(), values.data(), values.size() * sizeof(int64_t));
+  return out;
+}
+
+py::tuple rope_frequencies_py(const py::object& config, std::optional<int64_t> seq_len) {
+  const RopeFrequencies freqs = rope_frequencies(rope_config_arg(config), seq_len);
+  Tensor inv = Tensor::empty(DType::F32, {static_cast<int64_t>(freqs.inv_freq.size())});
+  std::memcpy(inv.data(), freqs.inv_freq.data(), freqs.inv_freq.size() * sizeof(float));
+  return py::make_tuple(inv, static_cast<double>(freqs.attention_scaling));
+}
+
+py::tuple rope_table_py(const py::object& config, const py::object& positions,
+                        std::optional<int64_t> seq_len) {
+  const RopeConfig parsed = rope_config_arg(config);
+  const Tensor pos = positions_arg(positions);
+  RopeTable table;
+  {
+    py::gil_scoped_release release;
+    table = rope_table(parsed, pos, seq_len);
+  }
+  return py::make_tuple(table.cos, table.sin);
+}
+
+py::tuple rope_py(const py::object& q, const py::object& k, const py::object& cos,
+                  const py::object& sin, bool interleaved, std::optional<int64_t> rotary_dim,
+                  bool inplace, const std::string& layout) {
+  const Tensor q_t = tensor_arg(q, "q");
+  const Tensor k_t = optional_tensor_arg(k, "k");
+  const Tensor cos_t = tensor_arg(cos, "cos");
+  const Tensor sin_t = tensor_arg(sin, "sin");
+  RopeOptions options;
+  options.interleaved = interleaved;
+  options.rotary_dim = rotary_dim;
+  options.inplace = inplace;
+  options.layout = attention_layout_from_name(layout);
+  RopeResult result;
+  {
+    py::gil_scoped_release release;
+    result = rope(q_t, k_t, cos_t, sin_t, options);
+  }
+  return py::make_tuple(result.q, result.k.defined() ? py::cast(result.k) : py::none());
+}
+
+}  // namespace
+
+void bind_attention_ops(py::module_& ops) {
+  ops.def("attention", &attention_py, py::arg("q"), py::arg("k"), py::arg("v"), py::kw_only(),
+          py::arg("causal") = false, py::arg("scale") = py::none(),
+          py::arg("attn_mask") = py::none(), py::arg("key_padding_mask") = py::none(),
+          py::arg("sliding_window") = py::none(), py::arg("layout") = "bhsd",
+          py::arg("return_lse") = false,
+          R"doc(Scaled dot-product attention, flash style, on the CPU.
+
+q is [B, Hq, Sq, D] (layout="bhsd") or [B, Sq, Hq, D] ("bshd"); k and v have Hkv heads, which
+must divide Hq (GQA/MQA), and Sk positions. With Sq != Sk the queries are the last Sq positions
+(decode against a cache): causal masking and the sliding window use position i + Sk - Sq.
+attn_mask: bool (True = attend) or float (added), broadcastable to [B, Hq, Sq, Sk].
+key_padding_mask: [B, Sk], nonzero = keep (transformers' attention_mask).
+sliding_window: a query at p sees keys in (p - window, p].
+f32/f16/bf16 in, f32 accumulation, output in q's dtype and layout. A query that sees no key gets
+zeros. Returns the output, or (output, logsumexp [B, Hq, Sq] f32) with return_lse=True.)doc");
+
+  ops.def("rope_frequencies", &rope_frequencies_py, py::arg("config"), py::kw_only(),
+          py::arg("seq_len") = py::none(),
+          R"doc((inv_freq f32 [rotary_dim / 2], attention_scaling) as transformers' ROPE_INIT_FUNCTIONS
+compute them, for rope_type default, linear, dynamic, yarn, longrope, llama3. config: config.json's
+dict (rope_parameters or rope_scaling) or a transformers config. seq_len: the current length for
+dynamic (default max_position_embeddings) and longrope (long factors past
+original_max_position_embeddings).)doc");
+  ops.def("rope_table", &rope_table_py, py::arg("config"), py::arg("positions"), py::kw_only(),
+          py::arg("seq_len") = py::none(),
+          R"doc((cos, sin), f32 [*positions.shape, rotary_dim], as transformers' rotary embedding
+returns them: cat(freqs, freqs) times the attention scaling. positions: an integer tensor [S] or
+[B, S] or a list of ints; seq_len defaults to max(positions) + 1 (dynamic and longrope).)doc");
+  ops.def("rope", &rope_py, py::arg("q"), py::arg("k"), py::arg("cos"), py::arg("sin"),
+          py::kw_only(), py::arg("interleaved") = false, py::arg("rotary_dim") = py::none(),
+          py::arg("inplace") = false, py::arg("layout") = "bhsd",
+          R"doc(Rotary embedding of q and k: returns (q_out, k_out).
+
+q, k: [B, H, S, D] (layout="bhsd") or [B, S, H, D] ("bshd"), head counts may differ, k may be None.
+cos, sin: [S, W] or [B, S, W]; row s is position s of q and k (pass the rows of a decode step's own
+positions). W = rotary_dim (transformers' cat layout; its first half is read) or rotary_dim / 2;
+rotary_dim defaults to W and the features past it pass through. interleaved=False rotates
+(x[i], x[i + R/2]) as transformers' rotate_half; True rotates (x[2i], x[2i+1]) as GPT-J.
+inplace=True writes into q and k and returns them.)doc");
+}
+
+}  // namespace hfport::python

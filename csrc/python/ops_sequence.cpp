@@ -1,0 +1,217 @@
+// hfport.ops for sequence models: the Mamba selective scan and its decode step, causal conv1d and
+// its decode step, rms_norm, layer_norm, the activations and linear. Each binding turns its tensor
+// arguments into hfport::Tensor views (no copy), releases the GIL, and calls the C++ op; states
+// updated in place are written through the caller's own memory (a torch tensor sees the update).
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/causal_conv1d.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/selective_scan.h"
+#include "python/bindings.h"
+
+namespace hfport::python {
+
+namespace {
+
+// An optional tensor argument: None -> an undefined Tensor.
+Tensor optional_tensor(const py::object& value, const char* arg_name) {
+  if (value.is_none()) return Tensor();
+  return tensor_arg(value, arg_name);
+}
+
+py::object scan(py::handle u, py::handle delta, py::handle A, py::handle B, py::handle C,
+                const py::object& D, const py::object& z, const py::object& delta_bias,
+                bool delta_softplus, bool return_last_state, const py::object& out) {
+  const Tensor u_t = tensor_arg(u, "u");
+  const Tensor delta_t = tensor_arg(delta, "delta");
+  const Tensor a_t = tensor_arg(A, "A");
+  const Tensor b_t = tensor_arg(B, "B");
+  const Tensor c_t = tensor_arg(C, "C");
+  SelectiveScanOptions options;
+  options.D = optional_tensor(D, "D");
+  options.z = optional_tensor(z, "z");
+  options.delta_bias = optional_tensor(delta_bias, "delta_bias");
+  options.delta_softplus = delta_softplus;
+  options.return_last_state = return_last_state;
+  options.out = optional_tensor(out, "out");
+  SelectiveScanResult result;
+  {
+    py::gil_scoped_release release;
+    result = selective_scan(u_t, delta_t, a_t, b_t, c_t, options);
+  }
+  if (return_last_state) return py::make_tuple(result.out, result.last_state);
+  return py::cast(result.out);
+}
+
+Tensor state_update(py::handle state, py::handle x, py::handle dt, py::handle A, py::handle B,
+                    py::handle C, const py::object& D, const py::object& z,
+                    const py::object& dt_bias, bool dt_softplus) {
+  const Tensor state_t = tensor_arg(state, "state");
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor dt_t = tensor_arg(dt, "dt");
+  const Tensor a_t = tensor_arg(A, "A");
+  const Tensor b_t = tensor_arg(B, "B");
+  const Tensor c_t = tensor_arg(C, "C");
+  SelectiveStateUpdateOptions options;
+  options.D = optional_tensor(D, "D");
+  options.z = optional_tensor(z, "z");
+  options.dt_bias = optional_tensor(dt_bias, "dt_bias");
+  options.dt_softplus = dt_softplus;
+  py::gil_scoped_release release;
+  return selective_state_update(state_t, x_t, dt_t, a_t, b_t, c_t, options);
+}
+
+ConvActivation activation_arg(const char* op, const py::object& activation) {
+  if (activation.is_none()) return ConvActivation::None;
+  if (!py::isinstance<py::str>(activation)) {
+    throw ArgumentError(std::string(op) + ": activation must be None or \"silu\", got " +
+                std::string(py::str(py::type::of(activation).attr("__name__"))));
+  }
+  return conv_activation_from_name(op, activation.cast<std::string>());
+}
+
+Tensor conv1d(py::handle x, py::handle weight, const py::object& bias,
+              const py::object& activation, const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor w_t = tensor_arg(weight, "weight");
+  const Tensor b_t = optional_tensor(bias, "bias");
+  const ConvActivation act = activation_arg("causal_conv1d", activation);
+  const Tensor out_t = optional_tensor(out, "out");
+  py::gil_scoped_release release;
+  return causal_conv1d(x_t, w_t, b_t, act, out_t);
+}
+
+Tensor conv1d_update(py::handle x, py::handle conv_state, py::handle weight,
+                     const py::object& bias, const py::object& activation) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor state_t = tensor_arg(conv_state, "conv_state");
+  const Tensor w_t = tensor_arg(weight, "weight");
+  const Tensor b_t = optional_tensor(bias, "bias");
+  const ConvActivation act = activation_arg("causal_conv1d_update", activation);
+  py::gil_scoped_release release;
+  return causal_conv1d_update(x_t, state_t, w_t, b_t, act);
+}
+
+py::object rms(py::handle x, py::handle weight, double eps, const py::object& residual,
+               bool add_unit_offset, const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor w_t = tensor_arg(weight, "weight");
+  RmsNormOptions options;
+  options.residual = optional_tensor(residual, "residual");
+  options.add_unit_offset = add_unit_offset;
+  options.out = optional_tensor(out, "out");
+  RmsNormResult result;
+  {
+    py::gil_scoped_release release;
+    result = rms_norm(x_t, w_t, eps, options);
+  }
+  if (options.residual.defined()) return py::make_tuple(result.out, result.residual_sum);
+  return py::cast(result.out);
+}
+
+Tensor layer(py::handle x, const py::object& weight, const py::object& bias, double eps,
+             const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor w_t = optional_tensor(weight, "weight");
+  const Tensor b_t = optional_tensor(bias, "bias");
+  const Tensor out_t = optional_tensor(out, "out");
+  py::gil_scoped_release release;
+  return layer_norm(x_t, w_t, b_t, eps, out_t);
+}
+
+Tensor gelu_op(py::handle x, const std::string& approximate, const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const GeluApproximation mode = gelu_approximation_from_name(approximate);
+  const Tensor out_t = optional_tensor(out, "out");
+  py::gil_scoped_release release;
+  return gelu(x_t, mode, out_t);
+}
+
+Tensor silu_op(py::handle x, const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor out_t = optional_tensor(out, "out");
+  py::gil_scoped_release release;
+  return silu(x_t, out_t);
+}
+
+Tensor swiglu_op(py::handle gate, py::handle up, const py::object& out) {
+  const Tensor gate_t = tensor_arg(gate, "gate");
+  const Tensor up_t = tensor_arg(up, "up");
+  const Tensor out_t = optional_tensor(out, "out");
+  py::gil_scoped_release release;
+  return swiglu(gate_t, up_t, out_t);
+}
+
+Tensor linear_op(py::handle x, py::handle weight, const py::object& bias, const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor w_t = tensor_arg(weight, "weight");
+  const Tensor b_t = optional_tensor(bias, "bias");
+  const Tensor out_t = optional_tensor(out, "out");
+  py::gil_scoped_release release;
+  return linear(x_t, w_t, b_t, out_t);
+}
+
+}  // namespace
+
+void bind_sequence_ops(py::module_& ops) {
+  ops.def("selective_scan", &scan, py::arg("u"), py::arg("delta"), py::arg("A"), py::arg("B"),
+          py::arg("C"), py::arg("D") = py::none(), py::arg("z") = py::none(),
+          py::arg("delta_bias") = py::none(), py::arg("delta_softplus") = false,
+          py::arg("return_last_state") = false, py::kw_only(), py::arg("out") = py::none(),
+          R"doc(Mamba-1 selective scan with mamba_ssm's selective_scan_fn shapes.
+
+u, delta, z: [batch, dim, L] (one dtype: f32, f16 or bf16); A: [dim, N]; B, C: [dim, N] (time
+invariant), [batch, N, L] or [batch, G, N, L]; D, delta_bias: [dim]. Computes in float32:
+dt = softplus(delta + delta_bias) (when delta_softplus), h = exp(dt A) h + dt B u, y = C.h + D u,
+y *= silu(z). Returns y [batch, dim, L] in u's dtype, and with return_last_state the tuple
+(y, last_state [batch, dim, N] f32).)doc");
+  ops.def("selective_state_update", &state_update, py::arg("state"), py::arg("x"), py::arg("dt"),
+          py::arg("A"), py::arg("B"), py::arg("C"), py::arg("D") = py::none(),
+          py::arg("z") = py::none(), py::arg("dt_bias") = py::none(),
+          py::arg("dt_softplus") = false,
+          R"doc(One decode step of the selective scan; updates `state` [batch, dim, N] in place.
+
+x, dt, z: [batch, dim]; A: [dim, N]; B, C: [batch, N] or [batch, G, N]; D, dt_bias: [dim].
+Returns y [batch, dim] in x's dtype. L calls on a sequence's columns equal one selective_scan.)doc");
+  ops.def("causal_conv1d", &conv1d, py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
+          py::arg("activation") = py::none(), py::kw_only(), py::arg("out") = py::none(),
+          R"doc(Depthwise causal conv1d: x [batch, dim, L], weight [dim, width], bias [dim].
+
+out[b,d,t] = act(bias[d] + sum_k weight[d,k] x[b,d,t-width+1+k]), zeros before t = 0; activation
+None or "silu". Returns [batch, dim, L] in x's dtype (float32 sums).)doc");
+  ops.def("causal_conv1d_update", &conv1d_update, py::arg("x"), py::arg("conv_state"),
+          py::arg("weight"), py::arg("bias") = py::none(), py::arg("activation") = py::none(),
+          R"doc(One decode step of causal_conv1d; shifts conv_state [batch, dim, S] in place.
+
+x: [batch, dim] (one step) or [batch, dim, L] (L steps in order); S >= width - 1 (transformers'
+Mamba cache keeps S = width). Returns x's shape and dtype.)doc");
+  ops.def("rms_norm", &rms, py::arg("x"), py::arg("weight"), py::arg("eps") = 1e-6, py::kw_only(),
+          py::arg("residual") = py::none(), py::arg("add_unit_offset") = false,
+          py::arg("out") = py::none(),
+          R"doc(RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight (or * (1 + weight) with
+add_unit_offset, as Gemma). With residual: s = x + residual, returns (rms_norm(s), s). Float32
+statistics; f16/bf16 rounding as transformers' LlamaRMSNorm / GemmaRMSNorm.)doc");
+  ops.def("layer_norm", &layer, py::arg("x"), py::arg("weight") = py::none(),
+          py::arg("bias") = py::none(), py::arg("eps") = 1e-5, py::kw_only(),
+          py::arg("out") = py::none(),
+          "LayerNorm over the last dim (biased variance, float32 statistics), as torch's.");
+  ops.def("gelu", &gelu_op, py::arg("x"), py::arg("approximate") = "none", py::kw_only(),
+          py::arg("out") = py::none(), "torch's gelu: approximate \"none\" (erf) or \"tanh\".");
+  ops.def("silu", &silu_op, py::arg("x"), py::kw_only(), py::arg("out") = py::none(),
+          "silu(x) = x * sigmoid(x).");
+  ops.def("swiglu", &swiglu_op, py::arg("gate"), py::arg("up"), py::kw_only(),
+          py::arg("out") = py::none(), "silu(gate) * up; gate and up of one shape and dtype.");
+  ops.def("linear", &linear_op, py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
+          py::kw_only(), py::arg("out") = py::none(),
+          R"doc(x @ weight.T + bias, as torch.nn.functional.linear: x [..., in], weight [out, in]
+(x's dtype; a transposed view is read in place), bias [out]. OpenBLAS sgemm; f16/bf16 are
+converted to float32 and the result rounded back.)doc");
+}
+
+}  // namespace hfport::python

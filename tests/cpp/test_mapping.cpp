@@ -1,0 +1,186 @@
+// The mapping layer from C++: config expressions, ignore globs, layer-run folding, the computing
+// ops against float64 references, and spec validation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "expect_error.h"
+#include "mapping/expression.h"
+#include "mapping/family_spec.h"
+#include "mapping/load_plan.h"
+#include "mapping/load_report.h"
+#include "mapping/mapping_ops.h"
+
+namespace hfport {
+namespace {
+
+using json = nlohmann::json;
+
+int64_t eval_int(const std::string& text, const json& config, const Captures& captures = {}) {
+  return Expression::parse(text, "test").evaluate_int(config, captures, "test");
+}
+
+TEST(Expression, FollowsPythonPrecedenceAndFloorDivision) {
+  const json config = {{"hidden_size", 96}, {"num_attention_heads", 4}, {"num_key_value_heads", 2}};
+  EXPECT_EQ(eval_int("(num_attention_heads + 2*num_key_value_heads) * (hidden_size // num_attention_heads)",
+                     config), 192);
+  EXPECT_EQ(eval_int("2 + 3 * 4 ** 2", config), 50);
+  EXPECT_EQ(eval_int("-7 // 2", config), -4);   // floors, as Python does
+  EXPECT_EQ(eval_int("-7 % 2", config), 1);
+  EXPECT_EQ(eval_int("2 ** 3 ** 2", config), 512);  // right-associative
+  EXPECT_EQ(eval_int("ceil_div(hidden_size, 16) + ceil_div(97, 16)", config), 6 + 7);
+  EXPECT_EQ(eval_int("min(3, 5) * max(3, 5)", config), 15);
+}
+
+TEST(Expression, ReadsNestedFieldsListsAndCaptures) {
+  const json config = {{"audio_config", {{"depths", {2, 2, 6, 2}}, {"hidden_size", 32}}},
+                       {"mlp_ratio", 4.0}};
+  EXPECT_EQ(eval_int("audio_config.depths[i]", config, {{"i", 2}}), 6);
+  EXPECT_EQ(eval_int("audio_config.hidden_size * 2 ** i", config, {{"i", 3}}), 256);
+  EXPECT_EQ(eval_int("len(audio_config.depths) + sum(audio_config.depths)", config), 4 + 12);
+  EXPECT_EQ(eval_int("audio_config.hidden_size * mlp_ratio", config), 128);
+}
+
+TEST(Expression, BooleansStringsAndComparisons) {
+  const json config = {{"tie_word_embeddings", false}, {"position_embedding_type", "absolute"},
+                       {"use_bias", true}};
+  auto truth = [&](const std::string& text) {
+    return Expression::parse(text, "test").evaluate_bool(config, {}, "test");
+  };
+  EXPECT_FALSE(truth("tie_word_embeddings"));
+  EXPECT_TRUE(truth("not tie_word_embeddings and use_bias"));
+  EXPECT_TRUE(truth("position_embedding_type == 'absolute'"));
+  EXPECT_TRUE(truth("position_embedding_type != 'rotary' or false"));
+  EXPECT_TRUE(truth("3 <= 4"));
+}
+
+TEST(Expression, ErrorsNameTheExpressionAndTheField) {
+  const json config = {{"hidden_size", 100}, {"n", nullptr}};
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>([&] { eval_int("hidden_size / 3", config); }, {"test: expression 'hidden_size / 3': 100 / 3 is not exact (use // to floor)"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>([&] { eval_int("head_dim * 2", config); }, {"test: expression 'head_dim * 2': config.json has no field 'head_dim'"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>([&] { eval_int("n + 1", config); }, {"test: expression 'n + 1': config.json field 'n' is null"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>([&] { eval_int("9223372036854775807 + 1", config); }, {"test: expression '9223372036854775807 + 1': integer overflow"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([&] { Expression::parse("hidden_size +", "rule 3"); }, {"rule 3: expression 'hidden_size +': unexpected end at column 14"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([&] { Expression::parse("sqrt(4)", "rule 3"); }, {"rule 3: expression 'sqrt(4)': unknown function 'sqrt' at column 6"}));
+}
+
+TEST(Glob, StarMatchesAnyRunIncludingDots) {
+  EXPECT_TRUE(glob_match("model.layers.*.self_attn.rotary_emb.inv_freq",
+                         "model.layers.12.self_attn.rotary_emb.inv_freq"));
+  EXPECT_TRUE(glob_match("*.attn.bias", "h.0.attn.bias"));
+  EXPECT_FALSE(glob_match("*.attn.bias", "h.0.attn.c_attn.bias"));
+  EXPECT_TRUE(glob_match("*", ""));
+  EXPECT_FALSE(glob_match("a*b", "ac"));
+}
+
+TEST(FoldLayerRuns, FoldsFullGridsAndKeepsTheRest) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 32; ++i) names.push_back("blk." + std::to_string(i) + ".attn_q.weight");
+  names.push_back("output.weight");
+  for (int i : {0, 1, 2, 5}) names.push_back("stage." + std::to_string(i) + ".x");
+  names.push_back("a.0.b.0");
+  names.push_back("a.1.b.1");  // a diagonal, not a grid: listed as is
+  const auto folded = fold_layer_runs(names);
+  EXPECT_EQ(folded, (std::vector<std::string>{"blk.{0..31}.attn_q.weight", "output.weight",
+                                               "stage.{0..2,5}.x", "a.0.b.0", "a.1.b.1"}));
+}
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng, float low = -1.0f, float high = 1.0f) {
+  Tensor t = Tensor::empty(DType::F32, shape);
+  std::uniform_real_distribution<float> dist(low, high);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = dist(rng);
+  return t;
+}
+
+TEST(MappingOps, WeightNormFoldMatchesFloat64AlongEachDim) {
+  std::mt19937 rng(std::random_device{}());
+  const Shape v_shape{5, 3, 7};
+  const Tensor v = random_tensor(v_shape, rng);
+  for (int64_t dim = 0; dim < 3; ++dim) {
+    const int64_t n = v_shape[dim];
+    const Tensor g = random_tensor({n}, rng, 0.5f, 2.0f);
+    const Tensor w = weight_norm_fold(g, v, dim);
+    ASSERT_EQ(w.shape(), v_shape);
+    std::vector<double> norm(n, 0.0);
+    const float* vv = v.data_as<float>();
+    for (int64_t a = 0; a < 5; ++a)
+      for (int64_t b = 0; b < 3; ++b)
+        for (int64_t c = 0; c < 7; ++c) {
+          const int64_t k = dim == 0 ? a : dim == 1 ? b : c;
+          const double x = vv[(a * 3 + b) * 7 + c];
+          norm[k] += x * x;
+        }
+    for (int64_t a = 0; a < 5; ++a)
+      for (int64_t b = 0; b < 3; ++b)
+        for (int64_t c = 0; c < 7; ++c) {
+          const int64_t k = dim == 0 ? a : dim == 1 ? b : c;
+          const int64_t i = (a * 3 + b) * 7 + c;
+          const double want = g.data_as<float>()[k] * static_cast<double>(vv[i]) / std::sqrt(norm[k]);
+          EXPECT_EQ(w.data_as<float>()[i], static_cast<float>(want)) << "dim " << dim << " at " << i;
+        }
+  }
+}
+
+TEST(MappingOps, ConcatAlongInnerDimInterleavesRows) {
+  std::mt19937 rng(std::random_device{}());
+  const Tensor a = random_tensor({3, 2}, rng), b = random_tensor({3, 4}, rng);
+  const Tensor c = concat_tensors({a, b}, 1);
+  ASSERT_EQ(c.shape(), (Shape{3, 6}));
+  for (int64_t r = 0; r < 3; ++r) {
+    for (int64_t k = 0; k < 6; ++k) {
+      const float want = k < 2 ? a.data_as<float>()[r * 2 + k] : b.data_as<float>()[r * 4 + k - 2];
+      EXPECT_EQ(c.data_as<float>()[r * 6 + k], want);
+    }
+  }
+  EXPECT_TRUE(hfport_test::throws_exactly<LoadError>([&] { concat_tensors({a, random_tensor({2, 2}, rng)}, 1); }, {"concat along dim 1: [2, 2] F32 does not fit [3, 2] F32"}));
+}
+
+TEST(MappingOps, NegExpAndViews) {
+  std::mt19937 rng(std::random_device{}());
+  const Tensor a_log = random_tensor({4, 16}, rng, -3.0f, 3.0f);
+  const Tensor a = neg_exp(a_log);
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    EXPECT_EQ(a.data_as<float>()[i], static_cast<float>(-std::exp(static_cast<double>(a_log.data_as<float>()[i]))));
+  }
+  const Tensor t = permute_view(a, {1, 0});
+  EXPECT_EQ(t.shape(), (Shape{16, 4}));
+  EXPECT_EQ(t.strides(), (Shape{1, 16}));
+  EXPECT_EQ(t.storage(), a.storage());
+  const auto pieces = split_views(a, 1, {6, 10});
+  EXPECT_EQ(pieces[1].shape(), (Shape{4, 10}));
+  EXPECT_EQ(pieces[1].data_as<float>(), a.data_as<float>() + 6);
+  EXPECT_TRUE(hfport_test::throws_exactly<LoadError>([&] { split_views(a, 1, {6, 9}); },
+                          {"split sizes add up to 15, the tensor has 16 along dim 1"}));
+}
+
+TEST(FamilySpec, ValidatesRulesAndResolvesDefaults) {
+  const std::string text = R"js({
+    "family": "t", "config_defaults": {"head_dim": "hidden_size // heads", "dt_rank": "ceil_div(hidden_size, 16)"},
+    "ranges": {"i": "layers"},
+    "params": [{"to": "blk.{i}.w", "from": "l.{i}.w", "shape": ["head_dim", "dt_rank"]}]})js";
+  const FamilySpec spec = parse_family_spec_text(text, "spec t");
+  const json config = apply_config_defaults(spec, {{"hidden_size", 40}, {"heads", 4}, {"dt_rank", "auto"}});
+  EXPECT_EQ(config["head_dim"], 10);
+  EXPECT_EQ(config["dt_rank"], 3);
+  EXPECT_EQ(spec.rules[0].captures, std::vector<std::string>{"i"});
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([] { parse_family_spec_text(R"({"family": "t", "params": [{"to": "a.{k}", "from": "b.{k}", "shape": []}]})", "spec t"); },
+                          {"spec t, rule 0 (a.{k}): capture {k} has no entry in 'ranges'"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([] { parse_family_spec_text(R"({"family": "t", "params": [{"to": "a", "from": ["b", "c"], "weight_norm": 0}]})", "spec t"); },
+                          {"spec t, rule 0 (a): a rule needs the expected 'shape'"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([] { parse_family_spec_text(R"({"family": "t", "params": [], "extra": 1})", "spec t"); }, {"spec t: unknown field 'extra' (known: base_prefix, comment, config_defaults, extends, family, ignore, match, params, ranges, source)"}));
+}
+
+TEST(FamilySpec, BuiltinFamiliesParse) {
+  for (const auto& name : builtin_family_names()) {
+    const FamilySpec& spec = builtin_family(name);
+    EXPECT_EQ(spec.family, name) << "the 'family' field of " << name << ".json";
+    EXPECT_FALSE(spec.rules.empty()) << name;
+  }
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([] { builtin_family("no_such_family"); }, {"no built-in family 'no_such_family'"}));
+}
+
+}  // namespace
+}  // namespace hfport
