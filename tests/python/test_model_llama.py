@@ -206,3 +206,19 @@ def test_token_outside_vocabulary_is_named(tmp_path: Path) -> None:
     ids = torch.tensor([[3, VOCAB + 4]])
     with pytest.raises(Error, match=f"token {VOCAB + 4} at flat index 1; vocab_size is {VOCAB}"):
         native(ids)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_parameters(tmp_path: Path, dtype: str) -> None:
+    reference, _ = build(tmp_path, "llama", seed=16)
+    native = hfport.models.from_pretrained(tmp_path / "llama", dtype=dtype)
+    ids = token_ids(1, 10, seed=17)
+    reference = reference.to(getattr(torch, dtype))
+    with torch.no_grad():
+        expected = reference(ids).logits
+    actual = torch.from_dlpack(native(ids))
+    assert actual.dtype == expected.dtype
+    # One rounding of every activation to 8 (bf16) or 11 (f16) bits, in a different order.
+    assert relative_l2(actual, expected) < 3e-2
+    generated = torch.from_dlpack(native.generate(ids, max_new_tokens=3))
+    assert generated[0, 10].item() == actual[0, -1].float().argmax().item()
