@@ -163,9 +163,10 @@ class LlamaCache final : public DecodeCache {
       for (Tensor& t : *side) {
         Tensor grown = Tensor::empty(dtype_, {batch_, capacity, kv_heads_, head_dim_});
         if (t.defined() && length_ > 0) {
-          const size_t row = static_cast<size_t>(length_ * kv_heads_ * head_dim_) * dtype_size(dtype_);
+          const size_t kept = static_cast<size_t>(length_ * kv_heads_ * head_dim_) *
+                              dtype_size(dtype_);
           for (int64_t b = 0; b < batch_; ++b) {
-            std::memcpy(grown.select(0, b).data(), t.select(0, b).data(), row);
+            std::memcpy(grown.select(0, b).data(), t.select(0, b).data(), kept);
           }
         }
         t = std::move(grown);
@@ -181,19 +182,18 @@ class LlamaCache final : public DecodeCache {
     const size_t head_bytes = static_cast<size_t>(head_dim_) * dtype_size(dtype_);
     Tensor* stores[2] = {&k_[static_cast<size_t>(layer)], &v_[static_cast<size_t>(layer)]};
     const Tensor* news[2] = {&k_new, &v_new};
+    const auto item = static_cast<int64_t>(dtype_size(dtype_));
     for (int side = 0; side < 2; ++side) {
       const Tensor& src = *news[side];
-      const Tensor& dst = *stores[side];
-      const size_t item = dtype_size(dtype_);
+      const Shape& stride = src.strides();
+      const std::byte* from = src.data();
+      std::byte* to = stores[side]->data();
       for (int64_t b = 0; b < batch_; ++b) {
         for (int64_t s = 0; s < n; ++s) {
+          const int64_t row = (b * capacity_ + length_ + s) * kv_heads_;
           for (int64_t h = 0; h < kv_heads_; ++h) {
-            const std::byte* from = src.data() + static_cast<size_t>(b * src.strides()[0] +
-                                                                      s * src.strides()[1] +
-                                                                      h * src.strides()[2]) * item;
-            std::byte* to = dst.data() + static_cast<size_t>(((b * capacity_ + length_ + s) *
-                                                                  kv_heads_ + h) * head_dim_) * item;
-            std::memcpy(to, from, head_bytes);
+            const int64_t at = b * stride[0] + s * stride[1] + h * stride[2];
+            std::memcpy(to + (row + h) * head_dim_ * item, from + at * item, head_bytes);
           }
         }
       }
@@ -337,15 +337,16 @@ class LlamaModel final : public Model {
       throw Error("native " + family_ + " model: input_ids has no tokens (seq = 0)");
     }
     const Tensor c = input_ids.contiguous();
-    Tensor ids = c.dtype() == DType::I64 ? c : Tensor::empty(DType::I64, c.shape());
+    const bool wide = c.dtype() == DType::I64;
+    Tensor ids = wide ? c : Tensor::empty(DType::I64, c.shape());
     for (int64_t i = 0; i < c.numel(); ++i) {
-      const int64_t id = c.dtype() == DType::I64 ? c.data_as<int64_t>()[i] : c.data_as<int32_t>()[i];
+      const int64_t id = wide ? c.data_as<int64_t>()[i] : c.data_as<int32_t>()[i];
+      if (!wide) ids.data_as<int64_t>()[i] = id;
       if (id < 0 || id >= shape_.vocab) {
         throw Error("native " + family_ + " model: input_ids holds token " + std::to_string(id) +
                     " at flat index " + std::to_string(i) + "; vocab_size is " +
                     std::to_string(shape_.vocab));
       }
-      ids.data_as<int64_t>()[i] = id;
     }
     return ids;
   }
