@@ -137,9 +137,15 @@ def test_mistral_sliding_window_shorter_than_sequence(tmp_path: Path) -> None:
     assert relative_l2(full, windowed) > 1e-3
 
 
-def test_qwen2_biases(tmp_path: Path) -> None:
-    reference, native = build(tmp_path, "qwen2", seed=5)
+@pytest.mark.parametrize("sliding", [False, True])
+def test_qwen2_biases(tmp_path: Path, sliding: bool) -> None:
+    # With use_sliding_window, layers from max_window_layers on slide (config.layer_types).
+    extra = ({"use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1}
+             if sliding else {})
+    reference, native = build(tmp_path, "qwen2", seed=5, **extra)
     assert reference.model.layers[0].self_attn.q_proj.bias is not None
+    if sliding:
+        assert reference.config.layer_types == ["full_attention"] + 2 * ["sliding_attention"]
     check_logits(reference, native, token_ids(2, 11, seed=6))
 
 
