@@ -96,8 +96,9 @@ def test_real_minilm_loads_strict_through_bert():
     state, report = hfport.load(folder)
     assert report.family == "bert"
     assert report.ok, str(report)
-    assert report.missing == [] and report.unexpected == [] and report.mismatched == []
-    assert "embeddings.position_ids" in report.ignored
+    assert report.counts["missing"] == report.counts["unexpected"] == report.counts["mismatched"] == 0
+    assert report.counts["loaded"] == len(state)
+    assert [entry["name"] for entry in report.ignored] == ["embeddings.position_ids"]
     config = json.loads((folder / "config.json").read_text())
     assert len(state) == 5 + 12 * config["num_hidden_layers"] + 2  # embeddings, blocks, pooler
 
