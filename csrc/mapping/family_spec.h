@@ -72,7 +72,8 @@ FamilySpec parse_family_spec(const nlohmann::ordered_json& document, const std::
 // Built-in families, by name (the JSON file's stem), sorted.
 std::vector<std::string> builtin_family_names();
 const FamilySpec& builtin_family(const std::string& name);  // SpecError listing the names
-const std::string& builtin_family_json(const std::string& name);
+// The spec as JSON text, with `extends` resolved (the base's rules merged in).
+std::string builtin_family_json(const std::string& name);
 
 // The built-in family whose `match` names config.json's model_type (or, failing that, one of its
 // architectures). UnknownFamilyError lists every family and what it matches.

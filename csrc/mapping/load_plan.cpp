@@ -285,7 +285,12 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
   }
 
   std::set<std::string> natives;
-  for (const auto& entry : report.params) natives.insert(entry.name);
+  for (const auto& entry : report.params) {
+    if (!natives.insert(entry.name).second) {
+      throw SpecError("spec '" + plan.spec.family + "': two rules make '" + entry.name +
+                      "' for this config.json (their 'when' conditions overlap)");
+    }
+  }
   for (const auto& entry : report.params) {
     if (entry.status == ParamStatus::Tied && !natives.count(entry.detail)) {
       throw SpecError("spec '" + plan.spec.family + "': '" + entry.name + "' is tied to '" +

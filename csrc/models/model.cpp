@@ -40,13 +40,21 @@ Tensor as_i64(const Tensor& ids) {
 std::vector<int64_t> last_argmax(const Tensor& logits) {
   const Tensor c = logits.contiguous();
   const int64_t batch = c.shape()[0], steps = c.shape()[1], vocab = c.shape()[2];
-  if (c.dtype() != DType::F32) throw Error("generate expects F32 logits");
+  if (c.dtype() != DType::F32 && c.dtype() != DType::F16 && c.dtype() != DType::BF16) {
+    throw Error("generate expects F32, F16 or BF16 logits, got " +
+                std::string(dtype_name(c.dtype())));
+  }
   std::vector<int64_t> tokens(batch);
   for (int64_t b = 0; b < batch; ++b) {
-    const float* row = c.data_as<float>() + (b * steps + steps - 1) * vocab;
+    const auto row = static_cast<size_t>((b * steps + steps - 1) * vocab);
     int64_t best = 0;
+    double best_value = load_as_f64(c.data(), c.dtype(), row);
     for (int64_t v = 1; v < vocab; ++v) {
-      if (row[v] > row[best]) best = v;  // first maximum, as torch.argmax
+      const double value = load_as_f64(c.data(), c.dtype(), row + static_cast<size_t>(v));
+      if (value > best_value) {  // first maximum, as torch.argmax
+        best = v;
+        best_value = value;
+      }
     }
     tokens[b] = best;
   }

@@ -202,6 +202,14 @@ def _read_folder(folder: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def saved(tmp_path: Path, model: Any) -> tuple[dict[str, torch.Tensor], dict]:
+    """What `save_pretrained` writes: the tensors of the file and the config.json dict (for tests
+    that edit them and load through check_family_state)."""
+    out = Path(tmp_path) / "saved"
+    model.save_pretrained(out)
+    return _read_folder(out), json.loads((out / "config.json").read_text())
+
+
 def check_family(tmp_path: Path, model: Any, family: str, **load_kwargs: Any):
     """Save a transformers model, load it strict with the family chosen from config.json, and check
     every native tensor against the spec's ops computed in torch. Returns (state, report)."""

@@ -15,13 +15,9 @@ shapes as the transformers `rwkv` spec.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
-from family_harness import check_family, check_family_state
-from safetensors.torch import load_file
+from family_harness import check_family, check_family_state, saved
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -29,16 +25,6 @@ transformers.logging.set_verbosity_error()
 # A tiny LLaMA-shaped body: grouped-query attention (4 q heads, 2 kv heads), intermediate != 4 * hidden.
 DECODER = {"vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
                "num_key_value_heads": 2, "intermediate_size": 48}
-
-
-def saved(tmp_path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:
-    """What `save_pretrained` writes: the tensors of the file and the config.json dict."""
-    out = tmp_path / "saved"
-    model.save_pretrained(out)
-    tensors: dict[str, torch.Tensor] = {}
-    for f in sorted(out.glob("*.safetensors")):
-        tensors.update(load_file(f))
-    return tensors, json.loads((out / "config.json").read_text())
 
 
 def build(cls_name: str, cfg_name: str, **kwargs):

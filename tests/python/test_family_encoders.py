@@ -24,12 +24,11 @@ import importlib.util
 import json
 from pathlib import Path
 
+import hfport
 import pytest
 import torch
+from family_harness import check_family, check_family_state, reference_state, saved
 from safetensors.torch import load_file
-
-import hfport
-from family_harness import check_family, check_family_state, reference_state
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -43,16 +42,6 @@ def build(cls_name: str, cfg_name: str, model_kwargs: dict | None = None, **conf
     torch.manual_seed(0)
     config = getattr(transformers, cfg_name)(**config_kwargs)
     return getattr(transformers, cls_name)(config, **(model_kwargs or {}))
-
-
-def saved(tmp_path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:
-    """What `save_pretrained` writes: the tensors of the file and the config.json dict."""
-    out = tmp_path / "saved"
-    model.save_pretrained(out)
-    tensors: dict[str, torch.Tensor] = {}
-    for f in sorted(out.glob("*.safetensors")):
-        tensors.update(load_file(f))
-    return tensors, json.loads((out / "config.json").read_text())
 
 
 # ---------------------------------------------------------------- BERT / RoBERTa

@@ -339,3 +339,14 @@ def test_no_family_without_config_json(tmp_path):
     save_file({"a": torch.randn(2)}, folder / "model.safetensors")
     with pytest.raises(UnknownFamilyError, match="no config.json to choose a family from"):
         hfport.load(folder)
+
+
+def test_sharded_checkpoint_loads_like_a_single_file(llama_dir, tmp_path):
+    sharded = tmp_path / "sharded"
+    _tiny_llama(tie=False).save_pretrained(sharded, max_shard_size="20KB")
+    assert len(list(sharded.glob("*.safetensors"))) > 1
+    state, report = hfport.load(sharded, spec=SPEC)
+    single, _ = hfport.load(llama_dir, spec=SPEC)
+    assert report.ok and set(state) == set(single)
+    for name in state:
+        assert torch.equal(torch.from_dlpack(state[name]), torch.from_dlpack(single[name])), name

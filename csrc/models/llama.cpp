@@ -1,0 +1,467 @@
+// The LLaMA-family decoder; see llama.h.
+#include "models/llama.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <tuple>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/storage.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/float_math.h"
+#include "kernels/cpu/kernel_arguments.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/rope.h"
+#include "models/parameters.h"
+
+namespace hfport::models {
+
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// config.json
+
+int64_t config_int(const json& config, const std::string& family, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end() || !it->is_number_integer() || it->get<int64_t>() <= 0) {
+    throw ConfigError("native " + family + " model: config.json needs '" + key +
+                      "' as a positive integer, got " +
+                      (it == config.end() ? std::string("nothing") : it->dump()));
+  }
+  return it->get<int64_t>();
+}
+
+struct LlamaShape {
+  int64_t hidden = 0, layers = 0, q_heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0;
+  int64_t vocab = 0;
+  double eps = 1e-6;
+  std::vector<std::optional<int64_t>> window;  // per layer; nullopt: full attention
+};
+
+// The sliding window of each layer as transformers 5.x decides it: config.layer_types when the
+// config has it (Qwen2/Qwen3 write it), else use_sliding_window with max_window_layers (older Qwen
+// configs), else config.sliding_window on every layer (Mistral).
+std::vector<std::optional<int64_t>> layer_windows(const json& config, const std::string& family,
+                                                  int64_t layers) {
+  std::optional<int64_t> window;
+  if (auto it = config.find("sliding_window"); it != config.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
+      throw ConfigError("native " + family + " model: config.json 'sliding_window' must be a "
+                        "positive integer or null, got " + it->dump());
+    }
+    window = it->get<int64_t>();
+  }
+  std::vector<std::optional<int64_t>> out(static_cast<size_t>(layers));
+  if (auto use = config.find("use_sliding_window");
+      use != config.end() && use->is_boolean() && !use->get<bool>()) {
+    window.reset();  // transformers: sliding_window = None unless use_sliding_window
+  }
+  if (auto types = config.find("layer_types"); types != config.end() && !types->is_null()) {
+    if (!types->is_array() || static_cast<int64_t>(types->size()) != layers) {
+      throw ConfigError("native " + family + " model: config.json 'layer_types' must list " +
+                        std::to_string(layers) + " layer types, got " + types->dump());
+    }
+    for (int64_t i = 0; i < layers; ++i) {
+      const json& type = (*types)[static_cast<size_t>(i)];
+      if (type == "sliding_attention") {
+        if (!window) {
+          throw ConfigError("native " + family + " model: layer_types[" + std::to_string(i) +
+                            "] is 'sliding_attention' but config.json sets no sliding_window");
+        }
+        out[static_cast<size_t>(i)] = window;
+      } else if (type != "full_attention") {
+        throw ConfigError("native " + family + " model: layer_types[" + std::to_string(i) +
+                          "] is " + type.dump() + "; expected 'full_attention' or "
+                          "'sliding_attention'");
+      }
+    }
+    return out;
+  }
+  int64_t first_sliding = 0;
+  if (auto use = config.find("use_sliding_window"); use != config.end() && use->is_boolean()) {
+    if (auto m = config.find("max_window_layers"); m != config.end() && m->is_number_integer()) {
+      first_sliding = m->get<int64_t>();
+    }
+  }
+  for (int64_t i = first_sliding; i < layers; ++i) out[static_cast<size_t>(i)] = window;
+  return out;
+}
+
+LlamaShape read_shape(const json& config, const std::string& family) {
+  LlamaShape s;
+  s.hidden = config_int(config, family, "hidden_size");
+  s.layers = config_int(config, family, "num_hidden_layers");
+  s.q_heads = config_int(config, family, "num_attention_heads");
+  s.kv_heads = config_int(config, family, "num_key_value_heads");
+  s.head_dim = config_int(config, family, "head_dim");
+  s.intermediate = config_int(config, family, "intermediate_size");
+  s.vocab = config_int(config, family, "vocab_size");
+  if (s.q_heads % s.kv_heads != 0) {
+    throw ConfigError("native " + family + " model: num_key_value_heads (" +
+                      std::to_string(s.kv_heads) + ") must divide num_attention_heads (" +
+                      std::to_string(s.q_heads) + ")");
+  }
+  if (auto it = config.find("rms_norm_eps"); it != config.end() && !it->is_null()) {
+    if (!it->is_number()) {
+      throw ConfigError("native " + family + " model: config.json 'rms_norm_eps' must be a "
+                        "number, got " + it->dump());
+    }
+    s.eps = it->get<double>();
+  }
+  if (auto it = config.find("hidden_act"); it != config.end() && !it->is_null() &&
+                                           *it != "silu" && *it != "swish") {
+    throw ConfigError("native " + family + " model: hidden_act " + it->dump() +
+                      " is not supported; the LLaMA family MLP computes silu(gate) * up");
+  }
+  s.window = layer_windows(config, family, s.layers);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+struct LlamaLayer {
+  Tensor attn_norm, qkv_weight, qkv_bias, out_weight, out_bias;
+  Tensor q_norm, k_norm;  // qwen3
+  Tensor ffn_norm, gate_up_weight, gate_up_bias, down_weight, down_bias;
+  std::optional<int64_t> window;
+};
+
+Tensor optional_param(const Parameters& params, const std::string& name) {
+  const Tensor* t = params.find(name);
+  return t ? *t : Tensor();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cache: K and V after RoPE, per layer [batch, capacity, kv_heads, head_dim] ("bshd", so a
+// step's k and v rows are appended with one memcpy per batch row and the attention kernel reads
+// the filled prefix as a strided view).
+
+class LlamaCache final : public DecodeCache {
+ public:
+  LlamaCache(int64_t layers, int64_t batch, int64_t capacity, int64_t kv_heads, int64_t head_dim,
+             DType dtype)
+      : batch_(batch), kv_heads_(kv_heads), head_dim_(head_dim), dtype_(dtype) {
+    k_.resize(static_cast<size_t>(layers));
+    v_.resize(static_cast<size_t>(layers));
+    reserve(std::max<int64_t>(capacity, 1));
+  }
+
+  int64_t length() const override { return length_; }
+  int64_t batch() const { return batch_; }
+
+  // Room for `total` tokens, keeping the ones already there (capacity doubles when it grows).
+  void reserve(int64_t total) {
+    if (total <= capacity_) return;
+    const int64_t capacity = std::max(total, 2 * capacity_);
+    for (std::vector<Tensor>* side : {&k_, &v_}) {
+      for (Tensor& t : *side) {
+        Tensor grown = Tensor::empty(dtype_, {batch_, capacity, kv_heads_, head_dim_});
+        if (t.defined() && length_ > 0) {
+          const size_t kept = static_cast<size_t>(length_ * kv_heads_ * head_dim_) *
+                              dtype_size(dtype_);
+          for (int64_t b = 0; b < batch_; ++b) {
+            std::memcpy(grown.select(0, b).data(), t.select(0, b).data(), kept);
+          }
+        }
+        t = std::move(grown);
+      }
+    }
+    capacity_ = capacity;
+  }
+
+  // Writes the bshd views k_new, v_new [batch, n, kv_heads, head_dim] at [length, length + n)
+  // of `layer` and returns the filled prefix [batch, length + n, kv_heads, head_dim] of each.
+  std::pair<Tensor, Tensor> append(int64_t layer, const Tensor& k_new, const Tensor& v_new) {
+    const int64_t n = k_new.shape()[1];
+    const size_t head_bytes = static_cast<size_t>(head_dim_) * dtype_size(dtype_);
+    Tensor* stores[2] = {&k_[static_cast<size_t>(layer)], &v_[static_cast<size_t>(layer)]};
+    const Tensor* news[2] = {&k_new, &v_new};
+    const auto item = static_cast<int64_t>(dtype_size(dtype_));
+    for (int side = 0; side < 2; ++side) {
+      const Tensor& src = *news[side];
+      const Shape& stride = src.strides();
+      const std::byte* from = src.data();
+      std::byte* to = stores[side]->data();
+      for (int64_t b = 0; b < batch_; ++b) {
+        for (int64_t s = 0; s < n; ++s) {
+          const int64_t row = (b * capacity_ + length_ + s) * kv_heads_;
+          for (int64_t h = 0; h < kv_heads_; ++h) {
+            const int64_t at = b * stride[0] + s * stride[1] + h * stride[2];
+            std::memcpy(to + (row + h) * head_dim_ * item, from + at * item, head_bytes);
+          }
+        }
+      }
+    }
+    return {k_[static_cast<size_t>(layer)].slice(1, 0, length_ + n),
+            v_[static_cast<size_t>(layer)].slice(1, 0, length_ + n)};
+  }
+
+  void advance(int64_t n) { length_ += n; }
+
+ private:
+  int64_t batch_, kv_heads_, head_dim_;
+  DType dtype_;
+  int64_t capacity_ = 0, length_ = 0;
+  std::vector<Tensor> k_, v_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The one element-wise step the kernels do not have in this form: silu(gate) * up where gate and
+// up are the two halves of each row of the fused gate_up output [rows, 2 I]. swiglu(gate, up)
+// would first copy both strided halves to contiguous tensors; this reads them in place.
+
+template <typename E>
+void swiglu_halves(const Tensor& gate_up, const Tensor& out, int64_t rows, int64_t width) {
+  using T = typename E::Stored;
+  const T* in = gate_up.data_as<T>();
+  T* dst = out.data_as<T>();
+  parallel_for(rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(width, 1)),
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t r = begin; r < end; ++r) {
+                   const T* gate = in + r * 2 * width;
+                   const T* up = gate + width;
+                   T* o = dst + r * width;
+                   for (int64_t i = 0; i < width; ++i) {
+                     o[i] = E::store(silu_vectorizable(E::load(gate[i])) * E::load(up[i]));
+                   }
+                 }
+               });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+
+class LlamaModel final : public Model {
+ public:
+  LlamaModel(std::string family, json config, std::vector<std::pair<std::string, Tensor>> state)
+      : family_(std::move(family)), config_(std::move(config)),
+        shape_(read_shape(config_, family_)), rope_(rope_config_from_json(config_)) {
+    const Parameters params(family_, std::move(state));
+    tok_embd_ = params.get("tok_embd.weight");
+    output_norm_ = params.get("output_norm.weight");
+    output_ = params.get("output.weight");
+    dtype_ = tok_embd_.dtype();
+    if (dtype_ != DType::F32 && dtype_ != DType::F16 && dtype_ != DType::BF16) {
+      throw Error("native " + family_ + " model: parameters must be F32, F16 or BF16, got " +
+                  std::string(dtype_name(dtype_)));
+    }
+    if (!tok_embd_.is_contiguous()) tok_embd_ = tok_embd_.contiguous();
+    for (int64_t i = 0; i < shape_.layers; ++i) {
+      const std::string p = "blk." + std::to_string(i) + ".";
+      LlamaLayer layer;
+      layer.attn_norm = params.get(p + "attn_norm.weight");
+      layer.qkv_weight = params.get(p + "attn_qkv.weight");
+      layer.qkv_bias = optional_param(params, p + "attn_qkv.bias");
+      layer.out_weight = params.get(p + "attn_out.weight");
+      layer.out_bias = optional_param(params, p + "attn_out.bias");
+      layer.q_norm = optional_param(params, p + "attn_q_norm.weight");
+      layer.k_norm = optional_param(params, p + "attn_k_norm.weight");
+      if (layer.q_norm.defined() != layer.k_norm.defined()) {
+        throw Error("native " + family_ + " model: layer " + std::to_string(i) + " has only one "
+                    "of attn_q_norm / attn_k_norm");
+      }
+      layer.ffn_norm = params.get(p + "ffn_norm.weight");
+      layer.gate_up_weight = params.get(p + "ffn_gate_up.weight");
+      layer.gate_up_bias = optional_param(params, p + "ffn_gate_up.bias");
+      layer.down_weight = params.get(p + "ffn_down.weight");
+      layer.down_bias = optional_param(params, p + "ffn_down.bias");
+      layer.window = shape_.window[static_cast<size_t>(i)];
+      layers_.push_back(std::move(layer));
+    }
+  }
+
+  std::string family() const override { return family_; }
+  const json& config() const override { return config_; }
+
+  ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
+                      bool output_hidden_states) override {
+    const Tensor ids = checked_ids(input_ids);
+    const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
+    if (attention_mask.defined() &&
+        (attention_mask.ndim() != 2 || attention_mask.shape()[0] != batch ||
+         attention_mask.shape()[1] != seq)) {
+      throw Error("native " + family_ + " model: attention_mask must be [batch, seq] = [" +
+                  std::to_string(batch) + ", " + std::to_string(seq) + "] like input_ids, got " +
+                  shape_to_string(attention_mask.shape()));
+    }
+    ModelOutput out;
+    out.logits = run(ids, attention_mask, nullptr,
+                     output_hidden_states ? &out.hidden_states : nullptr);
+    return out;
+  }
+
+  std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t max_length) const override {
+    if (batch <= 0 || max_length < 0) {
+      throw Error("native " + family_ + " model: a cache needs batch >= 1 and max_length >= 0, "
+                  "got batch " + std::to_string(batch) + ", max_length " +
+                  std::to_string(max_length));
+    }
+    return std::make_unique<LlamaCache>(shape_.layers, batch, max_length, shape_.kv_heads,
+                                        shape_.head_dim, dtype_);
+  }
+
+  Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
+    auto* llama_cache = dynamic_cast<LlamaCache*>(&cache);
+    if (!llama_cache) {
+      throw Error("native " + family_ + " model: forward_cached needs a cache made by this "
+                  "model's new_cache");
+    }
+    const Tensor ids = checked_ids(input_ids);
+    if (ids.shape()[0] != llama_cache->batch()) {
+      throw Error("native " + family_ + " model: input_ids has batch " +
+                  std::to_string(ids.shape()[0]) + "; the cache was made for batch " +
+                  std::to_string(llama_cache->batch()));
+    }
+    return run(ids, Tensor(), llama_cache, nullptr);
+  }
+
+ private:
+  // input_ids as contiguous I64 [batch, seq], every id in [0, vocab).
+  Tensor checked_ids(const Tensor& input_ids) const {
+    if (!input_ids.defined() || input_ids.ndim() != 2 ||
+        (input_ids.dtype() != DType::I64 && input_ids.dtype() != DType::I32)) {
+      throw Error("native " + family_ + " model: input_ids must be an I64 or I32 [batch, seq] "
+                  "tensor, got " + (input_ids.defined()
+                                        ? std::string(dtype_name(input_ids.dtype())) + " " +
+                                              shape_to_string(input_ids.shape())
+                                        : std::string("an undefined tensor")));
+    }
+    require_host("native model", "input_ids", input_ids);
+    if (input_ids.shape()[1] == 0) {
+      throw Error("native " + family_ + " model: input_ids has no tokens (seq = 0)");
+    }
+    const Tensor c = input_ids.contiguous();
+    const bool wide = c.dtype() == DType::I64;
+    Tensor ids = wide ? c : Tensor::empty(DType::I64, c.shape());
+    for (int64_t i = 0; i < c.numel(); ++i) {
+      const int64_t id = wide ? c.data_as<int64_t>()[i] : c.data_as<int32_t>()[i];
+      if (!wide) ids.data_as<int64_t>()[i] = id;
+      if (id < 0 || id >= shape_.vocab) {
+        throw Error("native " + family_ + " model: input_ids holds token " + std::to_string(id) +
+                    " at flat index " + std::to_string(i) + "; vocab_size is " +
+                    std::to_string(shape_.vocab));
+      }
+    }
+    return ids;
+  }
+
+  Tensor embed(const Tensor& ids) const {
+    const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
+    Tensor x = Tensor::empty(dtype_, {batch, seq, shape_.hidden});
+    const size_t row = static_cast<size_t>(shape_.hidden) * dtype_size(dtype_);
+    const std::byte* table = tok_embd_.data();
+    for (int64_t i = 0; i < batch * seq; ++i) {
+      std::memcpy(x.data() + static_cast<size_t>(i) * row,
+                  table + static_cast<size_t>(ids.data_as<int64_t>()[i]) * row, row);
+    }
+    return x;
+  }
+
+  // The forward pass over `ids` [batch, seq], after the tokens in `cache` when there is one
+  // (appending to it). Returns the logits; fills `hidden` when given.
+  Tensor run(const Tensor& ids, const Tensor& key_padding, LlamaCache* cache,
+             std::vector<Tensor>* hidden) {
+    const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
+    const int64_t past = cache ? cache->length() : 0;
+    const int64_t hq = shape_.q_heads, hkv = shape_.kv_heads, d = shape_.head_dim;
+    const int64_t qkv_heads = hq + 2 * hkv;
+    if (cache) cache->reserve(past + seq);
+
+    Tensor positions = Tensor::empty(DType::I64, {seq});
+    for (int64_t s = 0; s < seq; ++s) positions.data_as<int64_t>()[s] = past + s;
+    const RopeTable table = rope_table(rope_, positions);
+
+    // Buffers every layer reuses. The residual stream x is a fresh tensor per block (the norm's
+    // fused add writes it), so hidden_states can keep each one without a copy.
+    Tensor x = embed(ids);
+    Tensor h = Tensor::empty(dtype_, {batch, seq, shape_.hidden});
+    Tensor branch = Tensor::empty(dtype_, {batch, seq, shape_.hidden});
+    Tensor qkv = Tensor::empty(dtype_, {batch, seq, qkv_heads * d});
+    Tensor gate_up = Tensor::empty(dtype_, {batch, seq, 2 * shape_.intermediate});
+    Tensor act = Tensor::empty(dtype_, {batch, seq, shape_.intermediate});
+    const Tensor qkv_bshd = qkv.view({batch, seq, qkv_heads, d});
+    bool branch_pending = false;  // branch holds an output not yet added to x
+
+    AttentionOptions attn;
+    attn.causal = true;
+    attn.layout = AttentionLayout::BSHD;
+    attn.key_padding_mask = key_padding;
+    RopeOptions rope_options;
+    rope_options.inplace = true;
+    rope_options.layout = AttentionLayout::BSHD;
+
+    // h = rms_norm(x + branch) and x = x + branch when a branch is pending, else h = rms_norm(x).
+    auto norm_into_h = [&](const Tensor& weight) {
+      RmsNormOptions o;
+      o.out = h;
+      if (branch_pending) o.residual = x;
+      RmsNormResult r = rms_norm(branch_pending ? branch : x, weight, shape_.eps, o);
+      if (branch_pending) x = std::move(r.residual_sum);
+      branch_pending = false;
+    };
+
+    if (hidden) hidden->push_back(x);
+    for (int64_t l = 0; l < shape_.layers; ++l) {
+      const LlamaLayer& layer = layers_[static_cast<size_t>(l)];
+      norm_into_h(layer.attn_norm);
+      if (hidden && l > 0) hidden->push_back(x);
+
+      linear(h, layer.qkv_weight, layer.qkv_bias, qkv);
+      Tensor q = qkv_bshd.slice(2, 0, hq);
+      Tensor k = qkv_bshd.slice(2, hq, hq + hkv);
+      Tensor v = qkv_bshd.slice(2, hq + hkv, qkv_heads);
+      if (layer.q_norm.defined()) {
+        q = rms_norm(q, layer.q_norm, shape_.eps).out;
+        k = rms_norm(k, layer.k_norm, shape_.eps).out;
+      }
+      rope(q, k, table.cos, table.sin, rope_options);
+      if (cache) std::tie(k, v) = cache->append(l, k, v);
+      attn.sliding_window = layer.window;
+      const Tensor a = attention(q, k, v, attn).out;  // [batch, seq, hq, d], contiguous
+      linear(a.view({batch, seq, hq * d}), layer.out_weight, layer.out_bias, branch);
+      branch_pending = true;
+
+      norm_into_h(layer.ffn_norm);
+      linear(h, layer.gate_up_weight, layer.gate_up_bias, gate_up);
+      dispatch_float(dtype_, [&](auto tag) {
+        swiglu_halves<decltype(tag)>(gate_up, act, batch * seq, shape_.intermediate);
+      });
+      linear(act, layer.down_weight, layer.down_bias, branch);
+      branch_pending = true;
+    }
+    norm_into_h(output_norm_);
+    if (hidden) hidden->push_back(h);
+    if (cache) cache->advance(seq);
+    return linear(h, output_);
+  }
+
+  std::string family_;
+  json config_;
+  LlamaShape shape_;
+  RopeConfig rope_;
+  DType dtype_ = DType::F32;
+  Tensor tok_embd_, output_norm_, output_;
+  std::vector<LlamaLayer> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> build_llama_family(const std::string& family, json config,
+                                          std::vector<std::pair<std::string, Tensor>> state) {
+  return std::make_unique<LlamaModel>(family, std::move(config), std::move(state));
+}
+
+ModelBuilder llama_family_builder(std::string family) {
+  return [family = std::move(family)](json config,
+                                      std::vector<std::pair<std::string, Tensor>> state) {
+    return build_llama_family(family, std::move(config), std::move(state));
+  };
+}
+
+}  // namespace hfport::models
