@@ -2,6 +2,7 @@
 #include "models/registry.h"
 
 #include "models/llama.h"
+#include "models/mamba.h"
 
 namespace hfport::models {
 
@@ -11,6 +12,7 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"mistral", llama_family_builder("mistral")},
       {"qwen2", llama_family_builder("qwen2")},
       {"qwen3", llama_family_builder("qwen3")},
+      {"mamba", build_mamba_model},
   };
   return builders;
 }
