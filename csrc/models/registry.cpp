@@ -1,6 +1,8 @@
 // The native model of each family. See registry.h.
 #include "models/registry.h"
 
+#include "models/bert.h"
+#include "models/gpt2.h"
 #include "models/llama.h"
 #include "models/mamba.h"
 
@@ -13,6 +15,8 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"qwen2", llama_family_builder("qwen2")},
       {"qwen3", llama_family_builder("qwen3")},
       {"mamba", build_mamba_model},
+      {"gpt2", build_gpt2_model},
+      {"bert", build_bert_model},
   };
   return builders;
 }
