@@ -1,0 +1,162 @@
+#include "models/model_inputs.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/cast.h"
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace hfport::models {
+
+namespace {
+
+void require_f32_contiguous(const char* what, const Tensor& t) {
+  if (t.dtype() != DType::F32 || !t.is_contiguous()) {
+    throw ArgumentError(std::string(what) + " expects a contiguous F32 tensor, got " +
+                        std::string(dtype_name(t.dtype())) + " " + shape_to_string(t.shape()) +
+                        (t.is_contiguous() ? "" : " (strided)"));
+  }
+}
+
+}  // namespace
+
+Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int64_t vocab_size) {
+  const std::string who = "native " + family + " model: input_ids";
+  if (!input_ids.defined()) throw ArgumentError(who + " is required");
+  if (input_ids.ndim() != 2 || input_ids.shape()[0] < 1 || input_ids.shape()[1] < 1) {
+    throw ArgumentError(who + " must be [batch, seq] with batch, seq >= 1, got " +
+                        shape_to_string(input_ids.shape()));
+  }
+  if (input_ids.dtype() != DType::I64 && input_ids.dtype() != DType::I32) {
+    throw ArgumentError(who + " must be I64 or I32, got " +
+                        std::string(dtype_name(input_ids.dtype())));
+  }
+  const Tensor c = input_ids.contiguous();
+  Tensor ids = Tensor::empty(DType::I64, c.shape());
+  int64_t* out = ids.data_as<int64_t>();
+  const int64_t seq = c.shape()[1];
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    const int64_t id = c.dtype() == DType::I64 ? c.data_as<int64_t>()[i] : c.data_as<int32_t>()[i];
+    if (id < 0 || id >= vocab_size) {
+      throw ArgumentError(who + "[" + std::to_string(i / seq) + ", " + std::to_string(i % seq) +
+                          "] = " + std::to_string(id) + " is outside the vocabulary [0, " +
+                          std::to_string(vocab_size) + ")");
+    }
+    out[i] = id;
+  }
+  return ids;
+}
+
+Tensor checked_attention_mask(const std::string& family, const Tensor& attention_mask,
+                              const Shape& ids_shape) {
+  if (!attention_mask.defined()) return Tensor();
+  const std::string who = "native " + family + " model: attention_mask";
+  if (attention_mask.shape() != ids_shape) {
+    throw ArgumentError(who + " must have input_ids' shape " + shape_to_string(ids_shape) +
+                        ", got " + shape_to_string(attention_mask.shape()));
+  }
+  const DType dt = attention_mask.dtype();
+  if (dtype_is_floating(dt)) {
+    throw ArgumentError(who + " must be an integer or bool tensor of 1 (token) and 0 (padding), "
+                        "got " + std::string(dtype_name(dt)));
+  }
+  const Tensor c = attention_mask.contiguous();
+  Tensor mask = Tensor::empty(DType::U8, ids_shape);
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    const double v = load_as_f64(c.data(), dt, static_cast<size_t>(i));
+    if (v != 0.0 && v != 1.0) {
+      throw ArgumentError(who + " holds " + std::to_string(static_cast<int64_t>(v)) +
+                          "; only 1 (token) and 0 (padding) are meaningful");
+    }
+    mask.data_as<uint8_t>()[i] = static_cast<uint8_t>(v);
+  }
+  return mask;
+}
+
+Tensor embedding_rows(const Tensor& table, const Tensor& ids) {
+  require_f32_contiguous("embedding_rows: table", table);
+  const int64_t hidden = table.shape()[1];
+  Tensor out = Tensor::empty(DType::F32, {ids.shape()[0], ids.shape()[1], hidden});
+  const int64_t* id = ids.data_as<int64_t>();
+  const float* rows = table.data_as<float>();
+  float* dst = out.data_as<float>();
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    std::memcpy(dst + i * hidden, rows + id[i] * hidden, static_cast<size_t>(hidden) * 4);
+  }
+  return out;
+}
+
+void add_inplace(const Tensor& a, const Tensor& b) {
+  require_f32_contiguous("add_inplace: a", a);
+  require_f32_contiguous("add_inplace: b", b);
+  if (a.shape() != b.shape()) {
+    throw ArgumentError("add_inplace: shapes differ: " + shape_to_string(a.shape()) + " and " +
+                        shape_to_string(b.shape()));
+  }
+  float* x = a.data_as<float>();
+  const float* y = b.data_as<float>();
+  parallel_for(a.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) x[i] += y[i];
+  });
+}
+
+void mask_rows_inplace(const Tensor& x, const Tensor& mask) {
+  require_f32_contiguous("mask_rows_inplace: x", x);
+  const int64_t rows = mask.numel();
+  const int64_t hidden = x.numel() / rows;
+  float* data = x.data_as<float>();
+  const uint8_t* keep = mask.data_as<uint8_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (!keep[r]) std::memset(data + r * hidden, 0, static_cast<size_t>(hidden) * 4);
+  }
+}
+
+void tanh_inplace(const Tensor& x) {
+  require_f32_contiguous("tanh_inplace: x", x);
+  float* data = x.data_as<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) data[i] = std::tanh(data[i]);
+}
+
+Parameters f32_parameters(const std::string& family,
+                          std::vector<std::pair<std::string, Tensor>> state) {
+  for (auto& [name, tensor] : state) {
+    if (tensor.dtype() != DType::F32 && dtype_is_floating(tensor.dtype())) {
+      tensor = cast(tensor, DType::F32);
+    }
+  }
+  return Parameters(family, std::move(state));
+}
+
+int64_t config_int(const std::string& family, const nlohmann::json& config, const char* key) {
+  const auto it = config.find(key);
+  if (it == config.end() || !it->is_number_integer()) {
+    throw ConfigError("native " + family + " model: config.json needs an integer '" + key +
+                      "', got " + (it == config.end() ? std::string("none") : it->dump()));
+  }
+  return it->get<int64_t>();
+}
+
+double config_number(const std::string& family, const nlohmann::json& config, const char* key,
+                     double fallback) {
+  const auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return fallback;
+  if (!it->is_number()) {
+    throw ConfigError("native " + family + " model: config.json '" + key +
+                      "' must be a number, got " + it->dump());
+  }
+  return it->get<double>();
+}
+
+bool config_bool(const std::string& family, const nlohmann::json& config, const char* key,
+                 bool fallback) {
+  const auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) {
+    throw ConfigError("native " + family + " model: config.json '" + key +
+                      "' must be true or false, got " + it->dump());
+  }
+  return it->get<bool>();
+}
+
+}  // namespace hfport::models

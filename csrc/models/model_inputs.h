@@ -1,0 +1,53 @@
+// What the native models share before and between their kernels: checking the token ids and the
+// attention mask a caller passes, looking rows up in an embedding table, reading config.json
+// fields, and the few elementwise steps (residual adds, masking rows, tanh) that need no kernel.
+//
+// Activations are contiguous F32 [batch, seq, hidden] throughout; the helpers assume it and say
+// so in their checks. Errors name the model family and the argument.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor.h"
+#include "models/parameters.h"
+
+namespace hfport::models {
+
+// input_ids [batch, seq] of I64 or I32 with every id in [0, vocab_size) and seq >= 1, as a
+// contiguous I64 copy. Throws ArgumentError naming the family, the bad id and its position.
+Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int64_t vocab_size);
+
+// attention_mask (undefined: none) of shape `ids_shape`, any integer or bool dtype, 1 = token,
+// 0 = padding: a contiguous U8 copy of 0/1, or undefined when none was given.
+Tensor checked_attention_mask(const std::string& family, const Tensor& attention_mask,
+                              const Shape& ids_shape);
+
+// out[b, s, :] = table[ids[b, s], :]; table [rows, hidden] F32, ids contiguous I64 already checked.
+Tensor embedding_rows(const Tensor& table, const Tensor& ids);
+
+// a += b elementwise; both contiguous F32 of one shape.
+void add_inplace(const Tensor& a, const Tensor& b);
+// x[b, s, :] *= mask[b, s] for x [batch, seq, hidden] and mask U8 [batch, seq] (transformers'
+// apply_mask_to_padding_states: padded positions become zeros).
+void mask_rows_inplace(const Tensor& x, const Tensor& mask);
+void tanh_inplace(const Tensor& x);
+
+// The parameters a model computes with, all F32: a checkpoint loaded in another dtype is widened
+// once here (its values keep that dtype's rounding; the arithmetic is F32 either way).
+Parameters f32_parameters(const std::string& family,
+                          std::vector<std::pair<std::string, Tensor>> state);
+
+// A config.json field the spec's defaults have already filled; ConfigError naming the family and
+// the field when it is absent or not of the expected kind.
+int64_t config_int(const std::string& family, const nlohmann::json& config, const char* key);
+double config_number(const std::string& family, const nlohmann::json& config, const char* key,
+                     double fallback);
+bool config_bool(const std::string& family, const nlohmann::json& config, const char* key,
+                 bool fallback);
+
+}  // namespace hfport::models
