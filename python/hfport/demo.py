@@ -81,10 +81,10 @@ def run_demo(minilm_dir: Path, batch: int = 2, seq: int = 16) -> int:
         ]
         for title, path in checkpoints:
             console.rule(f"[bold]{title}")
-            console.print(str(path), highlight=False)
+            console.print(str(path), highlight=False, soft_wrap=True)
             try:
                 _, report = load(path, strict=False)
-                console.print(str(report), highlight=False, markup=False)
+                console.print(str(report), highlight=False, markup=False, soft_wrap=True)
                 parity = compare_checkpoint(path, batch=batch, seq=seq, seed=SEED)
             except Error as e:
                 console.print(f"[red]{type(e).__name__}[/]: {e}", highlight=False)

@@ -25,7 +25,6 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -131,7 +130,7 @@ class ParityReport:
         if row.status in ("shape", "native only", "reference only"):
             return [row.name, str(list(row.shape)), "", "", "", row.status]
         return [row.name, str(list(row.shape)), f"{row.max_abs:.3e}", f"{row.rel_l2:.3e}",
-                f"{row.cosine:.9f}", row.status]
+                f"{row.cosine:.8f}", row.status]
 
     _HEADER = ("output", "shape", "max abs", "rel L2", "cosine", "status")
 
@@ -145,10 +144,13 @@ class ParityReport:
         return "\n".join(text) + "\n"
 
     def __rich__(self) -> Any:
+        from rich import box
         from rich.table import Table
 
-        table = Table(*self._HEADER, title=f"parity {self.title}".rstrip(),
-                      caption=self._summary())
+        table = Table(title=f"parity {self.title}".rstrip(), caption=self._summary(),
+                      box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for i, header in enumerate(self._HEADER):
+            table.add_column(header, no_wrap=True, justify="left" if i < 2 else "right")
         for row in self.rows:
             cells = self._cells(row)
             table.add_row(*cells, style=None if row.ok else "bold red")
@@ -266,5 +268,5 @@ def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16
     model = from_pretrained(path)
     reference = reference_model(path, model.family)
     ids = random_input_ids(int(model.config["vocab_size"]), batch, seq, seed)
-    title = f"{model.family}: {Path(path).name} (batch {batch}, seq {seq}, seed {seed})"
+    title = f"{model.family}, batch {batch}, seq {seq}, seed {seed}"
     return compare(model, reference, ids, rtol=rtol, atol=atol, title=title)

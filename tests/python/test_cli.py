@@ -85,12 +85,12 @@ def test_inspect_reports_errors_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_demo_prints_the_minilm_table() -> None:
+def test_demo_prints_the_minilm_load_report() -> None:
     result = run_cli("demo")
     assert result.returncode == 0, result.stderr
     assert "all-MiniLM-L6-v2" in result.stdout
-    assert "embeddings.word_embeddings.weight" in result.stdout
-    assert "[30522, 384]" in result.stdout
+    assert "family bert" in result.stdout and "79 loaded" in result.stdout
+    assert "tok_embd.weight" in result.stdout and "[30522, 384]" in result.stdout
 
 
 def test_native_and_package_versions_agree() -> None:

@@ -246,4 +246,6 @@ def test_demo_runs_and_matches() -> None:
     for title in ("tiny LLaMA", "tiny Mamba", "all-MiniLM-L6-v2"):
         assert title in result.stdout
     assert result.stdout.count("within tolerance") == 3
-    assert "last_hidden_state" in result.stdout and "pooled" in result.stdout
+    assert "layers.2 + norm" in result.stdout  # the LLaMA's three layers
+    assert "layers.5" in result.stdout and "last_hidden_state" in result.stdout  # MiniLM's six
+    assert "pooled" in result.stdout
