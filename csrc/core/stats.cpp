@@ -47,7 +47,8 @@ struct Accumulator {
   }
 };
 
-void accumulate_block(const double* v, int64_t n, Accumulator& acc) {
+// Any block with a NaN or an Inf: element by element.
+void accumulate_block_checked(const double* v, int64_t n, Accumulator& acc) {
   Accumulator block;
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {
@@ -69,6 +70,59 @@ void accumulate_block(const double* v, int64_t n, Accumulator& acc) {
       if (std::isfinite(v[i])) block.m2 += (v[i] - block.mean) * (v[i] - block.mean);
     }
   }
+  acc.merge(block);
+}
+
+// The common case, every element finite, without branches: kLanes independent partial sums,
+// minima and maxima let the compiler keep them in vector registers. `probe` sums x - x, which is
+// 0 for finite x and NaN for NaN or Inf, so one check at the end sends such a block to the
+// element-by-element path.
+void accumulate_block(const double* v, int64_t n, Accumulator& acc) {
+  constexpr int64_t kLanes = 8;
+  double sum[kLanes] = {}, probe[kLanes] = {}, low[kLanes], high[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) {
+    low[l] = std::numeric_limits<double>::infinity();
+    high[l] = -std::numeric_limits<double>::infinity();
+  }
+  const int64_t whole = n - n % kLanes;
+  for (int64_t i = 0; i < whole; i += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const double x = v[i + l];
+      sum[l] += x;
+      probe[l] += x - x;
+      low[l] = x < low[l] ? x : low[l];
+      high[l] = x > high[l] ? x : high[l];
+    }
+  }
+  for (int64_t i = whole; i < n; ++i) {
+    sum[0] += v[i];
+    probe[0] += v[i] - v[i];
+    low[0] = std::min(low[0], v[i]);
+    high[0] = std::max(high[0], v[i]);
+  }
+  double total = 0.0, check = 0.0;
+  Accumulator block;
+  for (int64_t l = 0; l < kLanes; ++l) {
+    total += sum[l];
+    check += probe[l];
+    block.min = std::min(block.min, low[l]);
+    block.max = std::max(block.max, high[l]);
+  }
+  if (std::isnan(check) || n == 0) {
+    accumulate_block_checked(v, n, acc);
+    return;
+  }
+  block.count = n;
+  block.mean = total / static_cast<double>(n);
+  double m2[kLanes] = {};
+  for (int64_t i = 0; i < whole; i += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const double d = v[i + l] - block.mean;
+      m2[l] += d * d;
+    }
+  }
+  for (int64_t i = whole; i < n; ++i) m2[0] += (v[i] - block.mean) * (v[i] - block.mean);
+  for (int64_t l = 0; l < kLanes; ++l) block.m2 += m2[l];
   acc.merge(block);
 }
 

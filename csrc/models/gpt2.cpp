@@ -1,6 +1,7 @@
 // GPT-2, native. See gpt2.h for the computation, positions and the cache.
 #include "models/gpt2.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -43,11 +44,10 @@ struct Gpt2Layer {
 class Gpt2Cache final : public DecodeCache {
  public:
   Gpt2Cache(int64_t layers, int64_t batch, int64_t capacity, int64_t heads, int64_t head_dim)
-      : batch_(batch), capacity_(capacity) {
-    for (int64_t i = 0; i < layers; ++i) {
-      k_.push_back(Tensor::empty(DType::F32, {batch, capacity, heads, head_dim}));
-      v_.push_back(Tensor::empty(DType::F32, {batch, capacity, heads, head_dim}));
-    }
+      : batch_(batch), heads_(heads), head_dim_(head_dim) {
+    k_.resize(static_cast<size_t>(layers));
+    v_.resize(static_cast<size_t>(layers));
+    reserve(capacity);
   }
   int64_t length() const override { return length_; }
   int64_t batch() const { return batch_; }
@@ -56,8 +56,27 @@ class Gpt2Cache final : public DecodeCache {
   const Tensor& v(size_t layer) const { return v_[layer]; }
   void advance(int64_t steps) { length_ += steps; }
 
+  // Room for `total` tokens, keeping the `length()` already there.
+  void reserve(int64_t total) {
+    if (total <= capacity_) return;
+    for (std::vector<Tensor>* kv : {&k_, &v_}) {
+      for (Tensor& t : *kv) {
+        Tensor grown = Tensor::empty(DType::F32, {batch_, total, heads_, head_dim_});
+        const size_t row = static_cast<size_t>(heads_ * head_dim_) * 4;
+        for (int64_t b = 0; t.defined() && b < batch_; ++b) {
+          std::memcpy(grown.data() + static_cast<size_t>(b * total) * row,
+                      t.data() + static_cast<size_t>(b * capacity_) * row,
+                      static_cast<size_t>(length_) * row);
+        }
+        t = std::move(grown);
+      }
+    }
+    capacity_ = total;
+  }
+
  private:
-  int64_t batch_, capacity_;
+  int64_t batch_, heads_, head_dim_;
+  int64_t capacity_ = 0;
   int64_t length_ = 0;
   std::vector<Tensor> k_, v_;
 };
@@ -136,11 +155,10 @@ class Gpt2Model final : public Model {
                           std::to_string(ids.shape()[0]) + " but the cache was made for " +
                           std::to_string(gpt2_cache->batch()));
     }
-    if (gpt2_cache->length() + seq > gpt2_cache->capacity()) {
-      throw ArgumentError("native gpt2 model: the cache holds " +
-                          std::to_string(gpt2_cache->capacity()) + " tokens; " +
-                          std::to_string(gpt2_cache->length()) + " are in it and " +
-                          std::to_string(seq) + " more do not fit");
+    const int64_t total = gpt2_cache->length() + seq;
+    check_positions(gpt2_cache->length(), seq);
+    if (total > gpt2_cache->capacity()) {
+      gpt2_cache->reserve(std::min(std::max(total, 2 * gpt2_cache->capacity()), positions_));
     }
     Tensor logits = run(ids, Tensor(), gpt2_cache, false).logits;
     gpt2_cache->advance(seq);

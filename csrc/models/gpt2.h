@@ -19,8 +19,9 @@
 // load but are unused: GPT2LMHeadModel skips them when no encoder states are given, and this
 // model takes none.
 //
-// Decoding: a KV cache of [batch, capacity, heads, head_dim] per layer, capacity fixed by
-// new_cache (at most n_positions, the last learned position).
+// Decoding: a KV cache of [batch, capacity, heads, head_dim] per layer. new_cache's max_length is
+// the first capacity (more than n_positions is an error: there are no positions past it); the
+// cache grows, doubling, up to n_positions when more tokens come.
 #pragma once
 
 #include <memory>
