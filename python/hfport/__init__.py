@@ -12,6 +12,15 @@ from hfport.load import LoadReport, families, family_spec, load, map_checkpoint
 from hfport.tensor import from_dlpack, to_numpy
 
 
+def __getattr__(name: str):
+    # hfport.parity imports torch and transformers: loaded on first use, not by `import hfport`.
+    if name == "parity":
+        import importlib
+
+        return importlib.import_module("hfport.parity")
+    raise AttributeError(f"module 'hfport' has no attribute {name!r}")
+
+
 def open(path: str) -> Checkpoint:
     """Map and validate a checkpoint: a .safetensors file, a sharded folder, or an index.json."""
     return Checkpoint.open(str(path))
