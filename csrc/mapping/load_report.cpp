@@ -125,7 +125,7 @@ void write_problems(std::ostringstream& out, const LoadReport& report) {
 
 }  // namespace
 
-std::vector<std::string> fold_layer_runs(const std::vector<std::string>& names) {
+std::vector<std::string> fold_layer_runs(const std::vector<std::string>& names, bool linked) {
   struct Group {
     std::vector<std::string> tokens;  // the template: integer tokens replaced by ""
     std::vector<size_t> positions;    // where the integers are
@@ -164,8 +164,18 @@ std::vector<std::string> fold_layer_runs(const std::vector<std::string>& names) 
     for (const auto& ints : g.values) {
       for (size_t p = 0; p < ints.size(); ++p) sets[p].insert(ints[p]);
     }
+    // Positions that always hold the same value (blk.3.x <- layers.3.y) are one dimension.
+    std::vector<bool> follows(g.positions.size(), false);
+    for (size_t q = 1; linked && q < g.positions.size(); ++q) {
+      for (size_t p = 0; p < q && !follows[q]; ++p) {
+        follows[q] = !follows[p] && std::all_of(g.values.begin(), g.values.end(),
+                                                [&](const auto& ints) { return ints[p] == ints[q]; });
+      }
+    }
     double product = 1;
-    for (const auto& s : sets) product *= static_cast<double>(s.size());
+    for (size_t p = 0; p < sets.size(); ++p) {
+      if (!follows[p]) product *= static_cast<double>(sets[p].size());
+    }
     std::set<std::vector<int64_t>> distinct(g.values.begin(), g.values.end());
     if (product != static_cast<double>(distinct.size())) {
       // Not a full grid (blk.{0..1}.x.{0..2} with holes): list the names as they are.
@@ -274,25 +284,37 @@ std::string LoadReport::to_text() const {
     std::string key = join(e.ops, "+") + "\t" + shape_str(e.got) + "\t" + e.dtype;
     if (e.status == ParamStatus::Tied) key = "tied\t" + e.detail + "\t";
     if (!rows.count(key)) order.push_back(key);
-    rows[key].push_back(e.name);
+    // Native and source names fold together: their layer numbers move in step.
+    rows[key].push_back(e.status == ParamStatus::Tied ? e.name
+                                                      : e.name + " <- " + join(e.sources, ", "));
   }
   if (!order.empty()) {
-    std::vector<std::pair<std::string, std::string>> lines;
+    struct Line {
+      std::string name, what, from;
+    };
+    std::vector<Line> lines;
+    size_t what_width = 0;
     size_t width = 0;
     for (const auto& key : order) {
-      for (const auto& name : fold_layer_runs(rows[key])) {
-        lines.emplace_back(name, key);
+      for (const auto& folded : fold_layer_runs(rows[key], /*linked=*/true)) {
+        const size_t arrow = folded.find(" <- ");
+        const std::string name = folded.substr(0, arrow);
+        const std::string from = arrow == std::string::npos ? "" : folded.substr(arrow + 4);
+        std::string what = key;
+        for (char& c : what) if (c == '\t') c = ' ';
+        lines.push_back({name, what, from});
         width = std::max(width, name.size());
+        what_width = std::max(what_width, what.size());
       }
     }
-    std::stable_sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) {
-      return a.first < b.first;
+    std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+      return a.name < b.name;
     });
     out << "\nloaded:\n";
-    for (const auto& [name, key] : lines) {
-      std::string rest = key;
-      for (char& c : rest) if (c == '\t') c = ' ';
-      out << "  " << name << std::string(width - name.size() + 2, ' ') << rest << "\n";
+    for (const auto& [name, what, from] : lines) {
+      out << "  " << name << std::string(width - name.size() + 2, ' ') << what;
+      if (!from.empty()) out << std::string(what_width - what.size() + 2, ' ') << "<- " << from;
+      out << "\n";
     }
   }
   if (count(ParamStatus::Absent)) {

@@ -61,6 +61,8 @@ struct LoadReport {
 void add_suggestions(LoadReport& report, const std::vector<std::string>& checkpoint_names);
 
 // Folds names that differ only in their integer parts: blk.0.x, blk.1.x -> "blk.{0..1}.x".
-std::vector<std::string> fold_layer_runs(const std::vector<std::string>& names);
+// With `linked`, integer parts that always hold the same value count as one dimension, for lines
+// that pair a native name with its sources ("blk.3.x <- layers.3.y" -> "blk.{0..5}.x <- layers.{0..5}.y").
+std::vector<std::string> fold_layer_runs(const std::vector<std::string>& names, bool linked = false);
 
 }  // namespace hfport

@@ -86,6 +86,8 @@ TEST(FoldLayerRuns, FoldsFullGridsAndKeepsTheRest) {
   const auto folded = fold_layer_runs(names);
   EXPECT_EQ(folded, (std::vector<std::string>{"blk.{0..31}.attn_q.weight", "output.weight",
                                                "stage.{0..2,5}.x", "a.0.b.0", "a.1.b.1"}));
+  EXPECT_EQ(fold_layer_runs({"blk.0.q <- layers.0.q", "blk.1.q <- layers.1.q"}, /*linked=*/true),
+            std::vector<std::string>{"blk.{0,1}.q <- layers.{0,1}.q"});
 }
 
 Tensor random_tensor(const Shape& shape, std::mt19937& rng, float low = -1.0f, float high = 1.0f) {
