@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "core/cuda_stream.h"
 #include "core/error.h"
 
 namespace hfport {
@@ -89,9 +90,6 @@ void delete_export(DLManagedTensor* managed) {
 }  // namespace
 
 DLManagedTensor* to_dlpack(const Tensor& tensor) {
-  if (tensor.device().type != DeviceType::CPU) {
-    throw DLPackError("DLPack export of device tensors is not supported yet; tensor is on CUDA");
-  }
   for (int64_t stride : tensor.strides()) {
     // DLPack allows them, but consumers do not all agree (torch 2.13 aborts on one).
     if (stride < 0) {
@@ -105,7 +103,8 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
   auto managed = std::make_unique<DLManagedTensor>();
   DLTensor& dl = managed->dl_tensor;
   dl.data = tensor.data();
-  dl.device = {kDLCPU, 0};
+  const Device device = tensor.device();
+  dl.device = device.type == DeviceType::CPU ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, device.index};
   dl.ndim = static_cast<int32_t>(tensor.ndim());
   dl.dtype = to_dl_dtype(tensor.dtype());
   dl.shape = context->shape.data();
@@ -114,6 +113,21 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
   managed->manager_ctx = context.release();
   managed->deleter = delete_export;
   return managed.release();
+}
+
+void prepare_dlpack_consumer_stream(const Tensor& tensor, std::optional<int64_t> stream) {
+  if (tensor.device().type != DeviceType::CUDA) return;
+  constexpr int64_t kNoSync = -1, kLegacyDefault = 1;
+  const int64_t code = stream.value_or(kLegacyDefault);
+  if (code == kNoSync) return;
+  if (code <= 0) {
+    throw DLPackError("__dlpack__(stream=" + std::to_string(code) + ") for a CUDA tensor: the "
+                      "DLPack spec disallows it; pass None or 1 (legacy default stream), 2 "
+                      "(per-thread default stream), -1 (no synchronisation) or a cudaStream_t");
+  }
+  // 1 (legacy default) and 2 (per-thread default) are also the values of the handles
+  // cudaStreamLegacy and cudaStreamPerThread, so every accepted code is its own cudaStream_t.
+  cuda_stream_wait_for_work(tensor.device(), reinterpret_cast<void*>(static_cast<uintptr_t>(code)));
 }
 
 Tensor from_dlpack(DLManagedTensor* managed) {

@@ -1,8 +1,9 @@
 // Storage owns bytes; tensors view them. Every Tensor holds a shared_ptr to its Storage, and so
 // does every DLPack capsule made from it, so the bytes live as long as the last view of them.
 //
-// Three owners exist: a mapped file region (MappedFile, mapped_file.h), a host allocation
-// (HostStorage), and memory someone else owns that we borrowed through DLPack (ExternalStorage).
+// Four owners exist: a mapped file region (MappedFile, mapped_file.h), a host allocation
+// (HostStorage), a CUDA allocation (CudaStorage, cuda_storage.h), and memory someone else owns that
+// we borrowed through DLPack (ExternalStorage, on the host or on a CUDA device).
 #pragma once
 
 #include <cstddef>

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/cuda_storage.h"
 #include "core/error.h"
 
 namespace hfport {
@@ -53,6 +54,14 @@ Tensor new_host_tensor(DType dtype, const Shape& shape, bool zero_fill) {
 }  // namespace
 
 Tensor Tensor::empty(DType dtype, const Shape& shape) { return new_host_tensor(dtype, shape, false); }
+
+Tensor Tensor::empty(DType dtype, const Shape& shape, const Device& device) {
+  if (device.type == DeviceType::CPU) return new_host_tensor(dtype, shape, false);
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  return Tensor(std::make_shared<CudaStorage>(bytes, device.index), 0, dtype, shape,
+                contiguous_strides(shape));
+}
+
 Tensor Tensor::zeros(DType dtype, const Shape& shape) { return new_host_tensor(dtype, shape, true); }
 
 std::byte* Tensor::data() const {

@@ -26,6 +26,9 @@ class Tensor {
          Shape strides);
   // A fresh contiguous host tensor: uninitialised (every caller writes all of it) or zeroed.
   static Tensor empty(DType dtype, const Shape& shape);
+  // The same on `device`: host memory for the CPU, a CudaStorage for a CUDA device (DeviceError
+  // when this build or machine has none; see device.h).
+  static Tensor empty(DType dtype, const Shape& shape, const Device& device);
   static Tensor zeros(DType dtype, const Shape& shape);
 
   const std::shared_ptr<Storage>& storage() const { return storage_; }

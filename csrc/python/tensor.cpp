@@ -1,9 +1,11 @@
 // hfport.Tensor for Python: properties, safetensors-style indexing (views, never copies), casts,
-// statistics, and the DLPack capsule protocol in both directions.
+// statistics, moves between devices, and the DLPack capsule protocol in both directions.
 //
 // Capsules follow the DLPack Python spec for the legacy struct: a producer's capsule is named
 // "dltensor" and its destructor frees the tensor only if no consumer took it; a consumer renames
-// it "used_dltensor" and from then on owns it.
+// it "used_dltensor" and from then on owns it. For CUDA tensors the `stream` argument follows the
+// spec in both directions, with hfport's work stream (the legacy default stream, see
+// core/cuda_stream.h) as our side of every handshake.
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
@@ -12,6 +14,8 @@
 #include <cmath>
 
 #include "core/cast.h"
+#include "core/device.h"
+#include "core/device_copy.h"
 #include "core/dlpack_bridge.h"
 #include "core/error.h"
 #include "core/stats.h"
@@ -55,6 +59,58 @@ Tensor import_capsule(const py::capsule& capsule) {
   return from_dlpack(managed);
 }
 
+// A CUDA producer is asked for its data on hfport's work stream, the legacy default stream
+// (DLPack's stream=1), and so does the synchronisation itself. A CPU producer gets no stream
+// argument: torch and numpy refuse one there.
+Tensor import_producer(py::handle value) {
+  bool on_cuda = false;
+  if (py::hasattr(value, "__dlpack_device__")) {
+    const auto device = value.attr("__dlpack_device__")().cast<std::pair<int, int>>();
+    on_cuda = device.first == kDLCUDA;
+  }
+  py::object capsule = on_cuda ? value.attr("__dlpack__")(py::arg("stream") = 1)
+                               : value.attr("__dlpack__")();
+  return import_capsule(capsule.cast<py::capsule>());
+}
+
+// __dlpack__(stream, max_version, dl_device, copy) of the DLPack Python spec. A request for
+// another device is served by a copy unless copy=False; copy=True copies on the same device.
+py::capsule dlpack_export(const Tensor& t, const py::object& stream, const py::object& dl_device,
+                          const py::object& copy) {
+  const std::optional<bool> copy_flag =
+      copy.is_none() ? std::nullopt : std::optional<bool>(copy.cast<bool>());
+  Tensor out = t;
+  bool copied = false;
+  if (!dl_device.is_none()) {
+    const auto [type, index] = dl_device.cast<std::pair<int, int>>();
+    Device target;
+    if (type == kDLCPU) {
+      target = {DeviceType::CPU, 0};
+    } else if (type == kDLCUDA) {
+      target = {DeviceType::CUDA, index};
+    } else {
+      throw DLPackError("__dlpack__(dl_device=(" + std::to_string(type) + ", " +
+                        std::to_string(index) + ")): hfport exports to the CPU (1) or CUDA (2) only");
+    }
+    if (!(target == t.device())) {
+      if (copy_flag == false) {
+        throw DLPackError("__dlpack__(dl_device=" + device_name(target) + ", copy=False): the "
+                          "tensor is on " + device_name(t.device()) + ", so that needs a copy");
+      }
+      py::gil_scoped_release unlocked;
+      out = copy_to_device(t, target);
+      copied = true;
+    }
+  }
+  if (copy_flag == true && !copied) {
+    py::gil_scoped_release unlocked;
+    out = copy_to_device(t, t.device());
+  }
+  prepare_dlpack_consumer_stream(
+      out, stream.is_none() ? std::nullopt : std::optional<int64_t>(stream.cast<int64_t>()));
+  return export_capsule(out);
+}
+
 }  // namespace
 
 Tensor tensor_arg(py::handle value, const char* arg_name) {
@@ -64,8 +120,7 @@ Tensor tensor_arg(py::handle value, const char* arg_name) {
                       "DLPack producer (torch, numpy, ...), got " +
                       std::string(py::str(py::type::of(value).attr("__name__"))));
   }
-  py::object capsule = value.attr("__dlpack__")();
-  return import_capsule(capsule.cast<py::capsule>());
+  return import_producer(value);
 }
 
 namespace {
@@ -74,10 +129,6 @@ py::tuple to_tuple(const Shape& values) {
   py::tuple out(values.size());
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
   return out;
-}
-
-std::string device_string(const Device& device) {
-  return device.type == DeviceType::CPU ? "cpu" : "cuda:" + std::to_string(device.index);
 }
 
 // tensor[key] with safetensors' rules: ints select (and drop the dim), slices with a positive
@@ -174,15 +225,17 @@ DType dtype_from_user_name(const std::string& name) {
 
 void bind_tensor(py::module_& m) {
   py::class_<Tensor>(m, "Tensor",
-                     "A typed, strided view of host memory (a mapped checkpoint, an hfport "
-                     "allocation, or an imported DLPack tensor). Exports through DLPack "
-                     "without copying: torch.from_dlpack(t), numpy.from_dlpack(t).")
+                     "A typed, strided view of memory on the host (a mapped checkpoint, an "
+                     "hfport allocation, an imported DLPack tensor) or on a CUDA device. Exports "
+                     "through DLPack without copying: torch.from_dlpack(t), numpy.from_dlpack(t); "
+                     "t.to_device('cuda') / t.to_device('cpu') move it.")
       .def_property_readonly("shape", [](const Tensor& t) { return to_tuple(t.shape()); })
       .def_property_readonly("strides", [](const Tensor& t) { return to_tuple(t.strides()); },
                              "strides in elements")
       .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); },
                              "the safetensors dtype name, e.g. 'BF16'")
-      .def_property_readonly("device", [](const Tensor& t) { return device_string(t.device()); })
+      .def_property_readonly("device", [](const Tensor& t) { return device_name(t.device()); },
+                             "'cpu' or 'cuda:N'")
       .def_property_readonly("ndim", &Tensor::ndim)
       .def_property_readonly("numel", &Tensor::numel)
       .def_property_readonly("nbytes", &Tensor::nbytes)
@@ -197,6 +250,14 @@ void bind_tensor(py::module_& m) {
              return cast(t, target);
            }, py::arg("dtype"),
            "cast to F32 / F64 / F16 / BF16 (multithreaded); returns this tensor if already that dtype")
+      .def("to_device", [](const Tensor& t, const std::string& device) {
+             const Device target = parse_device(device);
+             py::gil_scoped_release unlocked;
+             return to_device(t, target);
+           }, py::arg("device"),
+           "'cpu', 'cuda' or 'cuda:N': a contiguous copy there, or this tensor if already there. "
+           "Runs on hfport's stream (the legacy default stream); a copy to the CPU has finished "
+           "when it returns")
       .def("view_dtype", [](const Tensor& t, const std::string& dtype) {
              return t.view_dtype(dtype_from_user_name(dtype));
            }, py::arg("dtype"), "the same bytes read as another dtype of the same size")
@@ -212,17 +273,8 @@ void bind_tensor(py::module_& m) {
       .def("__dlpack__",
            [](const Tensor& t, py::object stream, py::object max_version, py::object dl_device,
               py::object copy) {
-             if (!dl_device.is_none()) {
-               const auto dev = dl_device.cast<std::pair<int, int>>();
-               if (dev.first != kDLCPU) {
-                 throw DLPackError("hfport.Tensor is on the CPU and cannot be exported to "
-                                   "device type " + std::to_string(dev.first));
-               }
-             }
-             (void)stream;  // CPU tensors need no stream synchronisation
              (void)max_version;  // we always answer with the legacy capsule, as the spec allows
-             const bool must_copy = !copy.is_none() && copy.cast<bool>();
-             return export_capsule(must_copy ? t.clone() : t);
+             return dlpack_export(t, stream, dl_device, copy);
            },
            py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(),
            py::arg("dl_device") = py::none(), py::arg("copy") = py::none())
@@ -234,11 +286,13 @@ void bind_tensor(py::module_& m) {
       })
       .def("__repr__", [](const Tensor& t) {
         return "hfport.Tensor(shape=" + shape_to_string(t.shape()) + ", dtype=" +
-               std::string(dtype_name(t.dtype())) + ", device=" + device_string(t.device()) + ")";
+               std::string(dtype_name(t.dtype())) + ", device=" + device_name(t.device()) + ")";
       });
 
   m.def("_tensor_from_capsule", &import_capsule, py::arg("capsule"),
         "consume a 'dltensor' capsule; the tensor shares its memory");
+  m.def("_tensor_from_producer", &import_producer, py::arg("producer"),
+        "view a DLPack producer's memory; a CUDA producer syncs to hfport's stream first");
   m.def("tensor_stats",
         [](const std::vector<Tensor>& tensors, std::function<void(size_t)> progress) {
           std::vector<TensorStats> stats;

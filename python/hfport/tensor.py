@@ -6,20 +6,22 @@ from typing import Any
 
 import numpy as np
 
-from hfport._hfport import Tensor, _tensor_from_capsule
+from hfport._hfport import Tensor, _tensor_from_capsule, _tensor_from_producer
 from hfport.errors import DLPackError
 
 
 def from_dlpack(x: Any) -> Tensor:
     """View any DLPack producer (torch, numpy, jax, ...) or an unused 'dltensor' capsule as an
-    hfport.Tensor, without copying. The producer's memory stays alive while the view does."""
+    hfport.Tensor, without copying. The producer's memory stays alive while the view does.
+
+    A CUDA producer is asked for its data on hfport's stream (the legacy default stream,
+    ``__dlpack__(stream=1)``), so it is the producer that orders its work before hfport's. A bare
+    capsule carries no such promise: the caller has made its data ready on that stream."""
     if hasattr(x, "__dlpack__"):
-        capsule = x.__dlpack__()
-    elif type(x).__name__ == "PyCapsule":
-        capsule = x
-    else:
-        raise DLPackError(f"{type(x).__name__} is not a DLPack producer (it has no __dlpack__)")
-    return _tensor_from_capsule(capsule)
+        return _tensor_from_producer(x)
+    if type(x).__name__ == "PyCapsule":
+        return _tensor_from_capsule(x)
+    raise DLPackError(f"{type(x).__name__} is not a DLPack producer (it has no __dlpack__)")
 
 
 def to_numpy(tensor: Tensor) -> np.ndarray:

@@ -232,8 +232,11 @@ TEST(DLPack, ImportDevices) {
       Producer::make({kDLBfloat, 16, 1}, {kDLCUDA, 3}, {4}, {}, 8, &deletes));
   EXPECT_EQ(gpu.device().type, hfport::DeviceType::CUDA);
   EXPECT_EQ(gpu.device().index, 3);
-  // Exporting a device tensor is refused (for now) without touching its memory.
-  EXPECT_TRUE(throws_exactly<hfport::DLPackError>([&] { hfport::to_dlpack(gpu); }, {"CUDA"}));
+  // Exporting it again names the same device, without touching its memory.
+  DLManagedTensor* exported = hfport::to_dlpack(gpu);
+  EXPECT_EQ(exported->dl_tensor.device.device_type, kDLCUDA);
+  EXPECT_EQ(exported->dl_tensor.device.device_id, 3);
+  exported->deleter(exported);
   EXPECT_EQ(deletes, 0);
 }
 
