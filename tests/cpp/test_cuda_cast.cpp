@@ -18,6 +18,8 @@
 #ifdef HFPORT_WITH_CUDA
 #include <cuda_runtime_api.h>
 
+#include "cuda_test_support.h"
+
 #include "kernels/cuda/cast.h"
 #endif
 
@@ -37,21 +39,7 @@ TEST(CudaBuildInfo, AgreesWithTheBuild) {
 
 #ifdef HFPORT_WITH_CUDA
 
-#define ASSERT_CUDA(call)                                                       \
-  do {                                                                          \
-    const cudaError_t status_ = (call);                                         \
-    ASSERT_EQ(status_, cudaSuccess) << #call << ": " << cudaGetErrorString(status_); \
-  } while (0)
-
-class CudaCast : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (hfport::cuda_device_count() == 0) {
-      GTEST_SKIP() << "no CUDA device visible (cuda_device_count() == 0); the kernel is compiled "
-                      "in but cannot run on this machine";
-    }
-  }
-};
+class CudaCast : public hfport_test::CudaDeviceTest {};
 
 // A device buffer freed on scope exit.
 template <typename T>

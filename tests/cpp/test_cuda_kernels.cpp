@@ -21,6 +21,8 @@
 #ifdef HFPORT_WITH_CUDA
 #include <cuda_runtime_api.h>
 
+#include "cuda_test_support.h"
+
 #include "core/cast.h"
 #include "core/error.h"
 #include "kernels/cpu/activation.h"
@@ -49,15 +51,7 @@ using hfport_test::random_tensor;
 using hfport_test::rel_l2;
 using hfport_test::swap_dims;
 
-class CudaKernels : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (hfport::cuda_device_count() == 0) {
-      GTEST_SKIP() << "no CUDA device visible (cuda_device_count() == 0); the kernels are "
-                      "compiled in but cannot run on this machine";
-    }
-  }
-};
+class CudaKernels : public hfport_test::CudaDeviceTest {};
 
 double tolerance(DType dtype) {
   return dtype == DType::F32 ? hfport_test::kF32Tolerance : hfport_test::kBF16Tolerance;

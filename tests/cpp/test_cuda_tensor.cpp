@@ -25,6 +25,8 @@
 
 #ifdef HFPORT_WITH_CUDA
 #include <cuda_runtime_api.h>
+
+#include "cuda_test_support.h"
 #endif
 
 namespace {
@@ -157,21 +159,7 @@ TEST(CudaDLPack, StreamCodesFollowTheSpec) {
 
 #ifdef HFPORT_WITH_CUDA
 
-#define ASSERT_CUDA(call)                                                                  \
-  do {                                                                                     \
-    const cudaError_t status_ = (call);                                                    \
-    ASSERT_EQ(status_, cudaSuccess) << #call << ": " << cudaGetErrorString(status_);       \
-  } while (0)
-
-class CudaTensor : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (hfport::cuda_device_count() == 0) {
-      GTEST_SKIP() << "no CUDA device visible (cuda_device_count() == 0); CUDA tensors are "
-                      "compiled in but cannot run on this machine";
-    }
-  }
-};
+class CudaTensor : public hfport_test::CudaDeviceTest {};
 
 Tensor random_host(DType dtype, const Shape& shape, std::mt19937& rng) {
   Tensor t = Tensor::empty(dtype, shape);
