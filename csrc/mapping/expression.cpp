@@ -182,12 +182,14 @@ class Parser {
     if (token.kind == Token::Kind::Int || token.kind == Token::Kind::Float) {
       ++pos_;
       auto node = std::make_shared<Node>();
+      size_t used = 0;
       try {
-        node->literal = token.kind == Token::Kind::Int ? json(std::stoll(token.text))
-                                                       : json(std::stod(token.text));
+        node->literal = token.kind == Token::Kind::Int ? json(std::stoll(token.text, &used))
+                                                       : json(std::stod(token.text, &used));
       } catch (const std::exception&) {
-        fail("bad number '" + token.text + "'");
+        used = 0;
       }
+      if (used != token.text.size()) fail("bad number '" + token.text + "'");
       return node;
     }
     if (token.kind == Token::Kind::String) {
@@ -241,6 +243,8 @@ class Evaluator {
   Evaluator(const Expression& expr, const json& config, const Captures& captures,
             const std::string& where)
       : expr_(expr), config_(config), captures_(captures), where_(where) {}
+
+  int64_t to_integer(const json& v) const { return integer(v); }
 
   json eval(const Node& node) const {
     switch (node.kind) {
@@ -329,9 +333,6 @@ class Evaluator {
     return static_cast<int64_t>(value);
   }
 
-  // A float result that is integral stays usable as a size (mlp_ratio 4.0 * hidden_size).
-  static json number(double d) { return d; }
-
   json call(const Node& node) const {
     std::vector<json> args;
     for (const auto& arg : node.args) args.push_back(eval(*arg));
@@ -380,14 +381,14 @@ class Evaluator {
     if (op == ">=") return real(a) >= real(b);
     if (floating) {
       const double x = real(a), y = real(b);
-      if (op == "+") return number(x + y);
-      if (op == "-") return number(x - y);
-      if (op == "*") return number(x * y);
-      if (op == "**") return number(std::pow(x, y));
+      if (op == "+") return json(x + y);
+      if (op == "-") return json(x - y);
+      if (op == "*") return json(x * y);
+      if (op == "**") return json(std::pow(x, y));
       if (y == 0) fail("division by zero");
-      if (op == "/") return number(x / y);
-      if (op == "//") return number(std::floor(x / y));
-      return number(x - std::floor(x / y) * y);
+      if (op == "/") return json(x / y);
+      if (op == "//") return json(std::floor(x / y));
+      return json(x - std::floor(x / y) * y);
     }
     const __int128 x = integer(a), y = integer(b);
     if (op == "+") return checked(x + y);
@@ -395,6 +396,8 @@ class Evaluator {
     if (op == "*") return checked(x * y);
     if (op == "**") {
       if (y < 0) fail("negative power");
+      if (x == 0 || x == 1) return checked(y == 0 ? 1 : x);
+      if (x == -1) return checked(y % 2 == 0 ? 1 : -1);
       __int128 result = 1;
       for (__int128 k = 0; k < y; ++k) {
         result *= x;
@@ -442,11 +445,9 @@ json Expression::evaluate(const json& config, const Captures& captures,
 int64_t Expression::evaluate_int(const json& config, const Captures& captures,
                                  const std::string& where) const {
   const json value = evaluate(config, captures, where);
-  if (value.is_boolean()) return value.get<bool>() ? 1 : 0;
-  if (value.is_number_integer() || value.is_number_unsigned()) return value.get<int64_t>();
-  if (value.is_number_float()) {
-    const double d = value.get<double>();
-    if (std::floor(d) == d && std::fabs(d) < 9.0e15) return static_cast<int64_t>(d);
+  if (value.is_number() || value.is_boolean()) {
+    // The evaluator's own conversion: whole floats, booleans, and unsigned values that fit.
+    return Evaluator(*this, config, captures, where).to_integer(value);
   }
   throw ExpressionError(where + ": expression '" + text_ + "' should give an integer, gave " +
                         value.dump());

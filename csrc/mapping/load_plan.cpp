@@ -51,7 +51,23 @@ std::string sizes_text(const std::vector<Expression>& exprs, const std::vector<i
 
 // The shapes the rule's ops make from the source shapes, one per target, or why they cannot.
 std::variant<std::vector<Shape>, std::string> simulate(const SpecRule& rule, const PlanStep& step,
-                                                      const std::vector<Shape>& in) {
+                                                      const std::vector<Shape>& in,
+                                                      const std::vector<DType>& dtypes) {
+  // Dtypes first, so a permissive load reports them instead of failing in the op.
+  for (size_t k = 1; rule.combine == CombineOp::Concat && k < dtypes.size(); ++k) {
+    if (dtypes[k] != dtypes[0]) {
+      return "cannot concat " + step.sources[k] + " (" + std::string(dtype_name(dtypes[k])) +
+             ") with " + step.sources[0] + " (" + std::string(dtype_name(dtypes[0])) + ")";
+    }
+  }
+  if (rule.combine == CombineOp::WeightNorm || rule.neg_exp) {
+    for (size_t k = 0; k < dtypes.size(); ++k) {
+      if (!dtype_is_floating(dtypes[k])) {
+        return std::string(rule.neg_exp ? "neg_exp" : "weight_norm") + " needs floating-point " +
+               "tensors, " + step.sources[k] + " is " + std::string(dtype_name(dtypes[k]));
+      }
+    }
+  }
   Shape shape;
   if (rule.combine == CombineOp::Concat) {
     shape = in[0];
@@ -190,6 +206,13 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
         for (const auto& [capture, expr] : plan.spec.ranges) if (capture == name) range = &expr;
         const int64_t count = range->evaluate_int(plan.config, captures,
                                                   rule.where + " range {" + name + "}");
+        // config.json is untrusted: a range cannot name more layers than a checkpoint could hold.
+        constexpr int64_t kMaxRange = int64_t{1} << 20;
+        if (count < 0 || count > kMaxRange) {
+          throw ExpressionError(rule.where + " range {" + name + "}: '" + range->text() +
+                                "' gives " + std::to_string(count) + ", outside [0, " +
+                                std::to_string(kMaxRange) + "]");
+        }
         for (int64_t value = 0; value < count; ++value) {
           captures[name] = value;
           expand(depth + 1, captures);
@@ -236,10 +259,12 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
       }
       std::vector<std::string> missing;
       std::vector<Shape> shapes;
+      std::vector<DType> dtypes;
       for (const auto& source : step.sources) {
         if (checkpoint.contains(source)) {
           consumed.insert(source);
           shapes.push_back(checkpoint.info(source).shape);
+          dtypes.push_back(checkpoint.info(source).dtype);
         } else {
           missing.push_back(source);
         }
@@ -253,7 +278,7 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
         }
       }
       if (missing.empty()) {
-        auto result = simulate(rule, step, shapes);
+        auto result = simulate(rule, step, shapes, dtypes);
         const DType dtype = checkpoint.info(step.sources.back()).dtype;
         for (size_t k = 0; k < step.entries.size(); ++k) {
           ReportEntry& entry = report.params[step.entries[k]];

@@ -187,6 +187,17 @@ def _torch(x: Any) -> torch.Tensor | None:
     return None if x is None else torch.from_dlpack(x)
 
 
+def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
+    """What each entry of transformers' hidden_states tuple holds, family by family."""
+    if family == "mamba":
+        # MambaModel: each block's output (no embedding entry), then norm_f of the last one.
+        return [f"layers.{i}" for i in range(count - 1)] + ["norm_f"]
+    names = ["embeddings"] + [f"layers.{i}" for i in range(count - 1)]
+    if is_decoder and count > 1:
+        names[-1] += " + norm"  # transformers applies the final norm to the last entry
+    return names
+
+
 def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
             attention_mask: Any = None, *, rtol: float | None = None,
             atol: float | None = None, title: str = "") -> ParityReport:
@@ -217,15 +228,10 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
     reference_hidden = list(reference.hidden_states or ())
     is_decoder = getattr(reference, "logits", None) is not None
-    layers = max(len(native_hidden), len(reference_hidden)) - 1
+    count = max(len(native_hidden), len(reference_hidden))
     rows = []
-    for i in range(layers + 1):
-        if i == 0:
-            name = "embeddings"
-        elif i == layers and is_decoder:
-            name = f"layers.{i - 1} + norm"  # transformers applies the final norm to the last one
-        else:
-            name = f"layers.{i - 1}"
+    for i, name in enumerate(_hidden_state_names(getattr(native_model, "family", ""), count,
+                                                 is_decoder)):
         a = native_hidden[i] if i < len(native_hidden) else None
         b = reference_hidden[i] if i < len(reference_hidden) else None
         rows.append(_row(name, a, b, keep, rtol, atol))

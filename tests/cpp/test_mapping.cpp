@@ -64,6 +64,11 @@ TEST(Expression, ErrorsNameTheExpressionAndTheField) {
   EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>([&] { eval_int("n + 1", config); }, {"test: expression 'n + 1': config.json field 'n' is null"}));
   EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>([&] { eval_int("9223372036854775807 + 1", config); }, {"test: expression '9223372036854775807 + 1': integer overflow"}));
   EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([&] { Expression::parse("hidden_size +", "rule 3"); }, {"rule 3: expression 'hidden_size +': unexpected end at column 14"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([&] { Expression::parse("n * 1.0.5", "r"); },
+                                                    {"r: expression 'n * 1.0.5': bad number '1.0.5'"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>(
+      [&] { eval_int("n", json{{"n", 18446744073709551615ull}}); }, {"integer 18446744073709551615 too large"}));
+  EXPECT_EQ(eval_int("1 ** 4000000000000 + (-1) ** 3", config), 0);
   EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([&] { Expression::parse("sqrt(4)", "rule 3"); }, {"rule 3: expression 'sqrt(4)': unknown function 'sqrt' at column 6"}));
 }
 

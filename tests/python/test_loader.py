@@ -350,3 +350,41 @@ def test_sharded_checkpoint_loads_like_a_single_file(llama_dir, tmp_path):
     assert report.ok and set(state) == set(single)
     for name in state:
         assert torch.equal(torch.from_dlpack(state[name]), torch.from_dlpack(single[name])), name
+
+
+def test_concat_of_different_dtypes_is_a_mismatch_even_when_permissive(llama_dir, tmp_path):
+    def edit(tensors, config):
+        name = "model.layers.0.self_attn.k_proj.weight"
+        tensors[name] = tensors[name].half()
+
+    broken = _variant(llama_dir, tmp_path / "dtypes", edit)
+    state, report = hfport.load(broken, spec=SPEC, strict=False)
+    [entry] = report.mismatched
+    assert entry["detail"] == ("cannot concat model.layers.0.self_attn.k_proj.weight (F16) with "
+                               "model.layers.0.self_attn.q_proj.weight (F32)")
+    assert "blk.0.attn_qkv.weight" not in state
+
+
+def test_untrusted_config_sizes_are_bounded(llama_dir, tmp_path):
+    def edit(tensors, config):
+        config["num_hidden_layers"] = 10**12
+
+    broken = _variant(llama_dir, tmp_path / "huge", edit)
+    with pytest.raises(ExpressionError, match=r"range \{i\}: 'num_hidden_layers' gives "
+                       r"1000000000000, outside \[0, 1048576\]"):
+        hfport.load(broken, spec=SPEC)
+
+
+def test_user_spec_extends_a_builtin(tmp_path):
+    torch.manual_seed(0)
+    folder = tmp_path / "extends"
+    _tiny_llama(tie=False).save_pretrained(folder)
+    spec = {"family": "llama_norm_renamed", "extends": "llama", "params": [
+        {"to": "output_norm.weight", "from": "model.norm.weight", "shape": ["hidden_size"]},
+        {"to": "extra.weight", "from": "model.extra.weight", "shape": [2], "optional": True},
+    ]}
+    state, report = hfport.load(folder, spec=spec)
+    assert report.family == "llama_norm_renamed" and report.ok
+    assert report.absent == ["extra.weight"] and "blk.2.attn_qkv.weight" in state
+    with pytest.raises(SpecError, match=r"no built-in family 'nope'"):
+        hfport.load(folder, spec={"family": "x", "extends": "nope", "params": []})
