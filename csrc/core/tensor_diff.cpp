@@ -34,7 +34,10 @@ TensorDifference tensor_difference(const Tensor& a, const Tensor& b) {
         continue;
       }
       if (x[i] != y[i]) ++d.differing;
-      if (!std::isfinite(x[i]) || !std::isfinite(y[i])) continue;
+      if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
+        if (x[i] != y[i]) ++d.inf_mismatch;
+        continue;
+      }
       const double diff = std::fabs(x[i] - y[i]);
       d.max_abs = std::max(d.max_abs, diff);
       if (y[i] != 0.0) d.max_rel = std::max(d.max_rel, diff / std::fabs(y[i]));
@@ -43,6 +46,7 @@ TensorDifference tensor_difference(const Tensor& a, const Tensor& b) {
     }
   }
   d.rel_l2 = ref_sq > 0 ? std::sqrt(diff_sq / ref_sq) : (diff_sq > 0 ? INFINITY : 0.0);
+  if (d.inf_mismatch > 0) d.max_abs = d.rel_l2 = INFINITY;
   return d;
 }
 

@@ -66,7 +66,10 @@ std::vector<int64_t> last_argmax(const Tensor& logits) {
 Tensor Model::generate(const Tensor& input_ids, int64_t max_new_tokens) {
   const Tensor prompt = as_i64(input_ids);
   const int64_t batch = prompt.shape()[0], length = prompt.shape()[1];
-  if (max_new_tokens < 0) throw Error("max_new_tokens must be >= 0");
+  if (max_new_tokens < 0 || max_new_tokens > (int64_t{1} << 31) - length) {
+    throw ArgumentError("max_new_tokens must be in [0, 2^31 - prompt length], got " +
+                        std::to_string(max_new_tokens));
+  }
   Tensor out = Tensor::empty(DType::I64, {batch, length + max_new_tokens});
   for (int64_t b = 0; b < batch; ++b) {
     std::memcpy(out.data_as<int64_t>() + b * (length + max_new_tokens),

@@ -77,6 +77,7 @@ void bind_checkpoint(py::module_& m) {
           out["numel"] = d.numel;
           out["differing"] = d.differing;
           out["nan_mismatch"] = d.nan_mismatch;
+          out["inf_mismatch"] = d.inf_mismatch;
           out["max_abs"] = d.max_abs;
           out["max_rel"] = d.max_rel;
           out["rel_l2"] = d.rel_l2;

@@ -66,11 +66,16 @@ def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict
     else:
         target.mkdir(parents=True, exist_ok=True)
         target, report_path = target / "model.safetensors", target / "load_report.json"
+    # A tied parameter is the tensor it is tied to: written once, the tie kept in the metadata.
+    tied = {p["name"]: p["detail"] for p in report.params if p["status"] == "tied"}
     metadata = {"format": "pt", "hfport.family": report.family, "hfport.source": str(path)}
-    _hfport.write_safetensors(str(target), list(state.items()), metadata)
+    if tied:
+        metadata["hfport.tied"] = ",".join(f"{name}={to}" for name, to in tied.items())
+    _hfport.write_safetensors(str(target), [(n, t) for n, t in state.items() if n not in tied],
+                              metadata)
     report_path.write_text(report.to_json() + "\n")
     print(str(report))
-    print(f"wrote {len(state)} tensors to {target} and the report to {report_path}")
+    print(f"wrote {len(state) - len(tied)} tensors to {target} and the report to {report_path}")
     return 0
 
 

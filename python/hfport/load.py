@@ -138,8 +138,9 @@ def _spec_text(spec: SpecArg) -> tuple[str | None, str]:
                     "nor a JSON file")
 
 
-def _progress_bar(path: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    if not sys.stderr.isatty():
+def _progress_bar(path: str, progress: bool | None
+                  ) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    if progress is False or (progress is None and not sys.stderr.isatty()):
         return None, lambda: None
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -174,7 +175,7 @@ def load(path: str | os.PathLike, spec: SpecArg = None, dtype: str | None = None
     if device != "cpu":
         raise DeviceError(f"device {device!r}: hfport loads to the CPU in this build")
     spec_text, origin = _spec_text(spec)
-    update, stop = _progress_bar(os.fspath(path)) if progress is not False else (None, lambda: None)
+    update, stop = _progress_bar(os.fspath(path), progress)
     try:
         state, report = _hfport._load(os.fspath(path), spec_text, origin, dtype, strict, stats,
                                       update)

@@ -51,12 +51,25 @@ def test_convert_writes_native_names_and_the_report(checkpoint, tmp_path, capsys
     assert hfport.open(out).metadata()["hfport.family"] == "test_llama"
 
 
+def test_convert_writes_a_tied_parameter_once(tmp_path, capsys):
+    folder = tmp_path / "tied"
+    _tiny_llama(tie=True).save_pretrained(folder)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    out = tmp_path / "native.safetensors"
+    assert main(["convert", str(folder), str(out), "--spec", str(spec)]) == 0
+    written = hfport.open(out)
+    assert "output.weight" not in written and "tok_embd.weight" in written
+    assert written.metadata()["hfport.tied"] == "output.weight=tok_embd.weight"
+
+
 def test_diff_reports_changed_and_one_sided_tensors(checkpoint, tmp_path, capsys):
     folder, _ = checkpoint
     original = folder / "model.safetensors"
     assert main(["diff", str(original), str(original)]) == 0
     tensors = load_file(original)
     tensors["model.norm.weight"] = tensors["model.norm.weight"] + 0.25
+    tensors["model.layers.0.input_layernorm.weight"][3] = float("inf")
     del tensors["lm_head.weight"]
     tensors["extra"] = torch.ones(2)
     changed = tmp_path / "changed.safetensors"
@@ -65,6 +78,9 @@ def test_diff_reports_changed_and_one_sided_tensors(checkpoint, tmp_path, capsys
     assert main(["diff", str(original), str(changed), "--json"]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["only_in_a"] == ["lm_head.weight"] and result["only_in_b"] == ["extra"]
-    [row] = [r for r in result["tensors"] if r["status"] != "equal"]
-    assert row["name"] == "model.norm.weight" and row["differing"] == 32
-    assert row["max_abs"] == pytest.approx(0.25)
+    rows = {r["name"]: r for r in result["tensors"] if r["status"] != "equal"}
+    assert set(rows) == {"model.norm.weight", "model.layers.0.input_layernorm.weight"}
+    assert rows["model.norm.weight"]["differing"] == 32
+    assert rows["model.norm.weight"]["max_abs"] == pytest.approx(0.25)
+    inf_row = rows["model.layers.0.input_layernorm.weight"]
+    assert inf_row["inf_mismatch"] == 1 and inf_row["max_abs"] == float("inf")

@@ -175,3 +175,10 @@ def test_errors_name_the_argument_and_the_expectation():
         ops.swiglu(x, torch.randn(4, 8))
     with pytest.raises(error, match=r"out must have dtype F32, got F64"):
         ops.silu(x, out=torch.empty(4, 16, dtype=torch.float64))
+
+
+def test_linear_refuses_an_output_that_is_its_input():
+    x = torch.randn(4, 4)
+    w = torch.randn(4, 4)
+    with pytest.raises(hfport.errors.ArgumentError, match="linear: out shares memory with x"):
+        ops.linear(x, w, out=x)

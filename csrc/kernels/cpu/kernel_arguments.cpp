@@ -57,6 +57,31 @@ void require_same_dtype(const char* op, const char* arg, const Tensor& t, const 
 
 Tensor as_f32_contiguous(const Tensor& t) { return cast(t, DType::F32).contiguous(); }
 
+namespace {
+
+// [first, last) bytes a strided view can touch.
+std::pair<const std::byte*, const std::byte*> byte_range(const Tensor& t) {
+  const std::byte* first = t.data();
+  if (t.numel() == 0) return {first, first};
+  int64_t last = 0;
+  for (int64_t d = 0; d < t.ndim(); ++d) last += (t.shape()[d] - 1) * t.strides()[d];
+  return {first, first + (last + 1) * static_cast<int64_t>(dtype_size(t.dtype()))};
+}
+
+}  // namespace
+
+void require_no_overlap(const char* op, const Tensor& out, const Tensor& input,
+                        const char* input_name) {
+  // By address, not by Storage: two DLPack imports of one torch tensor are two Storages.
+  if (!out.defined() || !input.defined() || out.device() != input.device()) return;
+  const auto [a0, a1] = byte_range(out);
+  const auto [b0, b1] = byte_range(input);
+  if (a0 < b1 && b0 < a1) {
+    throw ArgumentError(prefix(op, "out") + " shares memory with " + input_name +
+                        "; pass a separate output tensor");
+  }
+}
+
 Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape& shape) {
   if (!out.defined()) return Tensor::empty(dtype, shape);
   require_host(op, "out", out);

@@ -75,4 +75,9 @@ Tensor as_f32_contiguous(const Tensor& t);
 // kernel forgets to write show), else a fresh uninitialised one.
 Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape& shape);
 
+// ArgumentError when `out` shares memory with `input` (for ops that read their inputs after they
+// start writing the output, like linear's sgemm).
+void require_no_overlap(const char* op, const Tensor& out, const Tensor& input,
+                        const char* input_name);
+
 }  // namespace hfport

@@ -66,6 +66,9 @@ void linear_f32(const LinearParams& p) {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
   const LinearShapes s = check_linear(x, weight, bias);
+  require_no_overlap(kLinear, out, x, "x");
+  require_no_overlap(kLinear, out, weight, "weight");
+  require_no_overlap(kLinear, out, bias, "bias");
   Tensor result = output_tensor(kLinear, out, x.dtype(), s.out_shape);
   const bool f32 = x.dtype() == DType::F32;
   const Tensor xc = f32 ? x.contiguous() : cast(x, DType::F32);
