@@ -1,5 +1,6 @@
 // The LLaMA-family decoder; see llama.h.
 #include "models/llama.h"
+#include "models/model_inputs.h"
 
 #include <algorithm>
 #include <cstring>
@@ -26,7 +27,7 @@ using nlohmann::json;
 // ---------------------------------------------------------------------------------------------
 // config.json
 
-int64_t config_int(const json& config, const std::string& family, const char* key) {
+int64_t positive_config_int(const json& config, const std::string& family, const char* key) {
   auto it = config.find(key);
   if (it == config.end() || !it->is_number_integer() || it->get<int64_t>() <= 0) {
     throw ConfigError("native " + family + " model: config.json needs '" + key +
@@ -94,13 +95,13 @@ std::vector<std::optional<int64_t>> layer_windows(const json& config, const std:
 
 LlamaShape read_shape(const json& config, const std::string& family) {
   LlamaShape s;
-  s.hidden = config_int(config, family, "hidden_size");
-  s.layers = config_int(config, family, "num_hidden_layers");
-  s.q_heads = config_int(config, family, "num_attention_heads");
-  s.kv_heads = config_int(config, family, "num_key_value_heads");
-  s.head_dim = config_int(config, family, "head_dim");
-  s.intermediate = config_int(config, family, "intermediate_size");
-  s.vocab = config_int(config, family, "vocab_size");
+  s.hidden = positive_config_int(config, family, "hidden_size");
+  s.layers = positive_config_int(config, family, "num_hidden_layers");
+  s.q_heads = positive_config_int(config, family, "num_attention_heads");
+  s.kv_heads = positive_config_int(config, family, "num_key_value_heads");
+  s.head_dim = positive_config_int(config, family, "head_dim");
+  s.intermediate = positive_config_int(config, family, "intermediate_size");
+  s.vocab = positive_config_int(config, family, "vocab_size");
   if (s.q_heads % s.kv_heads != 0) {
     throw ConfigError("native " + family + " model: num_key_value_heads (" +
                       std::to_string(s.kv_heads) + ") must divide num_attention_heads (" +
@@ -281,17 +282,10 @@ class LlamaModel final : public Model {
 
   ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
                       bool output_hidden_states) override {
-    const Tensor ids = checked_ids(input_ids);
-    const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
-    if (attention_mask.defined() &&
-        (attention_mask.ndim() != 2 || attention_mask.shape()[0] != batch ||
-         attention_mask.shape()[1] != seq)) {
-      throw Error("native " + family_ + " model: attention_mask must be [batch, seq] = [" +
-                  std::to_string(batch) + ", " + std::to_string(seq) + "] like input_ids, got " +
-                  shape_to_string(attention_mask.shape()));
-    }
+    const Tensor ids = checked_token_ids(family_, input_ids, shape_.vocab);
+    const Tensor mask = checked_attention_mask(family_, attention_mask, ids.shape());
     ModelOutput out;
-    out.logits = run(ids, attention_mask, nullptr,
+    out.logits = run(ids, mask, nullptr,
                      output_hidden_states ? &out.hidden_states : nullptr);
     return out;
   }
@@ -312,7 +306,7 @@ class LlamaModel final : public Model {
       throw Error("native " + family_ + " model: forward_cached needs a cache made by this "
                   "model's new_cache");
     }
-    const Tensor ids = checked_ids(input_ids);
+    const Tensor ids = checked_token_ids(family_, input_ids, shape_.vocab);
     if (ids.shape()[0] != llama_cache->batch()) {
       throw Error("native " + family_ + " model: input_ids has batch " +
                   std::to_string(ids.shape()[0]) + "; the cache was made for batch " +
@@ -322,35 +316,6 @@ class LlamaModel final : public Model {
   }
 
  private:
-  // input_ids as contiguous I64 [batch, seq], every id in [0, vocab).
-  Tensor checked_ids(const Tensor& input_ids) const {
-    if (!input_ids.defined() || input_ids.ndim() != 2 ||
-        (input_ids.dtype() != DType::I64 && input_ids.dtype() != DType::I32)) {
-      throw Error("native " + family_ + " model: input_ids must be an I64 or I32 [batch, seq] "
-                  "tensor, got " + (input_ids.defined()
-                                        ? std::string(dtype_name(input_ids.dtype())) + " " +
-                                              shape_to_string(input_ids.shape())
-                                        : std::string("an undefined tensor")));
-    }
-    require_host("native model", "input_ids", input_ids);
-    if (input_ids.shape()[1] == 0) {
-      throw Error("native " + family_ + " model: input_ids has no tokens (seq = 0)");
-    }
-    const Tensor c = input_ids.contiguous();
-    const bool wide = c.dtype() == DType::I64;
-    Tensor ids = wide ? c : Tensor::empty(DType::I64, c.shape());
-    for (int64_t i = 0; i < c.numel(); ++i) {
-      const int64_t id = wide ? c.data_as<int64_t>()[i] : c.data_as<int32_t>()[i];
-      if (!wide) ids.data_as<int64_t>()[i] = id;
-      if (id < 0 || id >= shape_.vocab) {
-        throw Error("native " + family_ + " model: input_ids holds token " + std::to_string(id) +
-                    " at flat index " + std::to_string(i) + "; vocab_size is " +
-                    std::to_string(shape_.vocab));
-      }
-    }
-    return ids;
-  }
-
   Tensor embed(const Tensor& ids) const {
     const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
     Tensor x = Tensor::empty(dtype_, {batch, seq, shape_.hidden});

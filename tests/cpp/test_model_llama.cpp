@@ -161,12 +161,12 @@ TEST(LlamaModel, ErrorsNameWhatIsWrong) {
   EXPECT_TRUE(hfport_test::throws_exactly<hfport::Error>(
       [&] { model->forward_cached(ids_tensor(1, {1, 2}), *cache); },
       {"input_ids has batch 1", "made for batch 2"}));
-  EXPECT_TRUE(hfport_test::throws_exactly<hfport::Error>(
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::ArgumentError>(
       [&] { model->forward(ids_tensor(1, {1, kVocab}), Tensor(), false); },
-      {"token 40 at flat index 1", "vocab_size is 40"}));
-  EXPECT_TRUE(hfport_test::throws_exactly<hfport::Error>(
+      {"input_ids[0, 1] = 40 is outside the vocabulary [0, 40)"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::ArgumentError>(
       [&] { model->forward(ids_tensor(1, {1, 2}), ids_tensor(1, {1, 1, 1}), false); },
-      {"attention_mask must be [batch, seq] = [1, 2]", "got [1, 3]"}));
+      {"attention_mask must have input_ids' shape [1, 2], got [1, 3]"}));
 }
 
 }  // namespace

@@ -210,7 +210,8 @@ def test_unsupported_activation_is_a_config_error(tmp_path: Path) -> None:
 def test_token_outside_vocabulary_is_named(tmp_path: Path) -> None:
     _, native = build(tmp_path, "llama", seed=15)
     ids = torch.tensor([[3, VOCAB + 4]])
-    with pytest.raises(Error, match=f"token {VOCAB + 4} at flat index 1; vocab_size is {VOCAB}"):
+    with pytest.raises(Error, match=rf"input_ids\[0, 1\] = {VOCAB + 4} is outside the vocabulary "
+                       rf"\[0, {VOCAB}\)"):
         native(ids)
 
 
