@@ -1,7 +1,9 @@
 // See safetensors_writer.h.
 #include "core/safetensors_writer.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -34,18 +36,24 @@ void write_safetensors(const std::string& path,
 
   const std::string temporary = path + ".partial";
   FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (!file) throw FileError("cannot create " + temporary);
+  if (!file) throw FileError("cannot create " + temporary + ": " + std::strerror(errno));
   bool ok = true;
   const uint64_t length = text.size();
   unsigned char length_bytes[8];
   for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(length >> (8 * i));
   ok &= std::fwrite(length_bytes, 1, 8, file) == 8;
   ok &= std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  for (const auto& [name, tensor] : tensors) {
-    if (!ok) break;
-    const Tensor contiguous = tensor.contiguous();
-    if (contiguous.nbytes() == 0) continue;
-    ok &= std::fwrite(contiguous.data(), 1, contiguous.nbytes(), file) == contiguous.nbytes();
+  try {
+    for (const auto& [name, tensor] : tensors) {
+      if (!ok) break;
+      const Tensor contiguous = tensor.contiguous();
+      if (contiguous.nbytes() == 0) continue;
+      ok &= std::fwrite(contiguous.data(), 1, contiguous.nbytes(), file) == contiguous.nbytes();
+    }
+  } catch (...) {  // a failed copy of a strided tensor: leave no partial file behind
+    std::fclose(file);
+    std::remove(temporary.c_str());
+    throw;
   }
   ok &= std::fclose(file) == 0;
   if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {

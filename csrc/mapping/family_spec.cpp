@@ -220,14 +220,21 @@ using BaseLookup = std::function<const FamilySpec&(const std::string&)>;
 ojson resolve_extends(const ojson& doc, const std::string& origin, const BaseLookup& base) {
   if (!doc.contains("extends")) return doc;
   if (!doc["extends"].is_string()) spec_fail(origin, "'extends' must name a built-in family");
-  ojson merged = base(doc["extends"].get<std::string>()).document;
+  ojson merged;
+  try {
+    merged = base(doc["extends"].get<std::string>()).document;
+  } catch (const SpecError& e) {
+    throw SpecError(origin + ": extends: " + e.what());
+  }
   for (const char* key : {"config_defaults", "ranges"}) {
     if (!doc.contains(key)) continue;
     if (!doc[key].is_object()) spec_fail(origin, std::string("'") + key + "' must be an object");
     for (const auto& [k, v] : doc[key].items()) merged[key][k] = v;
   }
   if (doc.contains("ignore")) {
-    for (const auto& pattern : doc["ignore"]) merged["ignore"].push_back(pattern);
+    for (const auto& pattern : get_strings(doc["ignore"], "ignore", origin)) {
+      merged["ignore"].push_back(pattern);
+    }
   }
   if (doc.contains("params")) {
     if (!doc["params"].is_array()) spec_fail(origin, "'params' must be a list of rules");

@@ -86,7 +86,6 @@ size_t edit_distance(const std::string& a, const std::string& b, size_t limit) {
   return row[m];
 }
 
-std::string shape_str(const Shape& shape) { return shape_to_string(shape); }
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
@@ -281,7 +280,7 @@ std::string LoadReport::to_text() const {
   std::vector<std::string> order;
   for (const auto& e : params) {
     if (e.status != ParamStatus::Loaded && e.status != ParamStatus::Tied) continue;
-    std::string key = join(e.ops, "+") + "\t" + shape_str(e.got) + "\t" + e.dtype;
+    std::string key = join(e.ops, "+") + "\t" + shape_to_string(e.got) + "\t" + e.dtype;
     if (e.status == ParamStatus::Tied) key = "tied\t" + e.detail + "\t";
     if (!rows.count(key)) order.push_back(key);
     // Native and source names fold together: their layer numbers move in step.

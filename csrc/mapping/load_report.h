@@ -35,7 +35,7 @@ struct ReportEntry {
   std::vector<std::string> missing_sources;  // Missing: the checkpoint names not found
   std::vector<std::string> suggestions;      // Missing: closest checkpoint names
   std::optional<TensorStats> stats;          // filled by a load with statistics on
-  std::string init_flag;                     // "constant" or "init-like" when stats suggest it
+  std::string init_flag;                     // "constant 1", "normal(0, initializer_range=0.02)"
 };
 
 struct LoadReport {

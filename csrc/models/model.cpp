@@ -97,7 +97,7 @@ std::vector<std::string> native_families() {
 
 std::unique_ptr<Model> load_model(const std::string& path, DType dtype) {
   const auto checkpoint = Checkpoint::open(path);
-  const FamilySpec& spec = select_family(checkpoint->config(), path + "/config.json");
+  const FamilySpec& spec = select_family(checkpoint->config(), "config.json of " + path);
   const auto& builders = model_builders();
   auto it = builders.find(spec.family);
   if (it == builders.end()) {

@@ -233,6 +233,7 @@ RopeFrequencies rope_frequencies(const RopeConfig& c, std::optional<int64_t> seq
       }
       break;
     case RopeType::Dynamic: {
+      if (dim <= 2) throw ConfigError("rope_frequencies: dynamic scaling needs a rotary dim > 2");
       const double factor = *c.factor;
       const auto max_pos = static_cast<double>(c.max_position_embeddings);
       const double len = std::max(static_cast<double>(seq_len.value_or(c.max_position_embeddings)),
@@ -298,6 +299,11 @@ RopeFrequencies rope_frequencies(const RopeConfig& c, std::optional<int64_t> seq
       out.attention_scaling = static_cast<float>(attention);
       const bool long_context = seq_len && *seq_len > original;
       const std::vector<double>& ext = long_context ? c.long_factor : c.short_factor;
+      if (static_cast<int64_t>(ext.size()) != half) {
+        throw ConfigError("rope_frequencies: longrope needs " + std::to_string(half) + " " +
+                          (long_context ? "long" : "short") + "_factor values (rotary dim / 2), got " +
+                          std::to_string(ext.size()));
+      }
       for (int64_t i = 0; i < half; ++i) {
         inv[i] = 1.0f / (static_cast<float>(ext[i]) * base_power(base, i, dim));
       }
