@@ -8,7 +8,7 @@ checkpoint and inputs (issue 5's performance rows).
 
 Random weights (fixed seed) saved with save_pretrained into a temporary folder; each case checks
 that the logits agree (relative L2 < 1e-4) before timing; both sides on the same thread count,
-timed in alternation after a warm-up, median of the repeats.
+timed in blocks (hfport's calls, then transformers') after a warm-up, median of the repeats.
 
     python benchmarks/bench_models.py                          # print the table
     python benchmarks/bench_models.py --write docs/benchmarks.md
@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hfport
 import torch
 import transformers
+from bench_kernels import median_pair  # block timing, shared with the kernel table
 from bench_loader import machine_line, write_section  # one machine line and markers for all
 
 transformers.utils.logging.disable_progress_bar()
@@ -41,19 +39,6 @@ MAMBA = dict(vocab_size=32000, hidden_size=768, num_hidden_layers=4, state_size=
 SMALL_LLAMA = dict(vocab_size=512, hidden_size=128, intermediate_size=352, num_hidden_layers=2,
                    num_attention_heads=4, num_key_value_heads=2)
 SMALL_MAMBA = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, state_size=8)
-
-
-def median_pair(ours: Callable[[], Any], theirs: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    ours(), theirs()
-    a, b = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        ours()
-        a.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        theirs()
-        b.append(time.perf_counter() - start)
-    return statistics.median(a), statistics.median(b)
 
 
 def build(folder: Path, model_cls: Any, config: Any) -> Any:
@@ -78,7 +63,7 @@ def case(folder: Path, label: str, hf_model: Any, seq: int, repeats: int) -> str
     error = ((got.double() - want.double()).norm() / want.double().norm()).item()
     if not error < 1e-4:
         raise AssertionError(f"{label}: native and transformers logits differ (rel. L2 {error:.2e})")
-    t_ours, t_theirs = median_pair(ours, theirs, repeats)
+    t_ours, t_theirs = median_pair(ours, theirs, repeats, rounds=1)
     ratio = t_theirs / t_ours
     met = "yes" if ratio >= 1.0 else "**no**"
     return (f"| {label} | {t_ours * 1e3:.0f} | {t_theirs * 1e3:.0f} | {ratio:.2f}x | >= 1.0x | "
@@ -103,8 +88,8 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
         "## Native models (CPU, float32)",
         "",
         machine_line(),
-        (f"Batch 1, random weights; median of {repeats} repeats after a warm-up call, timed in "
-        f"alternation; the same thread count on both sides. Command: "
+        (f"Batch 1, random weights; median of {repeats} back-to-back calls after a warm-up call, "
+        f"hfport's block then transformers'; the same thread count on both sides. Command: "
         f"`python benchmarks/bench_models.py{' --small' if small else ''}`."),
         "",
         "| model | hfport (ms) | transformers (ms) | ratio (>1: hfport faster) | target | met? | logits rel. L2 |",

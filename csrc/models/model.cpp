@@ -3,11 +3,13 @@
 
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
 #include "mapping/family_spec.h"
 #include "mapping/loader.h"
+#include "models/model_inputs.h"
 #include "models/registry.h"
 
 namespace hfport::models {
@@ -21,20 +23,6 @@ Tensor Model::forward_cached(const Tensor&, DecodeCache&) {
 }
 
 namespace {
-
-Tensor as_i64(const Tensor& ids) {
-  if (ids.ndim() != 2) {
-    throw Error("input_ids must be [batch, seq], got " + shape_to_string(ids.shape()));
-  }
-  Tensor out = Tensor::empty(DType::I64, ids.shape());
-  const Tensor c = ids.contiguous();
-  for (int64_t i = 0; i < c.numel(); ++i) {
-    if (c.dtype() == DType::I64) out.data_as<int64_t>()[i] = c.data_as<int64_t>()[i];
-    else if (c.dtype() == DType::I32) out.data_as<int64_t>()[i] = c.data_as<int32_t>()[i];
-    else throw Error("input_ids must be I64 or I32, got " + std::string(dtype_name(c.dtype())));
-  }
-  return out;
-}
 
 // The argmax over the vocabulary of the last position of logits [batch, new, vocab].
 std::vector<int64_t> last_argmax(const Tensor& logits) {
@@ -64,7 +52,8 @@ std::vector<int64_t> last_argmax(const Tensor& logits) {
 }  // namespace
 
 Tensor Model::generate(const Tensor& input_ids, int64_t max_new_tokens) {
-  const Tensor prompt = as_i64(input_ids);
+  // Ids are range-checked against the vocabulary by forward_cached; here only their form.
+  const Tensor prompt = checked_token_ids(family(), input_ids, std::numeric_limits<int64_t>::max());
   const int64_t batch = prompt.shape()[0], length = prompt.shape()[1];
   if (max_new_tokens < 0 || max_new_tokens > (int64_t{1} << 31) - length) {
     throw ArgumentError("max_new_tokens must be in [0, 2^31 - prompt length], got " +

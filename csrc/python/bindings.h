@@ -23,6 +23,8 @@ void bind_models(py::module_& m);
 // An op's tensor argument: an hfport.Tensor as is, or any DLPack producer (torch, numpy, ...)
 // viewed without a copy. `arg_name` goes into the error for anything else.
 Tensor tensor_arg(py::handle value, const char* arg_name);
+// The same for an optional argument: None stays an undefined Tensor.
+Tensor optional_tensor_arg(const py::object& value, const char* arg_name);
 
 // "F32", "float32", "fp32", "bfloat16", "bf16", ... -> DType; DTypeError listing the names otherwise.
 DType dtype_from_user_name(const std::string& name);

@@ -16,11 +16,10 @@ void bind_models(py::module_& m) {
         return py::module_::import("json").attr("loads")(model.config().dump());
       })
       .def("forward",
-           [](Model& model, py::handle input_ids, py::handle attention_mask,
+           [](Model& model, py::handle input_ids, const py::object& attention_mask,
               bool output_hidden_states) {
              const Tensor ids = tensor_arg(input_ids, "input_ids");
-             const Tensor mask = attention_mask.is_none() ? Tensor()
-                                                          : tensor_arg(attention_mask, "attention_mask");
+             const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
              hfport::models::ModelOutput out;
              {
                py::gil_scoped_release unlocked;

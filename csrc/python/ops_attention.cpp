@@ -18,11 +18,6 @@ namespace hfport::python {
 
 namespace {
 
-// An optional tensor argument: None stays an undefined Tensor.
-Tensor optional_tensor_arg(const py::object& value, const char* arg_name) {
-  return value.is_none() ? Tensor() : tensor_arg(value, arg_name);
-}
-
 py::object attention_py(const py::object& q, const py::object& k, const py::object& v,
                         bool causal, std::optional<double> scale, const py::object& attn_mask,
                         const py::object& key_padding_mask, std::optional<int64_t> sliding_window,

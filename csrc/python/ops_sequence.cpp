@@ -19,12 +19,6 @@ namespace hfport::python {
 
 namespace {
 
-// An optional tensor argument: None -> an undefined Tensor.
-Tensor optional_tensor(const py::object& value, const char* arg_name) {
-  if (value.is_none()) return Tensor();
-  return tensor_arg(value, arg_name);
-}
-
 py::object scan(py::handle u, py::handle delta, py::handle A, py::handle B, py::handle C,
                 const py::object& D, const py::object& z, const py::object& delta_bias,
                 bool delta_softplus, bool return_last_state, const py::object& out) {
@@ -34,12 +28,12 @@ py::object scan(py::handle u, py::handle delta, py::handle A, py::handle B, py::
   const Tensor b_t = tensor_arg(B, "B");
   const Tensor c_t = tensor_arg(C, "C");
   SelectiveScanOptions options;
-  options.D = optional_tensor(D, "D");
-  options.z = optional_tensor(z, "z");
-  options.delta_bias = optional_tensor(delta_bias, "delta_bias");
+  options.D = optional_tensor_arg(D, "D");
+  options.z = optional_tensor_arg(z, "z");
+  options.delta_bias = optional_tensor_arg(delta_bias, "delta_bias");
   options.delta_softplus = delta_softplus;
   options.return_last_state = return_last_state;
-  options.out = optional_tensor(out, "out");
+  options.out = optional_tensor_arg(out, "out");
   SelectiveScanResult result;
   {
     py::gil_scoped_release release;
@@ -59,9 +53,9 @@ Tensor state_update(py::handle state, py::handle x, py::handle dt, py::handle A,
   const Tensor b_t = tensor_arg(B, "B");
   const Tensor c_t = tensor_arg(C, "C");
   SelectiveStateUpdateOptions options;
-  options.D = optional_tensor(D, "D");
-  options.z = optional_tensor(z, "z");
-  options.dt_bias = optional_tensor(dt_bias, "dt_bias");
+  options.D = optional_tensor_arg(D, "D");
+  options.z = optional_tensor_arg(z, "z");
+  options.dt_bias = optional_tensor_arg(dt_bias, "dt_bias");
   options.dt_softplus = dt_softplus;
   py::gil_scoped_release release;
   return selective_state_update(state_t, x_t, dt_t, a_t, b_t, c_t, options);
@@ -80,9 +74,9 @@ Tensor conv1d(py::handle x, py::handle weight, const py::object& bias,
               const py::object& activation, const py::object& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
-  const Tensor b_t = optional_tensor(bias, "bias");
+  const Tensor b_t = optional_tensor_arg(bias, "bias");
   const ConvActivation act = activation_arg("causal_conv1d", activation);
-  const Tensor out_t = optional_tensor(out, "out");
+  const Tensor out_t = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return causal_conv1d(x_t, w_t, b_t, act, out_t);
 }
@@ -92,7 +86,7 @@ Tensor conv1d_update(py::handle x, py::handle conv_state, py::handle weight,
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor state_t = tensor_arg(conv_state, "conv_state");
   const Tensor w_t = tensor_arg(weight, "weight");
-  const Tensor b_t = optional_tensor(bias, "bias");
+  const Tensor b_t = optional_tensor_arg(bias, "bias");
   const ConvActivation act = activation_arg("causal_conv1d_update", activation);
   py::gil_scoped_release release;
   return causal_conv1d_update(x_t, state_t, w_t, b_t, act);
@@ -103,9 +97,9 @@ py::object rms(py::handle x, py::handle weight, double eps, const py::object& re
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
   RmsNormOptions options;
-  options.residual = optional_tensor(residual, "residual");
+  options.residual = optional_tensor_arg(residual, "residual");
   options.add_unit_offset = add_unit_offset;
-  options.out = optional_tensor(out, "out");
+  options.out = optional_tensor_arg(out, "out");
   RmsNormResult result;
   {
     py::gil_scoped_release release;
@@ -118,9 +112,9 @@ py::object rms(py::handle x, py::handle weight, double eps, const py::object& re
 Tensor layer(py::handle x, const py::object& weight, const py::object& bias, double eps,
              const py::object& out) {
   const Tensor x_t = tensor_arg(x, "x");
-  const Tensor w_t = optional_tensor(weight, "weight");
-  const Tensor b_t = optional_tensor(bias, "bias");
-  const Tensor out_t = optional_tensor(out, "out");
+  const Tensor w_t = optional_tensor_arg(weight, "weight");
+  const Tensor b_t = optional_tensor_arg(bias, "bias");
+  const Tensor out_t = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return layer_norm(x_t, w_t, b_t, eps, out_t);
 }
@@ -128,14 +122,14 @@ Tensor layer(py::handle x, const py::object& weight, const py::object& bias, dou
 Tensor gelu_op(py::handle x, const std::string& approximate, const py::object& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const GeluApproximation mode = gelu_approximation_from_name(approximate);
-  const Tensor out_t = optional_tensor(out, "out");
+  const Tensor out_t = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return gelu(x_t, mode, out_t);
 }
 
 Tensor silu_op(py::handle x, const py::object& out) {
   const Tensor x_t = tensor_arg(x, "x");
-  const Tensor out_t = optional_tensor(out, "out");
+  const Tensor out_t = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return silu(x_t, out_t);
 }
@@ -143,7 +137,7 @@ Tensor silu_op(py::handle x, const py::object& out) {
 Tensor swiglu_op(py::handle gate, py::handle up, const py::object& out) {
   const Tensor gate_t = tensor_arg(gate, "gate");
   const Tensor up_t = tensor_arg(up, "up");
-  const Tensor out_t = optional_tensor(out, "out");
+  const Tensor out_t = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return swiglu(gate_t, up_t, out_t);
 }
@@ -151,8 +145,8 @@ Tensor swiglu_op(py::handle gate, py::handle up, const py::object& out) {
 Tensor linear_op(py::handle x, py::handle weight, const py::object& bias, const py::object& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
-  const Tensor b_t = optional_tensor(bias, "bias");
-  const Tensor out_t = optional_tensor(out, "out");
+  const Tensor b_t = optional_tensor_arg(bias, "bias");
+  const Tensor out_t = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return linear(x_t, w_t, b_t, out_t);
 }

@@ -123,6 +123,10 @@ Tensor tensor_arg(py::handle value, const char* arg_name) {
   return import_producer(value);
 }
 
+Tensor optional_tensor_arg(const py::object& value, const char* arg_name) {
+  return value.is_none() ? Tensor() : tensor_arg(value, arg_name);
+}
+
 namespace {
 
 py::tuple to_tuple(const Shape& values) {

@@ -21,6 +21,7 @@
 #include "core/safetensors_writer.h"
 #include "models/model.h"
 #include "expect_error.h"
+#include "model_test_support.h"
 #include "test_files.h"
 
 namespace {
@@ -80,28 +81,8 @@ struct TinyCheckpoint {
   }
 };
 
-Tensor ids_tensor(int64_t batch, const std::vector<int64_t>& values) {
-  const auto seq = static_cast<int64_t>(values.size()) / batch;
-  Tensor t = Tensor::empty(DType::I64, {batch, seq});
-  std::copy(values.begin(), values.end(), t.data_as<int64_t>());
-  return t;
-}
-
-// ids[:, begin:end] as a fresh contiguous tensor.
-Tensor columns(const Tensor& ids, int64_t begin, int64_t end) {
-  return ids.slice(1, begin, end).contiguous();
-}
-
-// The largest |a - b| over logits [batch, seq, vocab], relative to the largest |b|.
-float relative_max_error(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  float worst = 0.0f, scale = 0.0f;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    worst = std::max(worst, std::abs(a.data_as<float>()[i] - b.data_as<float>()[i]));
-    scale = std::max(scale, std::abs(b.data_as<float>()[i]));
-  }
-  return worst / scale;
-}
+using hfport_test::ids_tensor;
+using hfport_test::relative_max_error;
 
 class LlamaCacheTest : public ::testing::TestWithParam<std::pair<std::string, int64_t>> {};
 
@@ -111,25 +92,9 @@ TEST_P(LlamaCacheTest, FeedingTokensThroughTheCacheEqualsOneFullForward) {
   auto model = hfport::models::load_model(checkpoint.dir.path().string());
   EXPECT_EQ(model->family(), family);
 
-  const int64_t batch = 2, seq = 11;
-  std::vector<int64_t> values;
-  for (int64_t i = 0; i < batch * seq; ++i) values.push_back((7 * i + 3) % kVocab);
-  const Tensor ids = ids_tensor(batch, values);
-  const Tensor full = model->forward(ids, Tensor(), false).logits;
-  ASSERT_EQ(full.shape(), (hfport::Shape{batch, seq, kVocab}));
-
-  // Capacity 2 on purpose: the cache has to grow (and keep what it holds) along the way.
-  auto cache = model->new_cache(batch, 2);
-  // Prompt of 3, then 5 single tokens, then a chunk of 3.
-  const std::vector<std::pair<int64_t, int64_t>> steps = {{0, 3}, {3, 4}, {4, 5}, {5, 6},
-                                                          {6, 7}, {7, 8}, {8, 11}};
-  for (const auto& [begin, end] : steps) {
-    ASSERT_EQ(cache->length(), begin);
-    const Tensor step = model->forward_cached(columns(ids, begin, end), *cache);
-    const Tensor expected = full.slice(1, begin, end).contiguous();
-    EXPECT_LT(relative_max_error(step, expected), 1e-5f) << "tokens " << begin << ".." << end;
-  }
-  EXPECT_EQ(cache->length(), seq);
+  // A prompt of 3, then 5 single tokens, then a chunk of 3.
+  hfport_test::expect_cache_matches_full_forward(
+      *model, 2, 11, kVocab, {{0, 3}, {3, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 11}});
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, LlamaCacheTest,

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/safetensors_writer.h"
 #include "expect_error.h"
+#include "model_test_support.h"
 #include "models/model.h"
 #include "test_files.h"
 
@@ -109,23 +110,7 @@ void write_gpt2(const TempDir& dir) {
   std::ofstream(dir / "config.json") << config.dump();
 }
 
-Tensor ids_tensor(int64_t batch, const std::vector<int64_t>& values) {
-  const auto seq = static_cast<int64_t>(values.size()) / batch;
-  Tensor t = Tensor::empty(DType::I64, {batch, seq});
-  std::copy(values.begin(), values.end(), t.data_as<int64_t>());
-  return t;
-}
-
-// The largest |a - b| over logits [batch, seq, vocab], relative to the largest |b|.
-float relative_max_error(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  float worst = 0.0f, scale = 0.0f;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    worst = std::max(worst, std::abs(a.data_as<float>()[i] - b.data_as<float>()[i]));
-    scale = std::max(scale, std::abs(b.data_as<float>()[i]));
-  }
-  return worst / scale;
-}
+using hfport_test::ids_tensor;
 
 class CacheTest : public ::testing::TestWithParam<std::string> {};
 
@@ -137,27 +122,10 @@ TEST_P(CacheTest, FeedingTokensThroughTheCacheEqualsOneFullForward) {
   auto model = hfport::models::load_model(dir.path().string());
   EXPECT_EQ(model->family(), family);
 
-  const int64_t batch = 2, seq = 12;
-  std::vector<int64_t> values;
-  for (int64_t i = 0; i < batch * seq; ++i) values.push_back((7 * i + 3) % kVocab);
-  const Tensor ids = ids_tensor(batch, values);
-  const Tensor full = model->forward(ids, Tensor(), false).logits;
-  ASSERT_EQ(full.shape(), (hfport::Shape{batch, seq, kVocab}));
-
-  // Capacity 2: GPT-2's cache has to grow along the way (Mamba's state has no length).
-  auto cache = model->new_cache(batch, 2);
   // A prompt of 3 (shorter than the conv kernel, so the kept conv inputs start with zeros), five
-  // single tokens, then a chunk of 4 through the step path.
-  const std::vector<std::pair<int64_t, int64_t>> steps = {{0, 3}, {3, 4}, {4, 5}, {5, 6},
-                                                          {6, 7}, {7, 8}, {8, 12}};
-  for (const auto& [begin, end] : steps) {
-    ASSERT_EQ(cache->length(), begin);
-    const Tensor step =
-        model->forward_cached(ids.slice(1, begin, end).contiguous(), *cache);
-    const Tensor expected = full.slice(1, begin, end).contiguous();
-    EXPECT_LT(relative_max_error(step, expected), 1e-5f) << "tokens " << begin << ".." << end;
-  }
-  EXPECT_EQ(cache->length(), seq);
+  // single tokens, then a chunk of 4 through the step path; GPT-2's cache grows on the way.
+  hfport_test::expect_cache_matches_full_forward(
+      *model, 2, 12, kVocab, {{0, 3}, {3, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 12}});
 }
 
 INSTANTIATE_TEST_SUITE_P(MambaGpt2, CacheTest, ::testing::Values("mamba", "gpt2"),

@@ -309,7 +309,7 @@ def test_map_reports_without_loading(llama_dir, tmp_path):
     assert all("stats" not in p for p in report.params)
 
 
-def test_spec_from_a_json_file_and_extends(llama_dir, tmp_path):
+def test_spec_from_a_json_file(llama_dir, tmp_path):
     file = tmp_path / "spec.json"
     file.write_text(json.dumps(SPEC))
     _, report = hfport.load(llama_dir, spec=file)

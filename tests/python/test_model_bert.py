@@ -11,7 +11,6 @@ sentence-transformers does, must have cosine similarity > 0.99999 to transformer
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 import torch
 import transformers
 from hfport.errors import Error
+from model_testing import redraw, relative_l2
 from transformers import BertConfig, BertModel
 
 transformers.utils.logging.set_verbosity_error()
@@ -41,22 +41,7 @@ SENTENCES = [
 ]
 
 
-def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual.double() - expected.double()).norm() / expected.double().norm()).item()
 
-
-def redraw(model: torch.nn.Module, seed: int) -> None:
-    """Matrices ~ N(0, 1/in), LayerNorm weights around 1, biases ~ N(0, 0.2^2)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=generator)
-            if "LayerNorm.weight" in name:
-                p.copy_(1.0 + 0.2 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise / math.sqrt(p.shape[-1]))
 
 
 def tiny_bert(tmp_path: Path, seed: int, **overrides: Any) -> tuple[Any, Any]:

@@ -8,7 +8,6 @@ runs with eager attention in float32; logits must agree to a relative L2 error b
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import hfport.models
 import pytest
 import torch
 from hfport.errors import ConfigError, Error
+from model_testing import redraw, relative_l2
 from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
@@ -54,19 +54,6 @@ def tiny_config(family: str, **overrides: Any) -> Any:
     return config
 
 
-def redraw(model: torch.nn.Module, seed: int) -> None:
-    """Every parameter away from its initial value: matrices ~ N(0, 1/in), norm weights around 1,
-    biases ~ N(0, 0.2^2)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=generator)
-            if "norm" in name:
-                p.copy_(1.0 + 0.2 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise / math.sqrt(p.shape[-1]))
 
 
 def build(tmp_path: Path, family: str, seed: int = 0, **overrides: Any):
@@ -78,9 +65,6 @@ def build(tmp_path: Path, family: str, seed: int = 0, **overrides: Any):
     native = hfport.models.from_pretrained(folder)
     return reference, native
 
-
-def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual.double() - expected.double()).norm() / expected.double().norm()).item()
 
 
 def token_ids(batch: int, seq: int, seed: int) -> torch.Tensor:

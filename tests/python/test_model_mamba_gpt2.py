@@ -10,7 +10,6 @@ the native cache must give transformers' generate(do_sample=False) tokens.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 import torch
 import transformers
 from hfport.errors import ArgumentError, Error
+from model_testing import redraw, relative_l2
 from transformers import GPT2Config, GPT2LMHeadModel, MambaConfig, MambaForCausalLM
 
 transformers.utils.logging.set_verbosity_error()
@@ -27,33 +27,11 @@ VOCAB = 80
 TOLERANCE = 1e-5
 
 
-def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual.double() - expected.double()).norm() / expected.double().norm()).item()
-
 
 def token_ids(batch: int, seq: int, seed: int) -> torch.Tensor:
     return torch.randint(0, VOCAB, (batch, seq), generator=torch.Generator().manual_seed(seed))
 
 
-def redraw(model: torch.nn.Module, seed: int) -> None:
-    """Matrices ~ N(0, 1/in), norm weights and D around 1, biases ~ N(0, 0.2^2); Mamba's A_log and
-    dt_proj bias keep their initial scale (a stable recurrence) with noise added; GPT-2's
-    positions ~ N(0, 4)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=generator)
-            if name.endswith(("A_log", "dt_proj.bias")):
-                p.add_(0.2 * noise)
-            elif "norm" in name or name.endswith(".D") or "ln_" in name:
-                p.copy_(1.0 + 0.2 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.2 * noise)
-            elif name.endswith("wpe.weight"):
-                # Strong learned positions keep a random GPT-2 from settling on one token.
-                p.copy_(2.0 * noise)
-            else:
-                p.copy_(noise / math.sqrt(p.shape[-1]))
 
 
 def build(tmp_path: Path, model_class: Any, config: Any, seed: int) -> tuple[Any, Any]:

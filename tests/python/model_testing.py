@@ -1,0 +1,34 @@
+"""Shared by the native-model tests: the error measure, and redrawing a transformers model's
+parameters away from their initial values (norm weights of exactly 1 and zero biases would hide a
+norm or a bias the native model forgot)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return ((actual.double() - expected.double()).norm() / expected.double().norm()).item()
+
+
+def redraw(model: torch.nn.Module, seed: int) -> None:
+    """Matrices ~ N(0, 1/in); norm weights (and Mamba's D) around 1; biases ~ N(0, 0.2^2); Mamba's
+    A_log and dt_proj bias keep their initial scale (a stable recurrence) with noise added; GPT-2's
+    learned positions ~ N(0, 4), strong enough that a random GPT-2 does not settle on one token."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=generator)
+            is_norm = "norm" in name.lower() or "ln_" in name or name.endswith(".D")
+            if name.endswith(("A_log", "dt_proj.bias")):
+                p.add_(0.2 * noise)
+            elif is_norm and not name.endswith("bias"):
+                p.copy_(1.0 + 0.2 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.2 * noise)
+            elif name.endswith("wpe.weight"):
+                p.copy_(2.0 * noise)
+            else:
+                p.copy_(noise / math.sqrt(p.shape[-1]))
