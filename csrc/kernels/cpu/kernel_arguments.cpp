@@ -1,6 +1,7 @@
 #include "kernels/cpu/kernel_arguments.h"
 
 #include "core/cast.h"
+#include "core/device.h"
 
 namespace hfport {
 
@@ -9,6 +10,23 @@ namespace {
 std::string prefix(const char* op, const char* arg) { return std::string(op) + ": " + arg; }
 
 }  // namespace
+
+Device op_device(const char* op, std::initializer_list<NamedTensor> args) {
+  const char* first_name = nullptr;
+  Device device;
+  for (const auto& [name, tensor] : args) {
+    if (tensor == nullptr || !tensor->defined()) continue;
+    if (first_name == nullptr) {
+      first_name = name;
+      device = tensor->device();
+    } else if (tensor->device() != device) {
+      throw DeviceError(std::string(op) + ": all tensors must be on one device; " + first_name +
+                        " is on " + device_name(device) + ", " + name + " on " +
+                        device_name(tensor->device()));
+    }
+  }
+  return device;
+}
 
 void require_defined(const char* op, const char* arg, const Tensor& t) {
   if (!t.defined()) throw ArgumentError(prefix(op, arg) + " is required, got an undefined tensor");

@@ -13,6 +13,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <utility>
 
@@ -51,6 +52,13 @@ decltype(auto) dispatch_float(DType dtype, Fn&& fn) {
     default: return std::forward<Fn>(fn)(F32Element{});
   }
 }
+
+// Where an op runs: on the device of its defined tensor arguments, which must all be on one device
+// (DeviceError naming the op and the first argument that differs, with both devices). CPU when no
+// argument is defined. Each op's entry point asks this first and hands CUDA inputs to its CUDA side
+// (kernels/cuda/*_op.cpp); the CPU kernels below it keep their host checks.
+using NamedTensor = std::pair<const char*, const Tensor*>;
+Device op_device(const char* op, std::initializer_list<NamedTensor> args);
 
 // The checks. `op` and `arg` are the names the user typed ("selective_scan", "A").
 void require_defined(const char* op, const char* arg, const Tensor& t);

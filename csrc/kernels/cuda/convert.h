@@ -1,0 +1,37 @@
+// Strided gather with a dtype conversion on the GPU: the device side of Tensor::contiguous() and of
+// a cast, for the ops and the loader that need a contiguous operand in a given float type.
+// Host-callable; includes no CUDA header.
+//
+// dst[i] = convert(src[offset(i)]) where i runs over the elements in row-major order of `sizes`
+// and offset(i) follows `src_strides` (elements, any sign-free strides, broadcast 0 allowed).
+// src and dst dtypes are each F32, F16, BF16 or F64; a conversion goes through float64 when either
+// side is F64 and through float32 otherwise, rounding to nearest even once. dst is contiguous and
+// must not overlap src.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace hfport::cuda {
+
+inline constexpr int kMaxConvertDims = 8;
+
+struct ConvertParams {
+  int ndim = 0;                              // 0 (a scalar) .. kMaxConvertDims
+  int64_t sizes[kMaxConvertDims] = {};
+  int64_t src_strides[kMaxConvertDims] = {};  // elements
+  DType src_dtype = DType::F32;
+  const void* src = nullptr;  // device
+  DType dst_dtype = DType::F32;
+  void* dst = nullptr;        // device, contiguous, numel elements
+};
+
+// True for the dtypes `convert` takes (F32, F16, BF16, F64).
+bool convert_supports(DType dtype);
+
+// Launches on `stream` (a cudaStream_t; nullptr is the legacy default stream) and checks the
+// launch. ArgumentError for an unsupported dtype or ndim.
+void convert(const ConvertParams& params, void* stream);
+
+}  // namespace hfport::cuda

@@ -1,0 +1,74 @@
+#include "kernels/cuda/device_tensor.h"
+
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#include "core/cuda_stream.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "kernels/cpu/kernel_arguments.h"
+#include "kernels/cuda/convert.h"
+#include "kernels/cuda/cuda_check.h"
+
+namespace hfport::cuda {
+
+CurrentDevice::CurrentDevice(const Device& device) {
+  require_usable_device(device, "CUDA op");
+  HFPORT_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (previous_ != device.index) {
+    HFPORT_CUDA_CHECK(cudaSetDevice(device.index));
+    switched_ = true;
+  }
+}
+
+CurrentDevice::~CurrentDevice() {
+  if (switched_) cudaSetDevice(previous_);
+}
+
+void* op_stream() { return cuda_work_stream(); }
+
+Tensor contiguous_as(const char* op, const char* arg, const Tensor& t, DType dtype) {
+  require_defined(op, arg, t);
+  if (!convert_supports(t.dtype()) || !convert_supports(dtype)) {
+    throw ArgumentError(std::string(op) + " (CUDA): " + arg + " must be F32, F16, BF16 or F64, got " +
+                        std::string(dtype_name(t.dtype())));
+  }
+  if (t.dtype() == dtype && t.is_contiguous()) return t;
+  if (t.ndim() > kMaxConvertDims) {
+    throw ArgumentError(std::string(op) + " (CUDA): " + arg + " has " + std::to_string(t.ndim()) +
+                        " dimensions; a strided or cast copy takes at most " +
+                        std::to_string(kMaxConvertDims));
+  }
+  Tensor result = Tensor::empty(dtype, t.shape(), t.device());
+  ConvertParams p;
+  p.ndim = static_cast<int>(t.ndim());
+  for (int d = 0; d < p.ndim; ++d) {
+    p.sizes[d] = t.shape()[d];
+    p.src_strides[d] = t.strides()[d];
+  }
+  p.src_dtype = t.dtype();
+  p.src = t.data();
+  p.dst_dtype = dtype;
+  p.dst = result.data();
+  convert(p, op_stream());
+  return result;
+}
+
+Tensor output_on(const char* op, const Tensor& out, DType dtype, const Shape& shape,
+                 const Device& device) {
+  if (!out.defined()) return Tensor::empty(dtype, shape, device);
+  if (out.device() != device) {
+    throw DeviceError(std::string(op) + ": out must be on " + device_name(device) + ", got " +
+                      device_name(out.device()));
+  }
+  require_shape(op, "out", out, shape, "the result's shape");
+  if (out.dtype() != dtype) {
+    throw ArgumentError(std::string(op) + ": out must have dtype " + std::string(dtype_name(dtype)) +
+                        ", got " + std::string(dtype_name(out.dtype())));
+  }
+  if (!out.is_contiguous()) throw ArgumentError(std::string(op) + ": out must be contiguous");
+  return out;
+}
+
+}  // namespace hfport::cuda
