@@ -7,6 +7,7 @@
 #include <optional>
 #include <tuple>
 
+#include "core/device_copy.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/storage.h"
@@ -17,6 +18,10 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "models/parameters.h"
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/device_tensor.h"
+#include "kernels/cuda/elementwise.h"
+#endif
 
 namespace hfport::models {
 
@@ -140,14 +145,14 @@ Tensor optional_param(const Parameters& params, const std::string& name) {
 
 // ---------------------------------------------------------------------------------------------
 // The cache: K and V after RoPE, per layer [batch, capacity, kv_heads, head_dim] ("bshd", so a
-// step's k and v rows are appended with one memcpy per batch row and the attention kernel reads
-// the filled prefix as a strided view).
+// step's k and v rows are appended with one strided copy per batch row and the attention kernel
+// reads the filled prefix as a strided view). It lives on the model's device.
 
 class LlamaCache final : public DecodeCache {
  public:
   LlamaCache(int64_t layers, int64_t batch, int64_t capacity, int64_t kv_heads, int64_t head_dim,
-             DType dtype)
-      : batch_(batch), kv_heads_(kv_heads), head_dim_(head_dim), dtype_(dtype) {
+             DType dtype, Device device)
+      : batch_(batch), kv_heads_(kv_heads), head_dim_(head_dim), dtype_(dtype), device_(device) {
     k_.resize(static_cast<size_t>(layers));
     v_.resize(static_cast<size_t>(layers));
     reserve(std::max<int64_t>(capacity, 1));
@@ -162,12 +167,10 @@ class LlamaCache final : public DecodeCache {
     const int64_t capacity = std::max(total, 2 * capacity_);
     for (std::vector<Tensor>* side : {&k_, &v_}) {
       for (Tensor& t : *side) {
-        Tensor grown = Tensor::empty(dtype_, {batch_, capacity, kv_heads_, head_dim_});
+        Tensor grown = Tensor::empty(dtype_, {batch_, capacity, kv_heads_, head_dim_}, device_);
         if (t.defined() && length_ > 0) {
-          const size_t kept = static_cast<size_t>(length_ * kv_heads_ * head_dim_) *
-                              dtype_size(dtype_);
           for (int64_t b = 0; b < batch_; ++b) {
-            std::memcpy(grown.select(0, b).data(), t.select(0, b).data(), kept);
+            copy_into(t.select(0, b).slice(0, 0, length_), grown.select(0, b).slice(0, 0, length_));
           }
         }
         t = std::move(grown);
@@ -180,24 +183,9 @@ class LlamaCache final : public DecodeCache {
   // of `layer` and returns the filled prefix [batch, length + n, kv_heads, head_dim] of each.
   std::pair<Tensor, Tensor> append(int64_t layer, const Tensor& k_new, const Tensor& v_new) {
     const int64_t n = k_new.shape()[1];
-    const size_t head_bytes = static_cast<size_t>(head_dim_) * dtype_size(dtype_);
-    Tensor* stores[2] = {&k_[static_cast<size_t>(layer)], &v_[static_cast<size_t>(layer)]};
-    const Tensor* news[2] = {&k_new, &v_new};
-    const auto item = static_cast<int64_t>(dtype_size(dtype_));
-    for (int side = 0; side < 2; ++side) {
-      const Tensor& src = *news[side];
-      const Shape& stride = src.strides();
-      const std::byte* from = src.data();
-      std::byte* to = stores[side]->data();
-      for (int64_t b = 0; b < batch_; ++b) {
-        for (int64_t s = 0; s < n; ++s) {
-          const int64_t row = (b * capacity_ + length_ + s) * kv_heads_;
-          for (int64_t h = 0; h < kv_heads_; ++h) {
-            const int64_t at = b * stride[0] + s * stride[1] + h * stride[2];
-            std::memcpy(to + (row + h) * head_dim_ * item, from + at * item, head_bytes);
-          }
-        }
-      }
+    for (int64_t b = 0; b < batch_; ++b) {
+      copy_into(k_new.select(0, b), k_[static_cast<size_t>(layer)].select(0, b).slice(0, length_, length_ + n));
+      copy_into(v_new.select(0, b), v_[static_cast<size_t>(layer)].select(0, b).slice(0, length_, length_ + n));
     }
     return {k_[static_cast<size_t>(layer)].slice(1, 0, length_ + n),
             v_[static_cast<size_t>(layer)].slice(1, 0, length_ + n)};
@@ -208,6 +196,7 @@ class LlamaCache final : public DecodeCache {
  private:
   int64_t batch_, kv_heads_, head_dim_;
   DType dtype_;
+  Device device_;
   int64_t capacity_ = 0, length_ = 0;
   std::vector<Tensor> k_, v_;
 };
@@ -240,9 +229,11 @@ void swiglu_halves(const Tensor& gate_up, const Tensor& out, int64_t rows, int64
 
 class LlamaModel final : public Model {
  public:
-  LlamaModel(std::string family, json config, std::vector<std::pair<std::string, Tensor>> state)
+  LlamaModel(std::string family, json config, std::vector<std::pair<std::string, Tensor>> state,
+             const Device& device)
       : family_(std::move(family)), config_(std::move(config)),
-        shape_(read_shape(config_, family_)), rope_(rope_config_from_json(config_)) {
+        shape_(read_shape(config_, family_)), rope_(rope_config_from_json(config_)),
+        device_(device) {
     const Parameters params(family_, std::move(state));
     tok_embd_ = params.get("tok_embd.weight");
     output_norm_ = params.get("output_norm.weight");
@@ -275,6 +266,7 @@ class LlamaModel final : public Model {
       layer.window = shape_.window[static_cast<size_t>(i)];
       layers_.push_back(std::move(layer));
     }
+    place_on_device();
   }
 
   std::string family() const override { return family_; }
@@ -297,7 +289,7 @@ class LlamaModel final : public Model {
                   std::to_string(max_length));
     }
     return std::make_unique<LlamaCache>(shape_.layers, batch, max_length, shape_.kv_heads,
-                                        shape_.head_dim, dtype_);
+                                        shape_.head_dim, dtype_, device_);
   }
 
   Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
@@ -316,7 +308,47 @@ class LlamaModel final : public Model {
   }
 
  private:
+  // The parameters are prepared on the host (as loaded) and moved to the model's device once.
+  void place_on_device() {
+    if (device_.type == DeviceType::CPU) return;
+    auto place = [&](Tensor& t) {
+      if (t.defined()) t = to_device(t.contiguous(), device_);
+    };
+    place(tok_embd_);
+    place(output_norm_);
+    place(output_);
+    for (LlamaLayer& layer : layers_) {
+      for (Tensor* t : {&layer.attn_norm, &layer.qkv_weight, &layer.qkv_bias, &layer.out_weight,
+                        &layer.out_bias, &layer.q_norm, &layer.k_norm, &layer.ffn_norm,
+                        &layer.gate_up_weight, &layer.gate_up_bias, &layer.down_weight,
+                        &layer.down_bias}) {
+        place(*t);
+      }
+    }
+  }
+
+  // silu(gate) * up over the halves of gate_up into act, on the model's device.
+  void swiglu_into(const Tensor& gate_up, const Tensor& act, int64_t rows) const {
+    if (device_.type == DeviceType::CUDA) {
+#ifdef HFPORT_WITH_CUDA
+      cuda::CurrentDevice current(device_);
+      cuda::SwigluHalvesParams p;
+      p.rows = rows;
+      p.width = shape_.intermediate;
+      p.dtype = dtype_;
+      p.gate_up = gate_up.data();
+      p.out = act.data();
+      cuda::swiglu_halves(p, cuda::op_stream());
+      return;
+#endif
+    }
+    dispatch_float(dtype_, [&](auto tag) {
+      swiglu_halves<decltype(tag)>(gate_up, act, rows, shape_.intermediate);
+    });
+  }
+
   Tensor embed(const Tensor& ids) const {
+    if (device_.type == DeviceType::CUDA) return embedding_rows(tok_embd_, ids);
     const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
     Tensor x = Tensor::empty(dtype_, {batch, seq, shape_.hidden});
     const size_t row = static_cast<size_t>(shape_.hidden) * dtype_size(dtype_);
@@ -340,23 +372,25 @@ class LlamaModel final : public Model {
 
     Tensor positions = Tensor::empty(DType::I64, {seq});
     for (int64_t s = 0; s < seq; ++s) positions.data_as<int64_t>()[s] = past + s;
-    const RopeTable table = rope_table(rope_, positions);
+    RopeTable table = rope_table(rope_, positions);  // computed on the host, then moved
+    table.cos = to_device(table.cos, device_);
+    table.sin = to_device(table.sin, device_);
 
     // Buffers every layer reuses. The residual stream x is a fresh tensor per block (the norm's
     // fused add writes it), so hidden_states can keep each one without a copy.
     Tensor x = embed(ids);
-    Tensor h = Tensor::empty(dtype_, {batch, seq, shape_.hidden});
-    Tensor branch = Tensor::empty(dtype_, {batch, seq, shape_.hidden});
-    Tensor qkv = Tensor::empty(dtype_, {batch, seq, qkv_heads * d});
-    Tensor gate_up = Tensor::empty(dtype_, {batch, seq, 2 * shape_.intermediate});
-    Tensor act = Tensor::empty(dtype_, {batch, seq, shape_.intermediate});
+    Tensor h = Tensor::empty(dtype_, {batch, seq, shape_.hidden}, device_);
+    Tensor branch = Tensor::empty(dtype_, {batch, seq, shape_.hidden}, device_);
+    Tensor qkv = Tensor::empty(dtype_, {batch, seq, qkv_heads * d}, device_);
+    Tensor gate_up = Tensor::empty(dtype_, {batch, seq, 2 * shape_.intermediate}, device_);
+    Tensor act = Tensor::empty(dtype_, {batch, seq, shape_.intermediate}, device_);
     const Tensor qkv_bshd = qkv.view({batch, seq, qkv_heads, d});
     bool branch_pending = false;  // branch holds an output not yet added to x
 
     AttentionOptions attn;
     attn.causal = true;
     attn.layout = AttentionLayout::BSHD;
-    attn.key_padding_mask = key_padding;
+    attn.key_padding_mask = key_padding.defined() ? to_device(key_padding, device_) : Tensor();
     RopeOptions rope_options;
     rope_options.inplace = true;
     rope_options.layout = AttentionLayout::BSHD;
@@ -394,9 +428,7 @@ class LlamaModel final : public Model {
 
       norm_into_h(layer.ffn_norm);
       linear(h, layer.gate_up_weight, layer.gate_up_bias, gate_up);
-      dispatch_float(dtype_, [&](auto tag) {
-        swiglu_halves<decltype(tag)>(gate_up, act, batch * seq, shape_.intermediate);
-      });
+      swiglu_into(gate_up, act, batch * seq);
       linear(act, layer.down_weight, layer.down_bias, branch);
       branch_pending = true;
     }
@@ -410,6 +442,7 @@ class LlamaModel final : public Model {
   json config_;
   LlamaShape shape_;
   RopeConfig rope_;
+  Device device_;
   DType dtype_ = DType::F32;
   Tensor tok_embd_, output_norm_, output_;
   std::vector<LlamaLayer> layers_;
@@ -418,14 +451,16 @@ class LlamaModel final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> build_llama_family(const std::string& family, json config,
-                                          std::vector<std::pair<std::string, Tensor>> state) {
-  return std::make_unique<LlamaModel>(family, std::move(config), std::move(state));
+                                          std::vector<std::pair<std::string, Tensor>> state,
+                                          const Device& device) {
+  return std::make_unique<LlamaModel>(family, std::move(config), std::move(state), device);
 }
 
 ModelBuilder llama_family_builder(std::string family) {
   return [family = std::move(family)](json config,
-                                      std::vector<std::pair<std::string, Tensor>> state) {
-    return build_llama_family(family, std::move(config), std::move(state));
+                                      std::vector<std::pair<std::string, Tensor>> state,
+                                      const Device& device) {
+    return build_llama_family(family, std::move(config), std::move(state), device);
   };
 }
 

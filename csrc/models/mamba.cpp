@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/device_copy.h"
 #include "core/error.h"
 #include "kernels/cpu/causal_conv1d.h"
 #include "kernels/cpu/linear.h"
@@ -30,13 +31,8 @@ Tensor swap_last_two(const Tensor& t) {
                 {t.strides()[0], t.strides()[2], t.strides()[1]});
 }
 
-// A contiguous copy of swap_last_two(t).
-Tensor transposed_copy(const Tensor& t) {
-  const Tensor view = swap_last_two(t);
-  Tensor out = Tensor::empty(t.dtype(), view.shape());
-  copy_strided(view, out);
-  return out;
-}
+// A contiguous copy of swap_last_two(t), on t's device.
+Tensor transposed_copy(const Tensor& t) { return contiguous_copy(swap_last_two(t)); }
 
 struct MambaLayer {
   Tensor norm, in_w, in_b, conv_w, conv_b, x_dbc_w, dt_w, dt_b, a, d, out_w, out_b;
@@ -49,11 +45,12 @@ struct MambaLayerState {
 
 class MambaCache final : public DecodeCache {
  public:
-  MambaCache(int64_t batch, int64_t layers, int64_t d_inner, int64_t kernel, int64_t n_state)
+  MambaCache(int64_t batch, int64_t layers, int64_t d_inner, int64_t kernel, int64_t n_state,
+             const Device& device)
       : batch_(batch) {
     for (int64_t i = 0; i < layers; ++i) {
-      layers_.push_back({Tensor::zeros(DType::F32, {batch, d_inner, kernel}),
-                         Tensor::zeros(DType::F32, {batch, d_inner, n_state})});
+      layers_.push_back({zeros_on(DType::F32, {batch, d_inner, kernel}, device),
+                         zeros_on(DType::F32, {batch, d_inner, n_state}, device)});
     }
   }
   int64_t length() const override { return length_; }
@@ -69,8 +66,8 @@ class MambaCache final : public DecodeCache {
 
 class MambaModel final : public Model {
  public:
-  MambaModel(nlohmann::json config, Parameters params)
-      : config_(std::move(config)), params_(std::move(params)) {
+  MambaModel(nlohmann::json config, Parameters params, const Device& device)
+      : config_(std::move(config)), params_(std::move(params)), device_(device) {
     hidden_ = config_int(kFamily, config_, "hidden_size");
     vocab_ = config_int(kFamily, config_, "vocab_size");
     d_inner_ = config_int(kFamily, config_, "intermediate_size");
@@ -102,6 +99,10 @@ class MambaModel final : public Model {
       if (const Tensor* b = params_.find(p + "ssm_out.bias")) layer.out_b = *b;
       layers_.push_back(std::move(layer));
     }
+    tok_embd_ = params_.get("tok_embd.weight");
+    output_norm_ = params_.get("output_norm.weight");
+    output_ = params_.get("output.weight");
+    place_on_device();
   }
 
   std::string family() const override { return kFamily; }
@@ -117,7 +118,7 @@ class MambaModel final : public Model {
   std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t) const override {
     if (batch < 1) throw ArgumentError("native mamba model: cache batch must be >= 1");
     return std::make_unique<MambaCache>(batch, static_cast<int64_t>(layers_.size()), d_inner_,
-                                        kernel_, n_state_);
+                                        kernel_, n_state_, device_);
   }
 
   Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
@@ -138,6 +139,23 @@ class MambaModel final : public Model {
   }
 
  private:
+  // The parameters are prepared on the host (widened to F32, x_proj fused) and moved to the
+  // model's device once.
+  void place_on_device() {
+    if (device_.type == DeviceType::CPU) return;
+    auto place = [&](Tensor& t) {
+      if (t.defined()) t = to_device(t.contiguous(), device_);
+    };
+    for (Tensor* t : {&tok_embd_, &output_norm_, &output_}) place(*t);
+    for (MambaLayer& layer : layers_) {
+      for (Tensor* t : {&layer.norm, &layer.in_w, &layer.in_b, &layer.conv_w, &layer.conv_b,
+                        &layer.x_dbc_w, &layer.dt_w, &layer.dt_b, &layer.a, &layer.d,
+                        &layer.out_w, &layer.out_b}) {
+        place(*t);
+      }
+    }
+  }
+
   // x_proj's dt / B / C rows in one [dt_rank + 2N, d_inner] matrix: one GEMM instead of three.
   Tensor fused_x_proj(const std::string& prefix) const {
     const Tensor parts[3] = {params_.get(prefix + "ssm_x_dt.weight").contiguous(),
@@ -154,7 +172,7 @@ class MambaModel final : public Model {
 
   ModelOutput run(const Tensor& ids, const Tensor& mask, MambaCache* cache, bool keep_hidden) {
     ModelOutput out;
-    Tensor x = embedding_rows(params_.get("tok_embd.weight"), ids);
+    Tensor x = embedding_rows(tok_embd_, ids);
     for (size_t i = 0; i < layers_.size(); ++i) {
       const MambaLayer& layer = layers_[i];
       Tensor h = rms_norm(x, layer.norm, eps_).out;
@@ -166,9 +184,9 @@ class MambaModel final : public Model {
       x = std::move(mixed);
       if (keep_hidden) out.hidden_states.push_back(x);
     }
-    x = rms_norm(x, params_.get("output_norm.weight"), eps_).out;
+    x = rms_norm(x, output_norm_, eps_).out;
     if (keep_hidden) out.hidden_states.push_back(x);
-    out.logits = linear(x, params_.get("output.weight"));
+    out.logits = linear(x, output_);
     return out;
   }
 
@@ -200,7 +218,7 @@ class MambaModel final : public Model {
 
     Tensor y_bld;  // [batch, L, d_inner]
     if (continuing) {
-      y_bld = Tensor::empty(DType::F32, {batch, seq, d_inner_});
+      y_bld = Tensor::empty(DType::F32, {batch, seq, d_inner_}, device_);
       SelectiveStateUpdateOptions options;
       options.D = layer.d;
       options.dt_bias = layer.dt_b;
@@ -210,6 +228,10 @@ class MambaModel final : public Model {
         const Tensor y = selective_state_update(state->ssm, x_bld.select(1, t), delta.select(1, t),
                                                 layer.a, b_bnl.select(2, t), c_bnl.select(2, t),
                                                 options);
+        if (device_.type == DeviceType::CUDA) {
+          copy_into(y, y_bld.select(1, t));
+          continue;
+        }
         for (int64_t b = 0; b < batch; ++b) {
           std::memcpy(y_bld.data_as<float>() + (b * seq + t) * d_inner_,
                       y.data_as<float>() + b * d_inner_, static_cast<size_t>(d_inner_) * 4);
@@ -237,6 +259,11 @@ class MambaModel final : public Model {
   void keep_conv_inputs(const Tensor& x_bdl, Tensor& conv_state) const {
     const int64_t seq = x_bdl.shape()[2];
     const int64_t kept = std::min(seq, kernel_);
+    if (device_.type == DeviceType::CUDA) {  // a strided copy into the state's last columns
+      conv_state = zeros_on(DType::F32, conv_state.shape(), device_);
+      copy_into(x_bdl.slice(2, seq - kept, seq), conv_state.slice(2, kernel_ - kept, kernel_));
+      return;
+    }
     std::memset(conv_state.data(), 0, conv_state.nbytes());
     const Tensor packed = x_bdl.slice(2, seq - kept, seq).contiguous();  // [batch, d_inner, kept]
     const int64_t rows = packed.shape()[0] * packed.shape()[1];
@@ -248,6 +275,8 @@ class MambaModel final : public Model {
 
   nlohmann::json config_;
   Parameters params_;
+  Device device_;
+  Tensor tok_embd_, output_norm_, output_;
   std::vector<MambaLayer> layers_;
   int64_t hidden_ = 0, vocab_ = 0, d_inner_ = 0, n_state_ = 0, dt_rank_ = 0, kernel_ = 0;
   double eps_ = 1e-5;
@@ -256,8 +285,10 @@ class MambaModel final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> build_mamba_model(nlohmann::json config,
-                                         std::vector<std::pair<std::string, Tensor>> state) {
-  return std::make_unique<MambaModel>(std::move(config), f32_parameters(kFamily, std::move(state)));
+                                         std::vector<std::pair<std::string, Tensor>> state,
+                                         const Device& device) {
+  return std::make_unique<MambaModel>(std::move(config), f32_parameters(kFamily, std::move(state)),
+                                      device);
 }
 
 }  // namespace hfport::models

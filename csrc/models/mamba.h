@@ -32,6 +32,7 @@
 namespace hfport::models {
 
 std::unique_ptr<Model> build_mamba_model(nlohmann::json config,
-                                         std::vector<std::pair<std::string, Tensor>> state);
+                                         std::vector<std::pair<std::string, Tensor>> state,
+                                         const Device& device = Device{});
 
 }  // namespace hfport::models

@@ -6,6 +6,8 @@
 #include <limits>
 #include <map>
 
+#include "core/device.h"
+#include "core/device_copy.h"
 #include "core/error.h"
 #include "mapping/family_spec.h"
 #include "mapping/loader.h"
@@ -24,9 +26,11 @@ Tensor Model::forward_cached(const Tensor&, DecodeCache&) {
 
 namespace {
 
-// The argmax over the vocabulary of the last position of logits [batch, new, vocab].
+// The argmax over the vocabulary of the last position of logits [batch, new, vocab], on the host
+// (logits on a GPU are copied back first; the last step's [batch, vocab] would do, but a decode
+// step has one position anyway).
 std::vector<int64_t> last_argmax(const Tensor& logits) {
-  const Tensor c = logits.contiguous();
+  const Tensor c = to_device(logits, Device{}).contiguous();
   const int64_t batch = c.shape()[0], steps = c.shape()[1], vocab = c.shape()[2];
   if (c.dtype() != DType::F32 && c.dtype() != DType::F16 && c.dtype() != DType::BF16) {
     throw Error("generate expects F32, F16 or BF16 logits, got " +
@@ -84,7 +88,8 @@ std::vector<std::string> native_families() {
   return names;
 }
 
-std::unique_ptr<Model> load_model(const std::string& path, DType dtype) {
+std::unique_ptr<Model> load_model(const std::string& path, DType dtype, const Device& device) {
+  require_usable_device(device, "load_model");
   const auto checkpoint = Checkpoint::open(path);
   const FamilySpec& spec = select_family(checkpoint->config(), "config.json of " + path);
   const auto& builders = model_builders();
@@ -99,7 +104,8 @@ std::unique_ptr<Model> load_model(const std::string& path, DType dtype) {
   options.dtype = dtype;
   options.stats = false;
   LoadResult loaded = load_checkpoint(*checkpoint, &spec, options);
-  return it->second(apply_config_defaults(spec, checkpoint->config()), std::move(loaded.state));
+  return it->second(apply_config_defaults(spec, checkpoint->config()), std::move(loaded.state),
+                    device);
 }
 
 }  // namespace hfport::models

@@ -59,9 +59,13 @@ class Model {
 };
 
 // Loads `path` strictly through the family its config.json selects and builds that family's
-// model. `dtype`: the compute dtype of the parameters (F32 by default). Throws UnknownFamilyError
-// for a family with no native model, listing the ones that have one.
-std::unique_ptr<Model> load_model(const std::string& path, DType dtype = DType::F32);
+// model. `dtype`: the compute dtype of the parameters (F32 by default). `device`: where the
+// forward runs; the parameters are loaded and prepared on the host, then moved there once (CUDA:
+// the llama family and mamba; inputs may come from either side, outputs live on the device).
+// Throws UnknownFamilyError for a family with no native model, listing the ones that have one,
+// and DeviceError for a family without a CUDA forward.
+std::unique_ptr<Model> load_model(const std::string& path, DType dtype = DType::F32,
+                                  const Device& device = Device{});
 
 // The families load_model can build.
 std::vector<std::string> native_families();

@@ -4,12 +4,22 @@
 #include <cstring>
 
 #include "core/cast.h"
+#include "core/device_copy.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/device_tensor.h"
+#include "kernels/cuda/elementwise.h"
+#endif
 
 namespace hfport::models {
 
 namespace {
+
+bool on_cuda(const Tensor& t) { return t.device().type == DeviceType::CUDA; }
+
+// Token ids and masks are read on the host; one that arrives on a GPU is copied back first.
+Tensor on_host(const Tensor& t) { return on_cuda(t) ? to_device(t, Device{}) : t; }
 
 void require_f32_contiguous(const char* what, const Tensor& t) {
   if (t.dtype() != DType::F32 || !t.is_contiguous()) {
@@ -32,7 +42,7 @@ Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int
     throw ArgumentError(who + " must be I64 or I32, got " +
                         std::string(dtype_name(input_ids.dtype())));
   }
-  const Tensor c = input_ids.contiguous();
+  const Tensor c = on_host(input_ids).contiguous();
   Tensor ids = Tensor::empty(DType::I64, c.shape());
   int64_t* out = ids.data_as<int64_t>();
   const int64_t seq = c.shape()[1];
@@ -61,7 +71,7 @@ Tensor checked_attention_mask(const std::string& family, const Tensor& attention
     throw ArgumentError(who + " must be an integer or bool tensor of 1 (token) and 0 (padding), "
                         "got " + std::string(dtype_name(dt)));
   }
-  const Tensor c = attention_mask.contiguous();
+  const Tensor c = on_host(attention_mask).contiguous();
   Tensor mask = Tensor::empty(DType::U8, ids_shape);
   for (int64_t i = 0; i < c.numel(); ++i) {
     const double v = load_as_f64(c.data(), dt, static_cast<size_t>(i));
@@ -75,6 +85,23 @@ Tensor checked_attention_mask(const std::string& family, const Tensor& attention
 }
 
 Tensor embedding_rows(const Tensor& table, const Tensor& ids) {
+  if (on_cuda(table)) {
+#ifdef HFPORT_WITH_CUDA
+    if (!table.is_contiguous()) throw ArgumentError("embedding_rows: the table must be contiguous");
+    cuda::CurrentDevice current(table.device());
+    const Tensor device_ids = to_device(ids, table.device());
+    Tensor out = Tensor::empty(table.dtype(), {ids.shape()[0], ids.shape()[1], table.shape()[1]},
+                               table.device());
+    cuda::EmbeddingParams p;
+    p.count = ids.numel();
+    p.row_bytes = table.shape()[1] * static_cast<int64_t>(dtype_size(table.dtype()));
+    p.table = table.data();
+    p.ids = device_ids.data_as<int64_t>();
+    p.out = out.data();
+    cuda::embedding(p, cuda::op_stream());
+    return out;
+#endif
+  }
   require_f32_contiguous("embedding_rows: table", table);
   const int64_t hidden = table.shape()[1];
   Tensor out = Tensor::empty(DType::F32, {ids.shape()[0], ids.shape()[1], hidden});
@@ -88,12 +115,23 @@ Tensor embedding_rows(const Tensor& table, const Tensor& ids) {
 }
 
 void add_inplace(const Tensor& a, const Tensor& b) {
-  require_f32_contiguous("add_inplace: a", a);
-  require_f32_contiguous("add_inplace: b", b);
   if (a.shape() != b.shape()) {
     throw ArgumentError("add_inplace: shapes differ: " + shape_to_string(a.shape()) + " and " +
                         shape_to_string(b.shape()));
   }
+  if (on_cuda(a) || on_cuda(b)) {
+#ifdef HFPORT_WITH_CUDA
+    if (a.device() != b.device() || a.dtype() != b.dtype() || !a.is_contiguous() ||
+        !b.is_contiguous()) {
+      throw ArgumentError("add_inplace: a and b must be contiguous, of one dtype, on one device");
+    }
+    cuda::CurrentDevice current(a.device());
+    cuda::add_inplace({a.numel(), a.dtype(), a.data(), b.data()}, cuda::op_stream());
+    return;
+#endif
+  }
+  require_f32_contiguous("add_inplace: a", a);
+  require_f32_contiguous("add_inplace: b", b);
   float* x = a.data_as<float>();
   const float* y = b.data_as<float>();
   parallel_for(a.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
@@ -102,6 +140,20 @@ void add_inplace(const Tensor& a, const Tensor& b) {
 }
 
 void mask_rows_inplace(const Tensor& x, const Tensor& mask) {
+  if (on_cuda(x)) {
+#ifdef HFPORT_WITH_CUDA
+    if (!x.is_contiguous()) throw ArgumentError("mask_rows_inplace: x must be contiguous");
+    cuda::CurrentDevice current(x.device());
+    const Tensor keep = to_device(mask, x.device());
+    cuda::MaskRowsParams p;
+    p.rows = mask.numel();
+    p.row_bytes = static_cast<int64_t>(x.nbytes()) / p.rows;
+    p.x = x.data();
+    p.keep = keep.data_as<uint8_t>();
+    cuda::mask_rows(p, cuda::op_stream());
+    return;
+#endif
+  }
   require_f32_contiguous("mask_rows_inplace: x", x);
   const int64_t rows = mask.numel();
   const int64_t hidden = x.numel() / rows;
@@ -110,6 +162,43 @@ void mask_rows_inplace(const Tensor& x, const Tensor& mask) {
   for (int64_t r = 0; r < rows; ++r) {
     if (!keep[r]) std::memset(data + r * hidden, 0, static_cast<size_t>(hidden) * 4);
   }
+}
+
+Tensor contiguous_copy(const Tensor& t) {
+  if (on_cuda(t)) {
+#ifdef HFPORT_WITH_CUDA
+    cuda::CurrentDevice current(t.device());
+    Tensor out = Tensor::empty(t.dtype(), t.shape(), t.device());
+    cuda::copy_into("contiguous_copy", t, out);
+    return out;
+#endif
+  }
+  Tensor out = Tensor::empty(t.dtype(), t.shape());
+  copy_strided(t, out);
+  return out;
+}
+
+void copy_into(const Tensor& src, const Tensor& dst) {
+  if (on_cuda(src) || on_cuda(dst)) {
+#ifdef HFPORT_WITH_CUDA
+    cuda::CurrentDevice current(dst.device());
+    cuda::copy_into("copy_into", src, dst);
+    return;
+#endif
+  }
+  copy_strided(src, dst);
+}
+
+Tensor zeros_on(DType dtype, const Shape& shape, const Device& device) {
+  if (device.type == DeviceType::CUDA) {
+#ifdef HFPORT_WITH_CUDA
+    cuda::CurrentDevice current(device);
+    Tensor t = Tensor::empty(dtype, shape, device);
+    cuda::zero_fill(t);
+    return t;
+#endif
+  }
+  return Tensor::zeros(dtype, shape);
 }
 
 void tanh_inplace(const Tensor& x) {

@@ -2,8 +2,12 @@
 // attention mask a caller passes, looking rows up in an embedding table, reading config.json
 // fields, and the few elementwise steps (residual adds, masking rows, tanh) that need no kernel.
 //
-// Activations are contiguous F32 [batch, seq, hidden] throughout; the helpers assume it and say
-// so in their checks. Errors name the model family and the argument.
+// Activations are contiguous [batch, seq, hidden] throughout (F32 on the host); the helpers assume
+// it and say so in their checks. Errors name the model family and the argument.
+//
+// Devices: the ids and the mask are checked on the host (copied there when they come from a GPU).
+// embedding_rows, add_inplace, mask_rows_inplace, contiguous_copy, copy_into and zeros_on run where
+// their tensors are: on a CUDA device through kernels/cuda/elementwise.h and convert.h.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +40,14 @@ void add_inplace(const Tensor& a, const Tensor& b);
 // apply_mask_to_padding_states: padded positions become zeros).
 void mask_rows_inplace(const Tensor& x, const Tensor& mask);
 void tanh_inplace(const Tensor& x);
+
+// A contiguous copy of `t` on t's device.
+Tensor contiguous_copy(const Tensor& t);
+// dst = src (one shape and dtype, one device). On the host dst must be contiguous; on a GPU it may
+// be any non-aliasing view (a cache slot, a state column).
+void copy_into(const Tensor& src, const Tensor& dst);
+// Zeros of `dtype` and `shape` on `device`.
+Tensor zeros_on(DType dtype, const Shape& shape, const Device& device);
 
 // The parameters a model computes with, all F32: a checkpoint loaded in another dtype is widened
 // once here (its values keep that dtype's rounding; the arithmetic is F32 either way).

@@ -1,12 +1,33 @@
 // The native model of each family. See registry.h.
 #include "models/registry.h"
 
+#include "core/error.h"
+
 #include "models/bert.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
 #include "models/mamba.h"
 
 namespace hfport::models {
+
+namespace {
+
+using HostBuilder = std::unique_ptr<Model> (*)(nlohmann::json,
+                                               std::vector<std::pair<std::string, Tensor>>);
+
+// A family whose forward runs on the CPU only: a CUDA device is refused before anything is built.
+ModelBuilder host_only(const std::string& family, HostBuilder build) {
+  return [family, build](nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
+                         const Device& device) {
+    if (device.type != DeviceType::CPU) {
+      throw DeviceError("native " + family + " model: runs on the CPU only; the CUDA forward "
+                        "covers the llama family (llama, mistral, qwen2, qwen3) and mamba");
+    }
+    return build(std::move(config), std::move(state));
+  };
+}
+
+}  // namespace
 
 const std::map<std::string, ModelBuilder>& model_builders() {
   static const std::map<std::string, ModelBuilder> builders = {
@@ -15,8 +36,8 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"qwen2", llama_family_builder("qwen2")},
       {"qwen3", llama_family_builder("qwen3")},
       {"mamba", build_mamba_model},
-      {"gpt2", build_gpt2_model},
-      {"bert", build_bert_model},
+      {"gpt2", host_only("gpt2", build_gpt2_model)},
+      {"bert", host_only("bert", build_bert_model)},
   };
   return builders;
 }

@@ -16,8 +16,10 @@
 namespace hfport::models {
 
 // (config.json with the spec's defaults applied, the loaded state: native name -> tensor).
+// (config.json with the spec's defaults, the strictly loaded host state, the device to run on).
+// A family without a CUDA forward throws DeviceError for a CUDA device.
 using ModelBuilder = std::function<std::unique_ptr<Model>(
-    nlohmann::json, std::vector<std::pair<std::string, Tensor>>)>;
+    nlohmann::json, std::vector<std::pair<std::string, Tensor>>, const Device&)>;
 
 // Family spec name -> builder ("llama", "mistral", "qwen2", "qwen3", "mamba", "bert", "gpt2").
 const std::map<std::string, ModelBuilder>& model_builders();

@@ -2,6 +2,7 @@
 // wraps it in from_pretrained and a callable.
 #include <pybind11/stl.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "models/model.h"
 #include "python/bindings.h"
@@ -41,12 +42,13 @@ void bind_models(py::module_& m) {
            },
            py::arg("input_ids"), py::arg("max_new_tokens"));
   m.def("_load_model",
-        [](const std::string& path, const std::string& dtype) {
+        [](const std::string& path, const std::string& dtype, const std::string& device) {
           const DType parsed = dtype_from_user_name(dtype);
+          const Device where = parse_device(device);
           py::gil_scoped_release unlocked;
-          return hfport::models::load_model(path, parsed);
+          return hfport::models::load_model(path, parsed, where);
         },
-        py::arg("path"), py::arg("dtype"));
+        py::arg("path"), py::arg("dtype"), py::arg("device") = "cpu");
   m.def("_native_families", &hfport::models::native_families);
 }
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from hfport import _hfport
 from hfport._hfport import Tensor
-from hfport.errors import DeviceError
 
 
 class Model:
@@ -54,10 +53,12 @@ class Model:
 
 
 def from_pretrained(path: str | os.PathLike, dtype: str = "float32", device: str = "cpu") -> Model:
-    """Load a checkpoint strictly through its family spec and build the native model."""
-    if device != "cpu":
-        raise DeviceError(f"device {device!r}: native models run on the CPU in this build")
-    return Model(_hfport._load_model(os.fspath(path), dtype))
+    """Load a checkpoint strictly through its family spec and build the native model.
+
+    device "cuda" / "cuda:N" runs the llama family and mamba on that GPU (the parameters are
+    loaded on the host and moved once; outputs are CUDA tensors). Other families, a build without
+    CUDA and a machine without a device raise DeviceError saying which."""
+    return Model(_hfport._load_model(os.fspath(path), dtype, device))
 
 
 def native_families() -> list[str]:

@@ -36,16 +36,18 @@ __device__ __forceinline__ void store_wide(void* p, DType dtype, int64_t i, doub
 __global__ void convert_kernel(ConvertParams p, int64_t numel, bool wide) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < numel;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t rest = i, offset = 0;
+    int64_t rest = i, offset = 0, dst_offset = p.dst_strided ? 0 : i;
     for (int d = p.ndim - 1; d >= 0; --d) {
       const int64_t size = p.sizes[d];
-      offset += (rest % size) * p.src_strides[d];
+      const int64_t index = rest % size;
+      offset += index * p.src_strides[d];
+      if (p.dst_strided) dst_offset += index * p.dst_strides[d];
       rest /= size;
     }
     if (wide) {
-      store_wide(p.dst, p.dst_dtype, i, load_wide(p.src, p.src_dtype, offset));
+      store_wide(p.dst, p.dst_dtype, dst_offset, load_wide(p.src, p.src_dtype, offset));
     } else {
-      store_any(p.dst, p.dst_dtype, i, load_any(p.src, p.src_dtype, offset));
+      store_any(p.dst, p.dst_dtype, dst_offset, load_any(p.src, p.src_dtype, offset));
     }
   }
 }

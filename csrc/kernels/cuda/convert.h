@@ -5,8 +5,9 @@
 // dst[i] = convert(src[offset(i)]) where i runs over the elements in row-major order of `sizes`
 // and offset(i) follows `src_strides` (elements, any sign-free strides, broadcast 0 allowed).
 // src and dst dtypes are each F32, F16, BF16 or F64; a conversion goes through float64 when either
-// side is F64 and through float32 otherwise, rounding to nearest even once. dst is contiguous and
-// must not overlap src.
+// side is F64 and through float32 otherwise, rounding to nearest even once. dst is contiguous, or
+// strided when dst_strided is set (a view into a larger tensor: a cache slot, a state column; its
+// elements must not alias each other). dst must not overlap src.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,9 @@ struct ConvertParams {
   DType src_dtype = DType::F32;
   const void* src = nullptr;  // device
   DType dst_dtype = DType::F32;
-  void* dst = nullptr;        // device, contiguous, numel elements
+  void* dst = nullptr;        // device
+  bool dst_strided = false;   // false: dst is contiguous and dst_strides is ignored
+  int64_t dst_strides[kMaxConvertDims] = {};  // elements
 };
 
 // True for the dtypes `convert` takes (F32, F16, BF16, F64).

@@ -55,6 +55,44 @@ Tensor contiguous_as(const char* op, const char* arg, const Tensor& t, DType dty
   return result;
 }
 
+void copy_into(const char* op, const Tensor& src, const Tensor& dst) {
+  require_defined(op, "src", src);
+  require_defined(op, "dst", dst);
+  if (src.device() != dst.device()) {
+    throw DeviceError(std::string(op) + ": copy from " + device_name(src.device()) + " to " +
+                      device_name(dst.device()) + "; both must be on one CUDA device");
+  }
+  require_shape(op, "dst", dst, src.shape(), "the source's shape");
+  if (!convert_supports(src.dtype()) || !convert_supports(dst.dtype())) {
+    throw ArgumentError(std::string(op) + " (CUDA): copies F32, F16, BF16 or F64, got " +
+                        std::string(dtype_name(src.dtype())) + " -> " +
+                        std::string(dtype_name(dst.dtype())));
+  }
+  if (src.ndim() > kMaxConvertDims) {
+    throw ArgumentError(std::string(op) + " (CUDA): at most " + std::to_string(kMaxConvertDims) +
+                        " dimensions, got " + std::to_string(src.ndim()));
+  }
+  ConvertParams p;
+  p.ndim = static_cast<int>(src.ndim());
+  for (int d = 0; d < p.ndim; ++d) {
+    p.sizes[d] = src.shape()[d];
+    p.src_strides[d] = src.strides()[d];
+    p.dst_strides[d] = dst.strides()[d];
+  }
+  p.src_dtype = src.dtype();
+  p.src = src.data();
+  p.dst_dtype = dst.dtype();
+  p.dst = dst.data();
+  p.dst_strided = !dst.is_contiguous();
+  convert(p, op_stream());
+}
+
+void zero_fill(const Tensor& t) {
+  if (!t.is_contiguous()) throw ArgumentError("zero_fill (CUDA): the tensor must be contiguous");
+  if (t.nbytes() == 0) return;
+  HFPORT_CUDA_CHECK(cudaMemsetAsync(t.data(), 0, t.nbytes(), static_cast<cudaStream_t>(op_stream())));
+}
+
 Tensor output_on(const char* op, const Tensor& out, DType dtype, const Shape& shape,
                  const Device& device) {
   if (!out.defined()) return Tensor::empty(dtype, shape, device);

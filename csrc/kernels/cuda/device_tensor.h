@@ -33,6 +33,14 @@ void* op_stream();
 // `op` and `arg` for others.
 Tensor contiguous_as(const char* op, const char* arg, const Tensor& t, DType dtype);
 
+// dst = src element by element (a cast when the dtypes differ), both on one CUDA device, any
+// strides on either side (dst's elements must not alias each other, nor overlap src). Float
+// dtypes as contiguous_as; ArgumentError naming `op` for a shape mismatch.
+void copy_into(const char* op, const Tensor& src, const Tensor& dst);
+
+// Sets every byte of the contiguous CUDA tensor `t` to zero, in order on op_stream().
+void zero_fill(const Tensor& t);
+
 // The tensor an op writes into: `out` when given (it must be a contiguous tensor of `dtype` and
 // `shape` on `device`; ArgumentError / DeviceError otherwise), else a fresh uninitialised one.
 Tensor output_on(const char* op, const Tensor& out, DType dtype, const Shape& shape,
