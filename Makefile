@@ -7,6 +7,7 @@
 #               checkpoint: the load report and the per-layer parity table of each
 #   make lint   ruff over the Python (part of make test)
 #   make bench  the CPU benchmarks (loader, mapping, kernels, models); writes docs/benchmarks.md
+#   make gpu-deps  the .deb files benchmarks/gpu_check.sh unpacks on a GPU machine without network
 
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip --disable-pip-version-check
@@ -18,7 +19,7 @@ PY_TEST_DEPS := torch==2.13.0 transformers==5.17.0 safetensors==0.8.0 ml_dtypes 
 	nbclient nbformat ipykernel matplotlib ruff
 PY_BUILD_DEPS := scikit-build-core pybind11 cmake ninja numpy rich
 
-.PHONY: deps deps-debian deps-python dev test test-cpp test-python lint demo bench clean
+.PHONY: deps deps-debian deps-python dev test test-cpp test-python lint demo bench clean gpu-deps
 
 deps: deps-debian deps-python
 
@@ -68,3 +69,9 @@ bench: dev
 
 clean:
 	rm -rf build
+
+# The build's Debian packages (and OpenBLAS's runtime) as files, for a GPU machine that cannot
+# reach a package registry: benchmarks/gpu_check.sh unpacks them into a private root there.
+gpu-deps:
+	mkdir -p .gpu-deps && cd .gpu-deps && apt-get download $(DEB_PACKAGES) \
+	  libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5
