@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import hfport
 import pytest
 import torch
-from cuda_testing import needs_cuda
+from cuda_testing import HAS_CUDA, needs_cuda
 from hfport.errors import ArgumentError, DeviceError, LoadError, TensorNotFoundError
 from safetensors.torch import load_file, save_file
 
@@ -259,3 +261,18 @@ def test_results_are_ready_on_a_side_stream_of_torch(llama_bf16_dir):
     reference = load_file(llama_bf16_dir / "model.safetensors")
     for name, copy in copies.items():
         assert torch.equal(copy.cpu(), reference[name].float()), name
+
+
+def test_benchmark_script_runs_or_says_why_not():
+    # On a GPU a ~0.2 GB run prints every row with a ratio; elsewhere it says why and exits 0.
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu_load.py"
+    result = subprocess.run([sys.executable, str(script), "--gb", "0.02", "--repeats", "1"],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    if not HAS_CUDA:
+        assert "skipped" in result.stdout and "run it on a machine with a GPU" in result.stdout
+        return
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")][2:]
+    assert len(table) == 5, result.stdout
+    for line in table:
+        assert line.split("|")[4].strip().endswith("x"), line
