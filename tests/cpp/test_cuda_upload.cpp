@@ -130,7 +130,9 @@ TEST(CudaUpload, NoDeviceIsADeviceErrorSayingWhy) {
     hfport::upload_to_device(fine, kCuda0);
     ADD_FAILURE() << "no DeviceError";
   } catch (const hfport::DeviceError& e) {
-    for (const auto& word : words) EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+    for (const auto& word : words) {
+      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -191,7 +193,9 @@ void expect_uploaded(const std::vector<UploadRequest>& requests, const std::vect
     EXPECT_TRUE(got[i].is_contiguous());
     const Tensor back = hfport::to_device(got[i], kCpu);  // on the work stream: the invariant
     ASSERT_EQ(back.nbytes(), expected.nbytes());
-    EXPECT_EQ(std::memcmp(back.data(), expected.data(), expected.nbytes()), 0);
+    if (expected.nbytes() > 0) {
+      EXPECT_EQ(std::memcmp(back.data(), expected.data(), expected.nbytes()), 0);
+    }
   }
 }
 
