@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/cast.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "mapping/mapping_ops.h"
 
@@ -65,6 +66,32 @@ std::string init_flag(const TensorStats& s, const nlohmann::json& config) {
   return "";
 }
 
+// What a load to a CUDA device checks before it opens or reads anything.
+void check_load_device(const LoadOptions& options) {
+  if (options.device.type != DeviceType::CUDA) return;
+  validate_upload_options(options.upload);
+  require_usable_device(options.device, "load");
+}
+
+// Every made tensor but the tied ones (which share their target's) goes up in one pass; the
+// state then points at the device tensors, a tied name at its target's.
+void upload_state(LoadResult& result, const std::map<std::string, std::string>& tied_to,
+                  const std::map<std::string, DType>& wanted, const LoadOptions& options) {
+  std::vector<UploadRequest> requests;
+  for (const auto& [name, tensor] : result.state) {
+    if (!tied_to.count(name)) requests.push_back(upload_request(name, tensor, wanted.at(name)));
+  }
+  UploadOptions upload = options.upload;
+  upload.progress = options.progress;
+  std::vector<Tensor> uploaded = upload_to_device(requests, options.device, upload);
+  std::map<std::string, Tensor> on_device;
+  for (size_t i = 0; i < requests.size(); ++i) on_device.emplace(requests[i].name, uploaded[i]);
+  for (auto& [name, tensor] : result.state) {
+    auto tied = tied_to.find(name);
+    tensor = on_device.at(tied == tied_to.end() ? name : tied->second);
+  }
+}
+
 }  // namespace
 
 LoadReport map_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec) {
@@ -73,11 +100,15 @@ LoadReport map_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec) 
 
 LoadResult load_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec,
                            const LoadOptions& options) {
+  check_load_device(options);
+  const bool on_device = options.device.type == DeviceType::CUDA;
   LoadPlan plan = plan_load(checkpoint, choose_spec(checkpoint, spec));
   if (options.strict && !plan.report.ok()) throw LoadError(plan.report.error_message());
 
   LoadResult result;
   std::map<std::string, Tensor> made;
+  std::map<std::string, DType> wanted;        // the dtype each made tensor ends in
+  std::map<std::string, std::string> tied_to;  // a tied name -> the name it shares a tensor with
   uint64_t total = 0, done = 0;
   for (const auto& step : plan.steps) {
     if (!step.runnable) continue;
@@ -88,25 +119,32 @@ LoadResult load_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec,
     std::vector<Tensor> tensors = run_step(checkpoint, step);
     for (size_t k = 0; k < tensors.size(); ++k) {
       Tensor t = tensors[k];
-      if (options.dtype && dtype_is_floating(t.dtype()) && t.dtype() != *options.dtype) {
-        t = cast(t, *options.dtype);
-      }
+      const DType want =
+          options.dtype && dtype_is_floating(t.dtype()) ? *options.dtype : t.dtype();
+      // On a device the cast runs there after the upload (upload_state).
+      if (!on_device) t = cast(t, want);
       ReportEntry& entry = plan.report.params[step.entries[k]];
-      entry.dtype = std::string(dtype_name(t.dtype()));
+      entry.dtype = std::string(dtype_name(want));
       made.emplace(entry.name, t);
+      wanted.emplace(entry.name, want);
     }
     for (const auto& source : step.sources) done += checkpoint.info(source).end - checkpoint.info(source).begin;
     if (options.progress) options.progress(done, total);
   }
   for (const auto& entry : plan.report.params) {
     if (entry.status == ParamStatus::Tied) {
-      if (auto it = made.find(entry.detail); it != made.end()) made.emplace(entry.name, it->second);
+      if (auto it = made.find(entry.detail); it != made.end()) {
+        made.emplace(entry.name, it->second);
+        tied_to.emplace(entry.name, entry.detail);
+      }
     }
   }
   for (auto& entry : plan.report.params) {
     auto it = made.find(entry.name);
     if (it == made.end()) continue;
-    if (entry.status == ParamStatus::Tied) entry.dtype = std::string(dtype_name(it->second.dtype()));
+    if (entry.status == ParamStatus::Tied) {
+      entry.dtype = std::string(dtype_name(wanted.at(entry.detail)));
+    }
     result.state.emplace_back(entry.name, it->second);
   }
   if (options.stats) {
@@ -125,12 +163,14 @@ LoadResult load_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec,
       if (entry.status == ParamStatus::Loaded) entry.init_flag = init_flag(stats[k], plan.config);
     }
   }
+  if (on_device) upload_state(result, tied_to, wanted, options);
   result.report = std::move(plan.report);
   return result;
 }
 
 LoadResult load_checkpoint(const std::string& path, const FamilySpec* spec,
                            const LoadOptions& options) {
+  check_load_device(options);
   const auto checkpoint = Checkpoint::open(path);
   return load_checkpoint(*checkpoint, spec, options);
 }

@@ -3,8 +3,11 @@
 
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
+#include "core/cuda_upload.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
 
@@ -28,5 +31,10 @@ Tensor optional_tensor_arg(const py::object& value, const char* arg_name);
 
 // "F32", "float32", "fp32", "bfloat16", "bf16", ... -> DType; DTypeError listing the names otherwise.
 DType dtype_from_user_name(const std::string& name);
+
+// The staging keywords of a load (None: the default). ArgumentError when one is given for the CPU
+// or is out of range (validate_upload_options).
+UploadOptions upload_options_arg(const Device& device, std::optional<int64_t> staging_bytes,
+                                 std::optional<int> staging_buffers);
 
 }  // namespace hfport::python

@@ -3,11 +3,28 @@
 #include <pybind11/stl.h>
 
 #include "core/checkpoint.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/load_tensors.h"
 #include "core/safetensors_writer.h"
 #include "core/tensor_diff.h"
 #include "python/bindings.h"
 
 namespace hfport::python {
+
+UploadOptions upload_options_arg(const Device& device, std::optional<int64_t> staging_bytes,
+                                 std::optional<int> staging_buffers) {
+  UploadOptions options;
+  if (!staging_bytes && !staging_buffers) return options;
+  if (device.type != DeviceType::CUDA) {
+    throw ArgumentError("staging_bytes and staging_buffers size the pinned buffers of a load to "
+                        "a CUDA device; this load is to " + device_name(device));
+  }
+  if (staging_bytes) options.staging_bytes = *staging_bytes;
+  if (staging_buffers) options.staging_buffers = *staging_buffers;
+  validate_upload_options(options);
+  return options;
+}
 
 void bind_checkpoint(py::module_& m) {
   py::class_<Checkpoint, std::shared_ptr<Checkpoint>>(
@@ -46,6 +63,33 @@ void bind_checkpoint(py::module_& m) {
         d["shard"] = ck.shard_of(name).path();
         return d;
       }, py::arg("name"), "dtype, shape, byte size, offsets and file of one tensor, reading no data")
+      .def("load_all",
+           [](const Checkpoint& ck, const std::string& device,
+              const std::optional<std::vector<std::string>>& names,
+              const std::optional<std::string>& dtype, std::optional<int64_t> staging_bytes,
+              std::optional<int> staging_buffers) {
+             TensorLoadOptions options;
+             options.device = parse_device(device);
+             options.upload = upload_options_arg(options.device, staging_bytes, staging_buffers);
+             if (dtype) options.dtype = dtype_from_user_name(*dtype);
+             std::vector<std::pair<std::string, Tensor>> loaded;
+             {
+               py::gil_scoped_release unlocked;
+               loaded = load_tensors(ck, names ? *names : ck.names(), options);
+             }
+             py::dict out;
+             for (auto& [name, tensor] : loaded) out[py::str(name)] = py::cast(tensor);
+             return out;
+           },
+           py::arg("device") = "cpu", py::arg("names") = py::none(),
+           py::arg("dtype") = py::none(), py::kw_only(), py::arg("staging_bytes") = py::none(),
+           py::arg("staging_buffers") = py::none(),
+           "every tensor (or those in `names`) under its own name, as a dict, on `device`: 'cpu' "
+           "gives the zero-copy views; 'cuda' / 'cuda:N' uploads them all in one pass through "
+           "pinned staging buffers (staging_buffers x staging_bytes, default 8 x 32 MiB) with "
+           "copies overlapped on streams, the results sharing one device allocation. dtype casts "
+           "every floating-point tensor (on the device, after upload, for CUDA). The device is "
+           "checked before anything is read")
       .def("metadata", &Checkpoint::metadata,
            "__metadata__ of a single file; the index's metadata for a sharded checkpoint")
       .def_property_readonly("config", [](const Checkpoint& ck) -> py::object {

@@ -4,6 +4,7 @@
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "mapping/family_spec.h"
 #include "mapping/loader.h"
@@ -50,9 +51,13 @@ void bind_mapping(py::module_& m) {
   m.def("_load",
         [](const std::string& path, const std::optional<std::string>& spec_text,
            const std::string& spec_origin, const std::optional<std::string>& dtype, bool strict,
-           bool stats, std::function<void(uint64_t, uint64_t)> progress) {
-          const auto spec = spec_from_text(spec_text, spec_origin);
+           bool stats, std::function<void(uint64_t, uint64_t)> progress,
+           const std::string& device, std::optional<int64_t> staging_bytes,
+           std::optional<int> staging_buffers) {
           LoadOptions options;
+          options.device = parse_device(device);
+          options.upload = upload_options_arg(options.device, staging_bytes, staging_buffers);
+          const auto spec = spec_from_text(spec_text, spec_origin);
           if (dtype) options.dtype = dtype_from_user_name(*dtype);
           options.strict = strict;
           options.stats = stats;
@@ -65,15 +70,15 @@ void bind_mapping(py::module_& m) {
           LoadResult result;
           {
             py::gil_scoped_release unlocked;
-            const auto checkpoint = Checkpoint::open(path);
-            result = load_checkpoint(*checkpoint, spec ? &*spec : nullptr, options);
+            result = load_checkpoint(path, spec ? &*spec : nullptr, options);
           }
           py::dict state;
           for (auto& [name, tensor] : result.state) state[py::str(name)] = py::cast(tensor);
           return py::make_tuple(state, report_tuple(result.report));
         },
         py::arg("path"), py::arg("spec_text"), py::arg("spec_origin"), py::arg("dtype"),
-        py::arg("strict"), py::arg("stats"), py::arg("progress"));
+        py::arg("strict"), py::arg("stats"), py::arg("progress"), py::arg("device") = "cpu",
+        py::arg("staging_bytes") = py::none(), py::arg("staging_buffers") = py::none());
 }
 
 }  // namespace hfport::python

@@ -4,6 +4,7 @@
 >>> ck = hfport.open("model_dir")                 # a .safetensors file, a folder or an index.json
 >>> w = torch.from_dlpack(ck["embeddings.word_embeddings.weight"])   # zero-copy
 >>> state, report = hfport.load("model_dir")      # native names, strict, with a report
+>>> on_gpu = ck.load_all(device="cuda")           # every tensor, one staged upload
 """
 
 from hfport import errors, models, ops

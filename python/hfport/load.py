@@ -3,6 +3,7 @@
 >>> state, report = hfport.load("llama_dir")            # family from config.json
 >>> print(report)                                        # the compact table
 >>> state, report = hfport.load("dir", spec="mamba", dtype="float32", strict=False)
+>>> state, report = hfport.load("llama_dir", device="cuda", dtype="bfloat16")  # on the GPU
 
 The planning, the ops and the report are C++ (csrc/mapping); this module turns a spec given as a
 name, a dict or a file into JSON text, shows a progress bar on large loads, and wraps the report.
@@ -19,7 +20,7 @@ from typing import Any
 
 from hfport import _hfport
 from hfport._hfport import Tensor
-from hfport.errors import DeviceError, SpecError
+from hfport.errors import SpecError
 
 SpecArg = str | os.PathLike | Mapping[str, Any] | None
 
@@ -155,30 +156,36 @@ def _progress_bar(path: str, progress: bool | None
         if task is None:
             bar.start()
             task = bar.add_task(path, total=total)
-        bar.update(task, completed=done)
+        # A load to a GPU reports a second run (the upload) with its own total.
+        bar.update(task, completed=done, total=total)
 
     return update, bar.stop
 
 
 def load(path: str | os.PathLike, spec: SpecArg = None, dtype: str | None = None,
          device: str = "cpu", strict: bool = True, stats: bool = True,
-         progress: bool | None = None) -> tuple[dict[str, Tensor], LoadReport]:
+         progress: bool | None = None, *, staging_bytes: int | None = None,
+         staging_buffers: int | None = None) -> tuple[dict[str, Tensor], LoadReport]:
     """Load a checkpoint onto native names. Returns ``(state, report)``: ``state`` maps native
     names to hfport.Tensor (zero-copy views where the op leaves the bytes alone).
 
     spec: None (the built-in family config.json's model_type selects), a built-in family name, a
     dict, or a JSON file. dtype: cast every floating-point parameter ("float32", "bf16", ...).
-    strict: raise hfport.errors.LoadError listing every problem; False returns the report and
-    leaves missing parameters out. stats: per-tensor statistics and fresh-init flags.
-    progress: a bar for large loads (None: when stderr is a terminal).
+    device: "cpu", "cuda" or "cuda:N" (a torch.device works too). On a GPU the state is made on
+    the host as for the CPU, then uploaded in one pass through pinned staging buffers
+    (staging_buffers x staging_bytes, default 8 x 32 MiB) with copies overlapped on streams; a
+    dtype cast runs on the GPU after the upload, and all tensors share one device allocation.
+    The device is checked before the checkpoint is opened. The report is computed on the host
+    (statistics of the values before a device cast). strict: raise hfport.errors.LoadError
+    listing every problem, before anything is uploaded; False returns the report and leaves
+    missing parameters out. stats: per-tensor statistics and fresh-init flags. progress: a bar
+    for large loads (None: when stderr is a terminal).
     """
-    if device != "cpu":
-        raise DeviceError(f"device {device!r}: hfport loads to the CPU in this build")
     spec_text, origin = _spec_text(spec)
     update, stop = _progress_bar(os.fspath(path), progress)
     try:
         state, report = _hfport._load(os.fspath(path), spec_text, origin, dtype, strict, stats,
-                                      update)
+                                      update, str(device), staging_bytes, staging_buffers)
     finally:
         stop()
     return state, LoadReport(*report)
