@@ -47,7 +47,9 @@ Channel random_channel(int64_t seqlen, int64_t dstate) {
     ch.u.push_back(static_cast<float>(normal(rng)));
   }
   ch.d_skip = static_cast<float>(normal(rng));
-  for (int64_t n = 0; n < dstate; ++n) ch.a.push_back(static_cast<float>(-std::exp(0.5 * normal(rng))));
+  for (int64_t n = 0; n < dstate; ++n) {
+    ch.a.push_back(static_cast<float>(-std::exp(0.5 * normal(rng))));
+  }
   for (int64_t i = 0; i < dstate * seqlen; ++i) {
     ch.b.push_back(static_cast<float>(normal(rng)));
     ch.c.push_back(static_cast<float>(normal(rng)));

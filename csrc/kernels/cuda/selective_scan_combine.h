@@ -36,9 +36,11 @@
 #include <cstdint>
 
 #if defined(__CUDACC__)
+#define HFPORT_SCAN_HD __host__ __device__
 #define HFPORT_SCAN_FN __host__ __device__ __forceinline__
 #define HFPORT_SCAN_UNROLL _Pragma("unroll")
 #else
+#define HFPORT_SCAN_HD
 #define HFPORT_SCAN_FN inline
 #define HFPORT_SCAN_UNROLL
 #endif
@@ -123,19 +125,21 @@ struct ScanTiling {
   static constexpr int kWarps = kThreads / kScanWarpSize;
   static_assert(kThreads % kScanWarpSize == 0, "a block is whole warps");
 
-  static constexpr int64_t chunk_count(int64_t seqlen) { return (seqlen + kChunk - 1) / kChunk; }
+  HFPORT_SCAN_HD static constexpr int64_t chunk_count(int64_t seqlen) {
+    return (seqlen + kChunk - 1) / kChunk;
+  }
   // Valid steps in the chunk that starts at step chunk_first (1..kChunk for a chunk that exists).
-  static constexpr int valid_steps(int64_t seqlen, int64_t chunk_first) {
+  HFPORT_SCAN_HD static constexpr int valid_steps(int64_t seqlen, int64_t chunk_first) {
     return seqlen - chunk_first < kChunk ? static_cast<int>(seqlen - chunk_first) : kChunk;
   }
-  static constexpr int first_step(int thread) { return thread * kItems; }
+  HFPORT_SCAN_HD static constexpr int first_step(int thread) { return thread * kItems; }
   // How many of thread `thread`'s kItems steps are valid when the chunk has `valid` steps.
-  static constexpr int thread_steps(int valid, int thread) {
+  HFPORT_SCAN_HD static constexpr int thread_steps(int valid, int thread) {
     const int left = valid - first_step(thread);
     return left <= 0 ? 0 : (left < kItems ? left : kItems);
   }
   // The thread that holds the chunk's last valid step, and so the state carried out of it.
-  static constexpr int carry_thread(int valid) { return (valid - 1) / kItems; }
+  HFPORT_SCAN_HD static constexpr int carry_thread(int valid) { return (valid - 1) / kItems; }
 };
 
 // The kernel's two block shapes: one warp and one chunk for short sequences (L <= 256), and
