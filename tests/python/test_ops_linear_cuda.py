@@ -81,6 +81,29 @@ def test_weight_layouts_strided_input_and_bias(activation):
         assert relative_l2(out, want) < TOLERANCE[dtype], name
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_operands_that_start_off_alignment(dtype):
+    """Views one element into their storage: 2-byte (bf16) or 4-byte (f32) aligned pointers, which
+    the algorithm must be chosen for."""
+    def offset_by_one(*shape):
+        n = 1
+        for size in shape:
+            n *= size
+        return randn(n + 1, dtype=dtype)[1:].view(*shape)
+
+    x, weight, bias = offset_by_one(5, 37), offset_by_one(23, 37), offset_by_one(23)
+    out = poisoned((5, 23), dtype)
+    ops.linear(x, weight, bias, activation="gelu_tanh", out=out)
+    assert relative_l2(out, reference(x, weight, bias, "gelu_tanh")) < TOLERANCE[dtype]
+
+
+def test_the_same_problem_gives_the_same_bits():
+    x, weight = randn(300, 1024, dtype=torch.bfloat16), randn(96, 1024, dtype=torch.bfloat16)
+    first = torch.from_dlpack(ops.linear(x, weight)).clone()
+    for _ in range(3):
+        assert torch.equal(torch.from_dlpack(ops.linear(x, weight)), first)
+
+
 def test_leading_dimensions_are_kept():
     x = randn(2, 5, 33, dtype=torch.float16)
     weight = randn(7, 33, dtype=torch.float16)

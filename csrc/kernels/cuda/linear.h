@@ -9,8 +9,9 @@
 // TRANSA = N; other strides are copied contiguous once. y is contiguous with ld = out.
 //
 // Precision. F16 and BF16 in and out, products and sums in F32 (CUBLAS_COMPUTE_32F), the result
-// rounded once to the output dtype; split-K partial sums are kept in F32 too (the reduction scheme
-// that stores them in the output type is excluded). F32 is multiplied in F32 (CUBLAS_COMPUTE_32F),
+// rounded once to the output dtype; split-K partial sums are kept in F32 too, and reduced in a
+// fixed order (the in-place and output-type reduction schemes are excluded), so a problem gives
+// the same bits on every run. F32 is multiplied in F32 (CUBLAS_COMPUTE_32F),
 // or, only with options.allow_tf32, on tensor cores with inputs rounded to TF32
 // (CUBLAS_COMPUTE_32F_FAST_TF32). The bias is converted to the output dtype first (cuBLASLt reads
 // it in that type), as torch does where it requires bias and x to share a dtype.

@@ -226,12 +226,12 @@ Algorithm ask_heuristic(const LtDevice& device, const Problem& p, Descriptors& d
                 p.align_d);
   set_attribute(&preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, "MIN_ALIGNMENT_D_BYTES",
                 p.align_d);
-  if (p.dtype != DType::F32) {
-    // Split-K partial sums stay in F32: the in-place and output-type schemes would round them to
-    // the 16-bit output type between slices.
-    set_attribute(&preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, "REDUCTION_SCHEME_MASK",
-                  static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE));
-  }
+  // Split-K partial sums, where an algorithm splits K, are kept in F32 in the workspace and reduced
+  // in a fixed order: the in-place and output-type schemes would round them to a 16-bit output
+  // type between slices, and the in-place one also sums in an order that varies run to run.
+  // Algorithms that do not split K (scheme NONE) pass any mask.
+  set_attribute(&preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, "REDUCTION_SCHEME_MASK",
+                static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE));
   cublasLtMatmulHeuristicResult_t result{};
   int count = 0;
   Algorithm algorithm;
