@@ -12,8 +12,9 @@ Each case first checks the two outputs agree (relative L2 < 1e-2), then times bl
 with torch.cuda.Event on the current stream, alternating hfport and torch, and takes the median.
 Without a GPU (or a build of hfport without CUDA / cuBLASLt) it says so and exits 0.
 
-    python benchmarks/bench_gpu_linear.py            # the table
-    python benchmarks/bench_gpu_linear.py --small    # fewer repeats (a smoke run)
+    python benchmarks/bench_gpu_linear.py                          # print the table
+    python benchmarks/bench_gpu_linear.py --write docs/benchmarks.md
+    python benchmarks/bench_gpu_linear.py --small                  # fewer repeats (a smoke run)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import datetime
 import statistics
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import hfport
 import torch
@@ -95,26 +97,39 @@ def run_case(m: int, n: int, k: int, fused: bool, calls: int, rounds: int) -> st
             f"{ms_theirs / ms_ours:.2f}x |")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="fewer repeats (a smoke run)")
-    args = parser.parse_args()
+    parser.add_argument("--write", type=Path, metavar="PATH",
+                        help="replace this script's section of PATH (e.g. docs/benchmarks.md)")
+    args = parser.parse_args(argv)
     reason = unavailable()
     if reason is not None:
         print(f"bench_gpu_linear: skipped, {reason}; nothing to measure on this machine.")
         return 0
     calls, rounds = (5, 3) if args.small else (50, 7)
     props = torch.cuda.get_device_properties(0)
-    print(f"Device: {props.name} ({props.total_memory / 2**30:.0f} GiB), CUDA {torch.version.cuda}, "
-          f"torch {torch.__version__}, hfport {hfport.__version__}, "
-          f"{datetime.date.today().isoformat()}. bf16, TFLOP/s = 2mnk / median time.")
-    print()
-    print("| case | hfport TFLOP/s | torch TFLOP/s | hfport vs torch |")
-    print("| --- | --- | --- | --- |")
-    for n in (HIDDEN, INTERMEDIATE):
-        for m in (1, 128, 4096):
-            print(run_case(m, n, HIDDEN, False, calls, rounds), flush=True)
-    print(run_case(4096, INTERMEDIATE, HIDDEN, True, calls, rounds), flush=True)
+    lines = [
+        "## linear on the GPU (cuBLASLt), bf16",
+        "",
+        (f"Device: {props.name} ({props.total_memory / 2**30:.0f} GiB), CUDA {torch.version.cuda}, "
+         f"torch {torch.__version__}, hfport {hfport.__version__}, "
+         f"{datetime.date.today().isoformat()}. TFLOP/s = 2mnk / median time; "
+         "hfport vs torch = torch time / hfport time."),
+        "",
+        "| case | hfport TFLOP/s | torch TFLOP/s | hfport vs torch |",
+        "| --- | --- | --- | --- |",
+    ]
+    for line in lines:
+        print(line)
+    cases = [(m, n, False) for n in (HIDDEN, INTERMEDIATE) for m in (1, 128, 4096)]
+    for m, n, fused in [*cases, (4096, INTERMEDIATE, True)]:
+        lines.append(run_case(m, n, HIDDEN, fused, calls, rounds))
+        print(lines[-1], flush=True)
+    if args.write is not None:
+        from bench_loader import write_section  # one set of section markers for every script
+
+        write_section(args.write, "\n".join(lines) + "\n", "bench_gpu_linear")
     return 0
 
 
