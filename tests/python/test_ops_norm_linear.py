@@ -182,3 +182,35 @@ def test_linear_refuses_an_output_that_is_its_input():
     w = torch.randn(4, 4)
     with pytest.raises(hfport.errors.ArgumentError, match="linear: out shares memory with x"):
         ops.linear(x, w, out=x)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "gelu_tanh"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_linear_activation_matches_torch(activation, dtype):
+    x, weight = (torch.randn(5, 37) * 2).to(dtype), torch.randn(23, 37).to(dtype)
+    bias = torch.randn(23).to(dtype)
+    approximate = "tanh" if activation == "gelu_tanh" else "none"
+    want = F.gelu(F.linear(x.double(), weight.double(), bias.double()), approximate=approximate)
+    out = torch.full((5, 23), float("nan"), dtype=dtype)
+    ops.linear(x, weight, bias, activation=activation, out=out)
+    assert rel_l2(out, want) < (F32_TOL if dtype == torch.float32 else BF16_TOL)
+    # The two GELUs differ by about 1e-5 (relative L2) here: in f32, each option lands much closer
+    # to its own GELU than to the other.
+    other = F.gelu(F.linear(x.double(), weight.double(), bias.double()),
+                   approximate="none" if approximate == "tanh" else "tanh")
+    if dtype == torch.float32:
+        assert rel_l2(out, other) > 10 * rel_l2(out, want)
+
+
+def test_linear_activation_none_and_tf32_flag_leave_the_cpu_result_alone():
+    x, weight = torch.randn(4, 19), torch.randn(7, 19)
+    want = F.linear(x.double(), weight.double())
+    assert rel_l2(ops.linear(x, weight, activation=None), want) < F32_TOL
+    assert rel_l2(ops.linear(x, weight, activation="none", allow_tf32=True), want) < F32_TOL
+
+
+def test_linear_refuses_an_unknown_activation():
+    with pytest.raises(hfport.errors.ArgumentError,
+                       match=r'linear: activation must be "none", "gelu" \(erf\) or "gelu_tanh", '
+                             r'got "relu"'):
+        ops.linear(torch.randn(2, 4), torch.randn(3, 4), activation="relu")

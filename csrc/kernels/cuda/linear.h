@@ -1,0 +1,65 @@
+// linear on the GPU through cuBLASLt: y = act(x @ weight^T + bias), the op of kernels/cpu/linear.h
+// (which dispatches here for CUDA tensors and shares its checks). Host code; includes no CUDA or
+// cuBLAS header. Compiled only in builds with cuBLASLt (HFPORT_WITH_CUBLASLT).
+//
+// Layout. cuBLASLt is column major, so the row-major y [rows, out] is computed as its column-major
+// transpose: y^T [out, rows] = W [out, in] . x^T [in, rows]. The contiguous x [rows, in] is x^T
+// with ld = in, read as is; weight [out, in] with row stride ld is W^T in column major, read with
+// TRANSA = T; the transposed view of an [in, out] matrix (GPT-2's Conv1D) is W itself, read with
+// TRANSA = N; other strides are copied contiguous once. y is contiguous with ld = out.
+//
+// Precision. F16 and BF16 in and out, products and sums in F32 (CUBLAS_COMPUTE_32F), the result
+// rounded once to the output dtype; split-K partial sums are kept in F32 too, and reduced in a
+// fixed order (the in-place and output-type reduction schemes are excluded), so a problem gives
+// the same bits on every run. F32 is multiplied in F32 (CUBLAS_COMPUTE_32F),
+// or, only with options.allow_tf32, on tensor cores with inputs rounded to TF32
+// (CUBLAS_COMPUTE_32F_FAST_TF32). The bias is converted to the output dtype first (cuBLASLt reads
+// it in that type), as torch does where it requires bias and x to share a dtype.
+//
+// Epilogues. The bias and activation "gelu_tanh" run inside the GEMM (CUBLASLT_EPILOGUE_BIAS,
+// _GELU, _GELU_BIAS): cuBLASLt's GELU is the tanh approximation, torch's
+// gelu(approximate="tanh"). The exact GELU ("gelu", erf) has no cuBLASLt epilogue: the GEMM (with
+// its bias epilogue) writes y and the activation kernel (kernels/cuda/activation.h) then rewrites
+// it in place, one more read and write of y, rounded twice in F16/BF16 exactly like torch's
+// gelu(linear(x, w, b)). When cuBLASLt offers no algorithm with a fused epilogue for a problem,
+// the separate placement below is used instead.
+//
+// Algorithm choice. cublasLtMatmulAlgoGetHeuristic's first answer, asked once per problem
+// (sizes, leading dimensions, dtype, compute type, epilogue, transpose, and the byte alignment of
+// each pointer, since an algorithm chosen for 256-byte-aligned operands may not run on 2-byte
+// aligned ones) and cached per device together with the cuBLASLt handle and a 32 MiB workspace
+// (the size NVIDIA recommends for Hopper). Every call on a device shares its workspace safely
+// because every op runs in order on that device's work stream (core/cuda_stream.h). A problem
+// with no algorithm at all (cuBLASLt refuses some shapes or alignments) is an ArgumentError naming
+// the problem and cuBLASLt's status.
+#pragma once
+
+#include <cstdint>
+
+#include "core/storage.h"
+#include "core/tensor.h"
+#include "kernels/cpu/linear.h"
+
+namespace hfport::cuda {
+
+// Where the bias and the tanh GELU are applied. Fused: in cuBLASLt's epilogue. Separate: the
+// bias is broadcast into y first and the GEMM adds onto it (beta = 1), and the activation runs as
+// a pass over y after. Separate is what a problem without a fused algorithm gets; tests ask for it
+// so that it runs on every shape they try.
+enum class EpiloguePlacement { Fused, Separate };
+
+// Tensors on one CUDA device (the caller, hfport::linear, has checked that). `out` as in the CPU
+// op: a contiguous tensor of the result's shape and x's dtype on that device, or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
+              const LinearOptions& options,
+              EpiloguePlacement placement = EpiloguePlacement::Fused);
+
+// The algorithm cache of one device, for tests: how many heuristic queries it has made and how
+// many problems it holds. Zeros for a device linear has not run on.
+struct LinearAlgorithmCacheStats {
+  int64_t heuristic_queries = 0;
+  int64_t cached_problems = 0;
+};
+LinearAlgorithmCacheStats linear_algorithm_cache_stats(const Device& device);
+
+}  // namespace hfport::cuda
