@@ -32,8 +32,15 @@
 #endif
 
 #include "core/cast.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/cpu/kernel_arguments.h"
+
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/device_tensor.h"
+#endif
 
 namespace hfport {
 
@@ -60,6 +67,19 @@ std::string layout_name(AttentionLayout layout) {
   return layout == AttentionLayout::BHSD ? "bhsd" : "bshd";
 }
 
+// A contiguous copy of `t` on its own device (the kernels need a unit-stride last dimension).
+Tensor contiguous_on_device(const Tensor& t, const char* name) {
+#ifdef HFPORT_WITH_CUDA
+  if (t.device().type == DeviceType::CUDA) {
+    const cuda::CurrentDevice current(t.device());
+    return cuda::contiguous_as("attention", name, t, t.dtype());
+  }
+#else
+  (void)name;
+#endif
+  return t.contiguous();
+}
+
 // A 4-D q/k/v tensor read as (batch, heads, seq, dim) with its strides in that order; a tensor
 // whose last dimension is not unit stride is copied to a contiguous one first.
 struct HeadView {
@@ -70,16 +90,13 @@ struct HeadView {
 
 HeadView head_view(const Tensor& t, const char* name, AttentionLayout layout) {
   if (!t.defined()) throw ArgumentError(std::string("attention: ") + name + " is undefined");
-  if (t.device().type != DeviceType::CPU) {
-    throw DeviceError(std::string("attention: ") + name +
-                      " is on a CUDA device; the CPU kernel needs host tensors");
-  }
   if (t.ndim() != 4) {
     throw ArgumentError(std::string("attention: ") + name + " must be 4-D " + dims_name(layout) +
                 " for layout '" + layout_name(layout) + "', got shape " +
                 shape_to_string(t.shape()));
   }
-  HeadView view{t.shape()[3] > 1 && t.strides()[3] != 1 ? t.contiguous() : t, 0, 0, 0, 0, {}};
+  HeadView view{t.shape()[3] > 1 && t.strides()[3] != 1 ? contiguous_on_device(t, name) : t, 0, 0,
+                0, 0, {}};
   const Shape& shape = view.tensor.shape();
   const Shape& strides = view.tensor.strides();
   const int seq_dim = layout == AttentionLayout::BHSD ? 2 : 1;
@@ -111,19 +128,14 @@ AttentionLayout attention_layout_from_name(const std::string& name) {
               "([batch, seq, heads, head_dim]), got '" + name + "'");
 }
 
-namespace {
-
-// Everything `attention` and `attention_reference` share: the checked arguments as a Params
-// (out and lse left null) and the copies it made, which must outlive the kernel call.
-struct CheckedAttention {
-  AttentionParams params;
-  std::vector<Tensor> keep_alive;
-  Shape out_shape;
-};
-
 CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                  const AttentionOptions& options) {
   const AttentionLayout layout = options.layout;
+  const Device device = op_device("attention", {{"q", &q},
+                                                {"k", &k},
+                                                {"v", &v},
+                                                {"attn_mask", &options.attn_mask},
+                                                {"key_padding_mask", &options.key_padding_mask}});
   const HeadView qv = head_view(q, "q", layout);
   const HeadView kv = head_view(k, "k", layout);
   const HeadView vv = head_view(v, "v", layout);
@@ -156,6 +168,7 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
   }
 
   CheckedAttention checked;
+  checked.device = device;
   checked.keep_alive = {qv.tensor, kv.tensor, vv.tensor};
   AttentionParams& p = checked.params;
   p.batch = qv.batch;
@@ -175,6 +188,15 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
   checked.out_shape = layout == AttentionLayout::BHSD
                           ? Shape{p.batch, p.q_heads, p.q_len, p.v_dim}
                           : Shape{p.batch, p.q_len, p.q_heads, p.v_dim};
+  if (layout == AttentionLayout::BHSD) {
+    p.out_stride[0] = p.q_heads * p.q_len * p.v_dim;
+    p.out_stride[1] = p.q_len * p.v_dim;
+    p.out_stride[2] = p.v_dim;
+  } else {
+    p.out_stride[0] = p.q_len * p.q_heads * p.v_dim;
+    p.out_stride[1] = p.v_dim;
+    p.out_stride[2] = p.q_heads * p.v_dim;
+  }
 
   const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   if (!std::isfinite(scale)) {
@@ -193,9 +215,6 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
   if (options.attn_mask.defined()) {
     const Tensor& mask = options.attn_mask;
     const Shape target = {p.batch, p.q_heads, p.q_len, p.kv_len};
-    if (mask.device().type != DeviceType::CPU) {
-      throw DeviceError("attention: attn_mask is on a CUDA device; the CPU kernel needs host tensors");
-    }
     if (mask.dtype() != DType::BOOL && !is_attention_dtype(mask.dtype())) {
       throw ArgumentError("attention: attn_mask must be BOOL (true = attend) or F32/F16/BF16 (added to "
                   "the scores), got " + name_of(mask.dtype()));
@@ -224,10 +243,6 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
 
   if (options.key_padding_mask.defined()) {
     const Tensor& pad = options.key_padding_mask;
-    if (pad.device().type != DeviceType::CPU) {
-      throw DeviceError("attention: key_padding_mask is on a CUDA device; the CPU kernel needs "
-                        "host tensors");
-    }
     const DType dt = pad.dtype();
     if (dt != DType::BOOL && dt != DType::U8 && dt != DType::I8 && dt != DType::I32 &&
         dt != DType::I64) {
@@ -247,6 +262,8 @@ CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor&
   }
   return checked;
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Element access shared by the kernel's mask code.
@@ -963,19 +980,18 @@ void attention_cpu(const AttentionParams& p) {
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v,
                           const AttentionOptions& options) {
   CheckedAttention checked = check_attention(q, k, v, options);
+  if (checked.device.type == DeviceType::CUDA) {
+#ifdef HFPORT_WITH_CUDA
+    return cuda::attention(checked, options.return_lse);
+#else
+    throw DeviceError("attention: the tensors are on " + device_name(checked.device) +
+                      ", and this build has no CUDA (HFPORT_CUDA=OFF)");
+#endif
+  }
   AttentionParams& p = checked.params;
   AttentionResult result;
   result.out = Tensor::empty(p.dtype, checked.out_shape);
   p.out = result.out.data();
-  if (options.layout == AttentionLayout::BHSD) {
-    p.out_stride[0] = p.q_heads * p.q_len * p.v_dim;
-    p.out_stride[1] = p.q_len * p.v_dim;
-    p.out_stride[2] = p.v_dim;
-  } else {
-    p.out_stride[0] = p.q_len * p.q_heads * p.v_dim;
-    p.out_stride[1] = p.v_dim;
-    p.out_stride[2] = p.q_heads * p.v_dim;
-  }
   if (options.return_lse) {
     result.lse = Tensor::empty(DType::F32, {p.batch, p.q_heads, p.q_len});
     p.lse = result.lse.data_as<float>();
@@ -991,6 +1007,10 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v,
 AttentionResult attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options) {
   const CheckedAttention checked = check_attention(q, k, v, options);
+  if (checked.device.type != DeviceType::CPU) {
+    throw DeviceError("attention_reference: runs on the host; the tensors are on " +
+                      device_name(checked.device));
+  }
   const AttentionParams& p = checked.params;
   AttentionResult result;
   result.out = Tensor::empty(DType::F64, checked.out_shape);

@@ -37,13 +37,19 @@
 // rows; on x86-64 the micro-kernels use AVX-512 or AVX2+FMA when the CPU has them (chosen at run
 // time; HFPORT_ATTENTION_KERNELS=avx2 or =plain asks for less, for tests), else plain loops. Work is spread over batch x heads x query blocks with parallel_for.
 //
+// Devices. q, k, v and the masks must all be on one device (DeviceError otherwise). On a CUDA
+// device `attention` runs the CUDA kernels of kernels/cuda/attention.h with the same semantics:
+// out and lse are allocated on that device, the masks are read there in place, and a q/k/v whose
+// last dimension is not unit stride is copied there first.
+//
 // `attention_reference` is the plain version the tests check against: the same arguments, every
-// score formed explicitly, float64 throughout, float64 results.
+// score formed explicitly, float64 throughout, float64 results; host tensors only.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/tensor.h"
@@ -98,6 +104,22 @@ struct AttentionParams {
 
 AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v,
                           const AttentionOptions& options = {});
+
+// What `attention` has made of its arguments once every check has passed: the kernel's Params with
+// everything but out and lse filled (out_stride is that of a contiguous out_shape tensor), the one
+// device of all the tensors, and the tensors the pointers point into (copies included), which
+// must outlive the kernel.
+struct CheckedAttention {
+  AttentionParams params;
+  Device device;
+  Shape out_shape;
+  std::vector<Tensor> keep_alive;
+};
+
+// The checks `attention` and `attention_reference` make, shared by every device's path; a q, k or
+// v whose last dimension is not unit stride is copied on its own device.
+CheckedAttention check_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const AttentionOptions& options);
 
 // The kernel on already checked pointers (what `attention` calls).
 void attention_cpu(const AttentionParams& params);

@@ -23,4 +23,9 @@ inline constexpr int64_t kMaxSimpleHeadDim = 512;
 // launch. ArgumentError when head_dim or v_dim exceeds kMaxSimpleHeadDim.
 void attention_simple(const AttentionParams& params, void* stream);
 
+// The CUDA half of hfport::attention, called by it after check_attention with the tensors on one
+// CUDA device: allocates out (and lse when asked) on that device, makes it current and runs the
+// kernel on the work stream (op_stream); the result is ready in order on that stream.
+AttentionResult attention(const CheckedAttention& checked, bool return_lse);
+
 }  // namespace hfport::cuda

@@ -1,0 +1,26 @@
+// The Tensor-level CUDA side of hfport::attention (kernels/cpu/attention.h): the entry point has
+// checked the arguments and found them on one CUDA device; here the output and logsumexp are
+// allocated on that device and the kernel runs on hfport's work stream.
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/device_tensor.h"
+
+namespace hfport::cuda {
+
+AttentionResult attention(const CheckedAttention& checked, bool return_lse) {
+  const CurrentDevice current(checked.device);
+  AttentionParams p = checked.params;
+  AttentionResult result;
+  result.out = output_on("attention", Tensor(), p.dtype, checked.out_shape, checked.device);
+  p.out = result.out.data();
+  if (return_lse) {
+    result.lse = output_on("attention", Tensor(), DType::F32, {p.batch, p.q_heads, p.q_len},
+                           checked.device);
+    p.lse = result.lse.data_as<float>();
+  }
+  // The copies `checked` keeps alive are freed by the caller after this returns; cudaFree
+  // synchronizes with the device first, so the kernel has read them by then.
+  attention_simple(p, op_stream());
+  return result;
+}
+
+}  // namespace hfport::cuda
