@@ -289,19 +289,28 @@ template <int D>
 void check_q_fragments() {
   using Traits = flash::FlashTraits<D>;
   const Tile q = tagged_tile(Traits::kBlockM, D, Traits::kRowStride);
+  std::vector<int> row_uses(Traits::kBlockM, 0);
   for (int warp = 0; warp < Traits::kWarps; ++warp) {
-    for (int ks = 0; ks < D / 16; ++ks) {
-      const WarpX4 regs = ldmatrix_x4(q.data, lane_offsets([&](int lane) {
-        return flash::q_ldmatrix_offset(lane, warp * 16, ks, Traits::kRowStride);
-      }), false);
-      for (int lane = 0; lane < 32; ++lane) {
-        for (int i = 0; i < 8; ++i) {
-          const Element e = ptx_a(lane, i);
-          ASSERT_EQ(regs[lane][i / 2][i % 2], tag(warp * 16 + e.row, ks * 16 + e.col))
-              << "D " << D << " warp " << warp << " k step " << ks << " lane " << lane << " a" << i;
+    for (int m = 0; m < Traits::kMTiles; ++m) {
+      const int first = warp * Traits::kRowsPerWarp + 16 * m;  // the kernel's warp_row + 16 m
+      for (int row = first; row < first + 16; ++row) ++row_uses[row];
+      for (int ks = 0; ks < D / 16; ++ks) {
+        const WarpX4 regs = ldmatrix_x4(q.data, lane_offsets([&](int lane) {
+          return flash::q_ldmatrix_offset(lane, first, ks, Traits::kRowStride);
+        }), false);
+        for (int lane = 0; lane < 32; ++lane) {
+          for (int i = 0; i < 8; ++i) {
+            const Element e = ptx_a(lane, i);
+            ASSERT_EQ(regs[lane][i / 2][i % 2], tag(first + e.row, ks * 16 + e.col))
+                << "D " << D << " warp " << warp << " m tile " << m << " k step " << ks
+                << " lane " << lane << " a" << i;
+          }
         }
       }
     }
+  }
+  for (int row = 0; row < Traits::kBlockM; ++row) {
+    EXPECT_EQ(row_uses[row], 1) << "D " << D << ": row " << row << " of the Q tile";
   }
 }
 
@@ -424,9 +433,12 @@ TEST(FlashFragments, LdmatrixReadsAreFreeOfBankConflicts) {
 // per-element arithmetic on registers, and the point is where each value travels.)
 
 template <int D>
-void check_warp_tile(int warp, std::mt19937& rng) {
+void check_warp_tile(int warp, int m, std::mt19937& rng) {
   using Traits = flash::FlashTraits<D>;
   constexpr int kN = Traits::kBlockN;
+  ASSERT_LT(warp, Traits::kWarps);
+  ASSERT_LT(m, Traits::kMTiles);
+  const int first = warp * Traits::kRowsPerWarp + 16 * m;  // the kernel's warp_row + 16 m
   const Tile q = random_tile(Traits::kBlockM, D, Traits::kRowStride, rng);
   const Tile k = random_tile(kN, D, Traits::kRowStride, rng);
   const Tile v = random_tile(kN, D, Traits::kRowStride, rng);
@@ -434,7 +446,7 @@ void check_warp_tile(int warp, std::mt19937& rng) {
   std::vector<Accumulator> s(kN / 8, Accumulator{});
   for (int ks = 0; ks < D / 16; ++ks) {
     const WarpX4 qa = ldmatrix_x4(q.data, lane_offsets([&](int lane) {
-      return flash::q_ldmatrix_offset(lane, warp * 16, ks, Traits::kRowStride);
+      return flash::q_ldmatrix_offset(lane, first, ks, Traits::kRowStride);
     }), false);
     for (int pair = 0; pair < kN / 16; ++pair) {
       const WarpX4 kb = ldmatrix_x4(k.data, lane_offsets([&](int lane) {
@@ -451,7 +463,7 @@ void check_warp_tile(int warp, std::mt19937& rng) {
   for (int row = 0; row < 16; ++row) {
     for (int key = 0; key < kN; ++key) {
       double dot = 0.0;
-      for (int d = 0; d < D; ++d) dot += q.at(warp * 16 + row, d) * k.at(key, d);
+      for (int d = 0; d < D; ++d) dot += q.at(first + row, d) * k.at(key, d);
       S[row][key] = dot;
     }
   }
@@ -460,7 +472,8 @@ void check_warp_tile(int warp, std::mt19937& rng) {
       for (int e = 0; e < 4; ++e) {
         const flash::Coord c = flash::mma_c_element(lane, e);  // what the kernel's masks use
         ASSERT_EQ(s[j][lane][e], S[c.row][j * 8 + c.col])
-            << "D " << D << " warp " << warp << " key tile " << j << " lane " << lane;
+            << "D " << D << " warp " << warp << " m tile " << m << " key tile " << j
+            << " lane " << lane;
       }
     }
   }
@@ -493,7 +506,8 @@ void check_warp_tile(int warp, std::mt19937& rng) {
         double expected = 0.0;
         for (int key = 0; key < kN; ++key) expected += S[c.row][key] * v.at(key, j * 8 + c.col);
         ASSERT_EQ(o[j][lane][e], expected)
-            << "D " << D << " warp " << warp << " dim tile " << j << " lane " << lane;
+            << "D " << D << " warp " << warp << " m tile " << m << " dim tile " << j
+            << " lane " << lane;
       }
     }
   }
@@ -501,13 +515,16 @@ void check_warp_tile(int warp, std::mt19937& rng) {
 
 TEST(FlashFragments, WarpComputesQKtAndPVLikePlainLoops) {
   std::mt19937 rng(2024);
-  for (int warp : {0, 5}) {
-    check_warp_tile<64>(warp, rng);
-    check_warp_tile<80>(warp, rng);
-    check_warp_tile<96>(warp, rng);
-    check_warp_tile<128>(warp, rng);
-    check_warp_tile<256>(warp, rng);
+  for (int warp : {0, 3}) {
+    for (int m = 0; m < 2; ++m) {
+      check_warp_tile<64>(warp, m, rng);
+      check_warp_tile<80>(warp, m, rng);
+      check_warp_tile<96>(warp, m, rng);
+      check_warp_tile<128>(warp, m, rng);
+    }
+    check_warp_tile<256>(warp, 0, rng);
   }
+  check_warp_tile<256>(7, 0, rng);
 }
 
 // The emulation itself can fail: a transposed V load (no .trans) breaks the P V product.
@@ -612,9 +629,12 @@ TEST(FlashFragments, TilesCoverEveryVisibleKeyAndUnmaskedTilesHideNothing) {
 }
 
 TEST(FlashFragments, TilesAtTheKernelsBlockSizes) {
-  for (int block_n : {flash::FlashTraits<64>::kBlockN, flash::FlashTraits<128>::kBlockN,
-                      flash::FlashTraits<256>::kBlockN}) {
-    const int block_m = flash::FlashTraits<128>::kBlockM;
+  const std::vector<std::pair<int, int>> blocks = {
+      {flash::FlashTraits<64>::kBlockM, flash::FlashTraits<64>::kBlockN},
+      {flash::FlashTraits<80>::kBlockM, flash::FlashTraits<80>::kBlockN},
+      {flash::FlashTraits<128>::kBlockM, flash::FlashTraits<128>::kBlockN},
+      {flash::FlashTraits<256>::kBlockM, flash::FlashTraits<256>::kBlockN}};
+  for (const auto& [block_m, block_n] : blocks) {
     for (const auto& [q_len, kv_len] : std::vector<std::pair<int, int>>{
              {1, 1}, {1, 300}, {17, 17}, {130, 130}, {200, 77}, {77, 200}, {300, 300}}) {
       for (bool causal : {false, true}) {
@@ -632,7 +652,7 @@ TEST(FlashFragments, TilesAtTheKernelsBlockSizes) {
 template <int D>
 void check_traits() {
   using Traits = flash::FlashTraits<D>;
-  static_assert(Traits::kBlockM == 16 * Traits::kWarps, "one m16 tile per warp");
+  static_assert(Traits::kBlockM == 16 * Traits::kMTiles * Traits::kWarps, "warps own whole m16 tiles");
   static_assert(Traits::kBlockN % 16 == 0 && Traits::kBlockN <= Traits::kThreads);
   static_assert(Traits::kRowStride % 8 == 0, "16-byte aligned rows for cp.async and ldmatrix");
   // Shared memory within what an A100 (sm_80, 163 KiB per block) and an H100 (227 KiB) grant.

@@ -4,18 +4,20 @@
 // Mistral's sliding window, key padding, zeros and a logsumexp of -inf for a query that sees no
 // key).
 //
-// Work. One thread block of 8 warps per (batch, kv head, block of 128 rows), where the rows of a
-// kv head are its group of Hq / Hkv query heads stacked (flash_attention_fragments.h,
-// packed_row): GQA/MQA read each K/V tile once per group, and a decode step (q_len = 1) fills
-// one row per query head of the group. Warp w owns rows 16w..16w+15 for the whole kernel, so no
-// row state is ever shared between warps. Blocks are launched heaviest first (the last query
-// blocks see the most keys under causal masking).
+// Work. One thread block per (batch, kv head, block of 128 rows), where the rows of a kv head
+// are its group of Hq / Hkv query heads stacked (flash_attention_fragments.h, packed_row):
+// GQA/MQA read each K/V tile once per group, and a decode step (q_len = 1) fills one row per query
+// head of the group. A warp owns kMTiles m16 tiles of rows for the whole kernel (4 warps x 32 rows
+// for head dims up to 128, 8 x 16 for 256; FlashTraits), so no row state is ever shared between
+// warps, and each K/V fragment it reads from shared memory feeds kMTiles mma. Blocks are launched
+// heaviest first (the last query blocks see the most keys under causal masking).
 //
 // Per block: the Q tile is copied to shared memory once (cp.async, rows past the end zero
-// filled); for head dims up to 128 each warp then keeps its Q fragments in registers. The visible
-// key range (causal, window) gives the key tiles to visit; others are skipped. K and V tiles of
-// kBlockN keys are double buffered: while a tile is used, the next one is in flight (cp.async,
-// keys past the end zero filled, so 0 * V never meets garbage). Per tile, each warp:
+// filled); where registers allow (FlashTraits::kQInRegisters) each warp then keeps its Q
+// fragments in registers, else it re-reads them at every tile. The visible key range (causal,
+// window) gives the key tiles to visit; others are skipped. K and V tiles of kBlockN keys are
+// double buffered: while a tile is used, the next one is in flight (cp.async, keys past the end
+// zero filled, so 0 * V never meets garbage). Per tile, each warp:
 //   S = Q K^T         mma.sync m16n8k16 (ldmatrix.x4 fragments of Q and K), f32 accumulators
 //   S *= scale log2(e)  so that exp(scale x) becomes exp2
 //   masks             only on tiles that causal / the window / the end cut through, or when a
@@ -105,12 +107,14 @@ __global__ void __launch_bounds__(FlashTraits<D>::kThreads, 1)
   constexpr int kThreads = Traits::kThreads;
   constexpr int kBlockM = Traits::kBlockM;
   constexpr int kBlockN = Traits::kBlockN;
+  constexpr int kMTiles = Traits::kMTiles;
   constexpr int kStride = Traits::kRowStride;
   constexpr int kChunks = D / 8;           // 16-byte chunks per row
   constexpr int kKeyTiles = kBlockN / 8;   // n8 tiles of S
   constexpr int kDimTiles = D / 8;         // n8 tiles of O
   constexpr int kDimSteps = D / 16;        // k16 steps of Q K^T
   constexpr int kKeySteps = kBlockN / 16;  // k16 steps of P V
+  constexpr int kQFragments = Traits::kQInRegisters ? kDimSteps : 1;
   static_assert(kBlockN <= kThreads, "one thread per key writes the key biases");
   static_assert(kKeyTiles % 2 == 0 && kDimTiles % 2 == 0, "ldmatrix.x4 loads n8 tiles in pairs");
 
@@ -179,32 +183,49 @@ __global__ void __launch_bounds__(FlashTraits<D>::kThreads, 1)
   flash::cp_async_wait_all();
   __syncthreads();
 
-  const int warp_row = warp * 16;
-  uint32_t q_fragments[Traits::kQInRegisters ? kDimSteps : 1][4];
+  // The first row of each of this warp's m16 tiles (tile m: rows warp_row + 16 m ...).
+  const int warp_row = warp * Traits::kRowsPerWarp;
+  uint32_t q_fragments[kMTiles][kQFragments][4];
   if constexpr (Traits::kQInRegisters) {
 #pragma unroll
-    for (int ks = 0; ks < kDimSteps; ++ks) {
-      flash::ldmatrix_x4(q_fragments[ks], s_q + flash::q_ldmatrix_offset(lane, warp_row, ks, kStride));
+    for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+      for (int ks = 0; ks < kDimSteps; ++ks) {
+        flash::ldmatrix_x4(q_fragments[m][ks],
+                           s_q + flash::q_ldmatrix_offset(lane, warp_row + 16 * m, ks, kStride));
+      }
     }
   }
 
-  // This thread's two rows: accumulator elements 0, 1 are in row `rows[0]`, 2, 3 in `rows[1]`.
-  int rows[2];
-  int row_position[2];
+  // This thread's rows: in m16 tile m, accumulator elements 0, 1 are in row rows[m][0], elements
+  // 2, 3 in rows[m][1].
+  int rows[kMTiles][2];
+  int row_position[kMTiles][2];
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    rows[h] = first_row + warp_row + flash::mma_c_element(lane, 2 * h).row;
-    row_position[h] = flash::packed_row(rows[h], p.q_len).index + p.offset;
+  for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      rows[m][h] = first_row + warp_row + 16 * m + flash::mma_c_element(lane, 2 * h).row;
+      row_position[m][h] = flash::packed_row(rows[m][h], p.q_len).index + p.offset;
+    }
   }
 
-  float o[kDimTiles][4];
+  float o[kMTiles][kDimTiles][4];
+  float row_max[kMTiles][2];
+  float row_sum[kMTiles][2];  // this thread's columns only, until the end
 #pragma unroll
-  for (int j = 0; j < kDimTiles; ++j) {
+  for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) o[j][e] = 0.0f;
+    for (int j = 0; j < kDimTiles; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[m][j][e] = 0.0f;
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      row_max[m][h] = neg_inf;
+      row_sum[m][h] = 0.0f;
+    }
   }
-  float row_max[2] = {neg_inf, neg_inf};
-  float row_sum[2] = {0.0f, 0.0f};  // this thread's columns only, until the end
 
   for (int t = 0; t < tiles; ++t) {
     const int buffer = t & 1;
@@ -222,145 +243,160 @@ __global__ void __launch_bounds__(FlashTraits<D>::kThreads, 1)
     const float* bias = s_bias + buffer * kBlockN;
     const int k0 = (tile_begin + t) * kBlockN;
 
-    float s[kKeyTiles][4];
+    // S = Q K^T: each K fragment serves all kMTiles m16 tiles.
+    float s[kMTiles][kKeyTiles][4];
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
+    for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[j][e] = 0.0f;
+      for (int j = 0; j < kKeyTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[m][j][e] = 0.0f;
+      }
     }
 #pragma unroll
     for (int ks = 0; ks < kDimSteps; ++ks) {
-      uint32_t a[4];
-      if constexpr (Traits::kQInRegisters) {
+      uint32_t a[kMTiles][4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) a[r] = q_fragments[ks][r];
-      } else {
-        flash::ldmatrix_x4(a, s_q + flash::q_ldmatrix_offset(lane, warp_row, ks, kStride));
+      for (int m = 0; m < kMTiles; ++m) {
+        if constexpr (Traits::kQInRegisters) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r) a[m][r] = q_fragments[m][ks][r];
+        } else {
+          flash::ldmatrix_x4(a[m], s_q + flash::q_ldmatrix_offset(lane, warp_row + 16 * m, ks,
+                                                                  kStride));
+        }
       }
 #pragma unroll
       for (int pair = 0; pair < kKeyTiles / 2; ++pair) {
         uint32_t b[4];
         flash::ldmatrix_x4(b, tile_k + flash::k_ldmatrix_offset(lane, pair, ks, kStride));
-        flash::mma_m16n8k16<T>(s[2 * pair], a, b[0], b[1]);
-        flash::mma_m16n8k16<T>(s[2 * pair + 1], a, b[2], b[3]);
-      }
-    }
-
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[j][e] *= p.scale_log2;
-    }
-    if (p.key_padding != nullptr ||
-        flash::tile_needs_mask(k0, kBlockN, p.kv_len, positions, p.causal, p.window)) {
-#pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int col = j * 8 + flash::mma_c_element(lane, e).col;
-          const bool hidden = flash::key_hidden(row_position[e / 2], k0 + col, p.causal, p.window);
-          s[j][e] = hidden ? neg_inf : s[j][e] + bias[col];
+        for (int m = 0; m < kMTiles; ++m) {
+          flash::mma_m16n8k16<T>(s[m][2 * pair], a[m], b[0], b[1]);
+          flash::mma_m16n8k16<T>(s[m][2 * pair + 1], a[m], b[2], b[3]);
         }
       }
     }
 
-    // Online softmax; rows[h]'s maximum is reduced over the quad that shares it.
-    float tile_max[2] = {neg_inf, neg_inf};
+    const bool masked = p.key_padding != nullptr ||
+                        flash::tile_needs_mask(k0, kBlockN, p.kv_len, positions, p.causal, p.window);
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
+    for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) tile_max[e / 2] = fmaxf(tile_max[e / 2], s[j][e]);
-    }
-    float shift[2];
-    float correction[2];
+      for (int j = 0; j < kKeyTiles; ++j) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-#pragma unroll
-      for (int step = 0; step < flash::kRowReduceSteps; ++step) {
-        tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h],
-                                                         flash::row_reduce_offset(step)));
+        for (int e = 0; e < 4; ++e) s[m][j][e] *= p.scale_log2;
       }
-      const float new_max = fmaxf(row_max[h], tile_max[h]);
-      // With no visible key so far the row stays at -inf; shifting by 0 keeps exp2(-inf) = 0
-      // instead of exp2(-inf - -inf) = NaN.
-      shift[h] = new_max == neg_inf ? 0.0f : new_max;
-      correction[h] = flash::exp2_approx(row_max[h] - shift[h]);
-      row_max[h] = new_max;
-      row_sum[h] *= correction[h];
-    }
+      if (masked) {
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
+        for (int j = 0; j < kKeyTiles; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = flash::exp2_approx(s[j][e] - shift[e / 2]);
-        row_sum[e / 2] += s[j][e];
+          for (int e = 0; e < 4; ++e) {
+            const int col = j * 8 + flash::mma_c_element(lane, e).col;
+            const bool hidden =
+                flash::key_hidden(row_position[m][e / 2], k0 + col, p.causal, p.window);
+            s[m][j][e] = hidden ? neg_inf : s[m][j][e] + bias[col];
+          }
+        }
       }
-    }
+
+      // Online softmax; a row's maximum is reduced over the quad that shares it.
+      float tile_max[2] = {neg_inf, neg_inf};
 #pragma unroll
-    for (int j = 0; j < kDimTiles; ++j) {
+      for (int j = 0; j < kKeyTiles; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) o[j][e] *= correction[e / 2];
+        for (int e = 0; e < 4; ++e) tile_max[e / 2] = fmaxf(tile_max[e / 2], s[m][j][e]);
+      }
+      float shift[2];
+      float correction[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int step = 0; step < flash::kRowReduceSteps; ++step) {
+          tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h],
+                                                           flash::row_reduce_offset(step)));
+        }
+        const float new_max = fmaxf(row_max[m][h], tile_max[h]);
+        // With no visible key so far the row stays at -inf; shifting by 0 keeps exp2(-inf) = 0
+        // instead of exp2(-inf - -inf) = NaN.
+        shift[h] = new_max == neg_inf ? 0.0f : new_max;
+        correction[h] = flash::exp2_approx(row_max[m][h] - shift[h]);
+        row_max[m][h] = new_max;
+        row_sum[m][h] *= correction[h];
+      }
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[m][j][e] = flash::exp2_approx(s[m][j][e] - shift[e / 2]);
+          row_sum[m][e / 2] += s[m][j][e];
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kDimTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[m][j][e] *= correction[e / 2];
+      }
     }
 
-    // O += P V, P straight from the S accumulators (the C -> A invariant of p_register_source).
+    // O += P V, P straight from the S accumulators (the C -> A invariant of p_register_source);
+    // each V fragment serves all kMTiles m16 tiles.
 #pragma unroll
     for (int ks = 0; ks < kKeySteps; ++ks) {
-      uint32_t a[4];
+      uint32_t a[kMTiles][4];
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const flash::AccumulatorPair src = flash::p_register_source(r);
-        const float* c = s[2 * ks + src.key_tile];
-        a[r] = flash::pack_pair<T>(c[src.first_element], c[src.first_element + 1]);
+      for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const flash::AccumulatorPair src = flash::p_register_source(r);
+          const float* c = s[m][2 * ks + src.key_tile];
+          a[m][r] = flash::pack_pair<T>(c[src.first_element], c[src.first_element + 1]);
+        }
       }
 #pragma unroll
       for (int pair = 0; pair < kDimTiles / 2; ++pair) {
         uint32_t b[4];
         flash::ldmatrix_x4_trans(b, tile_v + flash::v_ldmatrix_offset(lane, ks, pair, kStride));
-        flash::mma_m16n8k16<T>(o[2 * pair], a, b[0], b[1]);
-        flash::mma_m16n8k16<T>(o[2 * pair + 1], a, b[2], b[3]);
+#pragma unroll
+        for (int m = 0; m < kMTiles; ++m) {
+          flash::mma_m16n8k16<T>(o[m][2 * pair], a[m], b[0], b[1]);
+          flash::mma_m16n8k16<T>(o[m][2 * pair + 1], a[m], b[2], b[3]);
+        }
       }
     }
   }
 
-  float inverse[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-#pragma unroll
-    for (int step = 0; step < flash::kRowReduceSteps; ++step) {
-      row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], flash::row_reduce_offset(step));
-    }
-    inverse[h] = row_sum[h] > 0.0f ? 1.0f / row_sum[h] : 0.0f;
-  }
-
-  if (p.lse != nullptr && flash::thread_in_group(lane) == 0) {
-    constexpr float kLn2 = 0.6931471805599453f;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      if (rows[h] < p.rows_total) {
-        const flash::QueryRow query = flash::packed_row(rows[h], p.q_len);
-        const int64_t head = static_cast<int64_t>(kv_head) * p.group + query.head_in_group;
-        p.lse[(batch * static_cast<int64_t>(p.q_heads) + head) * p.q_len + query.index] =
-            row_sum[h] > 0.0f ? (row_max[h] + log2f(row_sum[h])) * kLn2 : neg_inf;
-      }
-    }
-  }
-
-  // O / l through the warp's own 16 rows of the Q tile (only this warp ever read them), then out
-  // in 16-byte chunks.
+  // O / l through the warp's own rows of the Q tile (only this warp ever read them), then out
+  // in 16-byte chunks; lse from the quad's lane 0.
   T* stage = s_q + warp_row * kStride;
   __syncwarp();
 #pragma unroll
-  for (int j = 0; j < kDimTiles; ++j) {
+  for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
+#pragma unroll
+      for (int step = 0; step < flash::kRowReduceSteps; ++step) {
+        row_sum[m][h] += __shfl_xor_sync(0xffffffffu, row_sum[m][h], flash::row_reduce_offset(step));
+      }
+      const float inverse = row_sum[m][h] > 0.0f ? 1.0f / row_sum[m][h] : 0.0f;
       const flash::Coord c = flash::mma_c_element(lane, 2 * h);
-      *reinterpret_cast<uint32_t*>(stage + c.row * kStride + j * 8 + c.col) =
-          flash::pack_pair<T>(o[j][2 * h] * inverse[h], o[j][2 * h + 1] * inverse[h]);
+#pragma unroll
+      for (int j = 0; j < kDimTiles; ++j) {
+        *reinterpret_cast<uint32_t*>(stage + (16 * m + c.row) * kStride + j * 8 + c.col) =
+            flash::pack_pair<T>(o[m][j][2 * h] * inverse, o[m][j][2 * h + 1] * inverse);
+      }
+      if (p.lse != nullptr && flash::thread_in_group(lane) == 0 && rows[m][h] < p.rows_total) {
+        constexpr float kLn2 = 0.6931471805599453f;
+        const flash::QueryRow query = flash::packed_row(rows[m][h], p.q_len);
+        const int64_t head = static_cast<int64_t>(kv_head) * p.group + query.head_in_group;
+        p.lse[(batch * static_cast<int64_t>(p.q_heads) + head) * p.q_len + query.index] =
+            row_sum[m][h] > 0.0f ? (row_max[m][h] + log2f(row_sum[m][h])) * kLn2 : neg_inf;
+      }
     }
   }
   __syncwarp();
   T* out = static_cast<T*>(p.out) + batch * p.out_stride[0];
-  for (int c = lane; c < 16 * kChunks; c += 32) {
+  for (int c = lane; c < Traits::kRowsPerWarp * kChunks; c += 32) {
     const int row = c / kChunks;
     const int chunk = c % kChunks;
     const int global_row = first_row + warp_row + row;

@@ -30,26 +30,30 @@
 
 namespace hfport::cuda::flash {
 
-// The compile-time shape of one instantiation. Everything that depends on the head dimension
-// is here.
-//   kBlockM   query rows per thread block: 16 per warp (one m16 tile), so a warp owns its rows.
-//   kBlockN   keys per tile: smaller for large head dims, where the output accumulator (D / 2
-//             floats per thread) already takes most of the registers.
-//   kQInRegisters  the warp's Q fragments (D / 4 registers per thread) are loaded once; for
-//             D = 256 they would not fit next to the accumulators, so they are re-read from
-//             shared memory at every tile.
-//   kRowStride  shared memory row pitch in elements: D + 8. The extra 16 bytes shift each row by
-//             4 banks (D is a multiple of 16, so (D + 8) / 2 words is an odd multiple of 4), so the
-//             eight 16-byte rows an ldmatrix phase reads fall in eight distinct bank quads.
-template <int D>
-struct FlashTraits {
+// The compile-time shape of one kernel instantiation.
+//   kWarps     warps per thread block.
+//   kMTiles    m16 tiles per warp: a warp owns rows [kRowsPerWarp * warp, + kRowsPerWarp) for the
+//              whole kernel. Every K and V fragment a warp reads from shared memory feeds
+//              kMTiles mma, so shared memory traffic per FLOP falls as 1 / kMTiles; the cost is
+//              registers (the O accumulator is kMTiles * D / 2 floats per thread).
+//   kBlockN    keys per K/V tile.
+//   kQInRegisters  the warp's Q fragments (kMTiles * D / 4 registers per thread) are loaded once;
+//              otherwise they are re-read from shared memory at every tile.
+//   kRowStride shared memory row pitch in elements: D + 8. The extra 16 bytes shift each row by
+//              4 banks (D is a multiple of 16, so (D + 8) / 2 words is an odd multiple of 4), so
+//              the eight 16-byte rows an ldmatrix phase reads fall in eight distinct bank quads.
+template <int D, int Warps, int MTiles, int BlockN, bool QInRegisters>
+struct FlashShape {
   static_assert(D % 16 == 0 && D >= 16 && D <= 256, "head dim must be a multiple of 16, <= 256");
+  static_assert(BlockN % 16 == 0, "keys come in k16 steps and pairs of n8 tiles");
   static constexpr int kHeadDim = D;
-  static constexpr int kWarps = 8;
+  static constexpr int kWarps = Warps;
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kBlockM = 16 * kWarps;
-  static constexpr int kBlockN = D <= 64 ? 128 : (D <= 128 ? 64 : 32);
-  static constexpr bool kQInRegisters = D <= 128;
+  static constexpr int kMTiles = MTiles;
+  static constexpr int kRowsPerWarp = 16 * kMTiles;
+  static constexpr int kBlockM = kRowsPerWarp * kWarps;
+  static constexpr int kBlockN = BlockN;
+  static constexpr bool kQInRegisters = QInRegisters;
   static constexpr int kRowStride = D + 8;
   static constexpr int kElementBytes = 2;
   // Shared memory: the Q tile (later the output staging), two K and two V tiles (double
@@ -59,6 +63,22 @@ struct FlashTraits {
   static constexpr int kSmemBytes =
       (kQElements + 4 * kKvElements) * kElementBytes + 2 * kBlockN * 4;
 };
+
+// The shape each head dim is built with: the most shared-memory reuse (kMTiles = 2, Q in
+// registers) that ptxas fits in 255 registers without spilling, at sm_80 and sm_90a
+// (docs/attention-notes.md has the arithmetic and the register counts).
+template <int D>
+struct FlashTraits;
+template <>
+struct FlashTraits<64> : FlashShape<64, 4, 2, 64, true> {};
+template <>
+struct FlashTraits<80> : FlashShape<80, 4, 2, 32, true> {};
+template <>
+struct FlashTraits<96> : FlashShape<96, 4, 2, 32, true> {};
+template <>
+struct FlashTraits<128> : FlashShape<128, 4, 2, 32, false> {};
+template <>
+struct FlashTraits<256> : FlashShape<256, 8, 1, 32, false> {};
 
 struct Coord {
   int row;
