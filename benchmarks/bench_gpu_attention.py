@@ -186,7 +186,7 @@ def run(small: bool) -> tuple[list[str], list[str]]:
                     f"{millis(ms['cudnn'])} | {tflops(ms['hfport'])} | {tflops(ms['fa2'])} | "
                     f"{tflops(ms['cudnn'])} | {ratio(ms['fa2'])} | {ratio(ms['cudnn'])} | "
                     f">= 1.0x FA2 | {met} |")
-        print(rows[-1], flush=True)
+        print(rows[-1], file=sys.stderr, flush=True)  # progress; the table goes to stdout
         del q, k, v
         torch.cuda.empty_cache()
     return rows, notes
