@@ -22,10 +22,12 @@
 // without .trans, or (rows 2 (l % 4) and 2 (l % 4) + 1, col l >> 2) with .trans.
 #pragma once
 
+#ifndef HFPORT_HOST_DEVICE
 #if defined(__CUDACC__)
 #define HFPORT_HOST_DEVICE __host__ __device__
 #else
 #define HFPORT_HOST_DEVICE
+#endif
 #endif
 
 namespace hfport::cuda::flash {
