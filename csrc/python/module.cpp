@@ -15,6 +15,7 @@ PYBIND11_MODULE(_hfport, m) {
   bind_checkpoint(m);
   bind_mapping(m);
   bind_models(m);
+  bind_flash_attention_testing(m);
   // hfport.ops: the kernels, one entry point per op, taking any DLPack producer.
   py::module_ ops = m.def_submodule("ops", "fused kernels on hfport.Tensor or any DLPack producer");
   bind_attention_ops(ops);
