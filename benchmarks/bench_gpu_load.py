@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="where the temporary folder goes")
     parser.add_argument("--staging-bytes", type=int, default=None)
     parser.add_argument("--staging-buffers", type=int, default=None)
+    parser.add_argument("--write", type=Path, default=None,
+                        help="also write the table as a section of this markdown file")
     args = parser.parse_args(argv)
 
     reason = no_gpu_reason()
@@ -258,11 +260,14 @@ def main(argv: list[str] | None = None) -> int:
                        "load_file + .float()": lambda: load_file_float(path)}, args.repeats)
 
     ring = ", ".join(f"{k}={v}" for k, v in staging.items()) or "default staging (8 x 32 MiB)"
-    print(f"# Checkpoint to GPU, {size / 1e9:.2f} GB bf16, {len(shape.tensors())} tensors "
-          f"(LLaMA-shaped, {shape.layers} layers); warm page cache (nothing dropped)")
-    print(f"GPU: {gpu_line()}; hfport {ring}; median of {args.repeats} after a warm-up\n")
-    print("| case | hfport ms | reference ms | ratio | hfport GB/s | target |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    lines = [f"## Checkpoint to GPU, {size / 1e9:.2f} GB bf16, {len(shape.tensors())} tensors "
+             f"(LLaMA-shaped, {shape.layers} layers); warm page cache (nothing dropped)",
+             "",
+             f"GPU: {gpu_line()}; {time.strftime('%Y-%m-%d')}; hfport {ring}; median of "
+             f"{args.repeats} after a warm-up. Command: `python benchmarks/bench_gpu_load.py`.",
+             "",
+             "| case | hfport ms | reference ms | ratio | hfport GB/s | target |",
+             "| --- | --- | --- | --- | --- | --- |"]
     rows = [("hfport.load(device='cuda', stats=False) vs load_file(device='cuda')",
              "hfport.load", "load_file", "-"),
             ("hfport.load(device='cuda', stats=False) vs safe_open(device='cuda')",
@@ -273,8 +278,12 @@ def main(argv: list[str] | None = None) -> int:
              "hfport raw", "safe_open", ">= 1.0x"),
             (CAST_CASE, "hfport.load f32", "load_file + .float()", "none")]
     for case, ours, ref, target in rows:
-        print(f"| {case} | {ms[ours]:.1f} | {ms[ref]:.1f} | {ms[ref] / ms[ours]:.2f}x | "
-              f"{size / ms[ours] / 1e6:.1f} | {target} |")
+        lines.append(f"| {case} | {ms[ours]:.1f} | {ms[ref]:.1f} | {ms[ref] / ms[ours]:.2f}x | "
+                     f"{size / ms[ours] / 1e6:.1f} | {target} |")
+    print("\n".join(lines))
+    if args.write is not None:
+        from bench_loader import write_section  # one set of section markers for every script
+        write_section(args.write, "\n".join(lines) + "\n", "bench_gpu_load")
     return 0
 
 

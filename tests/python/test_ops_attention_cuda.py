@@ -1,4 +1,4 @@
-"""hfport.ops.attention on CUDA tensors (the simple CUDA kernel) against the CPU op on the same
+"""hfport.ops.attention on CUDA tensors against the CPU op on the same
 values and against torch's SDPA math backend on CUDA, run on float32 upcasts of the inputs with an
 explicit boolean mask (bottom-right causal alignment, sliding window, key padding).
 
@@ -7,6 +7,8 @@ against a cache), GQA and MQA, sliding windows, key padding of every accepted dt
 additive masks, bhsd and bshd, a non-unit-stride last dimension, lse, fully masked rows, and the
 device errors. The op allocates its own output (the binding takes no `out`), so poisoning the
 output buffer is done in tests/cpp/test_cuda_attention.cpp, where the kernel's params take it.
+Every test runs twice: with the dispatch's own choice (the flash kernel where it takes the call:
+f16/bf16 at its head dims) and with HFPORT_CUDA_ATTENTION=simple (the simple kernel for all).
 Skips without a CUDA build, a device, or a CUDA torch.
 """
 
@@ -22,6 +24,16 @@ from hfport import ops
 from hfport.errors import ArgumentError, DeviceError
 
 pytestmark = needs_cuda
+
+
+@pytest.fixture(autouse=True, params=["dispatch", "simple"])
+def cuda_attention_kernel(request, monkeypatch):
+    """The kernel choice of attention_op.cpp, read from the environment at every call."""
+    if request.param == "simple":
+        monkeypatch.setenv("HFPORT_CUDA_ATTENTION", "simple")
+    else:
+        monkeypatch.delenv("HFPORT_CUDA_ATTENTION", raising=False)
+    return request.param
 
 
 def run(q, k, v, **kwargs):

@@ -1,8 +1,15 @@
 // The Tensor-level CUDA side of hfport::attention (kernels/cpu/attention.h): the entry point has
 // checked the arguments and found them on one CUDA device; here the output and logsumexp are
-// allocated on that device and the kernel runs on hfport's work stream.
+// allocated on that device and the kernel runs on hfport's work stream: the flash kernel when it
+// takes the call (f16/bf16, its head dims, no attn_mask, aligned operands), else the simple one.
+// HFPORT_CUDA_ATTENTION=simple in the environment forces the simple kernel (for tests and for
+// comparing the two), as HFPORT_ATTENTION_KERNELS does for the CPU micro-kernels.
+#include <cstdlib>
+#include <string>
+
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_tensor.h"
+#include "kernels/cuda/flash_attention.h"
 
 namespace hfport::cuda {
 
@@ -19,7 +26,13 @@ AttentionResult attention(const CheckedAttention& checked, bool return_lse) {
   }
   // The copies `checked` keeps alive are freed by the caller after this returns; cudaFree
   // synchronizes with the device first, so the kernel has read them by then.
-  attention_simple(p, op_stream());
+  const char* forced = std::getenv("HFPORT_CUDA_ATTENTION");
+  const bool simple_only = forced != nullptr && std::string(forced) == "simple";
+  if (!simple_only && flash_attention_supports(p)) {
+    flash_attention(p, op_stream());
+  } else {
+    attention_simple(p, op_stream());
+  }
   return result;
 }
 
