@@ -260,11 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                        "load_file + .float()": lambda: load_file_float(path)}, args.repeats)
 
     ring = ", ".join(f"{k}={v}" for k, v in staging.items()) or "default staging (8 x 32 MiB)"
-    lines = [f"## Checkpoint to GPU, {size / 1e9:.2f} GB bf16, {len(shape.tensors())} tensors "
-             f"(LLaMA-shaped, {shape.layers} layers); warm page cache (nothing dropped)",
+    lines = [(f"## Checkpoint to GPU, {size / 1e9:.2f} GB bf16, {len(shape.tensors())} tensors "
+             f"(LLaMA-shaped, {shape.layers} layers); warm page cache (nothing dropped)"),
              "",
-             f"GPU: {gpu_line()}; {time.strftime('%Y-%m-%d')}; hfport {ring}; median of "
-             f"{args.repeats} after a warm-up. Command: `python benchmarks/bench_gpu_load.py`.",
+             (f"GPU: {gpu_line()}; {time.strftime('%Y-%m-%d')}; hfport {ring}; median of "
+             f"{args.repeats} after a warm-up. Command: `python benchmarks/bench_gpu_load.py`."),
              "",
              "| case | hfport ms | reference ms | ratio | hfport GB/s | target |",
              "| --- | --- | --- | --- | --- | --- |"]
