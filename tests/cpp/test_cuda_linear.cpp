@@ -189,6 +189,27 @@ TEST_F(CudaLinear, WeightLayoutsBiasStridesAndStridedInput) {
   }
 }
 
+TEST_F(CudaLinear, ABiasStartingOffAlignmentIsReadFromAnAlignedCopy) {
+  // The bias one element into its storage (2 or 4 bytes past a 256-byte boundary): the heuristic
+  // cannot be told a bias's alignment, and an epilogue reading it in 16-byte vectors would fault.
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+    SCOPED_TRACE(hfport::dtype_name(dtype));
+    const Tensor x = random_tensor(dtype, {6, 40});
+    const Tensor w = random_tensor(dtype, {24, 40});
+    const ViewPair bias = view_pair(random_tensor(dtype, {25}),
+                                    [](const Tensor& t) { return t.slice(0, 1, 25); });
+    for (LinearActivation act : {LinearActivation::None, LinearActivation::GeluTanh}) {
+      hfport::LinearOptions options;
+      options.activation = act;
+      const Tensor want = hfport::linear(x, w, bias.host, Tensor(), options);
+      const Tensor out = on_gpu(poisoned(dtype, {6, 24}));
+      hfport::cuda::linear(on_gpu(x), on_gpu(w), bias.device, out, options,
+                           EpiloguePlacement::Fused);
+      EXPECT_LT(rel_l2(on_cpu(out), want), tolerance(dtype));
+    }
+  }
+}
+
 TEST_F(CudaLinear, EmptySumIsTheActivatedBias) {
   const Tensor x = random_tensor(DType::F32, {5, 0});
   const Tensor w = random_tensor(DType::F32, {7, 0});

@@ -27,11 +27,12 @@
 // Algorithm choice. cublasLtMatmulAlgoGetHeuristic's first answer, asked once per problem
 // (sizes, leading dimensions, dtype, compute type, epilogue, transpose, and the byte alignment of
 // each pointer, since an algorithm chosen for 256-byte-aligned operands may not run on 2-byte
-// aligned ones) and cached per device together with the cuBLASLt handle and a 32 MiB workspace
-// (the size NVIDIA recommends for Hopper). Every call on a device shares its workspace safely
-// because every op runs in order on that device's work stream (core/cuda_stream.h). A problem
-// with no algorithm at all (cuBLASLt refuses some shapes or alignments) is an ArgumentError naming
-// the problem and cuBLASLt's status.
+// aligned ones; the heuristic cannot be told the bias's, so the fused epilogue gets a bias that
+// starts 16-byte aligned, copied there when the caller's does not) and cached per device together
+// with the cuBLASLt handle and a 32 MiB workspace (the size NVIDIA recommends for Hopper). Every
+// call on a device shares its workspace safely because every op runs in order on that device's
+// work stream (core/cuda_stream.h). A problem with no algorithm at all (cuBLASLt refuses some
+// shapes or alignments) is an ArgumentError naming the problem and cuBLASLt's status.
 #pragma once
 
 #include <cstdint>

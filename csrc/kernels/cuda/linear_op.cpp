@@ -27,6 +27,10 @@ namespace {
 
 constexpr const char* kLinear = "linear";
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+// The bias alignment the epilogue may assume. The heuristic's alignment preferences cover A, B, C
+// and D but not the bias pointer, so a chosen algorithm may read the bias in 16-byte vectors and
+// fault ("misaligned address", which ends the CUDA context) on a bias view that starts off that.
+constexpr uint32_t kBiasAlignment = 16;
 
 // CudaError naming the cuBLASLt call and its status, by name and by cuBLASLt's description.
 void check(cublasStatus_t status, const std::string& call) {
@@ -355,7 +359,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
     Operands ops{w.data(), xc.data(), result.data(), nullptr};
 
     if (placement == EpiloguePlacement::Fused) {
-      const Tensor bc = bias.defined() ? contiguous_as(kLinear, "bias", bias, dtype) : Tensor();
+      Tensor bc = bias.defined() ? contiguous_as(kLinear, "bias", bias, dtype) : Tensor();
+      if (bc.defined() && alignment_of(bc.data()) < kBiasAlignment) {
+        Tensor aligned = Tensor::empty(dtype, bc.shape(), device);  // cudaMalloc: 256-aligned
+        copy_into(kLinear, bc, aligned);
+        bc = aligned;
+      }
       Problem fused = p;
       fused.epilogue = fused_epilogue(bias.defined(), act);
       fused.align_bias = bias.defined() ? alignment_of(bc.data()) : 0;
