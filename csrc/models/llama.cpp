@@ -314,9 +314,16 @@ class LlamaModel final : public Model {
     auto place = [&](Tensor& t) {
       if (t.defined()) t = to_device(t.contiguous(), device_);
     };
+    // A tied head is the embedding's own tensor: moved once, shared on the device too.
+    const bool tied = output_.data() == tok_embd_.data() && output_.shape() == tok_embd_.shape() &&
+                      output_.strides() == tok_embd_.strides();
     place(tok_embd_);
     place(output_norm_);
-    place(output_);
+    if (tied) {
+      output_ = tok_embd_;
+    } else {
+      place(output_);
+    }
     for (LlamaLayer& layer : layers_) {
       for (Tensor* t : {&layer.attn_norm, &layer.qkv_weight, &layer.qkv_bias, &layer.out_weight,
                         &layer.out_bias, &layer.q_norm, &layer.k_norm, &layer.ffn_norm,

@@ -146,7 +146,15 @@ class MambaModel final : public Model {
     auto place = [&](Tensor& t) {
       if (t.defined()) t = to_device(t.contiguous(), device_);
     };
-    for (Tensor* t : {&tok_embd_, &output_norm_, &output_}) place(*t);
+    // A tied head is the embedding's own tensor: moved once, shared on the device too.
+    const bool tied = output_.data() == tok_embd_.data() && output_.shape() == tok_embd_.shape() &&
+                      output_.strides() == tok_embd_.strides();
+    for (Tensor* t : {&tok_embd_, &output_norm_}) place(*t);
+    if (tied) {
+      output_ = tok_embd_;
+    } else {
+      place(output_);
+    }
     for (MambaLayer& layer : layers_) {
       for (Tensor* t : {&layer.norm, &layer.in_w, &layer.in_b, &layer.conv_w, &layer.conv_b,
                         &layer.x_dbc_w, &layer.dt_w, &layer.dt_b, &layer.a, &layer.d,
