@@ -2,6 +2,7 @@
 // the CPU side, kernels/cpu/rope.h), copies made on the device, and the kernel of rope.cu launched
 // once for q and once for k on hfport's work stream. Host code, compiled only in builds with CUDA.
 #include <algorithm>
+#include <optional>
 
 #include "kernels/cpu/kernel_arguments.h"
 #include "kernels/cpu/rope.h"
@@ -38,10 +39,14 @@ RopeParams device_params(const hfport::RopeParams& h) {
 RopeResult rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
                 const RopeOptions& options) {
   const Device device = op_device("rope", {{"q", &q}, {"k", &k}, {"cos", &cos}, {"sin", &sin}});
-  const CurrentDevice current(device);
-  RopePlan plan = plan_rope(q, k, cos, sin, options, [](const char* arg, const Tensor& t) {
+  // The device is made current before the first copy, which comes after plan_rope's checks: an
+  // argument error needs no device.
+  std::optional<CurrentDevice> current;
+  RopePlan plan = plan_rope(q, k, cos, sin, options, [&](const char* arg, const Tensor& t) {
+    if (!current) current.emplace(device);
     return contiguous_as("rope", arg, t, t.dtype());
   });
+  if (!current) current.emplace(device);
   RopeResult result;
   const Tensor* inputs[2] = {&q, &k};
   hfport::RopeParams* params[2] = {&plan.q, &plan.k};
