@@ -45,7 +45,7 @@ py::object scan(py::handle u, py::handle delta, py::handle A, py::handle B, py::
 
 Tensor state_update(py::handle state, py::handle x, py::handle dt, py::handle A, py::handle B,
                     py::handle C, const py::object& D, const py::object& z,
-                    const py::object& dt_bias, bool dt_softplus) {
+                    const py::object& dt_bias, bool dt_softplus, const py::object& out) {
   const Tensor state_t = tensor_arg(state, "state");
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor dt_t = tensor_arg(dt, "dt");
@@ -57,6 +57,7 @@ Tensor state_update(py::handle state, py::handle x, py::handle dt, py::handle A,
   options.z = optional_tensor_arg(z, "z");
   options.dt_bias = optional_tensor_arg(dt_bias, "dt_bias");
   options.dt_softplus = dt_softplus;
+  options.out = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return selective_state_update(state_t, x_t, dt_t, a_t, b_t, c_t, options);
 }
@@ -173,11 +174,12 @@ y *= silu(z). Returns y [batch, dim, L] in u's dtype, and with return_last_state
   ops.def("selective_state_update", &state_update, py::arg("state"), py::arg("x"), py::arg("dt"),
           py::arg("A"), py::arg("B"), py::arg("C"), py::arg("D") = py::none(),
           py::arg("z") = py::none(), py::arg("dt_bias") = py::none(),
-          py::arg("dt_softplus") = false,
+          py::arg("dt_softplus") = false, py::kw_only(), py::arg("out") = py::none(),
           R"doc(One decode step of the selective scan; updates `state` [batch, dim, N] in place.
 
 x, dt, z: [batch, dim]; A: [dim, N]; B, C: [batch, N] or [batch, G, N]; D, dt_bias: [dim].
-Returns y [batch, dim] in x's dtype. L calls on a sequence's columns equal one selective_scan.)doc");
+Returns y [batch, dim] in x's dtype (written into `out` when given). L calls on a sequence's
+columns equal one selective_scan.)doc");
   ops.def("causal_conv1d", &conv1d, py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
           py::arg("activation") = py::none(), py::kw_only(), py::arg("out") = py::none(),
           R"doc(Depthwise causal conv1d: x [batch, dim, L], weight [dim, width], bias [dim].

@@ -8,6 +8,10 @@
 #include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernel_arguments.h"
 
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/activation.h"
+#endif
+
 namespace hfport {
 
 namespace {
@@ -53,16 +57,20 @@ Tensor elementwise_reference(const Tensor& x, const Tensor& y, Fn&& f) {
   return result;
 }
 
-void check_pair(const char* op, const Tensor& gate, const Tensor& up) {
-  require_float(op, "gate", gate);
-  require_float(op, "up", up);
-  require_shape(op, "up", up, gate.shape(), "gate's shape");
-  require_same_dtype(op, "up", up, "gate", gate);
-}
+constexpr const char* kSwiglu = "swiglu";
 
 double silu_f64(double x) { return x / (1.0 + std::exp(-x)); }
 
 }  // namespace
+
+void check_activation_arguments(const char* op, const Tensor& x) { require_float_type(op, "x", x); }
+
+void check_swiglu_arguments(const Tensor& gate, const Tensor& up) {
+  require_float_type(kSwiglu, "gate", gate);
+  require_float_type(kSwiglu, "up", up);
+  require_shape(kSwiglu, "up", up, gate.shape(), "gate's shape");
+  require_same_dtype(kSwiglu, "up", up, "gate", gate);
+}
 
 GeluApproximation gelu_approximation_from_name(const std::string& name) {
   if (name == "none") return GeluApproximation::None;
@@ -71,7 +79,12 @@ GeluApproximation gelu_approximation_from_name(const std::string& name) {
 }
 
 Tensor gelu(const Tensor& x, GeluApproximation approximate, const Tensor& out) {
-  require_float("gelu", "x", x);
+  const Device device = op_device("gelu", {{"x", &x}, {"out", &out}});
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::gelu(x, approximate, out);
+#endif
+  require_host_device("gelu", device);
+  check_activation_arguments("gelu", x);
   if (approximate == GeluApproximation::Tanh) {
     return elementwise("gelu", x, Tensor(), out, [](float v, float) { return gelu_tanh_f32(v); });
   }
@@ -79,13 +92,23 @@ Tensor gelu(const Tensor& x, GeluApproximation approximate, const Tensor& out) {
 }
 
 Tensor silu(const Tensor& x, const Tensor& out) {
-  require_float("silu", "x", x);
+  const Device device = op_device("silu", {{"x", &x}, {"out", &out}});
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::silu(x, out);
+#endif
+  require_host_device("silu", device);
+  check_activation_arguments("silu", x);
   return elementwise("silu", x, Tensor(), out, [](float v, float) { return silu_vectorizable(v); });
 }
 
 Tensor swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  check_pair("swiglu", gate, up);
-  return elementwise("swiglu", gate, up, out,
+  const Device device = op_device(kSwiglu, {{"gate", &gate}, {"up", &up}, {"out", &out}});
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::swiglu(gate, up, out);
+#endif
+  require_host_device(kSwiglu, device);
+  check_swiglu_arguments(gate, up);
+  return elementwise(kSwiglu, gate, up, out,
                      [](float g, float u) { return silu_vectorizable(g) * u; });
 }
 
@@ -107,7 +130,8 @@ Tensor silu_reference(const Tensor& x) {
 }
 
 Tensor swiglu_reference(const Tensor& gate, const Tensor& up) {
-  check_pair("swiglu", gate, up);
+  require_host_device("swiglu_reference", op_device(kSwiglu, {{"gate", &gate}, {"up", &up}}));
+  check_swiglu_arguments(gate, up);
   return elementwise_reference(gate, up, [](double g, double u) { return silu_f64(g) * u; });
 }
 

@@ -17,11 +17,17 @@ enum class GeluApproximation { None, Tanh };
 // "none" -> None, "tanh" -> Tanh (torch's names); anything else is an error.
 GeluApproximation gelu_approximation_from_name(const std::string& name);
 
+// Each runs on the device of its tensors (all on one: DeviceError otherwise), the CPU or CUDA.
 Tensor gelu(const Tensor& x, GeluApproximation approximate = GeluApproximation::None,
             const Tensor& out = Tensor());
 Tensor silu(const Tensor& x, const Tensor& out = Tensor());
 // gate and up have one shape and one dtype.
 Tensor swiglu(const Tensor& gate, const Tensor& up, const Tensor& out = Tensor());
+
+// The argument checks (dtypes, shapes; not the device) the entry points run on either device:
+// the CPU kernel and the CUDA side (kernels/cuda/activation_op.cpp) share them.
+void check_activation_arguments(const char* op, const Tensor& x);  // gelu, silu
+void check_swiglu_arguments(const Tensor& gate, const Tensor& up);
 
 // Float64 references (F64 outputs).
 Tensor gelu_reference(const Tensor& x, GeluApproximation approximate = GeluApproximation::None);

@@ -9,6 +9,10 @@
 #include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernel_arguments.h"
 
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/causal_conv1d.h"
+#endif
+
 namespace hfport {
 
 namespace {
@@ -17,7 +21,7 @@ constexpr const char* kConv = "causal_conv1d";
 constexpr const char* kConvUpdate = "causal_conv1d_update";
 
 void check_weight_bias(const char* op, const Tensor& weight, const Tensor& bias, int64_t dim) {
-  require_float(op, "weight", weight);
+  require_float_type(op, "weight", weight);
   require_ndim(op, "weight", weight, 2, "[dim, width]");
   require_shape(op, "weight", weight, {dim, weight.shape()[1]}, "[dim, width]");
   if (weight.shape()[1] < 1) {
@@ -25,15 +29,9 @@ void check_weight_bias(const char* op, const Tensor& weight, const Tensor& bias,
                 shape_to_string(weight.shape()));
   }
   if (bias.defined()) {
-    require_float(op, "bias", bias);
+    require_float_type(op, "bias", bias);
     require_shape(op, "bias", bias, {dim}, "[dim]");
   }
-}
-
-void check_conv(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  require_float(kConv, "x", x);
-  require_ndim(kConv, "x", x, 3, "[batch, dim, L]");
-  check_weight_bias(kConv, weight, bias, x.shape()[1]);
 }
 
 // out[t] = bias + sum_k w[k] * padded[t + k] over `count` outputs, then the activation.
@@ -77,7 +75,42 @@ double element_f64(const Tensor& t, int64_t i0, int64_t i1, int64_t i2) {
   return load_as_f64(t.data(), t.dtype(), static_cast<size_t>(i0 * s[0] + i1 * s[1] + i2 * s[2]));
 }
 
+Device conv_device(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
+  return op_device(kConv, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &out}});
+}
+
 }  // namespace
+
+void check_causal_conv1d_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  require_float_type(kConv, "x", x);
+  require_ndim(kConv, "x", x, 3, "[batch, dim, L]");
+  check_weight_bias(kConv, weight, bias, x.shape()[1]);
+}
+
+ConvUpdateShapes check_causal_conv1d_update_arguments(const Tensor& x, const Tensor& conv_state,
+                                                      const Tensor& weight, const Tensor& bias) {
+  require_float_type(kConvUpdate, "x", x);
+  if (x.ndim() != 2 && x.ndim() != 3) {
+    throw ArgumentError(std::string(kConvUpdate) + ": x must be [batch, dim] or [batch, dim, L], got " +
+                shape_to_string(x.shape()));
+  }
+  ConvUpdateShapes s;
+  s.batch = x.shape()[0];
+  s.dim = x.shape()[1];
+  s.seqlen = x.ndim() == 3 ? x.shape()[2] : 1;
+  check_weight_bias(kConvUpdate, weight, bias, s.dim);
+  s.width = weight.shape()[1];
+  require_float_type(kConvUpdate, "conv_state", conv_state);
+  require_ndim(kConvUpdate, "conv_state", conv_state, 3, "[batch, dim, S]");
+  s.state_len = conv_state.shape()[2];
+  require_shape(kConvUpdate, "conv_state", conv_state, {s.batch, s.dim, s.state_len},
+                "[batch, dim, S]");
+  if (s.state_len < s.width - 1) {
+    throw ArgumentError(std::string(kConvUpdate) + ": conv_state must keep S >= width - 1 = " +
+                std::to_string(s.width - 1) + " columns, got " + shape_to_string(conv_state.shape()));
+  }
+  return s;
+}
 
 ConvActivation conv_activation_from_name(const char* op, const std::string& name) {
   if (name.empty() || name == "none") return ConvActivation::None;
@@ -88,7 +121,12 @@ ConvActivation conv_activation_from_name(const char* op, const std::string& name
 
 Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                      ConvActivation activation, const Tensor& out) {
-  check_conv(x, weight, bias);
+  const Device device = conv_device(x, weight, bias, out);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::causal_conv1d(x, weight, bias, activation, out);
+#endif
+  require_host_device(kConv, device);
+  check_causal_conv1d_arguments(x, weight, bias);
   Tensor result = output_tensor(kConv, out, x.dtype(), x.shape());
   const Tensor w = as_f32_contiguous(weight);
   const Tensor b = bias.defined() ? as_f32_contiguous(bias) : Tensor();
@@ -112,7 +150,8 @@ Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 Tensor causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                ConvActivation activation) {
-  check_conv(x, weight, bias);
+  require_host_device("causal_conv1d_reference", conv_device(x, weight, bias, Tensor()));
+  check_causal_conv1d_arguments(x, weight, bias);
   const int64_t batch = x.shape()[0], dim = x.shape()[1], seqlen = x.shape()[2];
   const int64_t width = weight.shape()[1];
   Tensor result = Tensor::empty(DType::F64, x.shape());
@@ -140,23 +179,19 @@ Tensor causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tens
 
 Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Tensor& weight,
                             const Tensor& bias, ConvActivation activation) {
-  require_float(kConvUpdate, "x", x);
-  if (x.ndim() != 2 && x.ndim() != 3) {
-    throw ArgumentError(std::string(kConvUpdate) + ": x must be [batch, dim] or [batch, dim, L], got " +
-                shape_to_string(x.shape()));
+  const Device device = op_device(kConvUpdate, {{"x", &x},
+                                                {"conv_state", &conv_state},
+                                                {"weight", &weight},
+                                                {"bias", &bias}});
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) {
+    return cuda::causal_conv1d_update(x, conv_state, weight, bias, activation);
   }
-  const int64_t batch = x.shape()[0], dim = x.shape()[1];
-  const int64_t seqlen = x.ndim() == 3 ? x.shape()[2] : 1;
-  check_weight_bias(kConvUpdate, weight, bias, dim);
-  const int64_t width = weight.shape()[1];
-  require_float(kConvUpdate, "conv_state", conv_state);
-  require_ndim(kConvUpdate, "conv_state", conv_state, 3, "[batch, dim, S]");
-  const int64_t state_len = conv_state.shape()[2];
-  require_shape(kConvUpdate, "conv_state", conv_state, {batch, dim, state_len}, "[batch, dim, S]");
-  if (state_len < width - 1) {
-    throw ArgumentError(std::string(kConvUpdate) + ": conv_state must keep S >= width - 1 = " +
-                std::to_string(width - 1) + " columns, got " + shape_to_string(conv_state.shape()));
-  }
+#endif
+  require_host_device(kConvUpdate, device);
+  const ConvUpdateShapes shapes = check_causal_conv1d_update_arguments(x, conv_state, weight, bias);
+  const int64_t batch = shapes.batch, dim = shapes.dim, seqlen = shapes.seqlen;
+  const int64_t width = shapes.width, state_len = shapes.state_len;
   Tensor result = Tensor::empty(x.dtype(), x.shape());
   const Tensor w = as_f32_contiguous(weight);
   const Tensor bias_f32 = bias.defined() ? as_f32_contiguous(bias) : Tensor();

@@ -38,6 +38,8 @@ struct CausalConv1dParams {
   void* out = nullptr;            // [batch, dim, L] contiguous, x's dtype
 };
 
+// causal_conv1d and causal_conv1d_update run on the device of their tensors (all on one:
+// DeviceError otherwise), the CPU or CUDA.
 Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                      ConvActivation activation = ConvActivation::None, const Tensor& out = Tensor());
 
@@ -50,5 +52,14 @@ Tensor causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tens
 Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Tensor& weight,
                             const Tensor& bias = Tensor(),
                             ConvActivation activation = ConvActivation::None);
+
+// The argument checks (dtypes, shapes; not the device) both ops run on either device: the CPU
+// kernels and the CUDA side (kernels/cuda/causal_conv1d_op.cpp) share them.
+void check_causal_conv1d_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias);
+struct ConvUpdateShapes {
+  int64_t batch = 0, dim = 0, seqlen = 0, width = 0, state_len = 0;  // seqlen 1 for [batch, dim] x
+};
+ConvUpdateShapes check_causal_conv1d_update_arguments(const Tensor& x, const Tensor& conv_state,
+                                                      const Tensor& weight, const Tensor& bias);
 
 }  // namespace hfport

@@ -39,8 +39,23 @@ void require_host(const char* op, const char* arg, const Tensor& t) {
   }
 }
 
+void require_host_device(const char* op, const Device& device) {
+  if (device.type == DeviceType::CPU) return;
+#ifdef HFPORT_WITH_CUDA
+  const char* where = "runs on the CPU only";
+#else
+  const char* where = "runs on the CPU only in this build of hfport (built without CUDA)";
+#endif
+  throw DeviceError(std::string(op) + ": " + where + "; its tensors are on " + device_name(device));
+}
+
 void require_float(const char* op, const char* arg, const Tensor& t) {
   require_host(op, arg, t);
+  require_float_type(op, arg, t);
+}
+
+void require_float_type(const char* op, const char* arg, const Tensor& t) {
+  require_defined(op, arg, t);
   const DType d = t.dtype();
   if (d != DType::F32 && d != DType::F16 && d != DType::BF16) {
     throw ArgumentError(prefix(op, arg) + " must have dtype F32, F16 or BF16, got " +

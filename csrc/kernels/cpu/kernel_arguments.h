@@ -60,10 +60,18 @@ decltype(auto) dispatch_float(DType dtype, Fn&& fn) {
 using NamedTensor = std::pair<const char*, const Tensor*>;
 Device op_device(const char* op, std::initializer_list<NamedTensor> args);
 
+// DeviceError unless `device` (op_device's answer) is the host. The CPU side of an op with a CUDA
+// side asks this after op_device: it passes for host tensors and refuses CUDA ones in a build
+// without CUDA (and the float64 references, which run on the host in every build).
+void require_host_device(const char* op, const Device& device);
+
 // The checks. `op` and `arg` are the names the user typed ("selective_scan", "A").
 void require_defined(const char* op, const char* arg, const Tensor& t);
 void require_host(const char* op, const char* arg, const Tensor& t);
-// Host, and one of F32, F16, BF16.
+// Defined and one of F32, F16, BF16, on any device: the dtype check an op's CPU and CUDA sides
+// share (op_device has already put every argument on one device).
+void require_float_type(const char* op, const char* arg, const Tensor& t);
+// Host, and one of F32, F16, BF16 (for the ops that run on the host only).
 void require_float(const char* op, const char* arg, const Tensor& t);
 // `expected_names` spells the expected shape in words ("[dim, N]"); the message shows both.
 void require_shape(const char* op, const char* arg, const Tensor& t, const Shape& expected,

@@ -12,6 +12,10 @@
 #include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernel_arguments.h"
 
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/norm.h"
+#endif
+
 namespace hfport {
 
 namespace {
@@ -21,7 +25,7 @@ constexpr const char* kLayer = "layer_norm";
 constexpr int64_t kPartialSums = 16;
 
 int64_t hidden_of(const char* op, const Tensor& x) {
-  require_float(op, "x", x);
+  require_float_type(op, "x", x);
   if (x.ndim() < 1) {
     throw ArgumentError(std::string(op) + ": x must be [..., hidden] (at least 1 dimension), got " +
                 shape_to_string(x.shape()));
@@ -30,24 +34,17 @@ int64_t hidden_of(const char* op, const Tensor& x) {
 }
 
 void check_vector(const char* op, const char* arg, const Tensor& t, int64_t hidden) {
-  require_float(op, arg, t);
+  require_float_type(op, arg, t);
   require_shape(op, arg, t, {hidden}, "[hidden]");
 }
 
-void check_rms(const Tensor& x, const Tensor& weight, const RmsNormOptions& o) {
-  const int64_t hidden = hidden_of(kRms, x);
-  check_vector(kRms, "weight", weight, hidden);
-  if (o.residual.defined()) {
-    require_float(kRms, "residual", o.residual);
-    require_shape(kRms, "residual", o.residual, x.shape(), "x's shape");
-    require_same_dtype(kRms, "residual", o.residual, "x", x);
-  }
+Device rms_device(const Tensor& x, const Tensor& weight, const RmsNormOptions& o) {
+  return op_device(kRms,
+                   {{"x", &x}, {"weight", &weight}, {"residual", &o.residual}, {"out", &o.out}});
 }
 
-void check_layer(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  const int64_t hidden = hidden_of(kLayer, x);
-  if (weight.defined()) check_vector(kLayer, "weight", weight, hidden);
-  if (bias.defined()) check_vector(kLayer, "bias", bias, hidden);
+Device layer_device(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
+  return op_device(kLayer, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &out}});
 }
 
 HFPORT_SIMD_CLONES
@@ -167,9 +164,30 @@ double at(const Tensor& t, int64_t i) { return load_as_f64(t.data(), t.dtype(), 
 
 }  // namespace
 
+void check_rms_norm_arguments(const Tensor& x, const Tensor& weight, const RmsNormOptions& o) {
+  const int64_t hidden = hidden_of(kRms, x);
+  check_vector(kRms, "weight", weight, hidden);
+  if (o.residual.defined()) {
+    require_float_type(kRms, "residual", o.residual);
+    require_shape(kRms, "residual", o.residual, x.shape(), "x's shape");
+    require_same_dtype(kRms, "residual", o.residual, "x", x);
+  }
+}
+
+void check_layer_norm_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const int64_t hidden = hidden_of(kLayer, x);
+  if (weight.defined()) check_vector(kLayer, "weight", weight, hidden);
+  if (bias.defined()) check_vector(kLayer, "bias", bias, hidden);
+}
+
 RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps,
                        const RmsNormOptions& o) {
-  check_rms(x, weight, o);
+  const Device device = rms_device(x, weight, o);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::rms_norm(x, weight, eps, o);
+#endif
+  require_host_device(kRms, device);
+  check_rms_norm_arguments(x, weight, o);
   const Tensor xc = x.contiguous();
   const Tensor rc = o.residual.defined() ? o.residual.contiguous() : Tensor();
   const Tensor w = as_f32_contiguous(weight);
@@ -192,7 +210,8 @@ RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps,
 
 RmsNormResult rms_norm_reference(const Tensor& x, const Tensor& weight, double eps,
                                  const RmsNormOptions& o) {
-  check_rms(x, weight, o);
+  require_host_device("rms_norm_reference", rms_device(x, weight, o));
+  check_rms_norm_arguments(x, weight, o);
   const Tensor xc = x.contiguous();
   const Tensor rc = o.residual.defined() ? o.residual.contiguous() : Tensor();
   const int64_t n = x.shape().back();
@@ -228,7 +247,12 @@ RmsNormResult rms_norm_reference(const Tensor& x, const Tensor& weight, double e
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                   const Tensor& out) {
-  check_layer(x, weight, bias);
+  const Device device = layer_device(x, weight, bias, out);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::layer_norm(x, weight, bias, eps, out);
+#endif
+  require_host_device(kLayer, device);
+  check_layer_norm_arguments(x, weight, bias);
   const Tensor xc = x.contiguous();
   const Tensor w = weight.defined() ? as_f32_contiguous(weight) : Tensor();
   const Tensor b = bias.defined() ? as_f32_contiguous(bias) : Tensor();
@@ -246,7 +270,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 }
 
 Tensor layer_norm_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  check_layer(x, weight, bias);
+  require_host_device("layer_norm_reference", layer_device(x, weight, bias, Tensor()));
+  check_layer_norm_arguments(x, weight, bias);
   const Tensor xc = x.contiguous();
   const int64_t n = x.shape().back();
   const int64_t rows = n == 0 ? 0 : x.numel() / n;

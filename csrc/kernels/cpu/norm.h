@@ -45,12 +45,18 @@ struct NormParams {
   void* residual_sum = nullptr;    // [rows, cols] contiguous, set with residual
 };
 
+// Runs on the device of its tensors (all on one: DeviceError otherwise), the CPU or CUDA.
 RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps,
                        const RmsNormOptions& options = {});
 // Float64 reference: s = x + residual (rounded to x's dtype, like the kernel), then the formula in
 // float64, without the intermediate rounding. Outputs F64 (residual_sum in x's dtype).
 RmsNormResult rms_norm_reference(const Tensor& x, const Tensor& weight, double eps,
                                  const RmsNormOptions& options = {});
+
+// The argument checks (dtypes, shapes; not the device) that rms_norm and layer_norm run on either
+// device: the CPU kernel and the CUDA side (kernels/cuda/norm_op.cpp) share them.
+void check_rms_norm_arguments(const Tensor& x, const Tensor& weight, const RmsNormOptions& options);
+void check_layer_norm_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // weight and bias are optional (undefined: 1 and 0).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,

@@ -15,6 +15,11 @@
 #include "core/cast.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/cpu/kernel_arguments.h"
+
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/rope.h"
+#endif
 
 namespace hfport {
 
@@ -383,12 +388,6 @@ bool is_rope_dtype(DType dtype) {
   return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
 }
 
-struct RopeArgs {
-  RopeParams q, k;
-  bool has_k = false;
-  std::vector<Tensor> keep_alive;
-};
-
 // (b, h, s) dims and strides of a 4-D q/k in `layout`.
 void read_heads(const Tensor& t, const char* name, AttentionLayout layout, int64_t dims[4],
                 int64_t strides[3]) {
@@ -407,121 +406,6 @@ void read_heads(const Tensor& t, const char* name, AttentionLayout layout, int64
   strides[0] = t.strides()[0];
   strides[1] = t.strides()[head];
   strides[2] = t.strides()[seq];
-}
-
-RopeArgs check_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
-                    const RopeOptions& options) {
-  RopeArgs args;
-  args.has_k = k.defined();
-  const Tensor* inputs[2] = {&q, &k};
-  const char* names[2] = {"q", "k"};
-  for (int t = 0; t < (args.has_k ? 2 : 1); ++t) {
-    const Tensor& x = *inputs[t];
-    if (!x.defined()) throw ArgumentError(std::string("rope: ") + names[t] + " is undefined");
-    if (x.device().type != DeviceType::CPU) {
-      throw DeviceError(std::string("rope: ") + names[t] + " is on a CUDA device; the CPU kernel "
-                        "needs host tensors");
-    }
-    if (!is_rope_dtype(x.dtype())) {
-      throw ArgumentError(std::string("rope: ") + names[t] + " must be F32, F16 or BF16, got " +
-                  std::string(dtype_name(x.dtype())));
-    }
-  }
-  if (args.has_k && k.dtype() != q.dtype()) {
-    throw ArgumentError("rope: q and k must share one dtype, got q " + std::string(dtype_name(q.dtype())) +
-                ", k " + std::string(dtype_name(k.dtype())));
-  }
-  for (const Tensor* table : {&cos, &sin}) {
-    const char* name = table == &cos ? "cos" : "sin";
-    if (!table->defined()) throw ArgumentError(std::string("rope: ") + name + " is undefined");
-    if (table->device().type != DeviceType::CPU) {
-      throw DeviceError(std::string("rope: ") + name + " is on a CUDA device");
-    }
-    if (!is_rope_dtype(table->dtype())) {
-      throw ArgumentError(std::string("rope: ") + name + " must be F32, F16 or BF16, got " +
-                  std::string(dtype_name(table->dtype())));
-    }
-    if (table->ndim() != 2 && table->ndim() != 3) {
-      throw ArgumentError(std::string("rope: ") + name + " must be [seq, W] or [batch, seq, W], got shape " +
-                  shape_to_string(table->shape()));
-    }
-  }
-  if (cos.shape() != sin.shape() || cos.dtype() != sin.dtype()) {
-    throw ArgumentError("rope: cos and sin must have one shape and dtype, got cos " +
-                std::string(dtype_name(cos.dtype())) + " " + shape_to_string(cos.shape()) +
-                ", sin " + std::string(dtype_name(sin.dtype())) + " " +
-                shape_to_string(sin.shape()));
-  }
-
-  int64_t qdims[4], kdims[4];
-  int64_t qstrides[3], kstrides[3];
-  read_heads(q, "q", options.layout, qdims, qstrides);
-  if (args.has_k) {
-    read_heads(k, "k", options.layout, kdims, kstrides);
-    if (kdims[0] != qdims[0] || kdims[2] != qdims[2] || kdims[3] != qdims[3]) {
-      throw ArgumentError("rope: k has batch " + std::to_string(kdims[0]) + ", seq " +
-                  std::to_string(kdims[2]) + ", head_dim " + std::to_string(kdims[3]) +
-                  "; q has " + std::to_string(qdims[0]) + ", " + std::to_string(qdims[2]) + ", " +
-                  std::to_string(qdims[3]) + " (only the head counts may differ)");
-    }
-  }
-  const int64_t batch = qdims[0], seq = qdims[2], head_dim = qdims[3];
-  const int64_t width = cos.shape().back();
-  const int64_t rotary = options.rotary_dim.value_or(width);
-  if (rotary < 2 || rotary % 2 != 0 || rotary > head_dim) {
-    throw ArgumentError("rope: rotary_dim must be even and in [2, head_dim = " + std::to_string(head_dim) +
-                "], got " + std::to_string(rotary));
-  }
-  if (width != rotary && 2 * width != rotary) {
-    throw ArgumentError("rope: cos/sin have " + std::to_string(width) + " features; rotary_dim " +
-                std::to_string(rotary) + " needs " + std::to_string(rotary) +
-                " (transformers' layout) or " + std::to_string(rotary / 2) +
-                " (one per frequency)");
-  }
-  const int64_t table_seq = cos.shape()[cos.ndim() - 2];
-  const int64_t table_batch = cos.ndim() == 3 ? cos.shape()[0] : 1;
-  if (table_seq != seq || (table_batch != 1 && table_batch != batch)) {
-    throw ArgumentError("rope: cos/sin must be [seq, W] or [batch or 1, seq, W] with seq = " +
-                std::to_string(seq) + ", batch = " + std::to_string(batch) + ", got shape " +
-                shape_to_string(cos.shape()));
-  }
-
-  // One set of strides serves both tables: copy them when they differ or the last is not unit.
-  const bool shared_view = cos.strides() == sin.strides() && (width <= 1 || cos.strides().back() == 1);
-  const Tensor cos_use = shared_view ? cos : cos.contiguous();
-  const Tensor sin_use = shared_view ? sin : sin.contiguous();
-  args.keep_alive = {cos_use, sin_use};
-
-  auto fill = [&](RopeParams& p, const Tensor& x) {
-    int64_t dims[4], strides[3];
-    read_heads(x, "", options.layout, dims, strides);
-    p.batch = batch;
-    p.heads = dims[1];
-    p.seq = seq;
-    p.head_dim = head_dim;
-    p.rotary_dim = rotary;
-    p.interleaved = options.interleaved;
-    p.dtype = x.dtype();
-    p.x = x.data();
-    std::copy(strides, strides + 3, p.x_stride);
-    p.table_dtype = cos_use.dtype();
-    p.cos = cos_use.data();
-    p.sin = sin_use.data();
-    p.table_stride[0] = cos_use.ndim() == 3 && table_batch != 1 ? cos_use.strides()[0] : 0;
-    p.table_stride[1] = cos_use.strides()[cos_use.ndim() - 2];
-  };
-  for (int t = 0; t < (args.has_k ? 2 : 1); ++t) {
-    const Tensor& given = *inputs[t];
-    const bool unit_last = given.shape()[3] <= 1 || given.strides()[3] == 1;
-    if (options.inplace && !unit_last) {
-      throw ArgumentError(std::string("rope: inplace needs ") + names[t] + " with a unit-stride last "
-                  "dimension, got strides " + shape_to_string(given.strides()));
-    }
-    const Tensor x = unit_last ? given : given.contiguous();
-    args.keep_alive.push_back(x);
-    fill(t == 0 ? args.q : args.k, x);
-  }
-  return args;
 }
 
 float load_f32(const void* base, DType dtype, int64_t index) {
@@ -598,14 +482,128 @@ void rope_rows(const RopeParams& p, int64_t begin, int64_t end) {
   }
 }
 
-void set_output(RopeParams& p, const Tensor& out, AttentionLayout layout) {
+Tensor host_contiguous(const char*, const Tensor& t) { return t.contiguous(); }
+
+Device rope_device(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin) {
+  return op_device("rope", {{"q", &q}, {"k", &k}, {"cos", &cos}, {"sin", &sin}});
+}
+
+}  // namespace
+
+RopePlan plan_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
+                   const RopeOptions& options, const RopeContiguous& contiguous) {
+  RopePlan args;
+  args.has_k = k.defined();
+  const Tensor* inputs[2] = {&q, &k};
+  const char* names[2] = {"q", "k"};
+  for (int t = 0; t < (args.has_k ? 2 : 1); ++t) {
+    const Tensor& x = *inputs[t];
+    if (!x.defined()) throw ArgumentError(std::string("rope: ") + names[t] + " is undefined");
+    if (!is_rope_dtype(x.dtype())) {
+      throw ArgumentError(std::string("rope: ") + names[t] + " must be F32, F16 or BF16, got " +
+                  std::string(dtype_name(x.dtype())));
+    }
+  }
+  if (args.has_k && k.dtype() != q.dtype()) {
+    throw ArgumentError("rope: q and k must share one dtype, got q " + std::string(dtype_name(q.dtype())) +
+                ", k " + std::string(dtype_name(k.dtype())));
+  }
+  for (const Tensor* table : {&cos, &sin}) {
+    const char* name = table == &cos ? "cos" : "sin";
+    if (!table->defined()) throw ArgumentError(std::string("rope: ") + name + " is undefined");
+    if (!is_rope_dtype(table->dtype())) {
+      throw ArgumentError(std::string("rope: ") + name + " must be F32, F16 or BF16, got " +
+                  std::string(dtype_name(table->dtype())));
+    }
+    if (table->ndim() != 2 && table->ndim() != 3) {
+      throw ArgumentError(std::string("rope: ") + name + " must be [seq, W] or [batch, seq, W], got shape " +
+                  shape_to_string(table->shape()));
+    }
+  }
+  if (cos.shape() != sin.shape() || cos.dtype() != sin.dtype()) {
+    throw ArgumentError("rope: cos and sin must have one shape and dtype, got cos " +
+                std::string(dtype_name(cos.dtype())) + " " + shape_to_string(cos.shape()) +
+                ", sin " + std::string(dtype_name(sin.dtype())) + " " +
+                shape_to_string(sin.shape()));
+  }
+
+  int64_t qdims[4], kdims[4];
+  int64_t qstrides[3], kstrides[3];
+  read_heads(q, "q", options.layout, qdims, qstrides);
+  if (args.has_k) {
+    read_heads(k, "k", options.layout, kdims, kstrides);
+    if (kdims[0] != qdims[0] || kdims[2] != qdims[2] || kdims[3] != qdims[3]) {
+      throw ArgumentError("rope: k has batch " + std::to_string(kdims[0]) + ", seq " +
+                  std::to_string(kdims[2]) + ", head_dim " + std::to_string(kdims[3]) +
+                  "; q has " + std::to_string(qdims[0]) + ", " + std::to_string(qdims[2]) + ", " +
+                  std::to_string(qdims[3]) + " (only the head counts may differ)");
+    }
+  }
+  const int64_t batch = qdims[0], seq = qdims[2], head_dim = qdims[3];
+  const int64_t width = cos.shape().back();
+  const int64_t rotary = options.rotary_dim.value_or(width);
+  if (rotary < 2 || rotary % 2 != 0 || rotary > head_dim) {
+    throw ArgumentError("rope: rotary_dim must be even and in [2, head_dim = " + std::to_string(head_dim) +
+                "], got " + std::to_string(rotary));
+  }
+  if (width != rotary && 2 * width != rotary) {
+    throw ArgumentError("rope: cos/sin have " + std::to_string(width) + " features; rotary_dim " +
+                std::to_string(rotary) + " needs " + std::to_string(rotary) +
+                " (transformers' layout) or " + std::to_string(rotary / 2) +
+                " (one per frequency)");
+  }
+  const int64_t table_seq = cos.shape()[cos.ndim() - 2];
+  const int64_t table_batch = cos.ndim() == 3 ? cos.shape()[0] : 1;
+  if (table_seq != seq || (table_batch != 1 && table_batch != batch)) {
+    throw ArgumentError("rope: cos/sin must be [seq, W] or [batch or 1, seq, W] with seq = " +
+                std::to_string(seq) + ", batch = " + std::to_string(batch) + ", got shape " +
+                shape_to_string(cos.shape()));
+  }
+
+  // One set of strides serves both tables: copy them when they differ or the last is not unit.
+  const bool shared_view = cos.strides() == sin.strides() && (width <= 1 || cos.strides().back() == 1);
+  const Tensor cos_use = shared_view ? cos : contiguous("cos", cos);
+  const Tensor sin_use = shared_view ? sin : contiguous("sin", sin);
+  args.keep_alive = {cos_use, sin_use};
+
+  auto fill = [&](RopeParams& p, const Tensor& x) {
+    int64_t dims[4], strides[3];
+    read_heads(x, "", options.layout, dims, strides);
+    p.batch = batch;
+    p.heads = dims[1];
+    p.seq = seq;
+    p.head_dim = head_dim;
+    p.rotary_dim = rotary;
+    p.interleaved = options.interleaved;
+    p.dtype = x.dtype();
+    p.x = x.data();
+    std::copy(strides, strides + 3, p.x_stride);
+    p.table_dtype = cos_use.dtype();
+    p.cos = cos_use.data();
+    p.sin = sin_use.data();
+    p.table_stride[0] = cos_use.ndim() == 3 && table_batch != 1 ? cos_use.strides()[0] : 0;
+    p.table_stride[1] = cos_use.strides()[cos_use.ndim() - 2];
+  };
+  for (int t = 0; t < (args.has_k ? 2 : 1); ++t) {
+    const Tensor& given = *inputs[t];
+    const bool unit_last = given.shape()[3] <= 1 || given.strides()[3] == 1;
+    if (options.inplace && !unit_last) {
+      throw ArgumentError(std::string("rope: inplace needs ") + names[t] + " with a unit-stride last "
+                  "dimension, got strides " + shape_to_string(given.strides()));
+    }
+    const Tensor x = unit_last ? given : contiguous(names[t], given);
+    args.keep_alive.push_back(x);
+    fill(t == 0 ? args.q : args.k, x);
+  }
+  return args;
+}
+
+void set_rope_output(RopeParams& p, const Tensor& out, AttentionLayout layout) {
   int64_t dims[4], strides[3];
   read_heads(out, "out", layout, dims, strides);
   p.out = out.data();
   std::copy(strides, strides + 3, p.out_stride);
 }
-
-}  // namespace
 
 void rope_cpu(const RopeParams& p) {
   const int64_t rows = p.batch * p.seq;
@@ -616,14 +614,19 @@ void rope_cpu(const RopeParams& p) {
 
 RopeResult rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
                 const RopeOptions& options) {
-  RopeArgs args = check_rope(q, k, cos, sin, options);
+  const Device device = rope_device(q, k, cos, sin);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::rope(q, k, cos, sin, options);
+#endif
+  require_host_device("rope", device);
+  RopePlan args = plan_rope(q, k, cos, sin, options, host_contiguous);
   RopeResult result;
   const Tensor* inputs[2] = {&q, &k};
   RopeParams* params[2] = {&args.q, &args.k};
   Tensor* outputs[2] = {&result.q, &result.k};
   for (int t = 0; t < (args.has_k ? 2 : 1); ++t) {
     *outputs[t] = options.inplace ? *inputs[t] : Tensor::empty(inputs[t]->dtype(), inputs[t]->shape());
-    set_output(*params[t], *outputs[t], options.layout);
+    set_rope_output(*params[t], *outputs[t], options.layout);
     rope_cpu(*params[t]);
   }
   return result;
@@ -631,7 +634,8 @@ RopeResult rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tenso
 
 RopeResult rope_reference(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
                           const RopeOptions& options) {
-  const RopeArgs args = check_rope(q, k, cos, sin, options);
+  require_host_device("rope_reference", rope_device(q, k, cos, sin));
+  const RopePlan args = plan_rope(q, k, cos, sin, options, host_contiguous);
   RopeResult result;
   const RopeParams* params[2] = {&args.q, &args.k};
   Tensor* outputs[2] = {&result.q, &result.k};

@@ -34,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -114,9 +115,26 @@ struct RopeParams {
   int64_t table_stride[2] = {};  // batch (0 when broadcast), seq; frequency i is element i
 };
 
-// k may be undefined (q alone is rotated).
+// k may be undefined (q alone is rotated). Runs on the device of its tensors (all on one:
+// DeviceError otherwise), the CPU or CUDA.
 RopeResult rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
                 const RopeOptions& options = {});
+
+// What rope checks and prepares on either device (the CUDA side, kernels/cuda/rope_op.cpp, runs it
+// too): dtypes, shapes, rotary_dim and the tables checked (not the device), and the kernel's
+// parameters for q and k with their outputs still unset. Views the kernels cannot read (a q or k
+// whose last stride is not 1; cos and sin with different strides) go through `contiguous`, which
+// copies on the tensors' device; `keep_alive` holds those copies until the kernels have run.
+struct RopePlan {
+  RopeParams q, k;
+  bool has_k = false;
+  std::vector<Tensor> keep_alive;
+};
+using RopeContiguous = std::function<Tensor(const char* arg, const Tensor& t)>;
+RopePlan plan_rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
+                   const RopeOptions& options, const RopeContiguous& contiguous);
+// Points `params` at `out` (the shape of its input, in `layout`, any strides).
+void set_rope_output(RopeParams& params, const Tensor& out, AttentionLayout layout);
 
 void rope_cpu(const RopeParams& params);
 

@@ -11,6 +11,10 @@
 #include "kernels/cpu/float_math.h"
 #include "kernels/cpu/kernel_arguments.h"
 
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/selective_scan.h"
+#endif
+
 namespace hfport {
 
 namespace {
@@ -23,11 +27,6 @@ constexpr int64_t kLanes = 16;
 // Time steps whose dt, dt*u, u and y are staged in a [kChunk][kLanes] buffer (4 KB each).
 constexpr int64_t kChunk = 64;
 
-struct ScanShapes {
-  int64_t batch, dim, seqlen, dstate;
-  int64_t n_groups;  // 0 when B and C are time invariant [dim, N]
-};
-
 // Element `index` (one index per dimension) of any tensor, through its strides, as float64.
 double element_f64(const Tensor& t, std::initializer_list<int64_t> index) {
   int64_t offset = 0;
@@ -39,8 +38,8 @@ double element_f64(const Tensor& t, std::initializer_list<int64_t> index) {
 // N and the B/C layout from B's rank; then the shapes of B and C.
 void check_bc(const char* op, const Tensor& B, const Tensor& C, int64_t batch, int64_t dim,
               int64_t seqlen, int64_t* dstate, int64_t* n_groups) {
-  require_float(op, "B", B);
-  require_float(op, "C", C);
+  require_float_type(op, "B", B);
+  require_float_type(op, "C", C);
   if (B.ndim() == 2) {
     *dstate = B.shape()[1];
     *n_groups = 0;
@@ -66,29 +65,8 @@ void check_bc(const char* op, const Tensor& B, const Tensor& C, int64_t batch, i
 
 void check_optional_vector(const char* op, const char* arg, const Tensor& t, int64_t dim) {
   if (!t.defined()) return;
-  require_float(op, arg, t);
+  require_float_type(op, arg, t);
   require_shape(op, arg, t, {dim}, "[dim]");
-}
-
-ScanShapes check_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
-                      const Tensor& C, const SelectiveScanOptions& o) {
-  require_float(kScan, "u", u);
-  require_ndim(kScan, "u", u, 3, "[batch, dim, L]");
-  ScanShapes s{u.shape()[0], u.shape()[1], u.shape()[2], 0, 0};
-  require_float(kScan, "delta", delta);
-  require_shape(kScan, "delta", delta, u.shape(), "[batch, dim, L]");
-  require_same_dtype(kScan, "delta", delta, "u", u);
-  check_bc(kScan, B, C, s.batch, s.dim, s.seqlen, &s.dstate, &s.n_groups);
-  require_float(kScan, "A", A);
-  require_shape(kScan, "A", A, {s.dim, s.dstate}, "[dim, N]");
-  check_optional_vector(kScan, "D", o.D, s.dim);
-  check_optional_vector(kScan, "delta_bias", o.delta_bias, s.dim);
-  if (o.z.defined()) {
-    require_float(kScan, "z", o.z);
-    require_shape(kScan, "z", o.z, u.shape(), "[batch, dim, L]");
-    require_same_dtype(kScan, "z", o.z, "u", u);
-  }
-  return s;
 }
 
 // B or C per batch and time, [batch, N, L] or [batch, G, N, L] with any strides, copied to F32
@@ -299,12 +277,52 @@ void run_scan(const SelectiveScanParams& p) {
   });
 }
 
+Device scan_device(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                   const Tensor& C, const SelectiveScanOptions& o) {
+  return op_device(kScan, {{"u", &u},
+                           {"delta", &delta},
+                           {"A", &A},
+                           {"B", &B},
+                           {"C", &C},
+                           {"D", &o.D},
+                           {"z", &o.z},
+                           {"delta_bias", &o.delta_bias},
+                           {"out", &o.out}});
+}
+
 }  // namespace
+
+ScanShapes check_selective_scan_arguments(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                          const Tensor& B, const Tensor& C,
+                                          const SelectiveScanOptions& o) {
+  require_float_type(kScan, "u", u);
+  require_ndim(kScan, "u", u, 3, "[batch, dim, L]");
+  ScanShapes s{u.shape()[0], u.shape()[1], u.shape()[2], 0, 0};
+  require_float_type(kScan, "delta", delta);
+  require_shape(kScan, "delta", delta, u.shape(), "[batch, dim, L]");
+  require_same_dtype(kScan, "delta", delta, "u", u);
+  check_bc(kScan, B, C, s.batch, s.dim, s.seqlen, &s.dstate, &s.n_groups);
+  require_float_type(kScan, "A", A);
+  require_shape(kScan, "A", A, {s.dim, s.dstate}, "[dim, N]");
+  check_optional_vector(kScan, "D", o.D, s.dim);
+  check_optional_vector(kScan, "delta_bias", o.delta_bias, s.dim);
+  if (o.z.defined()) {
+    require_float_type(kScan, "z", o.z);
+    require_shape(kScan, "z", o.z, u.shape(), "[batch, dim, L]");
+    require_same_dtype(kScan, "z", o.z, "u", u);
+  }
+  return s;
+}
 
 SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
                                    const Tensor& B, const Tensor& C,
                                    const SelectiveScanOptions& options) {
-  const ScanShapes s = check_scan(u, delta, A, B, C, options);
+  const Device device = scan_device(u, delta, A, B, C, options);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::selective_scan(u, delta, A, B, C, options);
+#endif
+  require_host_device(kScan, device);
+  const ScanShapes s = check_selective_scan_arguments(u, delta, A, B, C, options);
   SelectiveScanResult result;
   result.out = output_tensor(kScan, options.out, u.dtype(), u.shape());
   if (options.return_last_state) {
@@ -362,7 +380,8 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
 SelectiveScanResult selective_scan_reference(const Tensor& u, const Tensor& delta, const Tensor& A,
                                              const Tensor& B, const Tensor& C,
                                              const SelectiveScanOptions& o) {
-  const ScanShapes s = check_scan(u, delta, A, B, C, o);
+  require_host_device("selective_scan_reference", scan_device(u, delta, A, B, C, o));
+  const ScanShapes s = check_selective_scan_arguments(u, delta, A, B, C, o);
   SelectiveScanResult result;
   result.out = Tensor::empty(DType::F64, u.shape());
   result.last_state = Tensor::empty(DType::F64, {s.batch, s.dim, s.dstate});
@@ -411,24 +430,46 @@ SelectiveScanResult selective_scan_reference(const Tensor& u, const Tensor& delt
 
 namespace {
 
-struct UpdateShapes {
-  int64_t batch, dim, dstate, n_groups;  // n_groups 1 for [batch, N]
-};
+// B or C of one step as F32 [batch, G, N].
+Tensor pack_step(const Tensor& t) {
+  const int64_t batch = t.shape()[0];
+  const int64_t n = t.shape().back();
+  const int64_t groups = t.ndim() == 3 ? t.shape()[1] : 1;
+  return as_f32_contiguous(t).view({batch, groups, n});
+}
 
-UpdateShapes check_update(const Tensor& state, const Tensor& x, const Tensor& dt, const Tensor& A,
-                          const Tensor& B, const Tensor& C, const SelectiveStateUpdateOptions& o) {
-  require_float(kUpdate, "state", state);
+Device update_device(const Tensor& state, const Tensor& x, const Tensor& dt, const Tensor& A,
+                     const Tensor& B, const Tensor& C, const SelectiveStateUpdateOptions& o) {
+  return op_device(kUpdate, {{"state", &state},
+                             {"x", &x},
+                             {"dt", &dt},
+                             {"A", &A},
+                             {"B", &B},
+                             {"C", &C},
+                             {"D", &o.D},
+                             {"z", &o.z},
+                             {"dt_bias", &o.dt_bias},
+                             {"out", &o.out}});
+}
+
+}  // namespace
+
+UpdateShapes check_selective_state_update_arguments(const Tensor& state, const Tensor& x,
+                                                    const Tensor& dt, const Tensor& A,
+                                                    const Tensor& B, const Tensor& C,
+                                                    const SelectiveStateUpdateOptions& o) {
+  require_float_type(kUpdate, "state", state);
   require_ndim(kUpdate, "state", state, 3, "[batch, dim, N]");
   UpdateShapes s{state.shape()[0], state.shape()[1], state.shape()[2], 1};
-  require_float(kUpdate, "x", x);
+  require_float_type(kUpdate, "x", x);
   require_shape(kUpdate, "x", x, {s.batch, s.dim}, "[batch, dim]");
-  require_float(kUpdate, "dt", dt);
+  require_float_type(kUpdate, "dt", dt);
   require_shape(kUpdate, "dt", dt, {s.batch, s.dim}, "[batch, dim]");
   require_same_dtype(kUpdate, "dt", dt, "x", x);
-  require_float(kUpdate, "A", A);
+  require_float_type(kUpdate, "A", A);
   require_shape(kUpdate, "A", A, {s.dim, s.dstate}, "[dim, N]");
-  require_float(kUpdate, "B", B);
-  require_float(kUpdate, "C", C);
+  require_float_type(kUpdate, "B", B);
+  require_float_type(kUpdate, "C", C);
   if (B.ndim() == 3) {
     s.n_groups = B.shape()[1];
     if (s.n_groups <= 0 || s.dim % s.n_groups != 0) {
@@ -443,27 +484,22 @@ UpdateShapes check_update(const Tensor& state, const Tensor& x, const Tensor& dt
   check_optional_vector(kUpdate, "D", o.D, s.dim);
   check_optional_vector(kUpdate, "dt_bias", o.dt_bias, s.dim);
   if (o.z.defined()) {
-    require_float(kUpdate, "z", o.z);
+    require_float_type(kUpdate, "z", o.z);
     require_shape(kUpdate, "z", o.z, {s.batch, s.dim}, "[batch, dim]");
     require_same_dtype(kUpdate, "z", o.z, "x", x);
   }
   return s;
 }
 
-// B or C of one step as F32 [batch, G, N].
-Tensor pack_step(const Tensor& t) {
-  const int64_t batch = t.shape()[0];
-  const int64_t n = t.shape().back();
-  const int64_t groups = t.ndim() == 3 ? t.shape()[1] : 1;
-  return as_f32_contiguous(t).view({batch, groups, n});
-}
-
-}  // namespace
-
 Tensor selective_state_update(const Tensor& state, const Tensor& x, const Tensor& dt,
                               const Tensor& A, const Tensor& B, const Tensor& C,
                               const SelectiveStateUpdateOptions& o) {
-  const UpdateShapes s = check_update(state, x, dt, A, B, C, o);
+  const Device device = update_device(state, x, dt, A, B, C, o);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::selective_state_update(state, x, dt, A, B, C, o);
+#endif
+  require_host_device(kUpdate, device);
+  const UpdateShapes s = check_selective_state_update_arguments(state, x, dt, A, B, C, o);
   Tensor y = output_tensor(kUpdate, o.out, x.dtype(), {s.batch, s.dim});
   const Tensor a = as_f32_contiguous(A);
   const Tensor b_step = pack_step(B);
@@ -520,7 +556,8 @@ Tensor selective_state_update(const Tensor& state, const Tensor& x, const Tensor
 SelectiveStateUpdateReference selective_state_update_reference(
     const Tensor& state, const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,
     const Tensor& C, const SelectiveStateUpdateOptions& o) {
-  const UpdateShapes s = check_update(state, x, dt, A, B, C, o);
+  require_host_device("selective_state_update_reference", update_device(state, x, dt, A, B, C, o));
+  const UpdateShapes s = check_selective_state_update_arguments(state, x, dt, A, B, C, o);
   SelectiveStateUpdateReference r;
   r.y = Tensor::empty(DType::F64, {s.batch, s.dim});
   r.state = Tensor::empty(DType::F64, {s.batch, s.dim, s.dstate});

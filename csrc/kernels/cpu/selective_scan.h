@@ -60,7 +60,8 @@ struct SelectiveScanParams {
   float* last_state = nullptr;        // [batch, dim, N] contiguous, or null
 };
 
-// Checks every argument (shapes, dtypes, device) and runs the kernel.
+// Checks every argument (shapes, dtypes, device) and runs the kernel on the device of its tensors
+// (all on one: DeviceError otherwise), the CPU or CUDA.
 SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
                                    const Tensor& B, const Tensor& C,
                                    const SelectiveScanOptions& options = {});
@@ -79,7 +80,7 @@ struct SelectiveStateUpdateOptions {
   Tensor out;     // optional preallocated contiguous [batch, dim] of x's dtype
 };
 
-// One decoding step of the scan above. state [batch, dim, N] (F32, F16 or BF16, any strides) is
+// One decoding step of the scan above, on the CPU or CUDA like selective_scan. state [batch, dim, N] (F32, F16 or BF16, any strides) is
 // updated in place: state = exp(dt * A) * state + dt * B * x, and y = C . state + D * x (times
 // silu(z)) is returned as a contiguous [batch, dim] of x's dtype. x, dt and z are [batch, dim] of one
 // dtype; B and C are [batch, N] or grouped [batch, G, N]. y is computed from the F32 new state
@@ -96,5 +97,23 @@ struct SelectiveStateUpdateReference {
 SelectiveStateUpdateReference selective_state_update_reference(
     const Tensor& state, const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,
     const Tensor& C, const SelectiveStateUpdateOptions& options = {});
+
+// The argument checks (dtypes, shapes; not the device) both ops run on either device: the CPU
+// kernels and the CUDA side (kernels/cuda/selective_scan_op.cpp) share them.
+struct ScanShapes {
+  int64_t batch = 0, dim = 0, seqlen = 0, dstate = 0;
+  int64_t n_groups = 0;  // 0: B and C are time invariant [dim, N]; 1 for [batch, N, L]; else G
+};
+ScanShapes check_selective_scan_arguments(const Tensor& u, const Tensor& delta, const Tensor& A,
+                                          const Tensor& B, const Tensor& C,
+                                          const SelectiveScanOptions& options);
+struct UpdateShapes {
+  int64_t batch = 0, dim = 0, dstate = 0;
+  int64_t n_groups = 1;  // 1 for [batch, N] B and C
+};
+UpdateShapes check_selective_state_update_arguments(const Tensor& state, const Tensor& x,
+                                                    const Tensor& dt, const Tensor& A,
+                                                    const Tensor& B, const Tensor& C,
+                                                    const SelectiveStateUpdateOptions& options);
 
 }  // namespace hfport

@@ -9,6 +9,8 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/tensor.h"
+#include "kernels/cpu/activation.h"
 
 namespace hfport::cuda {
 
@@ -26,5 +28,12 @@ struct ActivationParams {
 // Launches on `stream` (a cudaStream_t; nullptr is the default stream) and checks the launch.
 // Throws ArgumentError for a dtype other than F32/F16/BF16, or Swiglu without `up`.
 void activation(const ActivationParams& params, void* stream);
+
+// The Tensor-level ops behind hfport::gelu / silu / swiglu (kernels/cpu/activation.h) for tensors
+// on a CUDA device (defined in activation_op.cpp): the same checks and results, on hfport's work
+// stream. Inputs are read in place when contiguous (else copied once); `out` may be an input.
+Tensor gelu(const Tensor& x, GeluApproximation approximate, const Tensor& out);
+Tensor silu(const Tensor& x, const Tensor& out);
+Tensor swiglu(const Tensor& gate, const Tensor& up, const Tensor& out);
 
 }  // namespace hfport::cuda

@@ -16,6 +16,8 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/tensor.h"
+#include "kernels/cpu/causal_conv1d.h"
 
 namespace hfport::cuda {
 
@@ -49,5 +51,16 @@ struct CausalConv1dUpdateParams {
 // ArgumentError for a dtype other than F32/F16/BF16, width < 1, or S < width - 1.
 void causal_conv1d(const CausalConv1dParams& params, void* stream);
 void causal_conv1d_update(const CausalConv1dUpdateParams& params, void* stream);
+
+// The Tensor-level ops behind hfport::causal_conv1d / causal_conv1d_update
+// (kernels/cpu/causal_conv1d.h) for tensors on a CUDA device (defined in causal_conv1d_op.cpp): the
+// same checks and results, on hfport's work stream. x and conv_state are read through their
+// strides, and conv_state is updated in the caller's own memory; weight and bias go to contiguous
+// F32. `out` must not share memory with x (ArgumentError): a thread's window reads inputs that
+// other threads' outputs would overwrite.
+Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                     ConvActivation activation, const Tensor& out);
+Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Tensor& weight,
+                            const Tensor& bias, ConvActivation activation);
 
 }  // namespace hfport::cuda

@@ -14,6 +14,8 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/tensor.h"
+#include "kernels/cpu/norm.h"
 
 namespace hfport::cuda {
 
@@ -34,5 +36,14 @@ struct NormParams {
 // Throw ArgumentError for a dtype other than F32/F16/BF16 or a missing required pointer.
 void rms_norm(const NormParams& params, void* stream);
 void layer_norm(const NormParams& params, void* stream);
+
+// The Tensor-level ops behind hfport::rms_norm / layer_norm (kernels/cpu/norm.h) for tensors on a
+// CUDA device (defined in norm_op.cpp): the same checks and results, on hfport's work stream. x
+// and residual are read in place when contiguous (else copied once); weight and bias go to
+// contiguous F32. `out` may be x itself; the residual sum is a fresh tensor.
+RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps,
+                       const RmsNormOptions& options);
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                  const Tensor& out);
 
 }  // namespace hfport::cuda

@@ -15,6 +15,14 @@
 
 #include "core/dtype.h"
 
+namespace hfport {
+// kernels/cpu/rope.h, declared here only: that header brings in nlohmann/json, which the .cu files
+// that include this one have no use for.
+class Tensor;
+struct RopeOptions;
+struct RopeResult;
+}  // namespace hfport
+
 namespace hfport::cuda {
 
 struct RopeParams {
@@ -36,5 +44,11 @@ struct RopeParams {
 // out may equal x (each element is read before it is written, by the thread that writes it); any
 // other overlap is undefined.
 void rope(const RopeParams& params, void* stream);
+
+// The Tensor-level op behind hfport::rope (kernels/cpu/rope.h) for tensors on a CUDA device
+// (defined in rope_op.cpp): the same checks (plan_rope) and results, on hfport's work stream.
+// With options.inplace, q and k are rotated in their own memory, through their strides.
+RopeResult rope(const Tensor& q, const Tensor& k, const Tensor& cos, const Tensor& sin,
+                const RopeOptions& options);
 
 }  // namespace hfport::cuda

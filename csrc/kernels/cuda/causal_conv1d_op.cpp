@@ -1,0 +1,77 @@
+// hfport::causal_conv1d and causal_conv1d_update for tensors on a CUDA device: the checks the CPU
+// side runs (kernels/cpu/causal_conv1d.h), then the kernels of causal_conv1d.cu on hfport's work
+// stream. x and the state are handed to the kernels with their strides (no copy); the state is
+// updated where the caller keeps it. Host code, compiled only in builds with CUDA.
+#include "kernels/cpu/kernel_arguments.h"
+#include "kernels/cuda/causal_conv1d.h"
+#include "kernels/cuda/device_tensor.h"
+
+namespace hfport::cuda {
+
+namespace {
+
+constexpr const char* kConv = "causal_conv1d";
+constexpr const char* kConvUpdate = "causal_conv1d_update";
+
+}  // namespace
+
+Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                     ConvActivation activation, const Tensor& out) {
+  check_causal_conv1d_arguments(x, weight, bias);
+  const CurrentDevice current(x.device());
+  const Tensor w = contiguous_as(kConv, "weight", weight, DType::F32);
+  const Tensor b = bias.defined() ? contiguous_as(kConv, "bias", bias, DType::F32) : Tensor();
+  Tensor result = output_on(kConv, out, x.dtype(), x.shape(), x.device());
+  require_no_overlap(kConv, result, x, "x");
+
+  CausalConv1dParams p;
+  p.batch = x.shape()[0];
+  p.dim = x.shape()[1];
+  p.seqlen = x.shape()[2];
+  p.width = weight.shape()[1];
+  p.dtype = x.dtype();
+  p.x = x.data();
+  p.x_batch_stride = x.strides()[0];
+  p.x_dim_stride = x.strides()[1];
+  p.x_seq_stride = x.strides()[2];
+  p.weight = w.data_as<float>();
+  p.bias = b.defined() ? b.data_as<float>() : nullptr;
+  p.silu = activation == ConvActivation::Silu;
+  p.out = result.data();
+  causal_conv1d(p, op_stream());
+  return result;
+}
+
+Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Tensor& weight,
+                            const Tensor& bias, ConvActivation activation) {
+  const ConvUpdateShapes s = check_causal_conv1d_update_arguments(x, conv_state, weight, bias);
+  const CurrentDevice current(x.device());
+  const Tensor w = contiguous_as(kConvUpdate, "weight", weight, DType::F32);
+  const Tensor b = bias.defined() ? contiguous_as(kConvUpdate, "bias", bias, DType::F32) : Tensor();
+  Tensor result = Tensor::empty(x.dtype(), x.shape(), x.device());
+
+  CausalConv1dUpdateParams p;
+  p.batch = s.batch;
+  p.dim = s.dim;
+  p.seqlen = s.seqlen;
+  p.width = s.width;
+  p.dtype = x.dtype();
+  p.x = x.data();
+  p.x_batch_stride = x.strides()[0];
+  p.x_dim_stride = x.strides()[1];
+  p.x_seq_stride = x.ndim() == 3 ? x.strides()[2] : 0;  // one step: t is always 0
+  p.state_dtype = conv_state.dtype();
+  p.conv_state = conv_state.data();
+  p.state_len = s.state_len;
+  p.state_batch_stride = conv_state.strides()[0];
+  p.state_dim_stride = conv_state.strides()[1];
+  p.state_seq_stride = conv_state.strides()[2];
+  p.weight = w.data_as<float>();
+  p.bias = b.defined() ? b.data_as<float>() : nullptr;
+  p.silu = activation == ConvActivation::Silu;
+  p.out = result.data();
+  causal_conv1d_update(p, op_stream());
+  return result;
+}
+
+}  // namespace hfport::cuda
