@@ -29,7 +29,8 @@
 
 namespace hfport::cuda {
 
-// The largest state size the kernels take (mamba_ssm's limit too): 8 values per lane of a warp.
+// The largest state size the kernels take (mamba_ssm's limit too): the scan carries one f32 per
+// state through shared memory between chunks, 256 of them.
 inline constexpr int64_t kMaxScanState = 256;
 
 struct SelectiveScanParams {
