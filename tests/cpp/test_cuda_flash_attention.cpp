@@ -237,7 +237,7 @@ TEST_F(FlashAttentionCuda, SupportsTurnsAwayWhatItCannotRun) {
   misaligned.k = storage + 2;
   EXPECT_FALSE(hfport::cuda::flash_attention_supports(misaligned));
   AttentionParams odd_stride = p;
-  odd_stride.v_stride[2] = 68;
+  odd_stride.v_stride[2] = 72;  // a multiple of 8 elements (16 bytes), not of the row
   EXPECT_TRUE(hfport::cuda::flash_attention_supports(odd_stride));
   odd_stride.v_stride[2] = 66;
   EXPECT_FALSE(hfport::cuda::flash_attention_supports(odd_stride));
