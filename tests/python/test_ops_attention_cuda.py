@@ -175,9 +175,9 @@ def test_scale_and_lse(dtype) -> None:
     assert relative_l2(out, sdpa_math(q, k, v, keep, scale=scale)) < TOLERANCE[dtype]
     scores = q.double().cpu() @ k.double().cpu().repeat_interleave(2, dim=1).transpose(-1, -2)
     want_lse = torch.logsumexp((scores * scale).masked_fill(~keep, -math.inf), dim=-1)
-    assert relative_l2(lse, want_lse) < 1e-6
+    assert relative_l2(lse, want_lse) < 1e-5  # lse is f32: the f32 bound
     _, cpu_lse = run_on_cpu(q, k, v, causal=True, sliding_window=20, scale=scale, return_lse=True)
-    assert relative_l2(lse, cpu_lse) < 1e-6
+    assert relative_l2(lse, cpu_lse) < 1e-5
 
 
 def test_fully_masked_rows_are_zero_with_lse_minus_inf() -> None:
