@@ -30,9 +30,12 @@ void* op_stream() { return cuda_work_stream(); }
 
 Tensor contiguous_as(const char* op, const char* arg, const Tensor& t, DType dtype) {
   require_defined(op, arg, t);
-  if (!convert_supports(t.dtype()) || !convert_supports(dtype)) {
-    throw ArgumentError(std::string(op) + " (CUDA): " + arg + " must be F32, F16, BF16 or F64, got " +
-                        std::string(dtype_name(t.dtype())));
+  for (DType d : {t.dtype(), dtype}) {
+    if (!convert_supports(d)) {
+      throw ArgumentError(std::string(op) + " (CUDA): " + arg + " is copied as F32, F16, BF16 or " +
+                          "F64; " + std::string(dtype_name(t.dtype())) + " -> " +
+                          std::string(dtype_name(dtype)) + " is not one of those copies");
+    }
   }
   if (t.dtype() == dtype && t.is_contiguous()) return t;
   if (t.ndim() > kMaxConvertDims) {
