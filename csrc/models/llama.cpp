@@ -310,28 +310,16 @@ class LlamaModel final : public Model {
  private:
   // The parameters are prepared on the host (as loaded) and moved to the model's device once.
   void place_on_device() {
-    if (device_.type == DeviceType::CPU) return;
-    auto place = [&](Tensor& t) {
-      if (t.defined()) t = to_device(t.contiguous(), device_);
-    };
-    // A tied head is the embedding's own tensor: moved once, shared on the device too.
-    const bool tied = output_.data() == tok_embd_.data() && output_.shape() == tok_embd_.shape() &&
-                      output_.strides() == tok_embd_.strides();
-    place(tok_embd_);
-    place(output_norm_);
-    if (tied) {
-      output_ = tok_embd_;
-    } else {
-      place(output_);
-    }
+    std::vector<Tensor*> tensors = {&tok_embd_, &output_norm_, &output_};
     for (LlamaLayer& layer : layers_) {
       for (Tensor* t : {&layer.attn_norm, &layer.qkv_weight, &layer.qkv_bias, &layer.out_weight,
                         &layer.out_bias, &layer.q_norm, &layer.k_norm, &layer.ffn_norm,
                         &layer.gate_up_weight, &layer.gate_up_bias, &layer.down_weight,
                         &layer.down_bias}) {
-        place(*t);
+        tensors.push_back(t);
       }
     }
+    move_parameters(tensors, device_);
   }
 
   // silu(gate) * up over the halves of gate_up into act, on the model's device.

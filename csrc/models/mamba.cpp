@@ -142,26 +142,15 @@ class MambaModel final : public Model {
   // The parameters are prepared on the host (widened to F32, x_proj fused) and moved to the
   // model's device once.
   void place_on_device() {
-    if (device_.type == DeviceType::CPU) return;
-    auto place = [&](Tensor& t) {
-      if (t.defined()) t = to_device(t.contiguous(), device_);
-    };
-    // A tied head is the embedding's own tensor: moved once, shared on the device too.
-    const bool tied = output_.data() == tok_embd_.data() && output_.shape() == tok_embd_.shape() &&
-                      output_.strides() == tok_embd_.strides();
-    for (Tensor* t : {&tok_embd_, &output_norm_}) place(*t);
-    if (tied) {
-      output_ = tok_embd_;
-    } else {
-      place(output_);
-    }
+    std::vector<Tensor*> tensors = {&tok_embd_, &output_norm_, &output_};
     for (MambaLayer& layer : layers_) {
       for (Tensor* t : {&layer.norm, &layer.in_w, &layer.in_b, &layer.conv_w, &layer.conv_b,
                         &layer.x_dbc_w, &layer.dt_w, &layer.dt_b, &layer.a, &layer.d,
                         &layer.out_w, &layer.out_b}) {
-        place(*t);
+        tensors.push_back(t);
       }
     }
+    move_parameters(tensors, device_);
   }
 
   // x_proj's dt / B / C rows in one [dt_rank + 2N, d_inner] matrix: one GEMM instead of three.

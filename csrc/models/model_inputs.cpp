@@ -1,5 +1,6 @@
 #include "models/model_inputs.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -161,6 +162,25 @@ void mask_rows_inplace(const Tensor& x, const Tensor& mask) {
   const uint8_t* keep = mask.data_as<uint8_t>();
   for (int64_t r = 0; r < rows; ++r) {
     if (!keep[r]) std::memset(data + r * hidden, 0, static_cast<size_t>(hidden) * 4);
+  }
+}
+
+void move_parameters(const std::vector<Tensor*>& tensors, const Device& device) {
+  if (device.type == DeviceType::CPU) return;
+  std::vector<std::pair<Tensor, Tensor>> moved;  // (host tensor, its device copy)
+  for (Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    const Tensor host = *t;
+    auto same = [&](const std::pair<Tensor, Tensor>& m) {
+      return m.first.data() == host.data() && m.first.shape() == host.shape() &&
+             m.first.strides() == host.strides() && m.first.dtype() == host.dtype();
+    };
+    if (auto it = std::find_if(moved.begin(), moved.end(), same); it != moved.end()) {
+      *t = it->second;
+    } else {
+      *t = to_device(host.contiguous(), device);
+      moved.emplace_back(host, *t);
+    }
   }
 }
 

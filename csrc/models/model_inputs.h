@@ -41,6 +41,11 @@ void add_inplace(const Tensor& a, const Tensor& b);
 void mask_rows_inplace(const Tensor& x, const Tensor& mask);
 void tanh_inplace(const Tensor& x);
 
+// Moves every defined tensor in `tensors` to `device` (contiguous there), in place; nothing to do
+// for the CPU. A tensor that is another's own view (a tied head: the embedding's tensor under a
+// second name) is moved once and stays shared on the device.
+void move_parameters(const std::vector<Tensor*>& tensors, const Device& device);
+
 // A contiguous copy of `t` on t's device.
 Tensor contiguous_copy(const Tensor& t);
 // dst = src (one shape and dtype, one device). On the host dst must be contiguous; on a GPU it may
