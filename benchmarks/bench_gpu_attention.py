@@ -21,10 +21,8 @@ The table names the device, driver and date. Without a GPU it prints why and exi
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import statistics
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from pathlib import Path
 import hfport
 import torch
 import torch.nn.functional as F
+from gpu_timing import cuda_event_ms, gpu_line, no_gpu_message, no_gpu_reason
 from hfport.errors import Error as HfportError
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -68,30 +67,10 @@ def cases(small: bool) -> list[Case]:
 
 
 def why_no_gpu() -> str | None:
-    if not torch.cuda.is_available():
-        return "torch sees no CUDA device (torch.cuda.is_available() is False)"
-    if not hfport.built_with_cuda():
-        return "hfport was built without CUDA (HFPORT_CUDA=OFF or no nvcc at build time)"
-    if hfport.cuda_device_count() == 0:
-        return "hfport sees no CUDA device"
-    if not hasattr(hfport._hfport, "_flash_attention_for_tests"):
+    reason = no_gpu_reason()
+    if reason is None and not hasattr(hfport._hfport, "_flash_attention_for_tests"):
         return "this hfport build has no flash attention kernel"
-    return None
-
-
-def driver_version() -> str:
-    try:
-        line = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                              capture_output=True, text=True, check=True, timeout=30).stdout
-        return line.strip().splitlines()[0]
-    except (OSError, subprocess.SubprocessError, IndexError):
-        pass
-    try:
-        version = ctypes.c_int()
-        ctypes.CDLL("libcuda.so.1").cuDriverGetVersion(ctypes.byref(version))
-        return f"CUDA driver API {version.value // 1000}.{version.value % 1000 // 10}"
-    except OSError:
-        return "unknown"
+    return reason
 
 
 def hfport_runner() -> tuple[str, Callable]:
@@ -123,15 +102,6 @@ def sdpa(backend: SDPBackend) -> Callable:
     return run
 
 
-def time_ms(fn: Callable[[], object]) -> float:
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end)
-
-
 def measure(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float | None]:
     """Median ms per contender (None when it cannot run), timed in alternation after a warm-up."""
     usable = {}
@@ -146,7 +116,7 @@ def measure(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, flo
     times: dict[str, list[float]] = {name: [] for name in usable}
     for _ in range(repeats):
         for name, fn in usable.items():
-            times[name].append(time_ms(fn))
+            times[name].append(cuda_event_ms(fn))
     return {name: statistics.median(times[name]) if name in times else None for name in fns}
 
 
@@ -193,14 +163,10 @@ def run(small: bool) -> tuple[list[str], list[str]]:
 
 
 def render(rows: list[str], notes: list[str], small: bool) -> str:
-    props = torch.cuda.get_device_properties(torch.cuda.current_device())
     lines = [
         "## Attention forward (GPU, bf16)",
         "",
-        (f"Device: {props.name} ({props.multi_processor_count} SMs, "
-         f"{props.total_memory / (1 << 30):.0f} GiB), driver {driver_version()}, "
-         f"CUDA (torch) {torch.version.cuda}, torch {torch.__version__}, "
-         f"hfport {hfport.__version__}. Date: {datetime.date.today().isoformat()}."),
+        f"Device: {gpu_line()}. Date: {datetime.date.today().isoformat()}.",
         (f"FLOPs = 4 B H S^2 D, halved when causal. Median of {5 if small else 20} CUDA-event "
          f"timings per contender after 3 warm-up calls, in alternation. SDPA backends forced "
          f"with torch.nn.attention.sdpa_kernel. Command: `python benchmarks/{SCRIPT}.py"
@@ -224,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reason = why_no_gpu()
     if reason is not None:
-        print(f"{SCRIPT}: nothing to measure: {reason}. Run it on a machine with a GPU.")
+        print(no_gpu_message(SCRIPT, reason))
         return 0
     rows, notes = run(args.small)
     section = render(rows, notes, args.small)

@@ -20,19 +20,16 @@ exits 0.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import statistics
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import hfport
 import torch
-from bench_loader import source_revision, write_section
+from bench_loader import source_revision, table_options, write_section
+from gpu_timing import cuda_event_ms, gpu_line, no_gpu_message, no_gpu_reason
 from hfport import ops
 from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
 from transformers.models.mamba.modeling_mamba import mamba_selective_scan
@@ -41,16 +38,6 @@ from transformers.models.mamba.modeling_mamba import mamba_selective_scan
 # kernel where that package is installed, which is not the slow path the target names.
 SLOW_PATH_SCAN = getattr(mamba_selective_scan, "__wrapped__", mamba_selective_scan)
 CHECK_TOLERANCE = 1e-2
-
-
-def why_no_gpu() -> str | None:
-    if not hfport.built_with_cuda():
-        return "hfport was built without CUDA"
-    if hfport.cuda_device_count() == 0:
-        return "hfport sees no CUDA device"
-    if not torch.cuda.is_available():
-        return "torch has no CUDA (torch.cuda.is_available() is False)"
-    return None
 
 
 @dataclass
@@ -76,16 +63,7 @@ def gpu_time(fn: Callable[[], Any], inner: int, repeats: int, warmup: int = 2) -
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(inner):
-            fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / inner)
-    return statistics.median(times)
+    return statistics.median([cuda_event_ms(fn, inner) / 1e3 for _ in range(repeats)])
 
 
 def nbytes(*tensors: torch.Tensor) -> int:
@@ -179,23 +157,12 @@ def copy_time(traffic_bytes: int, repeats: int) -> float:
     return seconds
 
 
-def device_line() -> str:
-    props = torch.cuda.get_device_properties(0)
-    try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, check=True).stdout.split()[0]
-    except (OSError, subprocess.CalledProcessError, IndexError):
-        driver = "unknown (no nvidia-smi)"
-    return (f"Device: {props.name}, {props.total_memory / (1 << 30):.0f} GiB, driver {driver}, "
-            f"CUDA {torch.version.cuda} (torch). Date: {datetime.date.today().isoformat()}. "
-            f"torch {torch.__version__}, hfport {hfport.__version__} ({source_revision()}).")
-
-
 def run(small: bool, repeats: int) -> str:
     lines = [
         "## Kernels (GPU, bf16)",
         "",
-        device_line(),
+        (f"Device: {gpu_line()} ({source_revision()}). "
+         f"Date: {datetime.date.today().isoformat()}."),
         (f"Median over {repeats} blocks of calls timed with CUDA events (10 calls per block; one "
          f"for the scans), after warm-up calls, on the same inputs. \"% of copy\": hfport's "
          f"bytes per second (the bytes the op must read and write, over its time) against "
@@ -236,14 +203,10 @@ def run(small: bool, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="small shapes (tests)")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--write", type=Path, metavar="PATH", help="update this markdown file")
-    args = parser.parse_args(argv)
-    reason = why_no_gpu()
+    args = table_options(__doc__).parse_args(argv)
+    reason = no_gpu_reason()
     if reason is not None:
-        print(f"bench_gpu_kernels: no GPU to measure on ({reason}); nothing was run or written.")
+        print(no_gpu_message("bench_gpu_kernels", reason))
         return 0
     section = run(args.small, args.repeats or (3 if args.small else 11))
     sys.stdout.write(section)

@@ -29,40 +29,27 @@ from pathlib import Path
 import hfport
 import torch
 import torch.nn.functional as F
+from gpu_timing import cuda_event_ms, gpu_line, no_gpu_message, no_gpu_reason
 from hfport import ops
 
 HIDDEN, INTERMEDIATE = 4096, 11008
 
 
 def unavailable() -> str | None:
-    if not torch.cuda.is_available():
-        return "torch sees no CUDA device"
-    if not hfport.built_with_cuda() or hfport.cuda_device_count() == 0:
-        return f"hfport sees no CUDA device (built with CUDA: {hfport.built_with_cuda()})"
-    if not hfport._hfport.built_with_cublaslt():
+    reason = no_gpu_reason()
+    if reason is None and not hfport._hfport.built_with_cublaslt():
         return "this build of hfport has no cuBLASLt"
-    return None
-
-
-def block_ms(fn: Callable[[], object], calls: int) -> float:
-    """Milliseconds per call over a block of `calls` back-to-back calls, by CUDA events."""
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(calls):
-        fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) / calls
+    return reason
 
 
 def median_pair(ours: Callable[[], object], theirs: Callable[[], object], calls: int,
                 rounds: int) -> tuple[float, float]:
     for fn in (ours, theirs):  # warm-up: algorithm choice, allocator, clocks
-        block_ms(fn, max(3, calls // 4))
+        cuda_event_ms(fn, max(3, calls // 4))
     a, b = [], []
     for _ in range(rounds):
-        a.append(block_ms(ours, calls))
-        b.append(block_ms(theirs, calls))
+        a.append(cuda_event_ms(ours, calls))
+        b.append(cuda_event_ms(theirs, calls))
     return statistics.median(a), statistics.median(b)
 
 
@@ -105,16 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reason = unavailable()
     if reason is not None:
-        print(f"bench_gpu_linear: skipped, {reason}; nothing to measure on this machine.")
+        print(no_gpu_message("bench_gpu_linear", reason))
         return 0
     calls, rounds = (5, 3) if args.small else (50, 7)
-    props = torch.cuda.get_device_properties(0)
     lines = [
         "## linear on the GPU (cuBLASLt), bf16",
         "",
-        (f"Device: {props.name} ({props.total_memory / 2**30:.0f} GiB), CUDA {torch.version.cuda}, "
-         f"torch {torch.__version__}, hfport {hfport.__version__}, "
-         f"{datetime.date.today().isoformat()}. TFLOP/s = 2mnk / median time; "
+        (f"Device: {gpu_line()}, {datetime.date.today().isoformat()}. "
+         "TFLOP/s = 2mnk / median time; "
          "hfport vs torch = torch time / hfport time."),
         "",
         "| case | hfport TFLOP/s | torch TFLOP/s | hfport vs torch |",

@@ -32,12 +32,10 @@ of hfport, or CUDA torch) the script says so and exits 0.
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,8 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bench_loader  # its LlamaShape's tensor names, its section markers
 import hfport
 import torch
+from gpu_timing import gpu_line, no_gpu_message, no_gpu_reason
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -66,23 +66,10 @@ class LlamaShape:
     layers: int
 
     def tensors(self) -> list[tuple[str, list[int]]]:
-        h, i = self.hidden, self.intermediate
-        kv = self.kv_heads * (h // self.heads)
-        specs = [("model.embed_tokens.weight", [self.vocab, h])]
-        for layer in range(self.layers):
-            p = f"model.layers.{layer}."
-            specs += [
-                (p + "input_layernorm.weight", [h]),
-                (p + "self_attn.q_proj.weight", [h, h]),
-                (p + "self_attn.k_proj.weight", [kv, h]),
-                (p + "self_attn.v_proj.weight", [kv, h]),
-                (p + "self_attn.o_proj.weight", [h, h]),
-                (p + "post_attention_layernorm.weight", [h]),
-                (p + "mlp.gate_proj.weight", [i, h]),
-                (p + "mlp.up_proj.weight", [i, h]),
-                (p + "mlp.down_proj.weight", [h, i]),
-            ]
-        return specs + [("model.norm.weight", [h]), ("lm_head.weight", [self.vocab, h])]
+        """(name, shape) of every tensor, as bench_loader's checkpoints name and shape them."""
+        kv_dim = self.kv_heads * (self.hidden // self.heads)
+        return bench_loader.LlamaShape(self.hidden, self.intermediate, kv_dim, self.vocab,
+                                       self.layers).tensors()
 
     def config(self) -> dict[str, Any]:
         return {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
@@ -201,30 +188,6 @@ def check_same(path: Path, folder: Path, staging: dict[str, int]) -> None:
         raise AssertionError("hfport's bf16 -> f32 cast on the GPU differs from torch's")
 
 
-def gpu_line() -> str:
-    props = torch.cuda.get_device_properties(0)
-    driver = "unknown"
-    try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=30,
-                                check=True).stdout.strip().splitlines()[0]
-    except (OSError, subprocess.SubprocessError, IndexError):
-        pass
-    return (f"{props.name} ({props.total_memory / 2**30:.0f} GiB), driver {driver}, torch "
-            f"{torch.__version__} (CUDA {torch.version.cuda}), {os.cpu_count()} CPUs, "
-            f"{datetime.date.today().isoformat()}")
-
-
-def no_gpu_reason() -> str | None:
-    if not hfport.built_with_cuda():
-        return "this build of hfport has no CUDA"
-    if hfport.cuda_device_count() == 0:
-        return "hfport sees no CUDA device"
-    if not torch.cuda.is_available():
-        return "torch has no CUDA device"
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gb", type=float, default=8.0, help="checkpoint size in GB (default 8)")
@@ -238,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reason = no_gpu_reason()
     if reason is not None:
-        print(f"bench_gpu_load: skipped, {reason}; run it on a machine with a GPU.")
+        print(no_gpu_message("bench_gpu_load", reason))
         return 0
     staging = {key: value for key, value in [("staging_bytes", args.staging_bytes),
                                              ("staging_buffers", args.staging_buffers)]
@@ -263,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [(f"## Checkpoint to GPU, {size / 1e9:.2f} GB bf16, {len(shape.tensors())} tensors "
              f"(LLaMA-shaped, {shape.layers} layers); warm page cache (nothing dropped)"),
              "",
-             (f"GPU: {gpu_line()}; {time.strftime('%Y-%m-%d')}; hfport {ring}; median of "
-             f"{args.repeats} after a warm-up. Command: `python benchmarks/bench_gpu_load.py`."),
+             (f"GPU: {gpu_line()}, {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d')}; "
+             f"hfport {ring}; median of {args.repeats} after a warm-up. Command: `python benchmarks/bench_gpu_load.py`."),
              "",
              "| case | hfport ms | reference ms | ratio | hfport GB/s | target |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -282,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{size / ms[ours] / 1e6:.1f} | {target} |")
     print("\n".join(lines))
     if args.write is not None:
-        from bench_loader import write_section  # one set of section markers for every script
-        write_section(args.write, "\n".join(lines) + "\n", "bench_gpu_load")
+        bench_loader.write_section(args.write, "\n".join(lines) + "\n", "bench_gpu_load")
     return 0
 
 

@@ -18,17 +18,15 @@ warm-up, median of the repeats.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from bench_loader import machine_line, write_section  # one machine line and markers for all
+from bench_loader import machine_line, table_options, write_section  # shared by all
 from hfport import ops
 from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
 from transformers.models.mamba.modeling_mamba import mamba_selective_scan
@@ -177,11 +175,7 @@ def run(small: bool, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="small shapes (tests)")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--write", type=Path, metavar="PATH", help="update this markdown file")
-    args = parser.parse_args(argv)
+    args = table_options(__doc__).parse_args(argv)
     section = run(args.small, args.repeats or (3 if args.small else 9))
     sys.stdout.write(section)
     if args.write:

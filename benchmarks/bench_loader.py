@@ -497,6 +497,17 @@ def write_section(path: Path, section: str, script: str = "bench_loader") -> Non
     path.write_text(text)
 
 
+def table_options(doc: str, small_help: str = "small shapes (tests)") -> argparse.ArgumentParser:
+    """The options of the scripts that time ops in repeated blocks and print one table:
+    --small, --repeats (None: the script's default) and --write. `doc` is the script's docstring,
+    whose first paragraph describes it."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help=small_help)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--write", type=Path, metavar="PATH", help="update this markdown file")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true",

@@ -17,7 +17,6 @@ alternation after a warm-up round that also fills the page cache, median of the 
 
 from __future__ import annotations
 
-import argparse
 import gc
 import shutil
 import statistics
@@ -31,7 +30,7 @@ from typing import Any
 import hfport
 import torch
 import transformers
-from bench_loader import machine_line, write_section  # one machine line and markers for all
+from bench_loader import machine_line, table_options, write_section  # shared by all
 from safetensors.torch import save_file
 
 transformers.utils.logging.disable_progress_bar()
@@ -177,10 +176,7 @@ def run(folder: Path, small: bool, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="a ~20 MB model (tests)")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--write", type=Path, metavar="PATH", help="update this markdown file")
+    parser = table_options(__doc__, "a ~20 MB model (tests)")
     parser.add_argument("--dir", type=Path, help="where to write the temporary checkpoint")
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.small else 5)

@@ -17,7 +17,6 @@ timed in blocks (hfport's calls, then transformers') after a warm-up, median of 
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import hfport
 import torch
 import transformers
 from bench_kernels import median_pair  # block timing, shared with the kernel table
-from bench_loader import machine_line, write_section  # one machine line and markers for all
+from bench_loader import machine_line, table_options, write_section  # shared by all
 
 transformers.utils.logging.disable_progress_bar()
 transformers.utils.logging.set_verbosity_error()
@@ -103,11 +102,7 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="tiny models (tests)")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--write", type=Path, metavar="PATH", help="update this markdown file")
-    args = parser.parse_args(argv)
+    args = table_options(__doc__, "tiny models (tests)").parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="hfport_bench_models_"))
     try:
         section = run(workdir, args.small, args.repeats or (2 if args.small else 5))

@@ -19,9 +19,9 @@ import math
 import hfport
 import pytest
 import torch
-import torch.nn.functional as F
 from cuda_testing import TOLERANCE, needs_cuda, poisoned, randn, relative_l2
 from hfport.errors import ArgumentError
+from test_ops_attention import explicit_mask, sdpa
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 pytestmark = needs_cuda
@@ -43,14 +43,7 @@ def flash(q, k, v, *, layout="bhsd", **kwargs) -> tuple[torch.Tensor, torch.Tens
 def keep_mask(batch, sq, sk, causal, window, key_padding) -> torch.Tensor:
     """Boolean [B, 1, Sq, Sk], True = attend, by kernels/cpu/attention.h's rules (query i at
     position i + Sk - Sq)."""
-    q_pos = torch.arange(sk - sq, sk)[:, None]
-    k_pos = torch.arange(sk)[None, :]
-    keep = torch.ones(sq, sk, dtype=torch.bool)
-    if causal:
-        keep &= k_pos <= q_pos
-    if window is not None:
-        keep &= q_pos - k_pos < window
-    keep = keep.expand(batch, 1, sq, sk).clone()
+    keep = explicit_mask(sq, sk, causal, window).expand(batch, 1, sq, sk).clone()
     if key_padding is not None:
         keep &= (key_padding.cpu() != 0)[:, None, None, :]
     return keep
@@ -62,12 +55,10 @@ def math_reference(q, k, v, *, layout, causal, sliding_window, key_padding_mask,
     def bhsd(t):
         return (t if layout == "bhsd" else t.transpose(1, 2)).float()
     qf, kf, vf = bhsd(q), bhsd(k), bhsd(v)
-    rep = qf.shape[1] // kf.shape[1]
-    kf, vf = kf.repeat_interleave(rep, dim=1), vf.repeat_interleave(rep, dim=1)
     keep = keep_mask(qf.shape[0], qf.shape[2], kf.shape[2], causal, sliding_window,
                      key_padding_mask).to(q.device)
     with sdpa_kernel(SDPBackend.MATH):
-        out = F.scaled_dot_product_attention(qf, kf, vf, attn_mask=keep, scale=scale)
+        out = sdpa(qf, kf, vf, keep, scale, dtype=torch.float32)
     out = torch.where(keep.any(-1, keepdim=True), out, torch.zeros_like(out))
     return out if layout == "bhsd" else out.transpose(1, 2)
 

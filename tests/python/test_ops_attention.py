@@ -45,12 +45,13 @@ def explicit_mask(sq: int, sk: int, causal: bool, window: int | None) -> torch.T
     return keep
 
 
-def sdpa(q, k, v, mask=None, scale=None) -> torch.Tensor:
-    """torch SDPA in float64 with repeat_kv done by hand (GQA)."""
+def sdpa(q, k, v, mask=None, scale=None, dtype=torch.float64) -> torch.Tensor:
+    """torch SDPA on upcasts to `dtype` (float64 here, float32 in the CUDA tests) with repeat_kv
+    done by hand (GQA); bhsd in and out, on the inputs' device."""
     rep = q.shape[1] // k.shape[1]
-    k = k.double().repeat_interleave(rep, dim=1)
-    v = v.double().repeat_interleave(rep, dim=1)
-    return F.scaled_dot_product_attention(q.double(), k, v, attn_mask=mask, scale=scale)
+    k = k.to(dtype).repeat_interleave(rep, dim=1)
+    v = v.to(dtype).repeat_interleave(rep, dim=1)
+    return F.scaled_dot_product_attention(q.to(dtype), k, v, attn_mask=mask, scale=scale)
 
 
 CASES = [

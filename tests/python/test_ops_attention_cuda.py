@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from cuda_testing import TOLERANCE, needs_cuda, randn, relative_l2
 from hfport import ops
 from hfport.errors import ArgumentError, DeviceError
+from test_ops_attention import explicit_mask, sdpa
 
 pytestmark = needs_cuda
 
@@ -52,26 +53,11 @@ def run_on_cpu(q, k, v, **kwargs):
     return run(*(t.cpu() for t in (q, k, v)), **{name: on_cpu(x) for name, x in kwargs.items()})
 
 
-def explicit_mask(sq: int, sk: int, causal: bool, window: int | None) -> torch.Tensor:
-    """Boolean [Sq, Sk], True = attend, the queries being the last Sq of Sk positions."""
-    q_pos = torch.arange(sk - sq, sk)[:, None]
-    k_pos = torch.arange(sk)[None, :]
-    keep = torch.ones(sq, sk, dtype=torch.bool)
-    if causal:
-        keep &= k_pos <= q_pos
-    if window is not None:
-        keep &= q_pos - k_pos < window
-    return keep
-
-
 def sdpa_math(q, k, v, keep=None, scale=None) -> torch.Tensor:
     """torch SDPA's math backend on CUDA, float32 upcasts, repeat_kv by hand; bhsd in and out."""
-    rep = q.shape[1] // k.shape[1]
-    k = k.float().repeat_interleave(rep, dim=1)
-    v = v.float().repeat_interleave(rep, dim=1)
     mask = None if keep is None else keep.cuda()
     with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
-        return F.scaled_dot_product_attention(q.float(), k, v, attn_mask=mask, scale=scale)
+        return sdpa(q, k, v, mask, scale, dtype=torch.float32)
 
 
 CASES = [

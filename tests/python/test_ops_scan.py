@@ -30,7 +30,8 @@ def softplus64(x: torch.Tensor) -> torch.Tensor:
 
 
 def scan_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None, softplus=False):
-    """Float64 sequential scan; B, C as [dim, N], [batch, N, L] or [batch, G, N, L]."""
+    """Float64 sequential scan on the inputs' device (the CUDA tests use it too); B, C as
+    [dim, N], [batch, N, L] or [batch, G, N, L]. Returns (y, last state)."""
     u, delta, A = u.double(), delta.double(), A.double()
     batch, dim, length = u.shape
     n = A.shape[1]
@@ -48,13 +49,13 @@ def scan_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None, softplus=
         return m.repeat_interleave(dim // m.shape[1], dim=1)
 
     Bx, Cx = per_channel(B), per_channel(C)
-    h = torch.zeros(batch, dim, n, dtype=torch.float64)
+    h = torch.zeros(batch, dim, n, dtype=torch.float64, device=u.device)
     ys = []
     for t in range(length):
         dt = delta[:, :, t, None]
         h = torch.exp(dt * A) * h + dt * Bx[..., t] * u[:, :, t, None]
         ys.append((h * Cx[..., t]).sum(-1))
-    y = torch.stack(ys, dim=-1)
+    y = torch.stack(ys, dim=-1) if ys else torch.zeros_like(u)
     if D is not None:
         y = y + D.double()[None, :, None] * u
     if z is not None:

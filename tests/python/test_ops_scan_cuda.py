@@ -1,5 +1,5 @@
 """hfport.ops.selective_scan on CUDA tensors (the chunked parallel scan of
-kernels/cuda/selective_scan.cu) against the CPU op and a float64 recurrence written here.
+kernels/cuda/selective_scan.cu) against the CPU op and the float64 recurrence of test_ops_scan.py.
 
 Lengths cross the kernel's block shapes: 1 and 17 (part of one warp), 256 and 257 (the switch from
 the one-warp block to the 2048-step one), 1000 (a partial chunk), 2049 (a full chunk plus one
@@ -12,53 +12,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from cuda_testing import TOLERANCE, needs_cuda, poisoned, randn, relative_l2
 from hfport import ops
+from test_ops_scan import scan_reference  # float64, on the inputs' device
 
 pytestmark = needs_cuda
 
 # The state is f32 on every side and computed from the same (exactly widened) inputs, so only f32
 # arithmetic separates it from float64, whatever the inputs' dtype.
 STATE_TOLERANCE = 1e-5
-
-
-def softplus64(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x > 20, x, torch.log1p(torch.exp(x)))
-
-
-def recurrence64(u, delta, A, B, C, D=None, z=None, delta_bias=None, softplus=False):
-    """The scan one step at a time in float64 on the inputs' device; B, C as [dim, N],
-    [batch, N, L] or [batch, G, N, L]. Returns (y, last state)."""
-    u, delta, A = u.double(), delta.double(), A.double()
-    batch, dim, length = u.shape
-    n = A.shape[1]
-    if delta_bias is not None:
-        delta = delta + delta_bias.double()[None, :, None]
-    if softplus:
-        delta = softplus64(delta)
-
-    def per_channel(m: torch.Tensor) -> torch.Tensor:  # -> [batch, dim, N, L]
-        m = m.double()
-        if m.dim() == 2:
-            return m[None, :, :, None].expand(batch, dim, n, length)
-        if m.dim() == 3:
-            return m[:, None].expand(batch, dim, n, length)
-        return m.repeat_interleave(dim // m.shape[1], dim=1)
-
-    Bx, Cx = per_channel(B), per_channel(C)
-    h = torch.zeros(batch, dim, n, dtype=torch.float64, device=u.device)
-    ys = []
-    for t in range(length):
-        dt = delta[:, :, t, None]
-        h = torch.exp(dt * A) * h + dt * Bx[..., t] * u[:, :, t, None]
-        ys.append((h * Cx[..., t]).sum(-1))
-    y = torch.stack(ys, dim=-1) if ys else torch.zeros_like(u)
-    if D is not None:
-        y = y + D.double()[None, :, None] * u
-    if z is not None:
-        y = y * F.silu(z.double())
-    return y, h
 
 
 def bc_pair(batch, dim, n, length, groups, dtype, transposed=False):
@@ -112,7 +74,7 @@ def check(u, delta, A, B, C, D=None, z=None, delta_bias=None, softplus=False):
     """The CUDA op against the CPU op on the same values and against float64."""
     y, last = run_cuda(u, delta, A, B, C, D, z, delta_bias, softplus)
     tol = TOLERANCE[u.dtype]
-    want_y, want_last = recurrence64(u, delta, A, B, C, D, z, delta_bias, softplus)
+    want_y, want_last = scan_reference(u, delta, A, B, C, D, z, delta_bias, softplus)
     assert relative_l2(y, want_y) < tol
     assert relative_l2(last, want_last) < STATE_TOLERANCE
     cpu_y, cpu_last = ops.selective_scan(cpu(u), cpu(delta), cpu(A), cpu(B), cpu(C), cpu(D),
