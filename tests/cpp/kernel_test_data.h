@@ -78,4 +78,20 @@ inline double rel_l2(const hfport::Tensor& got, const hfport::Tensor& want) {
 inline constexpr double kF32Tolerance = 1e-5;
 inline constexpr double kBF16Tolerance = 1e-2;
 
+// The relative L2 bound for results computed in `dtype`: kF32Tolerance for F32, else kBF16Tolerance.
+inline double tolerance(hfport::DType dtype) {
+  return dtype == hfport::DType::F32 ? kF32Tolerance : kBF16Tolerance;
+}
+
+// A selective-scan A of shape [dim, dstate], F32: -exp(normal * 0.5), every entry negative so the
+// state decays.
+inline hfport::Tensor negative_a(int64_t dim, int64_t dstate) {
+  const hfport::Tensor log_a = random_tensor(hfport::DType::F64, {dim, dstate}, 0.5);
+  hfport::Tensor a = hfport::Tensor::empty(hfport::DType::F32, {dim, dstate});
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    a.data_as<float>()[i] = static_cast<float>(-std::exp(log_a.data_as<double>()[i]));
+  }
+  return a;
+}
+
 }  // namespace hfport_test

@@ -44,25 +44,20 @@ using hfport::DeviceType;
 using hfport::DType;
 using hfport::Shape;
 using hfport::Tensor;
+using hfport_test::download;
 using hfport_test::poisoned;
 using hfport_test::random_tensor;
 using hfport_test::rel_l2;
 using hfport_test::swap_dims;
 using hfport_test::throws_exactly;
+using hfport_test::tolerance;
+using hfport_test::upload;  // a strided device view is made of an upload
 
 constexpr auto BHSD = AttentionLayout::BHSD;
 constexpr auto BSHD = AttentionLayout::BSHD;
 const Device kGpu{DeviceType::CUDA, 0};
 
 class CudaAttention : public hfport_test::CudaDeviceTest {};
-
-double tolerance(DType dtype) {
-  return dtype == DType::F32 ? hfport_test::kF32Tolerance : hfport_test::kBF16Tolerance;
-}
-
-// Contiguous copies between the host and device 0 (a strided device view is made of an upload).
-Tensor upload(const Tensor& host) { return hfport::to_device(host, kGpu); }
-Tensor download(const Tensor& device) { return hfport::to_device(device, Device{}); }
 
 enum class MaskKind { None, BoolPerBatch, AdditiveF32Shared, AdditiveBF16Full };
 

@@ -51,53 +51,11 @@ using hfport_test::random_tensor;
 using hfport_test::rel_l2;
 using hfport_test::swap_dims;
 
+using hfport_test::DeviceTensor;
+using hfport_test::negative_a;
+using hfport_test::tolerance;
+
 class CudaKernels : public hfport_test::CudaDeviceTest {};
-
-double tolerance(DType dtype) {
-  return dtype == DType::F32 ? hfport_test::kF32Tolerance : hfport_test::kBF16Tolerance;
-}
-
-// Elements from the first one a strided view reaches to the last (non-negative strides).
-int64_t span_elements(const Tensor& t) {
-  if (t.numel() == 0) return 0;
-  int64_t last = 0;
-  for (size_t i = 0; i < t.shape().size(); ++i) last += (t.shape()[i] - 1) * t.strides()[i];
-  return last + 1;
-}
-
-// A device copy of a host tensor with the same shape and strides (the span the strides reach is
-// copied, so a transposed view stays transposed), freed on scope exit.
-class DeviceTensor {
- public:
-  explicit DeviceTensor(const Tensor& host)
-      : dtype_(host.dtype()), shape_(host.shape()), strides_(host.strides()) {
-    const size_t bytes = static_cast<size_t>(span_elements(host)) * hfport::dtype_size(dtype_);
-    HFPORT_CUDA_CHECK(cudaMalloc(&ptr_, bytes > 0 ? bytes : 1));
-    if (bytes > 0) HFPORT_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), bytes, cudaMemcpyHostToDevice));
-    bytes_ = bytes;
-  }
-  ~DeviceTensor() { cudaFree(ptr_); }
-  DeviceTensor(const DeviceTensor&) = delete;
-  DeviceTensor& operator=(const DeviceTensor&) = delete;
-
-  void* get() const { return ptr_; }
-  template <typename T>
-  T* as() const { return static_cast<T*>(ptr_); }
-  int64_t stride(size_t dim) const { return strides_[dim]; }
-
-  // The device contents as a contiguous host tensor of the shape.
-  Tensor download() const {
-    Tensor span = Tensor::empty(dtype_, {static_cast<int64_t>(bytes_ / hfport::dtype_size(dtype_))});
-    if (bytes_ > 0) HFPORT_CUDA_CHECK(cudaMemcpy(span.data(), ptr_, bytes_, cudaMemcpyDeviceToHost));
-    return Tensor(span.storage(), 0, dtype_, shape_, strides_).contiguous();
-  }
-
- private:
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
-  DType dtype_;
-  Shape shape_, strides_;
-};
 
 void synchronize() { HFPORT_CUDA_CHECK(cudaDeviceSynchronize()); }
 
@@ -498,15 +456,6 @@ std::string describe(const ScanCase& c) {
          " dim " + std::to_string(c.dim) + " N " + std::to_string(c.dstate) + " L " +
          std::to_string(c.seqlen) + " layout " + std::to_string(static_cast<int>(c.layout)) +
          (c.all_options ? " D z bias softplus" : "");
-}
-
-Tensor negative_a(int64_t dim, int64_t dstate) {
-  const Tensor log_a = random_tensor(DType::F64, {dim, dstate}, 0.5);
-  Tensor a = Tensor::empty(DType::F32, {dim, dstate});
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    a.data_as<float>()[i] = static_cast<float>(-std::exp(log_a.data_as<double>()[i]));
-  }
-  return a;
 }
 
 // B or C in the case's layout; the time-varying ones are strided views of [.., L, N] storage.

@@ -10,21 +10,18 @@
 #include <gtest/gtest.h>
 
 #include <array>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/build_info.h"
 #include "core/error.h"
-#include "core/storage.h"
 #include "core/tensor.h"
+#include "cuda_test_support.h"
 #include "expect_error.h"
 #include "kernel_test_data.h"
 #include "kernels/cpu/linear.h"
 
 #ifdef HFPORT_WITH_CUBLASLT
-#include "core/device_copy.h"
-#include "cuda_test_support.h"
 #include "kernels/cuda/linear.h"
 #endif
 
@@ -36,16 +33,8 @@ using hfport::DType;
 using hfport::LinearActivation;
 using hfport::Shape;
 using hfport::Tensor;
+using hfport_test::labelled_cuda_tensor;
 using hfport_test::throws_exactly;
-
-// Host bytes labelled as memory of CUDA device 0: enough for the checks that only read where a
-// tensor lives.
-Tensor labelled_cuda_tensor(std::vector<float>& host, Shape shape) {
-  auto storage = std::make_shared<hfport::ExternalStorage>(
-      reinterpret_cast<std::byte*>(host.data()), host.size() * sizeof(float),
-      Device{DeviceType::CUDA, 0}, nullptr);
-  return Tensor(storage, 0, DType::F32, shape, hfport::contiguous_strides(shape));
-}
 
 TEST(LinearDevices, MixedDevicesAreADeviceError) {
   std::vector<float> host(4 * 16);
@@ -71,22 +60,17 @@ TEST(LinearDevices, NoUsableDeviceIsADeviceErrorSayingWhy) {
 #ifdef HFPORT_WITH_CUBLASLT
 
 using hfport::cuda::EpiloguePlacement;
+using hfport_test::download;
 using hfport_test::poisoned;
 using hfport_test::random_tensor;
 using hfport_test::rel_l2;
 using hfport_test::swap_dims;
+using hfport_test::tolerance;
+using hfport_test::upload;
 
 const Device kCuda0{DeviceType::CUDA, 0};
-const Device kCpu{DeviceType::CPU, 0};
 
 class CudaLinear : public hfport_test::CudaDeviceTest {};
-
-double tolerance(DType dtype) {
-  return dtype == DType::F32 ? hfport_test::kF32Tolerance : hfport_test::kBF16Tolerance;
-}
-
-Tensor on_gpu(const Tensor& host) { return hfport::to_device(host, kCuda0); }
-Tensor on_cpu(const Tensor& device) { return hfport::to_device(device, kCpu); }
 
 const char* activation_name(LinearActivation act) {
   switch (act) {
@@ -101,10 +85,10 @@ const char* activation_name(LinearActivation act) {
 Tensor run_on_gpu(const Tensor& x, const Tensor& w, const Tensor& b,
                   const hfport::LinearOptions& options, EpiloguePlacement placement,
                   const Shape& out_shape) {
-  const Tensor out = on_gpu(poisoned(x.dtype(), out_shape));
-  hfport::cuda::linear(on_gpu(x), on_gpu(w), b.defined() ? on_gpu(b) : Tensor(), out, options,
+  const Tensor out = upload(poisoned(x.dtype(), out_shape));
+  hfport::cuda::linear(upload(x), upload(w), b.defined() ? upload(b) : Tensor(), out, options,
                        placement);
-  return on_cpu(out);
+  return download(out);
 }
 
 TEST_F(CudaLinear, MatchesTheCpuOp) {
@@ -156,7 +140,7 @@ struct ViewPair {
 
 template <typename MakeView>
 ViewPair view_pair(const Tensor& host, MakeView&& make_view) {
-  return {make_view(host), make_view(on_gpu(host))};
+  return {make_view(host), make_view(upload(host))};
 }
 
 TEST_F(CudaLinear, WeightLayoutsBiasStridesAndStridedInput) {
@@ -182,9 +166,9 @@ TEST_F(CudaLinear, WeightLayoutsBiasStridesAndStridedInput) {
       hfport::LinearOptions options;
       options.activation = LinearActivation::GeluTanh;
       const Tensor want = hfport::linear(x.host, w->host, bias.host, Tensor(), options);
-      const Tensor out = on_gpu(poisoned(DType::BF16, {3, 10, 17}));
+      const Tensor out = upload(poisoned(DType::BF16, {3, 10, 17}));
       hfport::cuda::linear(x.device, w->device, bias.device, out, options, placement);
-      EXPECT_LT(rel_l2(on_cpu(out), want), hfport_test::kBF16Tolerance);
+      EXPECT_LT(rel_l2(download(out), want), hfport_test::kBF16Tolerance);
     }
   }
 }
@@ -202,10 +186,10 @@ TEST_F(CudaLinear, ABiasStartingOffAlignmentIsReadFromAnAlignedCopy) {
       hfport::LinearOptions options;
       options.activation = act;
       const Tensor want = hfport::linear(x, w, bias.host, Tensor(), options);
-      const Tensor out = on_gpu(poisoned(dtype, {6, 24}));
-      hfport::cuda::linear(on_gpu(x), on_gpu(w), bias.device, out, options,
+      const Tensor out = upload(poisoned(dtype, {6, 24}));
+      hfport::cuda::linear(upload(x), upload(w), bias.device, out, options,
                            EpiloguePlacement::Fused);
-      EXPECT_LT(rel_l2(on_cpu(out), want), tolerance(dtype));
+      EXPECT_LT(rel_l2(download(out), want), tolerance(dtype));
     }
   }
 }
@@ -226,19 +210,19 @@ TEST_F(CudaLinear, EmptySumIsTheActivatedBias) {
 TEST_F(CudaLinear, TheEntryPointDispatchesHereAndChecksOut) {
   const Tensor x = random_tensor(DType::F16, {9, 21});
   const Tensor w = random_tensor(DType::F16, {13, 21});
-  const Tensor got = on_cpu(hfport::linear(on_gpu(x), on_gpu(w)));
+  const Tensor got = download(hfport::linear(upload(x), upload(w)));
   EXPECT_LT(rel_l2(got, hfport::linear(x, w)), hfport_test::kBF16Tolerance);
-  const Tensor wrong_dtype = on_gpu(poisoned(DType::F32, {9, 13}));
+  const Tensor wrong_dtype = upload(poisoned(DType::F32, {9, 13}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
-      [&] { hfport::linear(on_gpu(x), on_gpu(w), Tensor(), wrong_dtype); },
+      [&] { hfport::linear(upload(x), upload(w), Tensor(), wrong_dtype); },
       {"linear: out must have dtype F16, got F32"}));
 }
 
 TEST_F(CudaLinear, OneHeuristicQueryPerProblem) {
   // Sizes no other test uses, so the first call is this problem's first.
-  const Tensor x = on_gpu(random_tensor(DType::F16, {3, 41}));
-  const Tensor w = on_gpu(random_tensor(DType::F16, {43, 41}));
-  const Tensor b = on_gpu(random_tensor(DType::F16, {43}));
+  const Tensor x = upload(random_tensor(DType::F16, {3, 41}));
+  const Tensor w = upload(random_tensor(DType::F16, {43, 41}));
+  const Tensor b = upload(random_tensor(DType::F16, {43}));
   const auto before = hfport::cuda::linear_algorithm_cache_stats(kCuda0);
   hfport::linear(x, w, b);
   const auto first = hfport::cuda::linear_algorithm_cache_stats(kCuda0);
@@ -246,13 +230,13 @@ TEST_F(CudaLinear, OneHeuristicQueryPerProblem) {
   EXPECT_EQ(first.cached_problems - before.cached_problems,
             first.heuristic_queries - before.heuristic_queries);
   // The same problem again, with fresh inputs and output (other pointers, the same alignment).
-  hfport::linear(on_gpu(random_tensor(DType::F16, {3, 41})), w, b);
+  hfport::linear(upload(random_tensor(DType::F16, {3, 41})), w, b);
   hfport::linear(x, w, b);
   const auto again = hfport::cuda::linear_algorithm_cache_stats(kCuda0);
   EXPECT_EQ(again.heuristic_queries, first.heuristic_queries);
   EXPECT_EQ(again.cached_problems, first.cached_problems);
   // Another problem (one more row) is asked about once.
-  hfport::linear(on_gpu(random_tensor(DType::F16, {4, 41})), w, b);
+  hfport::linear(upload(random_tensor(DType::F16, {4, 41})), w, b);
   const auto other = hfport::cuda::linear_algorithm_cache_stats(kCuda0);
   EXPECT_GT(other.heuristic_queries, again.heuristic_queries);
   EXPECT_EQ(hfport::cuda::linear_algorithm_cache_stats(Device{DeviceType::CUDA, 999}).heuristic_queries,

@@ -43,6 +43,7 @@ using hfport::DeviceType;
 using hfport::DType;
 using hfport::Shape;
 using hfport::Tensor;
+using hfport_test::negative_a;
 using hfport_test::poisoned;
 using hfport_test::random_tensor;
 using hfport_test::rel_l2;
@@ -196,16 +197,13 @@ TEST(CudaOpsDevices, CudaTensorsGetTheCpuOpsArgumentMessages) {
 // ---------------------------------------------------------------------------------------------
 // On a GPU.
 
+using hfport_test::download;
+using hfport_test::tolerance;
+using hfport_test::upload;
+
 class CudaOps : public hfport_test::CudaDeviceTest {};
 
-double tolerance(DType dtype) {
-  return dtype == DType::F32 ? hfport_test::kF32Tolerance : hfport_test::kBF16Tolerance;
-}
-
 std::string name(DType dtype) { return std::string(hfport::dtype_name(dtype)); }
-
-Tensor upload(const Tensor& host) { return hfport::to_device(host.contiguous(), kCuda0); }
-Tensor download(const Tensor& device) { return hfport::to_device(device, Device{}); }
 
 // A strided device view: `stored` uploaded, then dims a and b swapped (like torch's transpose).
 Tensor upload_swapped(const Tensor& stored, size_t a, size_t b) {
@@ -463,15 +461,6 @@ TEST_F(CudaOps, CausalConv1dUpdateShiftsTheCallersStateInPlace) {
       }
     }
   }
-}
-
-Tensor negative_a(int64_t dim, int64_t dstate) {
-  const Tensor log_a = random_tensor(DType::F64, {dim, dstate}, 0.5);
-  Tensor a = Tensor::empty(DType::F32, {dim, dstate});
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    a.data_as<float>()[i] = static_cast<float>(-std::exp(log_a.data_as<double>()[i]));
-  }
-  return a;
 }
 
 enum class BcLayout { Channel, Time, Grouped };

@@ -8,7 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -26,38 +25,9 @@ namespace {
 
 using hfport::DType;
 using hfport::Tensor;
+using hfport_test::DeviceTensor;
 using hfport_test::random_tensor;
 using hfport_test::swap_dims;
-
-// A device copy of a host tensor that is a permutation of a whole contiguous tensor (so its bytes
-// are the numel elements from data(); the strides are kept, so a transposed view stays
-// transposed); freed on scope exit.
-class DeviceCopy {
- public:
-  explicit DeviceCopy(const Tensor& host) : host_(host), bytes_(host.nbytes()) {
-    HFPORT_CUDA_CHECK(cudaMalloc(&ptr_, bytes_ > 0 ? bytes_ : 1));
-    if (bytes_ > 0) {
-      HFPORT_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), bytes_, cudaMemcpyHostToDevice));
-    }
-  }
-  ~DeviceCopy() { cudaFree(ptr_); }
-  DeviceCopy(const DeviceCopy&) = delete;
-  DeviceCopy& operator=(const DeviceCopy&) = delete;
-
-  void* get() const { return ptr_; }
-  int64_t stride(size_t dim) const { return host_.strides()[dim]; }
-  // The device bytes read back into the host tensor's own layout (contiguous outputs only).
-  Tensor download() const {
-    Tensor back = Tensor::empty(host_.dtype(), host_.shape());
-    HFPORT_CUDA_CHECK(cudaMemcpy(back.data(), ptr_, bytes_, cudaMemcpyDeviceToHost));
-    return back;
-  }
-
- private:
-  Tensor host_;
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
-};
 
 struct LongCase {
   DType dtype;
@@ -73,11 +43,7 @@ void check_long(const LongCase& c) {
   const Tensor u = swap_dims(random_tensor(c.dtype, {kBatch, c.seqlen, kDim}), 1, 2);
   const Tensor delta = random_tensor(c.dtype, {kBatch, kDim, c.seqlen}, 0.5);
   const Tensor z = swap_dims(random_tensor(c.dtype, {kBatch, c.seqlen, kDim}), 1, 2);
-  const Tensor log_a = random_tensor(DType::F64, {kDim, c.dstate}, 0.5);
-  Tensor A = Tensor::empty(DType::F32, {kDim, c.dstate});
-  for (int64_t i = 0; i < A.numel(); ++i) {
-    A.data_as<float>()[i] = static_cast<float>(-std::exp(log_a.data_as<double>()[i]));
-  }
+  const Tensor A = hfport_test::negative_a(kDim, c.dstate);
   Tensor B, C;
   if (c.groups == 0) {
     B = random_tensor(c.dtype, {kDim, c.dstate});
@@ -98,10 +64,10 @@ void check_long(const LongCase& c) {
   const hfport::SelectiveScanResult want =
       hfport::selective_scan_reference(u, delta, A, B, C, options);
 
-  DeviceCopy d_u(u), d_delta(delta), d_z(z), d_A(A), d_B(B), d_C(C);
-  DeviceCopy d_D(options.D), d_bias(options.delta_bias);
-  DeviceCopy d_out(hfport_test::poisoned(c.dtype, {kBatch, kDim, c.seqlen}));
-  DeviceCopy d_last(hfport_test::poisoned(DType::F32, {kBatch, kDim, c.dstate}));
+  DeviceTensor d_u(u), d_delta(delta), d_z(z), d_A(A), d_B(B), d_C(C);
+  DeviceTensor d_D(options.D), d_bias(options.delta_bias);
+  DeviceTensor d_out(hfport_test::poisoned(c.dtype, {kBatch, kDim, c.seqlen}));
+  DeviceTensor d_last(hfport_test::poisoned(DType::F32, {kBatch, kDim, c.dstate}));
 
   hfport::cuda::SelectiveScanParams p;
   p.batch = kBatch;
@@ -152,9 +118,7 @@ void check_long(const LongCase& c) {
   p.last_state = static_cast<float*>(d_last.get());
   hfport::cuda::selective_scan(p, nullptr);
   HFPORT_CUDA_CHECK(cudaDeviceSynchronize());
-  const double tolerance =
-      c.dtype == DType::F32 ? hfport_test::kF32Tolerance : hfport_test::kBF16Tolerance;
-  EXPECT_LT(hfport_test::rel_l2(d_out.download(), want.out), tolerance);
+  EXPECT_LT(hfport_test::rel_l2(d_out.download(), want.out), hfport_test::tolerance(c.dtype));
   // The state is f32 from the same inputs on both sides, whatever their dtype.
   EXPECT_LT(hfport_test::rel_l2(d_last.download(), want.last_state), hfport_test::kF32Tolerance);
 }

@@ -23,10 +23,10 @@
 #include "core/tensor.h"
 #include "expect_error.h"
 
+#include "cuda_test_support.h"
+
 #ifdef HFPORT_WITH_CUDA
 #include <cuda_runtime_api.h>
-
-#include "cuda_test_support.h"
 #endif
 
 namespace {
@@ -36,21 +36,11 @@ using hfport::DeviceType;
 using hfport::DType;
 using hfport::Shape;
 using hfport::Tensor;
+using hfport_test::labelled_cuda_tensor;
 using hfport_test::throws_exactly;
 
 const Device kCpu{DeviceType::CPU, 0};
 const Device kCuda0{DeviceType::CUDA, 0};
-
-// Host bytes labelled as CUDA memory: enough to test everything that only reads a tensor's
-// description (DLPack structs, device checks) on a machine without a GPU. Never dereferenced as
-// device memory by these tests.
-Tensor labelled_cuda_tensor(std::vector<float>& host, int device_index, Shape shape,
-                            Shape strides) {
-  auto storage = std::make_shared<hfport::ExternalStorage>(
-      reinterpret_cast<std::byte*>(host.data()), host.size() * sizeof(float),
-      Device{DeviceType::CUDA, device_index}, nullptr);
-  return Tensor(storage, 0, DType::F32, std::move(shape), std::move(strides));
-}
 
 TEST(CudaDevice, NamesParseAndPrint) {
   EXPECT_EQ(hfport::parse_device("cpu"), kCpu);
@@ -94,7 +84,7 @@ TEST(CudaDevice, UnavailableDeviceIsADeviceErrorSayingWhy) {
   check([&] { Tensor::empty(DType::F16, {2, 2}, kCuda0); }, with("allocating 8 bytes"));
   check([&] { hfport::CudaStorage(16, 0); }, with("CUDA memory"));
   std::vector<float> bytes(4);
-  const Tensor labelled = labelled_cuda_tensor(bytes, 0, {4}, {1});
+  const Tensor labelled = labelled_cuda_tensor(bytes, {4}, {1});
   check([&] { hfport::to_device(labelled, kCpu); }, with("to_device"));
   // A consumer stream other than hfport's own needs the runtime.
   check([&] { hfport::prepare_dlpack_consumer_stream(labelled, 0x1234); }, words);
@@ -108,7 +98,7 @@ TEST(CudaDevice, SameDeviceIsNoCopyAndHostToHostCopies) {
   EXPECT_NE(copy.data(), host.data());
   EXPECT_EQ(copy.shape(), host.shape());
   std::vector<float> bytes(6);
-  const Tensor labelled = labelled_cuda_tensor(bytes, 1, {2, 3}, {3, 1});
+  const Tensor labelled = labelled_cuda_tensor(bytes, {2, 3}, {3, 1}, 1);
   EXPECT_EQ(hfport::to_device(labelled, Device{DeviceType::CUDA, 1}).data(), labelled.data());
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>([] { hfport::to_device(Tensor(), kCpu); },
                                                     {"undefined"}));
@@ -116,7 +106,7 @@ TEST(CudaDevice, SameDeviceIsNoCopyAndHostToHostCopies) {
 
 TEST(CudaDLPack, ExportsACudaTensorWithItsDeviceIndex) {
   std::vector<float> bytes(12);
-  const Tensor t = labelled_cuda_tensor(bytes, 1, {3, 2}, {1, 4});
+  const Tensor t = labelled_cuda_tensor(bytes, {3, 2}, {1, 4}, 1);
   DLManagedTensor* managed = hfport::to_dlpack(t.slice(0, 1, 3));
   const DLTensor& dl = managed->dl_tensor;
   EXPECT_EQ(dl.device.device_type, kDLCUDA);
@@ -136,13 +126,13 @@ TEST(CudaDLPack, ExportsACudaTensorWithItsDeviceIndex) {
 
 TEST(CudaDLPack, ImportedCudaMemoryIsRefusedByHostOperations) {
   std::vector<float> bytes(4);
-  const Tensor t = labelled_cuda_tensor(bytes, 0, {2, 2}, {2, 1});
+  const Tensor t = labelled_cuda_tensor(bytes, {2, 2}, {2, 1});
   EXPECT_TRUE(throws_exactly<hfport::DeviceError>([&] { t.clone(); }, {"CUDA"}));
 }
 
 TEST(CudaDLPack, StreamCodesFollowTheSpec) {
   std::vector<float> bytes(4);
-  const Tensor cuda = labelled_cuda_tensor(bytes, 0, {4}, {1});
+  const Tensor cuda = labelled_cuda_tensor(bytes, {4}, {1});
   // None and 1 name hfport's own stream, -1 asks for nothing: no runtime call is needed.
   EXPECT_NO_THROW(hfport::prepare_dlpack_consumer_stream(cuda, std::nullopt));
   EXPECT_NO_THROW(hfport::prepare_dlpack_consumer_stream(cuda, 1));

@@ -22,11 +22,8 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "expect_error.h"
-#include "kernel_test_data.h"
-
-#ifdef HFPORT_WITH_CUDA
 #include "cuda_test_support.h"
-#endif
+#include "kernel_test_data.h"
 
 namespace {
 
@@ -79,9 +76,7 @@ TEST(CudaUpload, RequestsAreCheckedBeforeTheDevice) {
       {"'undefined.w'", "undefined"}));
 
   std::vector<float> bytes(4, 1.0f);
-  auto labelled = std::make_shared<hfport::ExternalStorage>(
-      reinterpret_cast<std::byte*>(bytes.data()), bytes.size() * sizeof(float), kCuda0, nullptr);
-  const Tensor on_device(labelled, 0, DType::F32, {4}, {1});
+  const Tensor on_device = hfport_test::labelled_cuda_tensor(bytes, {4});
   EXPECT_TRUE(throws_exactly<hfport::DeviceError>(
       [&] { hfport::upload_to_device({{"gpu.w", on_device, DType::F32}}, kCuda0); },
       {"'gpu.w'", "cuda:0", "host tensors"}));

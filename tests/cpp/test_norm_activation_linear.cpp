@@ -19,7 +19,6 @@ using hfport::Shape;
 using hfport::Tensor;
 using namespace hfport_test;
 
-double tolerance(DType dtype) { return dtype == DType::F32 ? kF32Tolerance : kBF16Tolerance; }
 
 const std::array<Shape, 3> kRowShapes = {Shape{1, 7}, Shape{3, 5, 64}, Shape{33, 1001}};
 

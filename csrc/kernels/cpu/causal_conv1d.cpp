@@ -136,9 +136,7 @@ Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   p.seqlen = x.shape()[2];
   p.width = weight.shape()[1];
   p.x = x.data();
-  p.x_batch_stride = x.strides()[0];
-  p.x_dim_stride = x.strides()[1];
-  p.x_seq_stride = x.strides()[2];
+  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride, &p.x_seq_stride});
   p.weight = w.data_as<float>();
   p.bias = b.defined() ? b.data_as<float>() : nullptr;
   p.activation = activation;

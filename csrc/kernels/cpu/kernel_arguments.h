@@ -96,4 +96,11 @@ Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape
 void require_no_overlap(const char* op, const Tensor& out, const Tensor& input,
                         const char* input_name);
 
+// `t`'s element strides, outermost first, into a kernel's stride fields (CPU and CUDA Params):
+// read_strides(u, {&p.u_batch_stride, &p.u_dim_stride, &p.u_seq_stride}). At most t.ndim() fields.
+inline void read_strides(const Tensor& t, std::initializer_list<int64_t*> fields) {
+  size_t dim = 0;
+  for (int64_t* field : fields) *field = t.strides()[dim++];
+}
+
 }  // namespace hfport

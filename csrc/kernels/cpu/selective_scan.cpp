@@ -341,18 +341,12 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
   p.dstate = s.dstate;
   p.n_groups = s.n_groups;
   p.u = u.data();
-  p.u_batch_stride = u.strides()[0];
-  p.u_dim_stride = u.strides()[1];
-  p.u_seq_stride = u.strides()[2];
+  read_strides(u, {&p.u_batch_stride, &p.u_dim_stride, &p.u_seq_stride});
   p.delta = delta.data();
-  p.delta_batch_stride = delta.strides()[0];
-  p.delta_dim_stride = delta.strides()[1];
-  p.delta_seq_stride = delta.strides()[2];
+  read_strides(delta, {&p.delta_batch_stride, &p.delta_dim_stride, &p.delta_seq_stride});
   if (options.z.defined()) {
     p.z = options.z.data();
-    p.z_batch_stride = options.z.strides()[0];
-    p.z_dim_stride = options.z.strides()[1];
-    p.z_seq_stride = options.z.strides()[2];
+    read_strides(options.z, {&p.z_batch_stride, &p.z_dim_stride, &p.z_seq_stride});
   }
   p.A = a.data_as<float>();
   p.B = b.data_as<float>();

@@ -31,9 +31,7 @@ Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   p.width = weight.shape()[1];
   p.dtype = x.dtype();
   p.x = x.data();
-  p.x_batch_stride = x.strides()[0];
-  p.x_dim_stride = x.strides()[1];
-  p.x_seq_stride = x.strides()[2];
+  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride, &p.x_seq_stride});
   p.weight = w.data_as<float>();
   p.bias = b.defined() ? b.data_as<float>() : nullptr;
   p.silu = activation == ConvActivation::Silu;
@@ -63,9 +61,7 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Ten
   p.state_dtype = conv_state.dtype();
   p.conv_state = conv_state.data();
   p.state_len = s.state_len;
-  p.state_batch_stride = conv_state.strides()[0];
-  p.state_dim_stride = conv_state.strides()[1];
-  p.state_seq_stride = conv_state.strides()[2];
+  read_strides(conv_state, {&p.state_batch_stride, &p.state_dim_stride, &p.state_seq_stride});
   p.weight = w.data_as<float>();
   p.bias = b.defined() ? b.data_as<float>() : nullptr;
   p.silu = activation == ConvActivation::Silu;

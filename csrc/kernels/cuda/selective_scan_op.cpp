@@ -56,18 +56,12 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
   p.n_groups = s.n_groups;
   p.dtype = u.dtype();
   p.u = u.data();
-  p.u_batch_stride = u.strides()[0];
-  p.u_dim_stride = u.strides()[1];
-  p.u_seq_stride = u.strides()[2];
+  read_strides(u, {&p.u_batch_stride, &p.u_dim_stride, &p.u_seq_stride});
   p.delta = delta.data();
-  p.delta_batch_stride = delta.strides()[0];
-  p.delta_dim_stride = delta.strides()[1];
-  p.delta_seq_stride = delta.strides()[2];
+  read_strides(delta, {&p.delta_batch_stride, &p.delta_dim_stride, &p.delta_seq_stride});
   if (options.z.defined()) {
     p.z = options.z.data();
-    p.z_batch_stride = options.z.strides()[0];
-    p.z_dim_stride = options.z.strides()[1];
-    p.z_seq_stride = options.z.strides()[2];
+    read_strides(options.z, {&p.z_batch_stride, &p.z_dim_stride, &p.z_seq_stride});
   }
   p.A_dtype = A.dtype();
   p.A = a.data();
@@ -75,29 +69,15 @@ SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const T
   p.B = B.data();
   p.C_dtype = C.dtype();
   p.C = C.data();
-  const auto& bs = B.strides();
-  const auto& cs = C.strides();
   if (B.ndim() == 2) {  // [dim, N]
-    p.B_dim_stride = bs[0];
-    p.B_state_stride = bs[1];
-    p.C_dim_stride = cs[0];
-    p.C_state_stride = cs[1];
+    read_strides(B, {&p.B_dim_stride, &p.B_state_stride});
+    read_strides(C, {&p.C_dim_stride, &p.C_state_stride});
   } else if (B.ndim() == 3) {  // [batch, N, L]: one group
-    p.B_batch_stride = bs[0];
-    p.B_state_stride = bs[1];
-    p.B_seq_stride = bs[2];
-    p.C_batch_stride = cs[0];
-    p.C_state_stride = cs[1];
-    p.C_seq_stride = cs[2];
+    read_strides(B, {&p.B_batch_stride, &p.B_state_stride, &p.B_seq_stride});
+    read_strides(C, {&p.C_batch_stride, &p.C_state_stride, &p.C_seq_stride});
   } else {  // [batch, G, N, L]
-    p.B_batch_stride = bs[0];
-    p.B_group_stride = bs[1];
-    p.B_state_stride = bs[2];
-    p.B_seq_stride = bs[3];
-    p.C_batch_stride = cs[0];
-    p.C_group_stride = cs[1];
-    p.C_state_stride = cs[2];
-    p.C_seq_stride = cs[3];
+    read_strides(B, {&p.B_batch_stride, &p.B_group_stride, &p.B_state_stride, &p.B_seq_stride});
+    read_strides(C, {&p.C_batch_stride, &p.C_group_stride, &p.C_state_stride, &p.C_seq_stride});
   }
   p.D_dtype = d_skip.defined() ? d_skip.dtype() : DType::F32;
   p.D = data_or_null(d_skip);
@@ -130,21 +110,16 @@ Tensor selective_state_update(const Tensor& state, const Tensor& x, const Tensor
   p.n_groups = s.n_groups;
   p.dtype = x.dtype();
   p.x = x.data();
-  p.x_batch_stride = x.strides()[0];
-  p.x_dim_stride = x.strides()[1];
+  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride});
   p.dt = dt.data();
-  p.dt_batch_stride = dt.strides()[0];
-  p.dt_dim_stride = dt.strides()[1];
+  read_strides(dt, {&p.dt_batch_stride, &p.dt_dim_stride});
   if (options.z.defined()) {
     p.z = options.z.data();
-    p.z_batch_stride = options.z.strides()[0];
-    p.z_dim_stride = options.z.strides()[1];
+    read_strides(options.z, {&p.z_batch_stride, &p.z_dim_stride});
   }
   p.state_dtype = state.dtype();
   p.state = state.data();
-  p.state_batch_stride = state.strides()[0];
-  p.state_dim_stride = state.strides()[1];
-  p.state_state_stride = state.strides()[2];
+  read_strides(state, {&p.state_batch_stride, &p.state_dim_stride, &p.state_state_stride});
   p.A_dtype = A.dtype();
   p.A = a.data();
   p.B_dtype = B.dtype();
