@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "kernels/cpu/linear.h"
 
 #ifdef HFPORT_WITH_CUBLASLT
+#include "kernels/cuda/gemm_simple.h"
 #include "kernels/cuda/linear.h"
 #endif
 
@@ -241,6 +243,49 @@ TEST_F(CudaLinear, OneHeuristicQueryPerProblem) {
   EXPECT_GT(other.heuristic_queries, again.heuristic_queries);
   EXPECT_EQ(hfport::cuda::linear_algorithm_cache_stats(Device{DeviceType::CUDA, 999}).heuristic_queries,
             0);
+}
+
+// The fallback GEMM (what linear runs where cuBLASLt has no algorithm) on its own, both weight
+// layouts, with and without accumulating onto a bias already in y, against the CPU op.
+TEST_F(CudaLinear, FallbackGemmMatchesTheCpuOp) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+    for (const auto& [rows, in, out] : std::vector<std::array<int64_t, 3>>{{1, 1, 7}, {5, 7, 1}, {17, 33, 9}}) {
+      for (bool transposed : {false, true}) {
+        for (bool with_bias : {false, true}) {
+          SCOPED_TRACE(std::string(hfport::dtype_name(dtype)) + " " + std::to_string(rows) + "x" +
+                       std::to_string(in) + "x" + std::to_string(out) +
+                       (transposed ? " transposed" : "") + (with_bias ? " bias" : ""));
+          const Tensor x = random_tensor(dtype, {rows, in});
+          // [out, in] as stored, or a transposed view of an [in, out] matrix.
+          const Tensor w_stored = random_tensor(dtype, transposed ? Shape{in, out} : Shape{out, in});
+          const Tensor w = transposed ? swap_dims(w_stored, 0, 1) : w_stored;
+          const Tensor bias = random_tensor(dtype, {out});
+          const Tensor want = hfport::linear(x, w, with_bias ? bias : Tensor());
+          Tensor y0 = poisoned(dtype, {rows, out});
+          if (with_bias) {
+            for (int64_t r = 0; r < rows; ++r) {
+              std::memcpy(y0.data() + r * out * hfport::dtype_size(dtype), bias.data(), bias.nbytes());
+            }
+          }
+          const Tensor d_x = upload(x), d_w = upload(w_stored);
+          Tensor d_y = upload(y0);
+          hfport::cuda::SimpleGemmParams p;
+          p.rows = rows;
+          p.in = in;
+          p.out = out;
+          p.dtype = dtype;
+          p.x = d_x.data();
+          p.weight = d_w.data();
+          p.w_out_stride = transposed ? 1 : in;
+          p.w_in_stride = transposed ? out : 1;
+          p.y = d_y.data();
+          p.accumulate = with_bias;
+          hfport::cuda::gemm_simple(p, nullptr);
+          EXPECT_LT(rel_l2(download(d_y), want), tolerance(dtype));
+        }
+      }
+    }
+  }
 }
 
 #endif  // HFPORT_WITH_CUBLASLT

@@ -32,7 +32,8 @@
 // with the cuBLASLt handle and a 32 MiB workspace (the size NVIDIA recommends for Hopper). Every
 // call on a device shares its workspace safely because every op runs in order on that device's
 // work stream (core/cuda_stream.h). A problem with no algorithm at all (cuBLASLt refuses some
-// shapes or alignments) is an ArgumentError naming the problem and cuBLASLt's status.
+// shapes or alignments) runs on the plain fallback GEMM (gemm_simple.h), bias and activation
+// applied around it as in the separate placement, so CUDA takes every call the CPU op takes.
 #pragma once
 
 #include <cstdint>

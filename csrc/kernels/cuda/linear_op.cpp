@@ -20,6 +20,7 @@
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_tensor.h"
+#include "kernels/cuda/gemm_simple.h"
 
 namespace hfport::cuda {
 
@@ -376,11 +377,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
       // No algorithm with this epilogue: the separate placement below.
     }
     if (bias.defined()) fill_with_bias(result, bias, s.rows, s.out, stream);
-    const cublasStatus_t status = try_gemm(lt, p, ops, bias.defined(), stream);
-    if (status != CUBLAS_STATUS_SUCCESS) {
-      throw ArgumentError("linear: cuBLASLt has no algorithm for " + describe(p) + " (" +
-                          cublasLtGetStatusName(status) +
-                          "); a contiguous weight, or sizes that are multiples of 8, may have one");
+    if (try_gemm(lt, p, ops, bias.defined(), stream) != CUBLAS_STATUS_SUCCESS) {
+      // No algorithm at all (a dimension of 1, operands cuBLASLt cannot align): the plain GEMM,
+      // slow and always available, rather than refusing what the CPU op takes.
+      SimpleGemmParams g;
+      g.rows = s.rows;
+      g.in = s.in;
+      g.out = s.out;
+      g.dtype = dtype;
+      g.x = xc.data();
+      g.weight = w.data();
+      g.w_out_stride = layout.out_in ? layout.ld : 1;
+      g.w_in_stride = layout.out_in ? 1 : layout.ld;
+      g.y = result.data();
+      g.accumulate = bias.defined();
+      gemm_simple(g, stream);
     }
   } else {
     fill_with_bias(result, bias, s.rows, s.out, stream);  // an empty sum: y = act(bias)
