@@ -3,7 +3,6 @@
 #include "models/model_inputs.h"
 
 #include <algorithm>
-#include <cstring>
 #include <optional>
 #include <tuple>
 
@@ -342,19 +341,6 @@ class LlamaModel final : public Model {
     });
   }
 
-  Tensor embed(const Tensor& ids) const {
-    if (device_.type == DeviceType::CUDA) return embedding_rows(tok_embd_, ids);
-    const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
-    Tensor x = Tensor::empty(dtype_, {batch, seq, shape_.hidden});
-    const size_t row = static_cast<size_t>(shape_.hidden) * dtype_size(dtype_);
-    const std::byte* table = tok_embd_.data();
-    for (int64_t i = 0; i < batch * seq; ++i) {
-      std::memcpy(x.data() + static_cast<size_t>(i) * row,
-                  table + static_cast<size_t>(ids.data_as<int64_t>()[i]) * row, row);
-    }
-    return x;
-  }
-
   // The forward pass over `ids` [batch, seq], after the tokens in `cache` when there is one
   // (appending to it). Returns the logits; fills `hidden` when given.
   Tensor run(const Tensor& ids, const Tensor& key_padding, LlamaCache* cache,
@@ -373,7 +359,7 @@ class LlamaModel final : public Model {
 
     // Buffers every layer reuses. The residual stream x is a fresh tensor per block (the norm's
     // fused add writes it), so hidden_states can keep each one without a copy.
-    Tensor x = embed(ids);
+    Tensor x = embedding_rows(tok_embd_, ids);
     Tensor h = Tensor::empty(dtype_, {batch, seq, shape_.hidden}, device_);
     Tensor branch = Tensor::empty(dtype_, {batch, seq, shape_.hidden}, device_);
     Tensor qkv = Tensor::empty(dtype_, {batch, seq, qkv_heads * d}, device_);

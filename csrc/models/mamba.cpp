@@ -66,8 +66,10 @@ class MambaCache final : public DecodeCache {
 
 class MambaModel final : public Model {
  public:
-  MambaModel(nlohmann::json config, Parameters params, const Device& device)
-      : config_(std::move(config)), params_(std::move(params)), device_(device) {
+  // `params` is read here only: once the layers hold their tensors (and, on a GPU, device
+  // copies of them), the host state goes.
+  MambaModel(nlohmann::json config, const Parameters& params, const Device& device)
+      : config_(std::move(config)), device_(device) {
     hidden_ = config_int(kFamily, config_, "hidden_size");
     vocab_ = config_int(kFamily, config_, "vocab_size");
     d_inner_ = config_int(kFamily, config_, "intermediate_size");
@@ -85,23 +87,23 @@ class MambaModel final : public Model {
     for (int64_t i = 0; i < n_layers; ++i) {
       const std::string p = "blk." + std::to_string(i) + ".";
       MambaLayer layer;
-      layer.norm = params_.get(p + "norm.weight");
-      layer.in_w = params_.get(p + "ssm_in.weight");
-      if (const Tensor* b = params_.find(p + "ssm_in.bias")) layer.in_b = *b;
-      layer.conv_w = params_.get(p + "ssm_conv1d.weight");
-      if (const Tensor* b = params_.find(p + "ssm_conv1d.bias")) layer.conv_b = *b;
-      layer.x_dbc_w = fused_x_proj(p);
-      layer.dt_w = params_.get(p + "ssm_dt.weight");
-      layer.dt_b = params_.get(p + "ssm_dt.bias");
-      layer.a = params_.get(p + "ssm_a");
-      layer.d = params_.get(p + "ssm_d");
-      layer.out_w = params_.get(p + "ssm_out.weight");
-      if (const Tensor* b = params_.find(p + "ssm_out.bias")) layer.out_b = *b;
+      layer.norm = params.get(p + "norm.weight");
+      layer.in_w = params.get(p + "ssm_in.weight");
+      if (const Tensor* b = params.find(p + "ssm_in.bias")) layer.in_b = *b;
+      layer.conv_w = params.get(p + "ssm_conv1d.weight");
+      if (const Tensor* b = params.find(p + "ssm_conv1d.bias")) layer.conv_b = *b;
+      layer.x_dbc_w = fused_x_proj(params, p);
+      layer.dt_w = params.get(p + "ssm_dt.weight");
+      layer.dt_b = params.get(p + "ssm_dt.bias");
+      layer.a = params.get(p + "ssm_a");
+      layer.d = params.get(p + "ssm_d");
+      layer.out_w = params.get(p + "ssm_out.weight");
+      if (const Tensor* b = params.find(p + "ssm_out.bias")) layer.out_b = *b;
       layers_.push_back(std::move(layer));
     }
-    tok_embd_ = params_.get("tok_embd.weight");
-    output_norm_ = params_.get("output_norm.weight");
-    output_ = params_.get("output.weight");
+    tok_embd_ = params.get("tok_embd.weight");
+    output_norm_ = params.get("output_norm.weight");
+    output_ = params.get("output.weight");
     place_on_device();
   }
 
@@ -154,10 +156,10 @@ class MambaModel final : public Model {
   }
 
   // x_proj's dt / B / C rows in one [dt_rank + 2N, d_inner] matrix: one GEMM instead of three.
-  Tensor fused_x_proj(const std::string& prefix) const {
-    const Tensor parts[3] = {params_.get(prefix + "ssm_x_dt.weight").contiguous(),
-                             params_.get(prefix + "ssm_x_b.weight").contiguous(),
-                             params_.get(prefix + "ssm_x_c.weight").contiguous()};
+  Tensor fused_x_proj(const Parameters& params, const std::string& prefix) const {
+    const Tensor parts[3] = {params.get(prefix + "ssm_x_dt.weight").contiguous(),
+                             params.get(prefix + "ssm_x_b.weight").contiguous(),
+                             params.get(prefix + "ssm_x_c.weight").contiguous()};
     Tensor fused = Tensor::empty(DType::F32, {dt_rank_ + 2 * n_state_, d_inner_});
     std::byte* dst = fused.data();
     for (const Tensor& part : parts) {
@@ -271,7 +273,6 @@ class MambaModel final : public Model {
   }
 
   nlohmann::json config_;
-  Parameters params_;
   Device device_;
   Tensor tok_embd_, output_norm_, output_;
   std::vector<MambaLayer> layers_;

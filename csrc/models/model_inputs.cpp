@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/cast.h"
+#include "core/cuda_upload.h"
 #include "core/device_copy.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -103,14 +104,14 @@ Tensor embedding_rows(const Tensor& table, const Tensor& ids) {
     return out;
 #endif
   }
-  require_f32_contiguous("embedding_rows: table", table);
+  if (!table.is_contiguous()) throw ArgumentError("embedding_rows: the table must be contiguous");
   const int64_t hidden = table.shape()[1];
-  Tensor out = Tensor::empty(DType::F32, {ids.shape()[0], ids.shape()[1], hidden});
+  Tensor out = Tensor::empty(table.dtype(), {ids.shape()[0], ids.shape()[1], hidden});
   const int64_t* id = ids.data_as<int64_t>();
-  const float* rows = table.data_as<float>();
-  float* dst = out.data_as<float>();
+  const size_t row = static_cast<size_t>(hidden) * dtype_size(table.dtype());
   for (int64_t i = 0; i < ids.numel(); ++i) {
-    std::memcpy(dst + i * hidden, rows + id[i] * hidden, static_cast<size_t>(hidden) * 4);
+    std::memcpy(out.data() + static_cast<size_t>(i) * row,
+                table.data() + static_cast<size_t>(id[i]) * row, row);
   }
   return out;
 }
@@ -167,20 +168,24 @@ void mask_rows_inplace(const Tensor& x, const Tensor& mask) {
 
 void move_parameters(const std::vector<Tensor*>& tensors, const Device& device) {
   if (device.type == DeviceType::CPU) return;
-  std::vector<std::pair<Tensor, Tensor>> moved;  // (host tensor, its device copy)
-  for (Tensor* t : tensors) {
-    if (!t->defined()) continue;
-    const Tensor host = *t;
-    auto same = [&](const std::pair<Tensor, Tensor>& m) {
-      return m.first.data() == host.data() && m.first.shape() == host.shape() &&
-             m.first.strides() == host.strides() && m.first.dtype() == host.dtype();
+  // One upload (core/cuda_upload.h: pinned staging, overlapped copies, one allocation) of the
+  // distinct tensors; `slot[i]` is the request tensors[i] takes its device tensor from.
+  std::vector<UploadRequest> requests;
+  std::vector<size_t> slot(tensors.size(), SIZE_MAX);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& host = *tensors[i];
+    if (!host.defined()) continue;
+    auto same = [&](const UploadRequest& r) {
+      return r.source.data() == host.data() && r.source.shape() == host.shape() &&
+             r.source.strides() == host.strides() && r.source.dtype() == host.dtype();
     };
-    if (auto it = std::find_if(moved.begin(), moved.end(), same); it != moved.end()) {
-      *t = it->second;
-    } else {
-      *t = to_device(host.contiguous(), device);
-      moved.emplace_back(host, *t);
-    }
+    const auto it = std::find_if(requests.begin(), requests.end(), same);
+    slot[i] = static_cast<size_t>(it - requests.begin());
+    if (it == requests.end()) requests.push_back({"parameter " + std::to_string(i), host, host.dtype()});
+  }
+  const std::vector<Tensor> moved = upload_to_device(requests, device);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (slot[i] != SIZE_MAX) *tensors[i] = moved[slot[i]];
   }
 }
 

@@ -31,7 +31,8 @@ Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int
 Tensor checked_attention_mask(const std::string& family, const Tensor& attention_mask,
                               const Shape& ids_shape);
 
-// out[b, s, :] = table[ids[b, s], :]; table [rows, hidden] F32, ids contiguous I64 already checked.
+// out[b, s, :] = table[ids[b, s], :] on the table's device; table [rows, hidden] contiguous, any
+// dtype (rows are copied as bytes), ids contiguous I64 on the host, already checked.
 Tensor embedding_rows(const Tensor& table, const Tensor& ids);
 
 // a += b elementwise; both contiguous F32 of one shape.
@@ -41,9 +42,9 @@ void add_inplace(const Tensor& a, const Tensor& b);
 void mask_rows_inplace(const Tensor& x, const Tensor& mask);
 void tanh_inplace(const Tensor& x);
 
-// Moves every defined tensor in `tensors` to `device` (contiguous there), in place; nothing to do
-// for the CPU. A tensor that is another's own view (a tied head: the embedding's tensor under a
-// second name) is moved once and stays shared on the device.
+// Moves every defined tensor in `tensors` to `device` (contiguous there), in place, in one upload
+// (core/cuda_upload.h); nothing to do for the CPU. A tensor that is another's own view (a tied
+// head: the embedding's tensor under a second name) is moved once and stays shared on the device.
 void move_parameters(const std::vector<Tensor*>& tensors, const Device& device);
 
 // A contiguous copy of `t` on t's device.
