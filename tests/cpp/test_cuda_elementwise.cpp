@@ -57,6 +57,14 @@ TEST_F(CudaElementwise, ContiguousAsGathersAndCasts) {
   }
 }
 
+// The contiguous bf16 -> f32 widening goes to cast.h's vectorised kernel; it must agree too, at a
+// size that leaves a tail after the 4-wide groups.
+TEST_F(CudaElementwise, ContiguousBf16ToF32TakesTheVectorKernel) {
+  const Tensor src = random_tensor(DType::BF16, {3, 7, 5});
+  const Tensor got = host(hfport::cuda::contiguous_as("test", "x", hfport::to_device(src, kGpu), DType::F32));
+  expect_equal(got, hfport::cast(src, DType::F32));
+}
+
 TEST_F(CudaElementwise, CopyIntoAStridedDestination) {
   const Tensor src = random_tensor(DType::F32, {4, 9});
   Tensor big = hfport::to_device(poisoned(DType::BF16, {4, 13}), kGpu);

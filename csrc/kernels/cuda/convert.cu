@@ -1,7 +1,9 @@
 // Strided gather + dtype conversion. One thread per output element, grid-stride; the source offset
 // is rebuilt from the linear output index by peeling dims from the last (the cost of a few integer
 // divisions is hidden behind the memory traffic). A contiguous source of the same dtype never gets
-// here: callers use a plain copy for that. The same-dtype strided case is a pure gather.
+// here: callers use a plain copy for that. The same-dtype strided case is a pure gather. The one
+// cast that dominates loads, a contiguous bf16 -> f32 widening (a bf16 checkpoint wanted in f32),
+// goes to the vectorised kernel of cast.h instead.
 #include "kernels/cuda/convert.h"
 
 #include <cuda_bf16.h>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/cuda/cast.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/float_element.cuh"
 
@@ -70,6 +73,18 @@ void convert(const ConvertParams& params, void* stream) {
   int64_t numel = 1;
   for (int d = 0; d < params.ndim; ++d) numel *= params.sizes[d];
   if (numel == 0) return;
+  bool src_contiguous = true;
+  int64_t expected = 1;  // the row-major stride of dim d
+  for (int d = params.ndim - 1; d >= 0; --d) {
+    if (params.sizes[d] != 1 && params.src_strides[d] != expected) src_contiguous = false;
+    expected *= params.sizes[d];
+  }
+  if (src_contiguous && !params.dst_strided && params.src_dtype == DType::BF16 &&
+      params.dst_dtype == DType::F32) {
+    cast_bf16_to_f32({static_cast<const uint16_t*>(params.src), static_cast<float*>(params.dst), numel},
+                     stream);
+    return;
+  }
   const bool wide = params.src_dtype == DType::F64 || params.dst_dtype == DType::F64;
   constexpr int kThreads = 256;
   convert_kernel<<<grid_for(numel, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
