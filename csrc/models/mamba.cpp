@@ -114,7 +114,9 @@ class MambaModel final : public Model {
                       bool output_hidden_states) override {
     const Tensor ids = checked_token_ids(kFamily, input_ids, vocab_);
     const Tensor mask = checked_attention_mask(kFamily, attention_mask, ids.shape());
-    return run(ids, mask, nullptr, output_hidden_states);
+    // On the model's device once: every layer masks rows twice.
+    return run(ids, mask.defined() ? to_device(mask, device_) : Tensor(), nullptr,
+               output_hidden_states);
   }
 
   std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t) const override {

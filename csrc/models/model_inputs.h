@@ -38,7 +38,8 @@ Tensor embedding_rows(const Tensor& table, const Tensor& ids);
 // a += b elementwise; both contiguous F32 of one shape.
 void add_inplace(const Tensor& a, const Tensor& b);
 // x[b, s, :] *= mask[b, s] for x [batch, seq, hidden] and mask U8 [batch, seq] (transformers'
-// apply_mask_to_padding_states: padded positions become zeros).
+// apply_mask_to_padding_states: padded positions become zeros). The mask is best already on x's
+// device; a host mask for a CUDA x is uploaded on each call.
 void mask_rows_inplace(const Tensor& x, const Tensor& mask);
 void tanh_inplace(const Tensor& x);
 
