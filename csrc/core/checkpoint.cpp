@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
 #include "core/json_strict.h"
+#include "core/regular_file.h"
 
 namespace hfport {
 
@@ -15,14 +14,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
-
-std::string read_text_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FileError("cannot read " + quoted(path.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -57,6 +48,15 @@ std::string joined(const std::vector<std::string>& items) {
 // following links, still inside the folder.
 fs::path checked_shard_path(const fs::path& folder, const std::string& shard,
                             const std::string& index_name) {
+  for (size_t i = 0; i < shard.size(); ++i) {
+    const auto c = static_cast<unsigned char>(shard[i]);
+    if (c < 0x20 || c == 0x7f) {
+      // The OS reads a name only up to a NUL: "a.safetensors\0.evil" would open a.safetensors.
+      throw ShardPathError(index_name + ": shard path " + quoted(printable(shard)) +
+                           " contains a control character at byte " + std::to_string(i) +
+                           "; shard paths are plain file names");
+    }
+  }
   const fs::path relative(shard);
   if (shard.empty() || relative.is_absolute()) {
     throw ShardPathError(index_name + ": shard path " + quoted(shard) +
@@ -69,10 +69,13 @@ fs::path checked_shard_path(const fs::path& folder, const std::string& shard,
     }
   }
   const fs::path full = folder / relative;
-  std::error_code ec;
-  if (!fs::exists(full, ec)) {
-    throw MissingShardError(index_name + ": shard " + quoted(shard) + " does not exist in " +
-                            quoted(folder.string()));
+  switch (path_kind(full.string())) {
+    case PathKind::Missing:
+      throw MissingShardError(index_name + ": shard " + quoted(shard) + " does not exist in " +
+                              quoted(folder.string()));
+    case PathKind::LinkLoop:
+      throw ShardPathError(index_name + ": shard " + quoted(shard) + " is a symbolic link loop");
+    default: break;  // a directory or a FIFO is refused when opened, saying what it is
   }
   const fs::path real_folder = fs::canonical(folder);
   const fs::path real_shard = fs::canonical(full);
@@ -99,9 +102,10 @@ std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
 std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) {
   std::shared_ptr<Checkpoint> ck(new Checkpoint());
   ck->path_ = path;
-  std::error_code ec;
   const fs::path p(path);
-  if (fs::is_directory(p, ec)) {
+  const PathKind kind = path_kind(path);
+  if (kind == PathKind::LinkLoop) throw FileError(quoted(path) + " is a symbolic link loop");
+  if (kind == PathKind::Directory) {
     const auto listing = folder_listing(p);
     const auto holds = [&](const char* name) {
       return std::binary_search(listing.begin(), listing.end(), name);
@@ -135,7 +139,7 @@ std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) 
       throw FileError(quoted(path) + " holds no .safetensors file and no index.json");
     }
     ck->read_config(p.string());
-  } else if (fs::exists(p, ec)) {
+  } else if (kind != PathKind::Missing) {
     if (ends_with(path, ".json")) {
       ck->open_index(path);
     } else {
@@ -164,7 +168,7 @@ void Checkpoint::open_index(const std::string& index_file) {
   const fs::path folder = fs::path(index_file).parent_path().empty()
                               ? fs::path(".")
                               : fs::path(index_file).parent_path();
-  StrictJson parsed = parse_json_strict(read_text_file(index_file));
+  StrictJson parsed = parse_json_strict(read_regular_file(index_file));
   if (parsed.problem) throw ShardIndexError(where + ": " + parsed.problem->detail);
   const nlohmann::json& index = parsed.value;
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
@@ -225,8 +229,8 @@ void Checkpoint::open_index(const std::string& index_file) {
 
 void Checkpoint::read_config(const std::string& folder) {
   const fs::path file = fs::path(folder) / "config.json";
-  if (!fs::exists(file)) return;
-  StrictJson parsed = parse_json_strict(read_text_file(file));
+  if (path_kind(file.string()) == PathKind::Missing) return;
+  StrictJson parsed = parse_json_strict(read_regular_file(file.string()));
   if (parsed.problem) throw ConfigError(quoted(file.string()) + ": " + parsed.problem->detail);
   if (!parsed.value.is_object()) {
     throw ConfigError(quoted(file.string()) + ": config must be a JSON object");

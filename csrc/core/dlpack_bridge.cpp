@@ -90,7 +90,10 @@ void delete_export(DLManagedTensor* managed) {
 }  // namespace
 
 DLManagedTensor* to_dlpack(const Tensor& tensor) {
-  for (int64_t stride : tensor.strides()) {
+  Shape strides = tensor.strides();
+  for (int64_t& stride : strides) {
+    // An empty tensor's strides address nothing: a negative one is exported as 0.
+    if (stride < 0 && tensor.numel() == 0) stride = 0;
     // DLPack allows them, but consumers do not all agree (torch 2.13 aborts on one).
     if (stride < 0) {
       throw DLPackError("tensor of shape " + shape_to_string(tensor.shape()) + " has negative "
@@ -99,7 +102,7 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
     }
   }
   auto context = std::make_unique<ExportContext>(
-      ExportContext{tensor, tensor.shape(), tensor.strides()});
+      ExportContext{tensor, tensor.shape(), std::move(strides)});
   auto managed = std::make_unique<DLManagedTensor>();
   DLTensor& dl = managed->dl_tensor;
   dl.data = tensor.data();
@@ -151,26 +154,75 @@ Tensor from_dlpack(DLManagedTensor* managed) {
       throw DLPackError("DLPack tensor is on device type " + std::to_string(dl.device.device_type) +
                         "; hfport handles CPU and CUDA");
   }
-  if (dl.ndim < 0) throw DLPackError("DLPack tensor has negative ndim");
+  if (dl.ndim < 0) throw DLPackError("DLPack tensor has negative ndim " + std::to_string(dl.ndim));
+  if (dl.ndim > 0 && dl.shape == nullptr) {
+    throw DLPackError("DLPack tensor of ndim " + std::to_string(dl.ndim) + " has no shape array");
+  }
   Shape shape(dl.shape, dl.shape + dl.ndim);
-  Shape strides = dl.strides ? Shape(dl.strides, dl.strides + dl.ndim) : contiguous_strides(shape);
-
-  // The storage spans every element the strides can reach (strides may be negative).
-  int64_t lowest = 0, highest = 0;
   bool empty = false;
   for (int i = 0; i < dl.ndim; ++i) {
-    if (shape[i] == 0) empty = true;
-    const int64_t reach = (shape[i] - 1) * strides[i];
-    (reach < 0 ? lowest : highest) += reach;
+    if (shape[i] < 0) {
+      throw DLPackError("DLPack tensor has a negative dimension: shape " + shape_to_string(shape));
+    }
+    empty = empty || shape[i] == 0;
+  }
+  Shape strides;
+  if (dl.strides) {
+    strides.assign(dl.strides, dl.strides + dl.ndim);
+  } else {  // compact row-major (DLPack < 1.2 allows null strides); checked as the strides are
+    strides.assign(shape.size(), 1);
+    for (int i = dl.ndim - 2; i >= 0; --i) {
+      if (__builtin_mul_overflow(strides[i + 1], std::max<int64_t>(shape[i + 1], 1), &strides[i])) {
+        throw DLPackError("DLPack tensor of shape " + shape_to_string(shape) +
+                          " has strides that do not fit in 64 bits");
+      }
+    }
   }
   const int64_t item = static_cast<int64_t>(dtype_size(*dtype));
-  std::byte* first = static_cast<std::byte*>(dl.data) + dl.byte_offset;
-  std::byte* base = first + lowest * item;
-  const size_t span = empty ? 0 : static_cast<size_t>((highest - lowest + 1) * item);
+  if (empty) {
+    // Nothing will be read: keep the producer's pointer (often null) without offsetting it.
+    auto storage = std::make_shared<ExternalStorage>(static_cast<std::byte*>(dl.data), 0, device,
+                                                     [owner]() mutable { owner.reset(); });
+    return Tensor(std::move(storage), 0, *dtype, std::move(shape), std::move(strides));
+  }
+  if (dl.data == nullptr) {
+    throw DLPackError("DLPack tensor of shape " + shape_to_string(shape) + " has a null data "
+                      "pointer");
+  }
+
+  // The storage spans every element the strides can reach (strides may be negative); a producer
+  // whose shape and strides reach beyond 64 bits of address space is refused, not wrapped.
+  const auto overflow = [&] {
+    return DLPackError("DLPack tensor of shape " + shape_to_string(shape) + " and strides " +
+                       shape_to_string(strides) + " spans more bytes than fit in 64 bits");
+  };
+  int64_t lowest = 0, highest = 0;
+  for (int i = 0; i < dl.ndim; ++i) {
+    int64_t reach = 0;
+    if (__builtin_mul_overflow(shape[i] - 1, strides[i], &reach) ||
+        __builtin_add_overflow(reach < 0 ? lowest : highest, reach, reach < 0 ? &lowest : &highest)) {
+      throw overflow();
+    }
+  }
+  int64_t span_elements = 0, span = 0, lowest_bytes = 0;
+  if (__builtin_sub_overflow(highest, lowest, &span_elements) ||
+      __builtin_add_overflow(span_elements, int64_t{1}, &span_elements) ||
+      __builtin_mul_overflow(span_elements, item, &span) ||
+      __builtin_mul_overflow(lowest, item, &lowest_bytes)) {
+    throw overflow();
+  }
+  uintptr_t first = 0, base = 0;
+  if (__builtin_add_overflow(reinterpret_cast<uintptr_t>(dl.data), dl.byte_offset, &first) ||
+      __builtin_sub_overflow(first, static_cast<uintptr_t>(-lowest_bytes), &base)) {
+    throw DLPackError("DLPack tensor's data pointer plus byte_offset " +
+                      std::to_string(dl.byte_offset) + " and its lowest stride reach wrap the "
+                      "address space");
+  }
   // Releasing the storage drops `owner`, which calls the producer's deleter.
-  auto storage = std::make_shared<ExternalStorage>(base, span, device,
+  auto storage = std::make_shared<ExternalStorage>(reinterpret_cast<std::byte*>(base),
+                                                   static_cast<size_t>(span), device,
                                                    [owner]() mutable { owner.reset(); });
-  return Tensor(std::move(storage), static_cast<size_t>(-lowest * item), *dtype, std::move(shape),
+  return Tensor(std::move(storage), static_cast<size_t>(-lowest_bytes), *dtype, std::move(shape),
                 std::move(strides));
 }
 

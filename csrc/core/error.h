@@ -41,12 +41,20 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace hfport {
 
+// `text` with control characters written as \xNN (newline and tab kept when asked). Messages
+// quote names taken from files (tensor names, shard paths), which may hold any character; a NUL
+// would cut a message short wherever it is read as a C string (what(), Python's exception text).
+// Every Error's message goes through it keeping newlines; a name quoted on its own line of a
+// message may escape them too.
+std::string printable(std::string_view text, bool keep_newlines = false);
+
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  explicit Error(const std::string& message) : std::runtime_error(printable(message, true)) {}
 };
 
 #define HFPORT_ERROR_CLASS(Name, Parent)                                   \

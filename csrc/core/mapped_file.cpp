@@ -1,6 +1,5 @@
 #include "core/mapped_file.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace hfport {
 
@@ -21,17 +21,12 @@ std::string system_error(const std::string& what, const std::string& path) {
 }  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FileError(system_error("cannot open", path));
+  const int fd = open_regular_file(path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const std::string message = system_error("cannot stat", path);
     ::close(fd);
     throw FileError(message);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw FileError("'" + path + "' is not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {  // mmap of length 0 is an error; an empty file maps to nothing

@@ -11,7 +11,8 @@ namespace hfport {
 
 class MappedFile final : public Storage {
  public:
-  // Throws FileError naming the path and the system error.
+  // Throws FileError naming the path and the system error, or saying what the path is when it
+  // is not a regular file (a FIFO is refused without blocking: regular_file.h).
   explicit MappedFile(const std::string& path);
   ~MappedFile() override;
   MappedFile(const MappedFile&) = delete;

@@ -28,17 +28,16 @@ void refuse_pickle_by_name(const std::string& path) {
   }
 }
 
-namespace {
-
 // torch.save writes a zip archive ("PK\x03\x04"); older torch and plain pickle start with the
-// PROTO opcode 0x80 followed by a protocol number 2..5.
+// PROTO opcode 0x80 followed by a protocol number 2..5. Those bytes are also the low bytes of
+// plausible safetensors header lengths (0x0280 = 640, 0x04034b50 = 67,324,752), so a file counts
+// as a pickle only when its start cannot be a safetensors one.
 bool looks_like_pickle(const std::byte* data, size_t size) {
+  if (has_safetensors_start(data, size)) return false;
   if (size >= 4 && std::memcmp(data, "PK\x03\x04", 4) == 0) return true;
   return size >= 2 && static_cast<uint8_t>(data[0]) == 0x80 &&
          static_cast<uint8_t>(data[1]) >= 2 && static_cast<uint8_t>(data[1]) <= 5;
 }
-
-}  // namespace
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   refuse_pickle_by_name(path);

@@ -40,6 +40,9 @@ class SafetensorsFile {
 
 // Throws UnsupportedFormatError when `path` names a pickle checkpoint by its extension.
 void refuse_pickle_by_name(const std::string& path);
+// Whether a file's first bytes are a torch zip archive or a pickle stream. A start that can be a
+// safetensors one (has_safetensors_start) is never taken for a pickle, whatever its bytes.
+bool looks_like_pickle(const std::byte* data, size_t size);
 // The message that says how to convert a pickle checkpoint to safetensors.
 std::string pickle_conversion_hint(const std::string& path);
 

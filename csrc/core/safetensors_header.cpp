@@ -325,12 +325,19 @@ TensorInfo check_entry(EntryRead& entry, const std::string& where) {
     throw ShapeError(tensor() + ": shape must be an array of non-negative integers, found " +
                      json_kind(*raw_shape));
   }
-  // Overflow checks on the product of max(dim, 1), as torch checks strides: a shape like
-  // [2^40, 2^40] must not wrap, and neither may [0, 2^62, 2^62], whose strides would.
+  // Overflow checks as torch makes them: the element strides of the contiguous layout (products
+  // of max(dim, 1) over the dims after each) fit int64, so [0, 2^31, 2^31] is a valid empty
+  // tensor while [0, 2^62, 2^62] is refused; and a tensor that holds elements has a byte size
+  // that fits int64. Without the first rule a stride would wrap, without the second an offset.
   const uint64_t item = dtype_size(info.dtype);
-  const uint64_t limit = kMaxIndex / item;
   const size_t rank = raw_shape ? raw_shape->size() : info.shape.size();
-  uint64_t extent = 1;
+  const auto overflows = [&] {
+    const std::string shape = raw_shape ? raw_shape->dump() : json(info.shape).dump();
+    return ShapeError(tensor() + ": shape " + shape + " overflows: its byte size (or a stride) "
+                      "does not fit in 64 bits");
+  };
+  uint64_t stride = 1;  // of the dim before the one read, in elements
+  uint64_t numel = 1;   // saturates at kMaxIndex + 1: only compared, and only when no dim is 0
   bool zero_dim = false;
   for (size_t i = 0; i < rank; ++i) {
     if (i == info.shape.size()) {  // the first element of raw_shape that is not an index
@@ -340,15 +347,15 @@ TensorInfo check_entry(EntryRead& entry, const std::string& where) {
     }
     const uint64_t dim = static_cast<uint64_t>(info.shape[i]);
     zero_dim = zero_dim || dim == 0;
-    const uint64_t factor = std::max<uint64_t>(dim, 1);
-    if (extent > limit / factor) {
-      const std::string shape = raw_shape ? raw_shape->dump() : json(info.shape).dump();
-      throw ShapeError(tensor() + ": shape " + shape + " overflows: its byte size (or a "
-                       "stride) does not fit in 64 bits");
+    numel = dim != 0 && numel > kMaxIndex / dim ? kMaxIndex + 1 : numel * dim;
+    if (i > 0) {
+      const uint64_t factor = std::max<uint64_t>(dim, 1);
+      if (stride > kMaxIndex / factor) throw overflows();
+      stride *= factor;
     }
-    extent *= factor;
   }
-  const uint64_t numel = zero_dim ? 0 : extent;
+  if (zero_dim) numel = 0;
+  if (numel > kMaxIndex / item) throw overflows();
   const uint64_t nbytes = numel * item;
 
   if (entry.raw_offsets) {
@@ -428,6 +435,18 @@ void check_layout(const std::vector<TensorInfo>& named, uint64_t data_size, uint
 
 }  // namespace
 
+uint64_t safetensors_header_length(const std::byte* file) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(file[i]);  // little-endian
+  return n;
+}
+
+bool has_safetensors_start(const std::byte* file, size_t file_size) {
+  if (file_size < 9) return false;
+  const uint64_t n = safetensors_header_length(file);
+  return n >= 1 && n <= file_size - 8 && static_cast<char>(file[8]) == '{';
+}
+
 SafetensorsHeader parse_safetensors_header(const std::byte* file, size_t file_size,
                                            const std::string& path) {
   const std::string where = quoted(path);
@@ -435,8 +454,7 @@ SafetensorsHeader parse_safetensors_header(const std::byte* file, size_t file_si
     throw HeaderLengthError(where + ": file is " + std::to_string(file_size) +
                             " bytes; a safetensors file starts with an 8-byte header length");
   }
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(file[i]);  // little-endian
+  const uint64_t n = safetensors_header_length(file);
   if (n > kMaxHeaderSize) {
     throw HeaderTooLargeError(where + ": header length " + std::to_string(n) +
                               " exceeds the limit of " + std::to_string(kMaxHeaderSize) + " bytes");

@@ -36,6 +36,13 @@ struct SafetensorsHeader {
   uint64_t data_offset() const { return 8 + header_size; }
 };
 
+// N, read from the first 8 bytes of `file` (the caller has checked there are 8).
+uint64_t safetensors_header_length(const std::byte* file);
+
+// Whether the file's first bytes can start a safetensors file: 8 length bytes N with
+// 1 <= N <= file_size - 8, then the header's opening '{'. Says nothing of the rest.
+bool has_safetensors_start(const std::byte* file, size_t file_size);
+
 // `file` holds the whole file's `file_size` bytes; `path` only names it in errors.
 SafetensorsHeader parse_safetensors_header(const std::byte* file, size_t file_size,
                                            const std::string& path);

@@ -66,7 +66,9 @@ Tensor Tensor::zeros(DType dtype, const Shape& shape) { return new_host_tensor(d
 
 std::byte* Tensor::data() const {
   if (!storage_) throw Error("an undefined (default-constructed) tensor has no data");
-  return storage_->data() + byte_offset_;
+  std::byte* base = storage_->data();
+  // A zero-element tensor may have no memory at all (DLPack producers pass null for one).
+  return base == nullptr ? nullptr : base + byte_offset_;
 }
 
 bool Tensor::is_contiguous() const {
@@ -98,7 +100,9 @@ Tensor Tensor::slice(int64_t dim, int64_t start, int64_t stop, int64_t step) con
   }
   Tensor out = *this;
   out.shape_[d] = (stop - start + step - 1) / step;
-  if (out.shape_[d] > 0) {
+  // A view with no element reads nothing; its offset stays put (the product may not even fit:
+  // [0, 2^31, 2^31] has valid element strides but byte strides beyond 64 bits).
+  if (out.numel() > 0) {
     out.byte_offset_ += static_cast<size_t>(start * strides_[d]) * dtype_size(dtype_);
   }
   out.strides_[d] = strides_[d] * step;
@@ -113,9 +117,11 @@ Tensor Tensor::select(int64_t dim, int64_t index) const {
                      std::to_string(d) + " of size " + std::to_string(shape_[d]));
   }
   Tensor out = *this;
-  out.byte_offset_ += static_cast<size_t>(i * strides_[d]) * dtype_size(dtype_);
   out.shape_.erase(out.shape_.begin() + d);
   out.strides_.erase(out.strides_.begin() + d);
+  if (out.numel() > 0) {  // as in slice
+    out.byte_offset_ += static_cast<size_t>(i * strides_[d]) * dtype_size(dtype_);
+  }
   return out;
 }
 

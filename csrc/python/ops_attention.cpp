@@ -42,8 +42,54 @@ py::object attention_py(const py::object& q, const py::object& k, const py::obje
   return py::cast(result.out);
 }
 
-// A config as transformers gives it (a dict, or a PreTrainedConfig through to_dict()) turned
-// into the JSON object rope_config_from_json reads.
+// A Python value as JSON, without a text round trip: json.dumps would write NaN and inf as
+// tokens no JSON parser reads, so they stay numbers here and the reader that uses the field
+// refuses them by name. `where` names the value in errors ("rope_scaling.factor").
+nlohmann::json json_from_python(const py::handle& value, const std::string& where) {
+  if (value.is_none()) return nullptr;
+  if (py::isinstance<py::bool_>(value)) return value.cast<bool>();
+  if (py::isinstance<py::int_>(value)) {
+    try {
+      return value.cast<int64_t>();
+    } catch (const py::cast_error&) {
+    }
+    try {
+      return value.cast<uint64_t>();
+    } catch (const py::cast_error&) {
+    }
+    throw ConfigError("rope config: '" + where + "' is an integer beyond 64 bits");
+  }
+  if (py::isinstance<py::float_>(value)) return value.cast<double>();
+  if (py::isinstance<py::str>(value)) return value.cast<std::string>();
+  if (py::isinstance<py::dict>(value)) {
+    nlohmann::json object = nlohmann::json::object();
+    for (const auto& [key, item] : value.cast<py::dict>()) {
+      // Integer keys (transformers' id2label) become strings, as json.dumps writes them.
+      const bool integer_key = py::isinstance<py::int_>(key) && !py::isinstance<py::bool_>(key);
+      if (!py::isinstance<py::str>(key) && !integer_key) {
+        throw ConfigError("rope config: keys must be strings; '" + where + "' has the key " +
+                          std::string(py::repr(key)));
+      }
+      const std::string name = py::str(key).cast<std::string>();
+      object[name] = json_from_python(item, where.empty() ? name : where + "." + name);
+    }
+    return object;
+  }
+  if (py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value)) {
+    nlohmann::json array = nlohmann::json::array();
+    size_t i = 0;
+    for (const auto& item : value) {
+      array.push_back(json_from_python(item, where + "[" + std::to_string(i++) + "]"));
+    }
+    return array;
+  }
+  throw ConfigError("rope config: '" + where + "' holds a " +
+                    std::string(py::str(py::type::of(value).attr("__name__"))) +
+                    ", which config.json cannot hold");
+}
+
+// A config as transformers gives it (a dict, or a PreTrainedConfig through to_dict()) as the
+// JSON object rope_config_from_json reads.
 RopeConfig rope_config_arg(const py::object& config) {
   py::object dict = config;
   if (!py::isinstance<py::dict>(config) && py::hasattr(config, "to_dict")) {
@@ -53,8 +99,7 @@ RopeConfig rope_config_arg(const py::object& config) {
     throw ConfigError("rope config: expected a dict (config.json's contents) or a transformers "
                       "config, got " + std::string(py::str(py::type::of(config).attr("__name__"))));
   }
-  const std::string text = py::module_::import("json").attr("dumps")(dict).cast<std::string>();
-  return rope_config_from_json(nlohmann::json::parse(text));
+  return rope_config_from_json(json_from_python(dict, ""));
 }
 
 // positions: a DLPack integer tensor, or a sequence of ints.

@@ -4,6 +4,8 @@
 // promise that writing into a view never changes the file.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -203,6 +205,42 @@ TEST(CheckpointPickle, PickleContentUnderASafetensorsNameIsRefused) {
   }
 }
 
+// Issue 12, defect 1: the first bytes of a safetensors file are its header length, and lengths
+// such as 640 (0x80 0x02 ...) or 67,324,752 ("PK\x03\x04") spell a pickle or zip magic. Every
+// header length up to 1 MiB + 1 is tried: none may be taken for a pickle.
+TEST(CheckpointPickle, NoHeaderLengthIsTakenForAPickle) {
+  constexpr uint64_t kLongest = (uint64_t{1} << 20) + 1;
+  Bytes file(8 + kLongest, ' ');
+  file[8] = '{';
+  for (uint64_t n = 1; n <= kLongest; ++n) {
+    for (int i = 0; i < 8; ++i) file[i] = static_cast<uint8_t>(n >> (8 * i));
+    if (hfport::looks_like_pickle(reinterpret_cast<const std::byte*>(file.data()), 8 + n)) {
+      FAIL() << "a file with header length " << n << " is taken for a pickle";
+    }
+  }
+  // The zip magic as a length: 67,324,752 bytes of header.
+  const uint64_t zip_length = 0x04034b50;
+  Bytes zip(8 + zip_length, ' ');
+  for (int i = 0; i < 8; ++i) zip[i] = static_cast<uint8_t>(zip_length >> (8 * i));
+  zip[8] = '{';
+  EXPECT_FALSE(hfport::looks_like_pickle(reinterpret_cast<const std::byte*>(zip.data()), zip.size()));
+}
+
+TEST(CheckpointPickle, FilesWhoseHeaderLengthSpellsAPickleMagicOpen) {
+  TempDir dir;
+  // Header lengths whose low bytes are 0x80 0x02..0x05, and the same 64 KiB further on.
+  for (const uint64_t length : {640, 896, 1152, 1408, 65536 + 640, 65536 + 1408}) {
+    SCOPED_TRACE(length);
+    std::string header = safetensors_header_json({f32_tensor("w", {1.5f, -2})});
+    header.resize(length, ' ');  // safetensors pads its header with spaces too
+    const std::string path = dir / (std::to_string(length) + ".safetensors");
+    write_file(path, safetensors_file_bytes(header, bytes_of(std::vector<float>{1.5f, -2})));
+    const auto ck = Checkpoint::open(path);
+    EXPECT_EQ(ck->shards()[0]->header().header_size, length);
+    EXPECT_EQ(values_of(ck->tensor("w")), (std::vector<float>{1.5f, -2}));
+  }
+}
+
 TEST(CheckpointPickle, FolderWithOnlyPickleIsRefused) {
   TempDir dir;
   write_file(dir.path() / "pytorch_model.bin", std::string("PK\x03\x04", 4));
@@ -254,6 +292,46 @@ TEST(CheckpointConfig, BadConfigIsAConfigError) {
     EXPECT_TRUE(throws_exactly<hfport::ConfigError>([&] { Checkpoint::open(dir.path().string()); },
                                                     {dir / "config.json", c.needle}));
   }
+}
+
+// Issue 12, defect 3 and its neighbours: paths that are not regular files are refused at once,
+// saying what they are. A FIFO would block open(2) until a writer appears.
+TEST(CheckpointFiles, FifoIsRefusedWithoutBlocking) {
+  TempDir dir;
+  const std::string fifo = dir / "model.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(throws_exactly<hfport::FileError>([&] { Checkpoint::open(fifo); },
+                                                {fifo, "FIFO", "not a regular file"}));
+  EXPECT_TRUE(throws_exactly<hfport::FileError>([&] { Checkpoint::open(dir.path().string()); },
+                                                {fifo, "FIFO"}));
+}
+
+TEST(CheckpointFiles, FifoConfigIsRefusedWithoutBlocking) {
+  TempDir dir;
+  write_safetensors(dir.path() / "model.safetensors", {f32_tensor("w", {1})});
+  const std::string fifo = dir / "config.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(throws_exactly<hfport::FileError>([&] { Checkpoint::open(dir.path().string()); },
+                                                {fifo, "FIFO"}));
+}
+
+TEST(CheckpointFiles, ConfigThatIsAFolderSaysSo) {
+  TempDir dir;
+  write_safetensors(dir.path() / "model.safetensors", {f32_tensor("w", {1})});
+  fs::create_directory(dir.path() / "config.json");
+  EXPECT_TRUE(throws_exactly<hfport::FileError>([&] { Checkpoint::open(dir.path().string()); },
+                                                {dir / "config.json", "is a directory"}));
+}
+
+TEST(CheckpointFiles, SymlinkLoopIsNotCalledMissing) {
+  TempDir dir;
+  fs::create_symlink("loop.safetensors", dir.path() / "loop.safetensors");
+  EXPECT_TRUE(throws_exactly<hfport::FileError>(
+      [&] { Checkpoint::open(dir / "loop.safetensors"); }, {"loop.safetensors", "link loop"}));
+  write_safetensors(dir.path() / "model.safetensors", {f32_tensor("w", {1})});
+  fs::create_symlink("config.json", dir.path() / "config.json");
+  EXPECT_TRUE(throws_exactly<hfport::FileError>([&] { Checkpoint::open(dir.path().string()); },
+                                                {"config.json", "link loop"}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,6 +442,49 @@ TEST(CheckpointShards, SymlinkInsideTheFolderIsAllowed) {
                         "norm.weight": "alias.safetensors")");
   EXPECT_EQ(values_of(Checkpoint::open(folder.index_path)->tensor("norm.weight")),
             (std::vector<float>{8}));
+}
+
+TEST(CheckpointShards, FifoShardIsRefusedWithoutBlocking) {
+  ShardedFolder folder;
+  const std::string shard = folder.dir / "model-00002-of-00002.safetensors";
+  fs::remove(shard);
+  ASSERT_EQ(::mkfifo(shard.c_str(), 0600), 0);
+  EXPECT_TRUE(throws_exactly<hfport::FileError>([&] { Checkpoint::open(folder.index_path); },
+                                                {shard, "FIFO"}));
+}
+
+TEST(CheckpointShards, ShardLinkLoop) {
+  ShardedFolder folder;
+  const fs::path shard = folder.dir.path() / "model-00002-of-00002.safetensors";
+  fs::remove(shard);
+  fs::create_symlink(shard.filename(), shard);
+  EXPECT_TRUE(throws_exactly<hfport::ShardPathError>(
+      [&] { Checkpoint::open(folder.index_path); },
+      {folder.index_path, "'model-00002-of-00002.safetensors'", "symbolic link loop"}));
+}
+
+// Issue 12, defect 5: the OS reads a path only up to a NUL, so "a\0.evil" would open "a". Such a
+// name is refused, and the message shows it whole (a NUL would end what() there).
+TEST(CheckpointShards, ControlCharactersInShardPath) {
+  ShardedFolder folder;
+  for (const std::string& escaped : {std::string("\\u0000.evil"), std::string("\\n"),
+                                     std::string("\\u001f"), std::string("\\u007f")}) {
+    SCOPED_TRACE(escaped);
+    folder.write_index(R"("embed.weight": "model-00001-of-00002.safetensors)" + escaped + R"(",
+                          "layers.0.w": "model-00001-of-00002.safetensors",
+                          "layers.1.w": "model-00002-of-00002.safetensors",
+                          "norm.weight": "model-00002-of-00002.safetensors")");
+    EXPECT_TRUE(throws_exactly<hfport::ShardPathError>(
+        [&] { Checkpoint::open(folder.index_path); },
+        {folder.index_path, "'model-00001-of-00002.safetensors\\x", "control character at byte 32"}));
+  }
+  folder.write_index(R"("embed.weight": "model-00001-of-00002.safetensors\u0000.evil")");
+  try {
+    Checkpoint::open(folder.index_path);
+    FAIL() << "opened";
+  } catch (const hfport::ShardPathError& e) {
+    EXPECT_NE(std::string(e.what()).find("safetensors\\x00.evil'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(CheckpointShards, MissingShard) {

@@ -5,6 +5,7 @@
 
 #include <dlpack/dlpack.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -268,6 +269,57 @@ TEST(DLPack, RefusedImportsStillCallTheDeleterOnce) {
   m->dl_tensor.ndim = -1;
   EXPECT_TRUE(throws_exactly<hfport::DLPackError>([&] { hfport::from_dlpack(m); }, {"ndim"}));
   EXPECT_EQ(deletes, 1);
+}
+
+// Issue 12, defect 2: a producer may hand a zero-element tensor a null data pointer (torch does)
+// and any byte_offset or strides; nothing may be offset from null (UBSan's "applying non-zero
+// offset to null pointer"), and the tensor must go on to slice, clone and export.
+TEST(DLPack, ZeroElementImportFromANullPointer) {
+  for (const auto& [shape, strides] :
+       {std::pair{Shape{0, 8}, Shape{}}, std::pair{Shape{4, 0, 3}, Shape{-3, 1, -1}},
+        std::pair{Shape{0, 2147483648, 2147483648}, Shape{}}}) {
+    SCOPED_TRACE(hfport::shape_to_string(shape));
+    int deletes = 0;
+    DLManagedTensor* m = Producer::make({kDLFloat, 32, 1}, {kDLCPU, 0}, shape, strides, 0, &deletes,
+                                        /*byte_offset=*/64);
+    m->dl_tensor.data = nullptr;
+    Tensor t = hfport::from_dlpack(m);
+    EXPECT_EQ(t.shape(), shape);
+    EXPECT_EQ(t.numel(), 0);
+    EXPECT_EQ(t.data(), nullptr);
+    EXPECT_EQ(t.clone().numel(), 0);
+    EXPECT_EQ(t.select(-1, 1).numel(), 0);
+    EXPECT_EQ(t.slice(-1, 1, 2).numel(), 0);
+    DLManagedTensor* exported = hfport::to_dlpack(t.select(-1, 1));
+    EXPECT_EQ(exported->dl_tensor.data, nullptr);
+    exported->deleter(exported);
+    t = Tensor();
+    EXPECT_EQ(deletes, 1);
+  }
+}
+
+TEST(DLPack, ImportsThatCannotBeViewedAreRefused) {
+  struct Case {
+    Shape shape, strides;
+    bool null_data;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {{2, -1}, {}, false, "negative dimension"},
+      {{2, 3}, {}, true, "null data pointer"},
+      {{3, 3}, {INT64_MAX / 2, 1}, false, "more bytes than fit in 64 bits"},
+      {{2, 2}, {INT64_MIN, 1}, false, "more bytes than fit in 64 bits"},
+      {{2, 4611686018427387904, 4}, {}, false, "strides that do not fit in 64 bits"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.needle);
+    int deletes = 0;
+    DLManagedTensor* m =
+        Producer::make({kDLFloat, 32, 1}, {kDLCPU, 0}, c.shape, c.strides, 64, &deletes);
+    if (c.null_data) m->dl_tensor.data = nullptr;
+    EXPECT_TRUE(throws_exactly<hfport::DLPackError>([&] { hfport::from_dlpack(m); }, {c.needle}));
+    EXPECT_EQ(deletes, 1);
+  }
 }
 
 }  // namespace

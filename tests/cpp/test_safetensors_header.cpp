@@ -402,6 +402,28 @@ TEST(SafetensorsRules, ZeroSizedTensorsAnywhereInTheTiling) {
   EXPECT_EQ(h.tensors.size(), 5u);
 }
 
+// Issue 12: a tensor without elements may have dimensions whose product overflows, as torch and
+// safetensors allow, as long as its element strides fit int64 (torch's rule: [0, 2^62, 2^62]
+// raises "Stride calculation overflowed" there and is refused here).
+TEST(SafetensorsRules, EmptyTensorsWithHugeDimensions) {
+  for (const std::string& shape :
+       {"[0,2147483648,2147483648]", "[0,9223372036854775807]", "[4611686018427387904,2,0]",
+        "[3,0,4611686018427387904]", "[4611686018427387904,4611686018427387904,0]"}) {
+    SCOPED_TRACE(shape);
+    const SafetensorsHeader h = parse(file_with("{\"e\":" + entry("\"F64\"", shape, "[0,0]") + "}", 0));
+    EXPECT_EQ(h.tensors[0].begin, h.tensors[0].end);
+    const hfport::Tensor view(nullptr, 0, h.tensors[0].dtype, h.tensors[0].shape,
+                              hfport::contiguous_strides(h.tensors[0].shape));
+    EXPECT_EQ(view.numel(), 0);
+  }
+  for (const std::string& shape : {"[0,4611686018427387904,4611686018427387904]",
+                                   "[0,4294967296,4294967296,2]"}) {
+    SCOPED_TRACE(shape);
+    expect_refused<hfport::ShapeError>("{\"e\":" + entry("\"U8\"", shape, "[0,0]") + "}", 0,
+                                       {kWhere, "'e'", shape, "overflows"});
+  }
+}
+
 // The header is read in one SAX pass and its rules are applied afterwards in name order, as when
 // it was a std::map-backed DOM: the first rule broken in name order is reported, wherever it sits
 // in the text, __metadata__ in its place ('_' sorts after capitals, before lower case). A JSON
@@ -434,8 +456,8 @@ TEST(SafetensorsRules, MessagesPrintWholeValuesAsWritten) {
       header("[2,\"x\",3]", "[0,6]"), 6,
       {w + ": shape[1] must be a non-negative integer below 2^63, found a string \"x\""});
   expect_refused<hfport::ShapeError>(
-      header("[4294967296,4294967296,\"x\"]", "[0,0]"), 0,
-      {w + ": shape [4294967296,4294967296,\"x\"] overflows: its byte size (or a stride) does "
+      header("[2,4294967296,4294967296,\"x\"]", "[0,0]"), 0,
+      {w + ": shape [2,4294967296,4294967296,\"x\"] overflows: its byte size (or a stride) does "
            "not fit in 64 bits"});
   expect_refused<hfport::OffsetsError>(
       header("[2]", "[0,2,[3]]"), 2, {w + ": data_offsets must be [begin, end], found [0,2,[3]]"});

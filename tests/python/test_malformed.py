@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import struct
 import subprocess
 import sys
 import textwrap
@@ -371,3 +372,56 @@ def test_error_classes_keep_their_parents(tmp_path):
     assert not issubclass(errors.UnsupportedFormatError, errors.HeaderError)
     with pytest.raises(OSError, match="no such file or folder"):
         hfport.open(tmp_path / "nothing_here.safetensors")
+
+
+# Issue 12, defect 1: a safetensors file starts with its header length, and lengths such as 640
+# (bytes 0x80 0x02) or 896..1408 spell the pickle PROTO opcode. safetensors reads those files;
+# hfport refused them as pickles, even the ones its own writer produced.
+@pytest.mark.parametrize("writer", ["safetensors", "hfport"])
+def test_header_lengths_that_spell_a_pickle_magic_are_read(tmp_path, writer):
+    lengths = set()
+    for name_length in range(500, 1500):
+        path = tmp_path / f"{name_length}.safetensors"
+        value = random_tensor(torch.float32, (2,))
+        if writer == "safetensors":
+            safetensors.torch.save_file({"n" * name_length: value}, path)
+        else:
+            hfport._hfport.write_safetensors(str(path), [("n" * name_length,
+                                                          hfport.from_dlpack(value))])
+        (length,) = struct.unpack("<Q", path.read_bytes()[:8])
+        lengths.add(length)
+        ck = hfport.open(path)
+        assert torch.equal(torch.from_dlpack(ck["n" * name_length]), value), name_length
+        path.unlink()
+    # Every 8-aligned length from 576 to 1552 was written, the four pickle-looking ones included.
+    assert {640, 896, 1152, 1408} <= lengths
+
+
+def test_length_640_file_is_read_as_safetensors_reads_it(tmp_path):
+    path = tmp_path / "m.safetensors"
+    hfport._hfport.write_safetensors(str(path), [("n" * 580, hfport.from_dlpack(torch.zeros(2)))])
+    assert path.read_bytes()[:2] == b"\x80\x02"
+    with safetensors.safe_open(path, "pt") as f:
+        expected = f.get_tensor("n" * 580)
+    assert torch.equal(torch.from_dlpack(hfport.open(path)["n" * 580]), expected)
+
+
+# Issue 12: an empty tensor may have dimensions whose product overflows, as long as its element
+# strides fit (torch's rule); safetensors and torch read [0, 2^31, 2^31].
+def test_empty_tensor_with_huge_dimensions_is_read(tmp_path):
+    path = tmp_path / "empty.safetensors"
+    shape = [0, 2**31, 2**31]
+    path.write_bytes(safetensors_bytes({"e": {"dtype": "F32", "shape": shape,
+                                              "data_offsets": [0, 0]}}))
+    with safetensors.safe_open(path, "pt") as f:
+        expected = f.get_tensor("e")
+    got = torch.from_dlpack(hfport.open(path)["e"])
+    assert got.shape == expected.shape == tuple(shape)
+    assert got.stride() == torch.empty(shape).stride()
+    assert hfport.open(path)["e"][:, 5].shape == (0, 2**31)
+    path.write_bytes(safetensors_bytes({"e": {"dtype": "F32", "shape": [0, 2**62, 2**62],
+                                              "data_offsets": [0, 0]}}))
+    with pytest.raises(errors.ShapeError, match="overflows"):
+        hfport.open(path)
+    with pytest.raises(RuntimeError, match="overflow"):
+        torch.empty(0, 2**62, 2**62)

@@ -137,6 +137,46 @@ def test_config_errors(config: dict, message: str) -> None:
         ops.rope_frequencies(config)
 
 
+# Issue 12, defect 4: a dict can hold NaN and inf, which config.json cannot; they were a bare
+# RuntimeError from the JSON parser. Now the field that holds one is named, and a non-finite value
+# in a field rope does not read is no error at all.
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("path", [("rope_theta",), ("rope_parameters", "factor"),
+                                  ("rope_parameters", "short_factor", 3)])
+def test_non_finite_config_values_are_config_errors(bad: float, path: tuple) -> None:
+    config = {"hidden_size": 64, "num_attention_heads": 2, "max_position_embeddings": 8,
+              "rope_theta": 10000.0, "original_max_position_embeddings": 4,
+              "rope_parameters": {"rope_type": "longrope" if "short_factor" in path else "linear",
+                                  "factor": 2.0, "short_factor": [1.0] * 16,
+                                  "long_factor": [1.0] * 16}}
+    holder = config
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = bad
+    field = path[1] if len(path) > 1 else path[0]
+    for call in (lambda: ops.rope_frequencies(config),
+                 lambda: ops.rope_table(config, torch.arange(3))):
+        with pytest.raises(hfport.errors.ConfigError, match=f"'{field}'.* must be a finite number"):
+            call()
+
+
+def test_non_finite_values_rope_does_not_read_are_ignored() -> None:
+    config = {"hidden_size": 64, "num_attention_heads": 2, "rope_theta": 10000.0,
+              "initializer_range": float("nan"), "layer_norm_eps": [float("inf")]}
+    inv, scaling = ops.rope_frequencies(config)
+    expected = 1.0 / 10000.0 ** (torch.arange(0, 32, 2, dtype=torch.float64) / 32)
+    torch.testing.assert_close(torch.from_dlpack(inv).double(), expected, rtol=1e-6, atol=0)
+    assert scaling == 1.0
+
+
+def test_config_that_json_cannot_hold_is_a_config_error() -> None:
+    with pytest.raises(hfport.errors.ConfigError, match="'rope_parameters.factor' holds a set"):
+        ops.rope_frequencies({"hidden_size": 64, "num_attention_heads": 2,
+                              "rope_parameters": {"factor": {2.0}}})
+    with pytest.raises(hfport.errors.ConfigError, match="keys must be strings"):
+        ops.rope_frequencies({"hidden_size": 64, "num_attention_heads": 2, (3, 4): 1})
+
+
 # ----------------------------------------------------------------------------------------------
 # Application.
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import hfport
@@ -306,3 +308,69 @@ def test_invalid_config(folder_copy, text, message):
     with pytest.raises(errors.ConfigError,
                        match=quoted(folder / "config.json") + ": .*" + message):
         hfport.open(folder)
+
+
+# Issue 12, defect 3: open(2) on a FIFO blocks until a writer appears, so hfport.open hung on a
+# FIFO named like a checkpoint, a shard or a config. Each case runs in a child process with a
+# deadline, so a regression fails here instead of hanging the suite.
+def open_in_child(path: Path) -> str:
+    script = ("import hfport, sys\n"
+              "try:\n    hfport.open(sys.argv[1])\nexcept hfport.errors.Error as e:\n"
+              "    print(type(e).__name__ + ': ' + str(e))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("what", ["file", "shard", "index", "config"])
+def test_fifo_is_refused_without_blocking(folder_copy, what):
+    folder, index = folder_copy
+    fifo = {"file": folder / "lone.safetensors", "index": folder / INDEX,
+            "config": folder / "config.json",
+            "shard": folder / sorted(set(index["weight_map"].values()))[-1]}[what]
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    said = open_in_child(fifo if what == "file" else folder)
+    assert said == f"FileError: '{fifo}' is a FIFO (named pipe), not a regular file; hfport " \
+                   "reads only regular files"
+
+
+def test_config_that_is_a_folder_says_so(folder_copy):
+    folder, _ = folder_copy
+    (folder / "config.json").unlink()
+    (folder / "config.json").mkdir()
+    with pytest.raises(errors.FileError, match=quoted(folder / "config.json") + " is a directory"):
+        hfport.open(folder)
+
+
+def test_symlink_loops_are_not_called_missing(folder_copy):
+    folder, index = folder_copy
+    loop = folder.parent / "loop.safetensors"
+    loop.symlink_to(loop.name)
+    with pytest.raises(errors.FileError, match=quoted(loop) + " is a symbolic link loop"):
+        hfport.open(loop)
+    shard = folder / sorted(set(index["weight_map"].values()))[0]
+    shard.unlink()
+    shard.symlink_to(shard.name)
+    with pytest.raises(errors.ShardPathError, match=f"shard '{shard.name}' is a symbolic link loop"):
+        hfport.open(folder)
+
+
+# Issue 12, defect 5: the OS reads a path up to its first NUL, so "a.safetensors\0.evil" opened
+# a.safetensors. Control characters in a shard name are refused, and the message shows the name
+# whole (a NUL used to end it).
+@pytest.mark.parametrize("bad", ["\0.evil", "\n", "\x1b[31m", "\x7f"])
+def test_control_characters_in_a_shard_name(folder_copy, bad):
+    folder, index = folder_copy
+    name = next(iter(index["weight_map"]))
+    shard = index["weight_map"][name]
+    index["weight_map"][name] = shard + bad
+    write_index(folder, index)
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in bad)
+    with pytest.raises(errors.ShardPathError) as caught:
+        hfport.open(folder)
+    message = str(caught.value)
+    assert f"shard path '{shard}{shown}' contains a control character at byte {len(shard)}" \
+        in message
+    assert "\0" not in message and message.endswith("shard paths are plain file names")

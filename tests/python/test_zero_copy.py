@@ -222,3 +222,41 @@ def test_from_dlpack_keeps_torch_storage_alive():
     del view
     gc.collect()
     assert alive() is None, "hfport never released the torch tensor"
+
+
+# Issue 12, defect 2: torch hands a zero-element tensor a null data pointer; from_dlpack offset it
+# (undefined behaviour, reported by the sanitizer build of this test: make test-sanitize). Each
+# empty view and each op on empty inputs must give what torch gives.
+@pytest.mark.parametrize("shape", [(0,), (0, 8), (3, 0, 5), (2, 4, 0)])
+def test_zero_element_tensors_cross_and_slice(shape):
+    source = torch.empty(shape)
+    h = hfport.from_dlpack(source)
+    assert tuple(h.shape) == shape
+    back = torch.from_dlpack(h)
+    assert back.shape == source.shape and back.numel() == 0
+    assert tuple(torch.from_dlpack(h[1:]).shape) == tuple(source[1:].shape)
+    assert h.numpy().shape == shape
+    transposed = hfport.from_dlpack(source.transpose(0, -1) if len(shape) > 1 else source.flip(0))
+    assert torch.from_dlpack(transposed).numel() == 0
+
+
+def test_ops_on_zero_element_inputs_match_torch():
+    from hfport import ops
+
+    rows = torch.empty(0, 8)
+    weight, bias = torch.randn(8), torch.randn(8)
+    cases = [
+        (ops.rms_norm(rows, weight, eps=1e-6), rows),
+        (ops.layer_norm(rows, weight, bias, eps=1e-6),
+         torch.nn.functional.layer_norm(rows, (8,), weight, bias)),
+        (ops.gelu(rows), torch.nn.functional.gelu(rows)),
+        (ops.linear(rows, torch.randn(4, 8)), torch.empty(0, 4)),
+        (ops.linear(torch.randn(3, 0), torch.randn(4, 0)), torch.zeros(3, 4)),
+        (ops.causal_conv1d(torch.empty(1, 4, 0), torch.randn(4, 3)), torch.empty(1, 4, 0)),
+    ]
+    q = torch.empty(1, 2, 0, 16)
+    cases.append((ops.attention(q, q, q, causal=True), q))
+    for got, expected in cases:
+        got = torch.from_dlpack(got)
+        assert got.shape == expected.shape
+        assert torch.equal(got, expected)

@@ -40,7 +40,14 @@ double number_at(const json& value, const std::string& where) {
   if (!value.is_number()) {
     throw ConfigError("rope config: " + where + " must be a number, got " + value.dump());
   }
-  return value.get<double>();
+  const double number = value.get<double>();
+  // config.json cannot hold NaN or inf, but a dict from Python can (float("nan")); dump() would
+  // print it as null.
+  if (!std::isfinite(number)) {
+    throw ConfigError("rope config: " + where + " must be a finite number, got " +
+                      std::to_string(number));
+  }
+  return number;
 }
 
 std::optional<double> optional_number(const json& object, const char* key,
