@@ -318,7 +318,7 @@ def open_in_child(path: Path) -> str:
               "try:\n    hfport.open(sys.argv[1])\nexcept hfport.errors.Error as e:\n"
               "    print(type(e).__name__ + ': ' + str(e))\n")
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -328,7 +328,7 @@ def test_fifo_is_refused_without_blocking(folder_copy, what):
     folder, index = folder_copy
     fifo = {"file": folder / "lone.safetensors", "index": folder / INDEX,
             "config": folder / "config.json",
-            "shard": folder / sorted(set(index["weight_map"].values()))[-1]}[what]
+            "shard": folder / max(index["weight_map"].values())}[what]
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
     said = open_in_child(fifo if what == "file" else folder)
@@ -350,7 +350,7 @@ def test_symlink_loops_are_not_called_missing(folder_copy):
     loop.symlink_to(loop.name)
     with pytest.raises(errors.FileError, match=quoted(loop) + " is a symbolic link loop"):
         hfport.open(loop)
-    shard = folder / sorted(set(index["weight_map"].values()))[0]
+    shard = folder / min(index["weight_map"].values())
     shard.unlink()
     shard.symlink_to(shard.name)
     with pytest.raises(errors.ShardPathError, match=f"shard '{shard.name}' is a symbolic link loop"):
