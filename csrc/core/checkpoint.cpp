@@ -91,15 +91,16 @@ fs::path checked_shard_path(const fs::path& folder, const std::string& shard,
 
 }  // namespace
 
-std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
+std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path, FileAccess access) {
   try {
-    return open_unchecked(path);
+    return open_unchecked(path, access);
   } catch (const fs::filesystem_error& e) {  // an unreadable folder, a link loop, ...
     throw FileError(quoted(path) + ": " + e.what());
   }
 }
 
-std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) {
+std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path,
+                                                   FileAccess access) {
   std::shared_ptr<Checkpoint> ck(new Checkpoint());
   ck->path_ = path;
   const fs::path p(path);
@@ -113,16 +114,16 @@ std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) 
     const auto indexes = ending_with(listing, ".safetensors.index.json");
     const auto files = ending_with(listing, ".safetensors");
     if (holds("model.safetensors.index.json")) {
-      ck->open_index((p / "model.safetensors.index.json").string());
+      ck->open_index((p / "model.safetensors.index.json").string(), access);
     } else if (indexes.size() == 1) {
-      ck->open_index((p / indexes[0]).string());
+      ck->open_index((p / indexes[0]).string(), access);
     } else if (indexes.size() > 1) {
       throw FileError(quoted(path) + " holds several index files (" + joined(indexes) +
                       "); open one of them by path");
     } else if (holds("model.safetensors")) {
-      ck->open_single((p / "model.safetensors").string());
+      ck->open_single((p / "model.safetensors").string(), access);
     } else if (files.size() == 1) {
-      ck->open_single((p / files[0]).string());
+      ck->open_single((p / files[0]).string(), access);
     } else if (files.size() > 1) {
       throw FileError(quoted(path) + " holds " + std::to_string(files.size()) +
                       " safetensors files (" + joined(files) +
@@ -141,9 +142,9 @@ std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) 
     ck->read_config(p.string());
   } else if (kind != PathKind::Missing) {
     if (ends_with(path, ".json")) {
-      ck->open_index(path);
+      ck->open_index(path, access);
     } else {
-      ck->open_single(path);
+      ck->open_single(path, access);
     }
     ck->read_config(p.parent_path().empty() ? "." : p.parent_path().string());
   } else {
@@ -156,13 +157,13 @@ std::shared_ptr<Checkpoint> Checkpoint::open_unchecked(const std::string& path) 
   return ck;
 }
 
-void Checkpoint::open_single(const std::string& file) {
-  shards_.push_back(SafetensorsFile::open(file));
+void Checkpoint::open_single(const std::string& file, FileAccess access) {
+  shards_.push_back(SafetensorsFile::open(file, access));
   for (const TensorInfo& t : shards_[0]->tensors()) entries_[t.name] = Entry{0, &t};
   metadata_ = shards_[0]->metadata();
 }
 
-void Checkpoint::open_index(const std::string& index_file) {
+void Checkpoint::open_index(const std::string& index_file, FileAccess access) {
   index_path_ = index_file;
   const std::string where = quoted(index_file);
   const fs::path folder = fs::path(index_file).parent_path().empty()
@@ -195,7 +196,8 @@ void Checkpoint::open_index(const std::string& index_file) {
   }
   for (auto& [shard, position] : shard_position) {
     position = shards_.size();
-    shards_.push_back(SafetensorsFile::open(checked_shard_path(folder, shard, where).string()));
+    shards_.push_back(
+        SafetensorsFile::open(checked_shard_path(folder, shard, where).string(), access));
   }
 
   // Every tensor in exactly one shard, and that shard the one the index names.

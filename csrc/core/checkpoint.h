@@ -25,7 +25,9 @@ namespace hfport {
 
 class Checkpoint {
  public:
-  static std::shared_ptr<Checkpoint> open(const std::string& path);
+  // `access`: how every file of it is reached (safetensors_file.h: mapped, or read into memory).
+  static std::shared_ptr<Checkpoint> open(const std::string& path,
+                                          FileAccess access = FileAccess::Map);
 
   const std::string& path() const { return path_; }     // what was opened
   bool is_sharded() const { return !index_path_.empty(); }
@@ -51,9 +53,9 @@ class Checkpoint {
   };
   Checkpoint() = default;
   const Entry& entry(const std::string& name) const;  // throws TensorNotFoundError
-  static std::shared_ptr<Checkpoint> open_unchecked(const std::string& path);
-  void open_single(const std::string& file);
-  void open_index(const std::string& index_file);
+  static std::shared_ptr<Checkpoint> open_unchecked(const std::string& path, FileAccess access);
+  void open_single(const std::string& file, FileAccess access);
+  void open_index(const std::string& index_file, FileAccess access);
   void read_config(const std::string& folder);
 
   std::string path_;

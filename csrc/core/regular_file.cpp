@@ -84,4 +84,33 @@ std::string read_regular_file(const std::string& path) {
   return text;
 }
 
+std::shared_ptr<HostStorage> read_regular_file_to_storage(const std::string& path) {
+  const int fd = open_regular_file(path);
+  const auto fail = [&](const std::string& message) {
+    ::close(fd);
+    throw FileError(message);
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("cannot stat " + quoted(path) + ": " + std::strerror(errno));
+  const auto size = static_cast<size_t>(st.st_size);
+  auto storage = std::make_shared<HostStorage>(size);
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, storage->data() + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read " + quoted(path) + ": " + std::strerror(errno));
+    if (n == 0) {
+      fail(quoted(path) + " shrank while it was read: " + std::to_string(size) + " bytes " +
+           "expected, " + std::to_string(done) + " read");
+    }
+    done += static_cast<size_t>(n);
+  }
+  std::byte extra;
+  if (::pread(fd, &extra, 1, static_cast<off_t>(size)) > 0) {
+    fail(quoted(path) + " grew while it was read (it had " + std::to_string(size) + " bytes)");
+  }
+  ::close(fd);
+  return storage;
+}
+
 }  // namespace hfport

@@ -5,7 +5,10 @@
 // is then caught by fstat instead of hanging).
 #pragma once
 
+#include <memory>
 #include <string>
+
+#include "core/storage.h"
 
 namespace hfport {
 
@@ -22,5 +25,9 @@ int open_regular_file(const std::string& path);
 
 // The whole content of the regular file `path`; FileError as open_regular_file, or on a read error.
 std::string read_regular_file(const std::string& path);
+
+// The same into 64-byte aligned host memory, for a checkpoint opened with FileAccess::Read. A file
+// whose size changes while it is read is a FileError, never a short or mixed read.
+std::shared_ptr<HostStorage> read_regular_file_to_storage(const std::string& path);
 
 }  // namespace hfport

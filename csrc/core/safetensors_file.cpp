@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/regular_file.h"
 
 namespace hfport {
 
@@ -39,19 +40,31 @@ bool looks_like_pickle(const std::byte* data, size_t size) {
          static_cast<uint8_t>(data[1]) >= 2 && static_cast<uint8_t>(data[1]) <= 5;
 }
 
-std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path,
+                                                       FileAccess access) {
   refuse_pickle_by_name(path);
-  auto mapping = std::make_shared<MappedFile>(path);
-  if (looks_like_pickle(mapping->data(), mapping->size())) {
+  std::shared_ptr<MappedFile> mapping;
+  std::shared_ptr<Storage> storage;
+  if (access == FileAccess::Map) {
+    storage = mapping = std::make_shared<MappedFile>(path);
+  } else {
+    storage = read_regular_file_to_storage(path);
+  }
+  if (looks_like_pickle(storage->data(), storage->size())) {
     throw UnsupportedFormatError("'" + path + "' holds a pickle or torch zip archive, not "
                                  "safetensors. " + pickle_conversion_hint(path));
   }
-  SafetensorsHeader header = parse_safetensors_header(mapping->data(), mapping->size(), path);
-  return std::shared_ptr<SafetensorsFile>(new SafetensorsFile(std::move(mapping), std::move(header)));
+  SafetensorsHeader header = parse_safetensors_header(storage->data(), storage->size(), path);
+  return std::shared_ptr<SafetensorsFile>(new SafetensorsFile(
+      path, std::move(storage), std::move(mapping), std::move(header)));
 }
 
-SafetensorsFile::SafetensorsFile(std::shared_ptr<MappedFile> mapping, SafetensorsHeader header)
-    : mapping_(std::move(mapping)), header_(std::move(header)) {
+SafetensorsFile::SafetensorsFile(std::string path, std::shared_ptr<Storage> storage,
+                                 std::shared_ptr<MappedFile> mapping, SafetensorsHeader header)
+    : path_(std::move(path)),
+      storage_(std::move(storage)),
+      mapping_(std::move(mapping)),
+      header_(std::move(header)) {
   for (size_t i = 0; i < header_.tensors.size(); ++i) index_[header_.tensors[i].name] = i;
 }
 
@@ -67,7 +80,8 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
 Tensor SafetensorsFile::tensor(const std::string& name) const { return view(info(name)); }
 
 Tensor SafetensorsFile::view(const TensorInfo& t) const {
-  return Tensor(mapping_, header_.data_offset() + t.begin, t.dtype, t.shape,
+  if (mapping_) mapping_->check_size_unchanged();
+  return Tensor(storage_, header_.data_offset() + t.begin, t.dtype, t.shape,
                 contiguous_strides(t.shape));
 }
 

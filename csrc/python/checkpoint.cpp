@@ -31,10 +31,12 @@ void bind_checkpoint(py::module_& m) {
       m, "Checkpoint",
       "A safetensors file or sharded folder, mapped and validated. ck[name] is a zero-copy view; "
       "the mapping lives as long as any view or exported tensor does.")
-      .def_static("open", [](const std::string& path) {
+      .def_static("open", [](const std::string& path, bool mmap) {
         py::gil_scoped_release unlocked;
-        return Checkpoint::open(path);
-      }, py::arg("path"))
+        return Checkpoint::open(path, mmap ? FileAccess::Map : FileAccess::Read);
+      }, py::arg("path"), py::kw_only(), py::arg("mmap") = true,
+      "mmap=False reads every file into memory instead of mapping it, for files that may change "
+      "while in use (a truncated mapped file kills the reader with SIGBUS)")
       .def_property_readonly("path", &Checkpoint::path)
       .def_property_readonly("is_sharded", &Checkpoint::is_sharded)
       .def_property_readonly("shards", [](const Checkpoint& ck) {

@@ -22,9 +22,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'hfport' has no attribute {name!r}")
 
 
-def open(path: str) -> Checkpoint:
-    """Map and validate a checkpoint: a .safetensors file, a sharded folder, or an index.json."""
-    return Checkpoint.open(str(path))
+def open(path: str, *, mmap: bool = True) -> Checkpoint:
+    """Map and validate a checkpoint: a .safetensors file, a sharded folder, or an index.json.
+
+    Tensors are zero-copy views of the mapped files. A mapped file truncated while a view of it is
+    read kills the process with SIGBUS, as with numpy.memmap and safetensors; hfport refuses new
+    views of a file whose size changed. mmap=False reads the files into memory instead, for files
+    that may change while in use (a network file system, a checkpoint being rewritten).
+    """
+    return Checkpoint.open(str(path), mmap=mmap)
 
 
 __all__ = [

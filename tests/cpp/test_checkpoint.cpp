@@ -145,7 +145,7 @@ TEST(Checkpoint, ViewsAreZeroCopyAndWritesStayPrivate) {
   {
     auto ck = Checkpoint::open(path);
     const hfport::Tensor w = ck->tensor("w");
-    const auto& mapping = ck->shards()[0]->mapping();
+    const auto& mapping = ck->shards()[0]->storage();
     EXPECT_EQ(w.storage().get(), mapping.get());
     EXPECT_EQ(w.data(), mapping->data() + ck->shards()[0]->header().data_offset());
     w.data_as<float>()[1] = -100.0f;  // a consumer writing into an exported tensor
@@ -154,6 +154,43 @@ TEST(Checkpoint, ViewsAreZeroCopyAndWritesStayPrivate) {
     EXPECT_EQ(values_of(Checkpoint::open(path)->tensor("w")), (std::vector<float>{1, 2, 3}));
   }
   EXPECT_EQ(read_file(path), before);
+}
+
+// Issue 12: a file truncated under a live mapping. A view handed out later would SIGBUS on its
+// first read, so view() refuses it; a checkpoint read into memory does not care.
+TEST(Checkpoint, AFileThatChangedSizeGivesNoNewMappedViews) {
+  TempDir dir;
+  const std::string path = dir / "model.safetensors";
+  write_safetensors(path, {f32_tensor("a", {1, 2}), f32_tensor("w", std::vector<float>(2048, 3))});
+  auto mapped = Checkpoint::open(path);
+  auto read = Checkpoint::open(path, hfport::FileAccess::Read);
+  EXPECT_EQ(mapped->shards()[0]->access(), hfport::FileAccess::Map);
+  EXPECT_EQ(read->shards()[0]->access(), hfport::FileAccess::Read);
+  EXPECT_NE(dynamic_cast<hfport::MappedFile*>(mapped->shards()[0]->storage().get()), nullptr);
+  EXPECT_EQ(dynamic_cast<hfport::MappedFile*>(read->shards()[0]->storage().get()), nullptr);
+  const auto size = fs::file_size(path);
+  fs::resize_file(path, 100);
+  EXPECT_TRUE(throws_exactly<hfport::FileError>(
+      [&] { mapped->tensor("w"); },
+      {"'" + path + "' changed size since it was opened (" + std::to_string(size) +
+           " bytes then, 100 now)", "SIGBUS", "mmap=False"}));
+  EXPECT_EQ(values_of(read->tensor("a")), (std::vector<float>{1, 2}));
+  EXPECT_EQ(values_of(read->tensor("w")), std::vector<float>(2048, 3));
+  // The same size again (rewritten in place) is not detectable by size, and not refused.
+  fs::resize_file(path, size);
+  EXPECT_EQ(mapped->tensor("a").numel(), 2);
+}
+
+TEST(Checkpoint, ReadAccessOpensShardsIntoMemoryToo) {
+  TempDir dir;
+  write_safetensors(dir.path() / "model-1.safetensors", {f32_tensor("a", {1, 2})});
+  write_safetensors(dir.path() / "model-2.safetensors", {f32_tensor("b", {3})});
+  write_file(dir.path() / "model.safetensors.index.json",
+             std::string(R"({"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}})"));
+  auto ck = Checkpoint::open(dir.path().string(), hfport::FileAccess::Read);
+  for (const auto& shard : ck->shards()) EXPECT_EQ(shard->access(), hfport::FileAccess::Read);
+  fs::resize_file(dir.path() / "model-2.safetensors", 0);
+  EXPECT_EQ(values_of(ck->tensor("b")), (std::vector<float>{3}));
 }
 
 TEST(Checkpoint, ViewKeepsTheMappingAliveAfterTheCheckpointIsGone) {

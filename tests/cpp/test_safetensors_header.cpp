@@ -125,7 +125,7 @@ TEST(SafetensorsGolden, ValuesReadThroughTheMappedFile) {
   EXPECT_EQ(hfport::bf16_to_f32(file->tensor("c").data_as<uint16_t>()[0]), 1.0f);
   EXPECT_EQ(file->tensor("e").numel(), 0);
   // The views point into the mapping at 8 + header + begin.
-  EXPECT_EQ(b.data(), file->mapping()->data() + 264 + 10);
+  EXPECT_EQ(b.data(), file->storage()->data() + 264 + 10);
 }
 
 TEST(SafetensorsGolden, EmptyFileAndScalar) {

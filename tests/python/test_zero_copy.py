@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -260,3 +262,35 @@ def test_ops_on_zero_element_inputs_match_torch():
         got = torch.from_dlpack(got)
         assert got.shape == expected.shape
         assert torch.equal(got, expected)
+
+
+# Issue 12: a file truncated under a live mapping. hfport keeps zero-copy mapping (docs/decisions.md
+# says why), refuses new views of a file whose size changed, and reads files into memory on
+# request (mmap=False). A view taken before the truncation still dies with SIGBUS, as numpy.memmap
+# and safetensors do: that is checked here too, in a child process, so the choice stays visible.
+def test_truncated_file_gives_no_new_views_and_mmap_false_is_immune(tmp_path):
+    path = tmp_path / "model.safetensors"
+    tensors = {"a": random_tensor(torch.float32, (4,)), "w": random_tensor(torch.float32, (4096,))}
+    safetensors.torch.save_file(tensors, path)
+    size = path.stat().st_size
+    mapped, copied = hfport.open(path), hfport.open(path, mmap=False)
+    os.truncate(path, 64)
+    with pytest.raises(hfport.errors.FileError,
+                       match=f"changed size since it was opened \\({size} bytes then, 64 now\\)"):
+        mapped["a"]
+    for name, expected in tensors.items():
+        assert_bit_exact(torch.from_dlpack(copied[name]), expected)
+
+
+def test_a_view_read_after_truncation_dies_with_sigbus(tmp_path):
+    path = tmp_path / "model.safetensors"
+    safetensors.torch.save_file({"w": torch.ones(1 << 16)}, path)
+    script = textwrap.dedent(f"""
+        import os, hfport, torch
+        view = torch.from_dlpack(hfport.open({str(path)!r})["w"])
+        os.truncate({str(path)!r}, 0)
+        print(float(view[-1]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
+                          check=False)
+    assert done.returncode == -signal.SIGBUS, (done.returncode, done.stderr[-2000:])
