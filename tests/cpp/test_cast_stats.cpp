@@ -26,6 +26,7 @@
 #include "core/stats.h"
 #include "core/tensor.h"
 #include "expect_error.h"
+#include "scoped_threads.h"
 #include "float_reference.h"
 
 namespace {
@@ -33,25 +34,6 @@ namespace {
 using hfport::DType;
 using hfport::Tensor;
 using namespace hfport_test;
-
-// Sets HFPORT_NUM_THREADS for one scope.
-class ScopedThreads {
- public:
-  explicit ScopedThreads(int threads) {
-    if (const char* old = std::getenv("HFPORT_NUM_THREADS")) old_ = old;
-    ::setenv("HFPORT_NUM_THREADS", std::to_string(threads).c_str(), 1);
-  }
-  ~ScopedThreads() {
-    if (old_) {
-      ::setenv("HFPORT_NUM_THREADS", old_->c_str(), 1);
-    } else {
-      ::unsetenv("HFPORT_NUM_THREADS");
-    }
-  }
-
- private:
-  std::optional<std::string> old_;
-};
 
 TEST(Parallel, ThreadCountFollowsTheEnvironment) {
   ScopedThreads restore_afterwards(3);
