@@ -6,6 +6,8 @@
 #   make demo   a tiny LLaMA and Mamba (built by transformers) and the real all-MiniLM-L6-v2
 #               checkpoint: the load report and the per-layer parity table of each
 #   make lint   ruff over the Python (part of make test)
+#   make test-sanitize  the C++ tests and the reader, loader and ops pytest files against an
+#               ASan + UBSan build (CPU only) in build/sanitize; the installed package is untouched
 #   make bench  the CPU benchmarks (loader, mapping, kernels, models); writes docs/benchmarks.md
 #   make gpu-deps  the .deb files benchmarks/gpu_check.sh unpacks on a GPU machine without network
 
@@ -24,7 +26,8 @@ PY_BUILD_DEPS := scikit-build-core pybind11 cmake ninja numpy rich
 CUBLAS_WHEEL := nvidia-cublas==13.10.0.20
 NVCC := $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 
-.PHONY: deps deps-debian deps-python dev test test-cpp test-python lint demo bench clean gpu-deps
+.PHONY: deps deps-debian deps-python dev test test-cpp test-python test-sanitize lint demo bench \
+	clean gpu-deps
 
 deps: deps-debian deps-python
 
@@ -58,13 +61,59 @@ dev: deps
 test: dev lint test-cpp test-python
 
 lint:
-	$(PYTHON) -m ruff check python tests/python benchmarks
+	$(PYTHON) -m ruff check python tests/python tests/sanitize benchmarks
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(shell nproc)
 
 test-python:
 	$(PYTHON) -m pytest tests/python -q
+
+# The sanitized build is configured by CMake directly and never installed: its _hfport is staged
+# in build/sanitize/python beside links to python/hfport/*.py, and tests/sanitize/sitecustomize.py
+# (linked there too) puts that folder ahead of the editable install's import finder.
+# CUDA is off: nvcc's device code is not instrumented, the CUDA sources would lengthen the build,
+# and CI has no GPU to run them. -O1 without NDEBUG: the checking build keeps its asserts.
+# CMAKE_CXX_FLAGS reach every compile and every link line, so the tests and the module both link
+# the sanitizer runtimes.
+SAN_BUILD_DIR := build/sanitize
+SAN_CXX := g++
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_PYTESTS := $(addprefix tests/python/,test_malformed.py test_sharded.py test_zero_copy.py \
+	test_roundtrip.py test_loader.py test_ops_attention.py test_ops_norm_linear.py test_ops_rope.py \
+	test_ops_scan.py)
+# Every error ends the process with exit code 1 (halt_on_error; -fno-sanitize-recover for UBSan).
+# The C++ tests keep LeakSanitizer on (ASan's default).
+SAN_ASAN_OPTIONS := halt_on_error=1:detect_stack_use_after_return=1
+SAN_UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+# python3 is not built with ASan, whose runtime must be the first library of the process, so it is
+# preloaded; libubsan would come in with the module, and is preloaded beside it to be in place
+# from the start as well. Leak checking is off for Python: CPython and torch leave memory
+# allocated at exit by design, so every run would report leaks that are not hfport's.
+# pytest runs with --capture=sys: its default capture of file descriptors 1 and 2 would swallow
+# the report of a sanitizer that ends the process, leaving a bare exit code.
+SAN_PRELOAD := $$($(SAN_CXX) -print-file-name=libasan.so) \
+	$$($(SAN_CXX) -print-file-name=libubsan.so)
+SAN_PY_ENV := LD_PRELOAD="$(SAN_PRELOAD)" ASAN_OPTIONS=$(SAN_ASAN_OPTIONS):detect_leaks=0 \
+	UBSAN_OPTIONS=$(SAN_UBSAN_OPTIONS) PYTHONPATH=$(CURDIR)/$(SAN_BUILD_DIR)/python
+
+test-sanitize: deps
+	cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DCMAKE_CXX_COMPILER=$(SAN_CXX) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+	  -DCMAKE_CXX_FLAGS="$(SAN_FLAGS)" -DHFPORT_CUDA=OFF -DHFPORT_BUILD_TESTS=ON \
+	  -DHFPORT_BUILD_PYTHON=ON -DPython_EXECUTABLE="$$(command -v $(PYTHON))" \
+	  -Dpybind11_DIR="$$($(PYTHON) -m pybind11 --cmakedir)"
+	cmake --build $(SAN_BUILD_DIR)
+	ASAN_OPTIONS=$(SAN_ASAN_OPTIONS) UBSAN_OPTIONS=$(SAN_UBSAN_OPTIONS) \
+	  ctest --test-dir $(SAN_BUILD_DIR) --output-on-failure --no-tests=error -j $(shell nproc)
+	rm -rf $(SAN_BUILD_DIR)/python && mkdir -p $(SAN_BUILD_DIR)/python/hfport
+	ln -s $(CURDIR)/tests/sanitize/sitecustomize.py $(SAN_BUILD_DIR)/python/
+	ln -s $(CURDIR)/python/hfport/*.py $(CURDIR)/$(SAN_BUILD_DIR)/_hfport.*.so \
+	  $(SAN_BUILD_DIR)/python/hfport/
+	$(SAN_PY_ENV) $(PYTHON) -c 'import hfport._hfport as m, sys; print("hfport._hfport:", \
+	  m.__file__); sys.exit(0 if m.__file__.startswith("$(CURDIR)/$(SAN_BUILD_DIR)/") else \
+	  "not the sanitized build")'
+	$(SAN_PY_ENV) $(PYTHON) -m pytest -q --capture=sys $(SAN_PYTESTS)
 
 demo: deps
 	$(PIP) install -q --no-build-isolation --no-deps -e .
