@@ -10,6 +10,12 @@
 #               ASan + UBSan build (CPU only) in build/sanitize; the installed package is untouched
 #   make bench  the CPU benchmarks (loader, mapping, kernels, models); writes docs/benchmarks.md
 #   make gpu-deps  the .deb files benchmarks/gpu_check.sh unpacks on a GPU machine without network
+#   make fuzz-deps   deps-debian plus clang and libFuzzer (as root)
+#   make fuzz        the libFuzzer harnesses (tests/fuzz) built with ASan+UBSan into build/fuzz,
+#                    seed corpora from make_corpus.py (needs the Python test packages: make deps),
+#                    then each target for FUZZ_SECONDS (default 600); corpora grow in
+#                    build/fuzz/corpus
+#   make fuzz-smoke  the same for 20 s per target, for CI: fails when any target finds a crash
 
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip --disable-pip-version-check
@@ -26,20 +32,26 @@ PY_BUILD_DEPS := scikit-build-core pybind11 cmake ninja numpy rich
 CUBLAS_WHEEL := nvidia-cublas==13.10.0.20
 NVCC := $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 
+FUZZ_DEB_PACKAGES := clang libclang-rt-14-dev
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 600
+
 .PHONY: deps deps-debian deps-python dev test test-cpp test-python test-sanitize lint demo bench \
-	clean gpu-deps
+	clean gpu-deps fuzz-deps fuzz-build fuzz-corpus fuzz fuzz-smoke
 
 deps: deps-debian deps-python
 
-deps-debian:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+deps-debian fuzz-deps: PACKAGES = $(DEB_PACKAGES)
+fuzz-deps: PACKAGES += $(FUZZ_DEB_PACKAGES)
+deps-debian fuzz-deps:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
-	    echo "missing Debian packages:$$missing (run 'sudo make deps-debian')"; exit 1; \
+	    echo "missing Debian packages:$$missing (run 'sudo make $@')"; exit 1; \
 	  fi; \
 	fi
 
@@ -133,3 +145,18 @@ clean:
 gpu-deps:
 	mkdir -p .gpu-deps && cd .gpu-deps && apt-get download $(DEB_PACKAGES) \
 	  libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5
+
+# A build folder of its own: the sanitizers instrument hfport_core itself
+# (tests/fuzz/CMakeLists.txt).
+fuzz-build: fuzz-deps
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_CXX_COMPILER=clang++ -DHFPORT_CUDA=OFF -DHFPORT_BUILD_FUZZ=ON
+	cmake --build $(FUZZ_DIR)
+
+fuzz-corpus:
+	$(PYTHON) tests/fuzz/make_corpus.py $(FUZZ_DIR)/corpus
+
+fuzz: fuzz-build fuzz-corpus
+	tests/fuzz/run_fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_DIR)
+
+fuzz-smoke: fuzz-build fuzz-corpus
+	tests/fuzz/run_fuzzers.sh 20 $(FUZZ_DIR)

@@ -6,6 +6,7 @@
 #include <string>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -80,8 +81,15 @@ __attribute__((target("avx,f16c"))) void widen_f16_to_f32_f16c(const void* src, 
   for (; i < count; ++i) dst[i] = f16_to_f32(load<uint16_t>(src, i));
 }
 
+// F16C is read from CPUID leaf 1 directly: clang before 16 rejects "f16c" in
+// __builtin_cpu_supports (Debian 12's clang 14, which the fuzz build uses). "avx" also checks that
+// the OS saves the YMM registers, so it stays with the builtin.
 bool cpu_has_f16c() {
-  static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0 &&
+           __builtin_cpu_supports("avx");
+  }();
   return has;
 }
 #endif
