@@ -185,6 +185,13 @@ Tensor from_dlpack(DLManagedTensor* managed) {
                                                      [owner]() mutable { owner.reset(); });
     return Tensor(std::move(storage), 0, *dtype, std::move(shape), std::move(strides));
   }
+  int64_t numel = 1;
+  for (const int64_t dim : shape) {
+    if (__builtin_mul_overflow(numel, dim, &numel)) {
+      throw DLPackError("DLPack tensor of shape " + shape_to_string(shape) + " has more elements "
+                        "than fit in 64 bits");
+    }
+  }
   if (dl.data == nullptr) {
     throw DLPackError("DLPack tensor of shape " + shape_to_string(shape) + " has a null data "
                       "pointer");

@@ -352,7 +352,9 @@ class Evaluator {
     if (node.name == "max") return std::max(a, b);
     // ceil_div
     if (b <= 0) fail("ceil_div by " + std::to_string(b));
-    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+    // Division truncates toward zero, which is the ceiling for a negative quotient; neither form
+    // can overflow (a + b - 1 and -a could, at the ends of int64).
+    return a / b + (a % b > 0 ? 1 : 0);
   }
 
   json binary(const Node& node) const {

@@ -289,7 +289,7 @@ FamilySpec parse_family_spec_text(const std::string& json_text, const std::strin
   ojson document;
   try {
     document = ojson::parse(json_text);
-  } catch (const ojson::parse_error& e) {
+  } catch (const ojson::exception& e) {  // a syntax error, or a number out of range (1e500)
     throw SpecError(origin + ": not valid JSON: " + e.what());
   }
   return parse_family_spec(document, origin);

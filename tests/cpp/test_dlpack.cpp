@@ -310,6 +310,8 @@ TEST(DLPack, ImportsThatCannotBeViewedAreRefused) {
       {{3, 3}, {INT64_MAX / 2, 1}, false, "more bytes than fit in 64 bits"},
       {{2, 2}, {INT64_MIN, 1}, false, "more bytes than fit in 64 bits"},
       {{2, 4611686018427387904, 4}, {}, false, "strides that do not fit in 64 bits"},
+      // Found by fuzz_from_dlpack: zero strides reach one element, but numel() overflows.
+      {{4294967296, 4294967296}, {0, 0}, false, "more elements than fit in 64 bits"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.needle);

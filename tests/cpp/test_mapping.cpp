@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <random>
 
 #include "core/error.h"
@@ -33,6 +34,28 @@ TEST(Expression, FollowsPythonPrecedenceAndFloorDivision) {
   EXPECT_EQ(eval_int("2 ** 3 ** 2", config), 512);  // right-associative
   EXPECT_EQ(eval_int("ceil_div(hidden_size, 16) + ceil_div(97, 16)", config), 6 + 7);
   EXPECT_EQ(eval_int("min(3, 5) * max(3, 5)", config), 15);
+}
+
+// Found by fuzz_family_spec (tests/fuzz/regressions/family_spec): ceil_div at the ends of int64
+// was signed overflow. It is the ceiling of the exact quotient, as Python's -(-a // b).
+TEST(Expression, CeilDivAtTheEndsOfInt64) {
+  const json config = {{"big", INT64_MAX}, {"small", INT64_MIN}};
+  EXPECT_EQ(eval_int("ceil_div(big, 2)", config), INT64_MAX / 2 + 1);
+  EXPECT_EQ(eval_int("ceil_div(big, 1)", config), INT64_MAX);
+  EXPECT_EQ(eval_int("ceil_div(small, 3)", config), INT64_MIN / 3);  // -3074457345618258602
+  EXPECT_EQ(eval_int("ceil_div(small, 1)", config), INT64_MIN);
+  for (const int64_t a : {-7, -6, -1, 0, 1, 6, 7}) {
+    for (const int64_t b : {1, 2, 3, 7}) {
+      const int64_t floor_of_negated = (-a) / b - ((-a) % b < 0 ? 1 : 0);  // Python's -a // b
+      EXPECT_EQ(eval_int("ceil_div(a, b)", json{{"a", a}, {"b", b}}), -floor_of_negated)
+          << a << " " << b;
+    }
+  }
+}
+
+TEST(Expression, SpecWithANumberBeyondDoubleIsASpecError) {
+  EXPECT_THROW(hfport::parse_family_spec_text(R"({"family": "t", "x": 1e500})", "spec.json"),
+               hfport::SpecError);
 }
 
 TEST(Expression, ReadsNestedFieldsListsAndCaptures) {
