@@ -72,10 +72,13 @@ std::byte* Tensor::data() const {
 }
 
 bool Tensor::is_contiguous() const {
+  // Holding nothing, any strides will do; and the products below fit int64 only when the
+  // element count does (an empty tensor's other dims may be huge: [0, 2^40, 2^40]).
+  if (numel() == 0) return true;
   int64_t expected = 1;
   for (int64_t i = ndim() - 1; i >= 0; --i) {
     if (shape_[i] == 1) continue;  // a size-1 dim's stride never matters
-    if (strides_[i] != expected) return numel() == 0;
+    if (strides_[i] != expected) return false;
     expected *= shape_[i];
   }
   return true;

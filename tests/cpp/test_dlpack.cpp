@@ -277,7 +277,9 @@ TEST(DLPack, RefusedImportsStillCallTheDeleterOnce) {
 TEST(DLPack, ZeroElementImportFromANullPointer) {
   for (const auto& [shape, strides] :
        {std::pair{Shape{0, 8}, Shape{}}, std::pair{Shape{4, 0, 3}, Shape{-3, 1, -1}},
-        std::pair{Shape{0, 2147483648, 2147483648}, Shape{}}}) {
+        std::pair{Shape{0, 2147483648, 2147483648}, Shape{}},
+        // Found by fuzz_from_dlpack: is_contiguous multiplied these dims and overflowed.
+        std::pair{Shape{0, 4, 7782220156096217089}, Shape{1, 7782220156096217089, 1}}}) {
     SCOPED_TRACE(hfport::shape_to_string(shape));
     int deletes = 0;
     DLManagedTensor* m = Producer::make({kDLFloat, 32, 1}, {kDLCPU, 0}, shape, strides, 0, &deletes,
@@ -286,6 +288,7 @@ TEST(DLPack, ZeroElementImportFromANullPointer) {
     Tensor t = hfport::from_dlpack(m);
     EXPECT_EQ(t.shape(), shape);
     EXPECT_EQ(t.numel(), 0);
+    EXPECT_TRUE(t.is_contiguous());
     EXPECT_EQ(t.data(), nullptr);
     EXPECT_EQ(t.clone().numel(), 0);
     EXPECT_EQ(t.select(-1, 1).numel(), 0);
