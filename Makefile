@@ -13,7 +13,8 @@
 #   make fuzz-deps   deps-debian plus clang and libFuzzer (as root)
 #   make fuzz        the libFuzzer harnesses (tests/fuzz) built with ASan+UBSan into build/fuzz,
 #                    seed corpora from make_corpus.py (needs the Python test packages: make deps),
-#                    then each target for FUZZ_SECONDS (default 600); corpora grow in
+#                    then each target for FUZZ_SECONDS (default 600), or FUZZ_RUNS executions
+#                    when that comes first; corpora grow in
 #                    build/fuzz/corpus
 #   make fuzz-smoke  the same for 20 s per target, for CI: fails when any target finds a crash
 
@@ -35,6 +36,7 @@ NVCC := $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc
 FUZZ_DEB_PACKAGES := clang libclang-rt-14-dev
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 600
+FUZZ_RUNS ?=
 
 .PHONY: deps deps-debian deps-python dev test test-cpp test-python test-sanitize lint demo bench \
 	clean gpu-deps fuzz-deps fuzz-build fuzz-corpus fuzz fuzz-smoke
@@ -156,7 +158,7 @@ fuzz-corpus:
 	$(PYTHON) tests/fuzz/make_corpus.py $(FUZZ_DIR)/corpus
 
 fuzz: fuzz-build fuzz-corpus
-	tests/fuzz/run_fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_DIR)
+	FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run_fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_DIR)
 
 fuzz-smoke: fuzz-build fuzz-corpus
 	tests/fuzz/run_fuzzers.sh 20 $(FUZZ_DIR)

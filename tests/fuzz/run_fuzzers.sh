@@ -4,6 +4,10 @@
 #
 #   tests/fuzz/run_fuzzers.sh SECONDS [BUILD_DIR]      (BUILD_DIR defaults to build/fuzz)
 #
+# FUZZ_RUNS=N in the environment also stops each target after N executions (whichever comes
+# first): `make fuzz FUZZ_SECONDS=7200 FUZZ_RUNS=10000000` is the long run docs/reliability.md
+# records.
+#
 # A target grows its corpus in BUILD_DIR/corpus/<target> (seeded by make_corpus.py), so the next
 # run starts where this one stopped. It also reads tests/fuzz/regressions/<target>, inputs that
 # once crashed it, so a bug that comes back fails at once. A crashing input is written to
@@ -40,7 +44,8 @@ for binary in "$build"/bin/fuzz_*; do
   [ -d "$here/regressions/$target" ] && seeds=("$here/regressions/$target")
   echo "fuzz_$target: ${seconds}s, log in $log"
   "$binary" "$corpus" "${seeds[@]}" -dict="$here/json.dict" -max_len="${max_len[$target]:-4096}" \
-    -timeout=10 -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/" \
+    -timeout=10 -max_total_time="$seconds" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -print_final_stats=1 \
+    -artifact_prefix="$artifacts/" \
     >"$log" 2>&1
   status=$?
   result=ok
