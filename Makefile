@@ -137,6 +137,7 @@ bench: dev
 	$(PYTHON) benchmarks/bench_loader.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_mapping.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_kernels.py --write docs/benchmarks.md
+	$(PYTHON) benchmarks/bench_overhead.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_models.py --write docs/benchmarks.md
 
 clean:

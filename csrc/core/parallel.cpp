@@ -140,13 +140,18 @@ int default_thread_count() {
     const int requested = std::atoi(env);
     if (requested > 0) return requested;
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  // Read once: glibc answers it by reading /sys/devices/system/cpu/online, a file open and read
+  // that would be most of a small op's cost (3 system calls per call, found with strace).
+  static const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return hardware;
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  const int64_t threads = std::min<int64_t>(default_thread_count(), (n + grain - 1) / grain);
+  const int64_t chunks_of_grain = (n + grain - 1) / grain;
+  const int64_t threads =
+      chunks_of_grain <= 1 ? 1 : std::min<int64_t>(default_thread_count(), chunks_of_grain);
   if (threads <= 1 || t_inside_pool) {
     fn(0, n);
     return;

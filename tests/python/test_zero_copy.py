@@ -7,6 +7,7 @@ The mapping is observed from outside hfport, in /proc/self/maps and /proc/self/s
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import json
@@ -297,3 +298,84 @@ def test_a_view_read_after_truncation_dies_with_sigbus(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
                           check=False, env={**os.environ, "ASAN_OPTIONS": options})
     assert done.returncode == -signal.SIGBUS, (done.returncode, done.stderr[-2000:])
+
+
+# hfport.from_dlpack asks a producer for its capsule without a stream and reads the device from
+# the capsule, never calling __dlpack_device__ (torch's costs 1.4 us, most of a tiny op). A CUDA
+# capsule got that way is dropped unread and asked for again with stream=1, hfport's stream.
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32),
+                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+class _DLManagedTensor(ctypes.Structure):
+    pass
+
+
+_DELETER = ctypes.CFUNCTYPE(None, ctypes.POINTER(_DLManagedTensor))
+_DLManagedTensor._fields_ = [("dl_tensor", _DLTensor), ("manager_ctx", ctypes.c_void_p),
+                             ("deleter", _DELETER)]
+_api = ctypes.pythonapi
+_api.PyCapsule_New.restype = ctypes.py_object
+_api.PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+_api.PyCapsule_GetName.restype = ctypes.c_char_p
+_api.PyCapsule_GetName.argtypes = [ctypes.c_void_p]
+_api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+_api.PyCapsule_GetPointer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+def _destroy_capsule(capsule):
+    """As a producer's capsule destructor does: free the tensor if no consumer took it."""
+    if _api.PyCapsule_GetName(capsule) == b"dltensor":
+        managed = _DLManagedTensor.from_address(_api.PyCapsule_GetPointer(capsule, b"dltensor"))
+        managed.deleter(ctypes.pointer(managed))
+
+
+class RecordingProducer:
+    """A DLPack producer whose capsules describe a [4] float32 tensor on `device_type` at a fake
+    address (never read), recording each __dlpack__ call's stream and each deleter call."""
+
+    def __init__(self, device_type: int):
+        self.device_type, self.streams, self.deleted, self._keep = device_type, [], 0, []
+
+    def __dlpack_device__(self):
+        raise AssertionError("hfport.from_dlpack must not need __dlpack_device__")
+
+    def __dlpack__(self, stream=None):
+        self.streams.append(stream)
+        shape = (ctypes.c_int64 * 1)(4)
+        managed = _DLManagedTensor()
+        managed.dl_tensor = _DLTensor(ctypes.c_void_p(0x10000), _DLDevice(self.device_type, 0), 1,
+                                      _DLDataType(2, 32, 1), shape, None, 0)
+
+        def deleter(_):
+            self.deleted += 1
+
+        managed.deleter = _DELETER(deleter)
+        self._keep += [shape, managed, managed.deleter]
+        return _api.PyCapsule_New(ctypes.addressof(managed), b"dltensor",
+                                  ctypes.cast(_destroy_capsule, ctypes.c_void_p))
+
+
+@pytest.mark.parametrize(("device_type", "streams"), [(1, [None]), (2, [None, 1])])
+def test_from_dlpack_reads_the_device_from_the_capsule(device_type, streams):
+    producer = RecordingProducer(device_type)
+    t = hfport.from_dlpack(producer)
+    assert producer.streams == streams
+    assert tuple(t.shape) == (4,)
+    assert t.device == ("cpu" if device_type == 1 else "cuda:0")
+    # The capsule taken without a stream on CUDA was dropped unconsumed: its tensor let go.
+    assert producer.deleted == len(streams) - 1
+    del t
+    gc.collect()
+    assert producer.deleted == len(streams)
