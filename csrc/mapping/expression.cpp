@@ -78,6 +78,14 @@ std::vector<Token> tokenize(const std::string& text, const std::string& where) {
       i += op.size();
     }
   }
+  // Expressions in specs are a few dozen tokens. The bound keeps every tree the parser can build
+  // shallow enough to evaluate and free by recursion: a chain of 10,000 "+" is one level of
+  // parser recursion but a tree 10,000 deep.
+  constexpr size_t kMaxTokens = 1000;
+  if (tokens.size() > kMaxTokens) {
+    throw SpecError(where + ": expression of " + std::to_string(tokens.size()) + " tokens; at "
+                    "most " + std::to_string(kMaxTokens) + " are allowed");
+  }
   tokens.push_back({Token::Kind::End, "", text.size()});
   return tokens;
 }
@@ -116,7 +124,27 @@ class Parser {
     return node;
   }
 
+  // Nesting (parentheses, brackets, calls, unary minus, not, **) is bounded: the parser and the
+  // evaluator recurse once a level, and a spec is untrusted input that could otherwise overflow
+  // the stack (fuzz_family_spec did, with 12 KB of "-(-(-(...").
+  static constexpr int kMaxNesting = 100;
+  class Nested {
+   public:
+    explicit Nested(Parser& parser) : parser_(parser) {
+      if (++parser_.nesting_ > kMaxNesting) {
+        parser_.fail("nested more than " + std::to_string(kMaxNesting) + " levels deep");
+      }
+    }
+    ~Nested() { --parser_.nesting_; }
+    Nested(const Nested&) = delete;
+    Nested& operator=(const Nested&) = delete;
+
+   private:
+    Parser& parser_;
+  };
+
   NodePtr parse_or() {
+    const Nested nested(*this);
     NodePtr left = parse_and();
     while (accept_word("or")) left = make(Node::Kind::Binary, "or", {left, parse_and()});
     return left;
@@ -127,6 +155,7 @@ class Parser {
     return left;
   }
   NodePtr parse_not() {
+    const Nested nested(*this);
     if (accept_word("not")) return make(Node::Kind::Unary, "not", {parse_not()});
     return parse_comparison();
   }
@@ -160,6 +189,7 @@ class Parser {
     }
   }
   NodePtr parse_unary() {
+    const Nested nested(*this);
     if (accept_op("-")) return make(Node::Kind::Unary, "-", {parse_unary()});
     return parse_power();
   }
@@ -235,6 +265,7 @@ class Parser {
   const std::string& where_;
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;
   std::set<std::string>* fields_ = nullptr;
 };
 

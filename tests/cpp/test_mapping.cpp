@@ -53,6 +53,28 @@ TEST(Expression, CeilDivAtTheEndsOfInt64) {
   }
 }
 
+// Found by fuzz_family_spec (regressions/family_spec/deep-unary-minus): 12 KB of "-(-(-(..."
+// overflowed the recursive parser's stack. Nesting and length are bounded; a long flat chain
+// would build a tree as deep as it is long, which evaluating and freeing would recurse through.
+TEST(Expression, NestingAndLengthAreBounded) {
+  const json config = {{"x", 1}};
+  std::string nested = "x", minus = "x";
+  for (int i = 0; i < 30; ++i) nested = "(" + nested + ")";
+  for (int i = 0; i < 30; ++i) minus = "-" + minus;
+  EXPECT_EQ(eval_int(nested, config), 1);
+  EXPECT_EQ(eval_int(minus, config), 1);
+  std::string deep = "x", chain = "x";
+  for (int i = 0; i < 80; ++i) deep = "-(" + deep + ")";
+  for (int i = 0; i < 5000; ++i) chain += "+x";
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::SpecError>([&] { eval_int(deep, config); },
+                                                {"nested more than 100 levels deep"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::SpecError>([&] { eval_int(chain, config); },
+                                                {"expression of 10001 tokens", "at most 1000"}));
+  std::string not_chain = "x";
+  for (int i = 0; i < 200; ++i) not_chain = "not " + not_chain;
+  EXPECT_THROW(eval_int(not_chain, config), hfport::SpecError);
+}
+
 TEST(Expression, SpecWithANumberBeyondDoubleIsASpecError) {
   EXPECT_THROW(hfport::parse_family_spec_text(R"({"family": "t", "x": 1e500})", "spec.json"),
                hfport::SpecError);
