@@ -1,8 +1,9 @@
 // The CUDA runtime as csrc/core calls it: every call checked (CudaError naming the call and CUDA's
 // description), and the current device switched for one scope and restored after it.
 //
-// Private to csrc/core's .cpp files, and only inside #ifdef HFPORT_WITH_CUDA: the public headers
-// stay free of CUDA's, so a C++ user of a CUDA build compiles against them with any compiler.
+// Private to csrc/core's .cpp files and core/cuda's .cu files, and only inside #ifdef
+// HFPORT_WITH_CUDA: the public headers stay free of CUDA's, so a C++ user of a CUDA build compiles
+// against them with any compiler.
 #pragma once
 
 #ifndef HFPORT_WITH_CUDA

@@ -14,10 +14,10 @@
 #include <memory>
 #include <thread>
 
+#include "core/cuda/convert.h"
 #include "core/cuda_call.h"
 #include "core/cuda_storage.h"
 #include "core/parallel.h"
-#include "kernels/cuda/convert.h"
 #endif
 
 namespace hfport {

@@ -75,7 +75,7 @@ struct UploadOptions {
 void validate_upload_options(const UploadOptions& options);
 
 // Whether upload_to_device converts `from` to `to` on the device: the same dtype (nothing to
-// convert), or both F32, F16, BF16 or F64 (kernels/cuda/convert.h). Always false between two
+// convert), or both F32, F16, BF16 or F64 (core/cuda/convert.h). Always false between two
 // dtypes in a build without CUDA, where nothing is uploaded.
 bool device_cast_supported(DType from, DType to);
 

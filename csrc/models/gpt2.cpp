@@ -6,12 +6,12 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/norm.h"
 #include "models/model_inputs.h"
 #include "models/parameters.h"
+#include "ops/activation.h"
+#include "ops/attention.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
 
 namespace hfport::models {
 

@@ -10,16 +10,16 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/storage.h"
-#include "kernels/cpu/attention.h"
+#include "kernels/cpu/float_element.h"
 #include "kernels/cpu/float_math.h"
-#include "kernels/cpu/kernel_arguments.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/norm.h"
-#include "kernels/cpu/rope.h"
 #include "models/parameters.h"
+#include "ops/attention.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "ops/rope.h"
 #ifdef HFPORT_WITH_CUDA
-#include "kernels/cuda/device_tensor.h"
 #include "kernels/cuda/elementwise.h"
+#include "ops/cuda/device_tensor.h"
 #endif
 
 namespace hfport::models {

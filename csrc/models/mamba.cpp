@@ -12,12 +12,12 @@
 
 #include "core/device_copy.h"
 #include "core/error.h"
-#include "kernels/cpu/causal_conv1d.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/norm.h"
-#include "kernels/cpu/selective_scan.h"
 #include "models/model_inputs.h"
 #include "models/parameters.h"
+#include "ops/causal_conv1d.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "ops/selective_scan.h"
 
 namespace hfport::models {
 

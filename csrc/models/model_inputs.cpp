@@ -10,8 +10,8 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #ifdef HFPORT_WITH_CUDA
-#include "kernels/cuda/device_tensor.h"
 #include "kernels/cuda/elementwise.h"
+#include "ops/cuda/device_tensor.h"
 #endif
 
 namespace hfport::models {

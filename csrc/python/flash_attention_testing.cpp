@@ -11,12 +11,12 @@
 #include <string>
 
 #include "core/error.h"
-#include "kernels/cpu/attention.h"
+#include "ops/attention.h"
 #include "python/bindings.h"
 
 #ifdef HFPORT_WITH_CUDA
-#include "kernels/cuda/device_tensor.h"
 #include "kernels/cuda/flash_attention.h"
+#include "ops/cuda/device_tensor.h"
 #endif
 
 namespace hfport::python {

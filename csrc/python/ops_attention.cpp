@@ -1,5 +1,5 @@
-// hfport.ops.attention, rope_frequencies, rope_table and rope: the CPU kernels of
-// kernels/cpu/attention.h and rope.h on any DLPack producer, read without a copy. Argument
+// hfport.ops.attention, rope_frequencies, rope_table and rope: the ops of ops/attention.h and
+// ops/rope.h on any DLPack producer, read without a copy. Argument
 // errors are the kernels' own (hfport.errors.Error, naming the argument and the expectation);
 // the GIL is released while a kernel runs.
 #include <pybind11/stl.h>
@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/rope.h"
 #include "core/error.h"
+#include "ops/attention.h"
+#include "ops/rope.h"
 #include "python/bindings.h"
 
 namespace hfport::python {

@@ -8,11 +8,11 @@
 #include <string>
 
 #include "core/error.h"
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/causal_conv1d.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/norm.h"
-#include "kernels/cpu/selective_scan.h"
+#include "ops/activation.h"
+#include "ops/causal_conv1d.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "ops/selective_scan.h"
 #include "python/bindings.h"
 
 namespace hfport::python {

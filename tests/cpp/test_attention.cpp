@@ -19,6 +19,7 @@
 #include "core/tensor.h"
 #include "expect_error.h"
 #include "kernels/cpu/attention.h"
+#include "ops/attention.h"
 
 namespace {
 

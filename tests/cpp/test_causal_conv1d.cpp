@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "expect_error.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/causal_conv1d.h"
+#include "ops/causal_conv1d.h"
 
 namespace {
 

@@ -20,7 +20,7 @@
 #include "core/tensor.h"
 #include "expect_error.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/attention.h"
+#include "ops/attention.h"
 
 #ifdef HFPORT_WITH_CUDA
 #include <cuda_runtime_api.h>

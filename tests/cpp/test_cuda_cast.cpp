@@ -20,7 +20,7 @@
 
 #include "cuda_test_support.h"
 
-#include "kernels/cuda/cast.h"
+#include "core/cuda/cast.h"
 #endif
 
 namespace {

@@ -1,5 +1,5 @@
-// The CUDA copy and element-wise steps the ops and models share (kernels/cuda/convert,
-// device_tensor, elementwise) against host computations: strided gathers and scatters with casts,
+// The CUDA copy and element-wise steps the ops and models share (core/cuda/convert,
+// ops/cuda/device_tensor, kernels/cuda/elementwise) against host computations: strided gathers and scatters with casts,
 // the embedding lookup, the residual add, row masking and the fused swiglu halves. Fresh random
 // inputs at odd sizes, outputs poisoned first. Skips without a visible GPU; empty without CUDA.
 #include <gtest/gtest.h>
@@ -16,8 +16,8 @@
 #include "core/tensor.h"
 #include "cuda_test_support.h"
 #include "kernel_test_data.h"
-#include "kernels/cuda/device_tensor.h"
 #include "kernels/cuda/elementwise.h"
+#include "ops/cuda/device_tensor.h"
 
 namespace {
 

@@ -21,7 +21,7 @@
 #include "core/dtype.h"
 #include "core/tensor.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/attention.h"
+#include "ops/attention.h"
 
 #ifdef HFPORT_WITH_CUDA
 #include <cuda_runtime_api.h>

@@ -1,6 +1,6 @@
 // The CUDA kernels (kernels/cuda: rope, rms_norm, layer_norm, activations, causal_conv1d and its
 // update, selective_scan and selective_state_update) against the CPU ops they mirror
-// (kernels/cpu), on fresh random inputs at odd sizes, f32 / f16 / bf16, strided inputs where the
+// (ops/ on the host), on fresh random inputs at odd sizes, f32 / f16 / bf16, strided inputs where the
 // kernel takes strides, outputs poisoned with NaN before each launch so that an element a kernel
 // forgets to write fails the comparison. Relative L2 against the CPU op: f32 < 1e-5, f16 and bf16
 // < 1e-2 (the CPU ops are themselves checked against float64 references in their own tests).
@@ -25,17 +25,17 @@
 
 #include "core/cast.h"
 #include "core/error.h"
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/causal_conv1d.h"
-#include "kernels/cpu/norm.h"
-#include "kernels/cpu/rope.h"
-#include "kernels/cpu/selective_scan.h"
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/causal_conv1d.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
 #include "kernels/cuda/selective_scan.h"
+#include "ops/activation.h"
+#include "ops/causal_conv1d.h"
+#include "ops/norm.h"
+#include "ops/rope.h"
+#include "ops/selective_scan.h"
 #endif
 
 namespace {
@@ -93,12 +93,12 @@ Tensor rope_input(const RopeCase& c, int64_t batch, int64_t heads, int64_t seq) 
   return c.transposed_input ? swap_dims(t, 1, 2) : t;
 }
 
-hfport::cuda::RopeParams rope_params(const RopeCase& c, const DeviceTensor& x, const Tensor& host,
+hfport::RopeParams rope_params(const RopeCase& c, const DeviceTensor& x, const Tensor& host,
                                      const DeviceTensor& out, const DeviceTensor& cos,
                                      const DeviceTensor& sin, const Tensor& table) {
   const bool bhsd = c.layout == hfport::AttentionLayout::BHSD;
   const size_t head = bhsd ? 1 : 2, seq = bhsd ? 2 : 1;
-  hfport::cuda::RopeParams p;
+  hfport::RopeParams p;
   p.batch = host.shape()[0];
   p.heads = host.shape()[head];
   p.seq = host.shape()[seq];
@@ -180,7 +180,7 @@ TEST_F(CudaKernels, RopeMatchesTheCpuOp) {
 
 // The launchers' argument checks run before any CUDA call, so these need no device.
 TEST(CudaKernelArguments, RopeRejectsABadRotaryDimOrDtype) {
-  hfport::cuda::RopeParams p;
+  hfport::RopeParams p;
   p.head_dim = 8;
   p.rotary_dim = 7;
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
@@ -217,7 +217,7 @@ TEST_F(CudaKernels, RmsNormMatchesTheCpuOp) {
           DeviceTensor d_x(x), d_w(weight), d_out(poisoned(dtype, {rows, cols}));
           DeviceTensor d_res(with_residual ? options.residual : x);
           DeviceTensor d_sum(poisoned(dtype, {rows, cols}));
-          hfport::cuda::NormParams p;
+          hfport::NormParams p;
           p.rows = rows;
           p.cols = cols;
           p.dtype = dtype;
@@ -246,7 +246,7 @@ TEST_F(CudaKernels, RmsNormInPlace) {
   const Tensor weight = random_tensor(DType::F32, {301}, 0.3, 1.0);
   const Tensor want = hfport::rms_norm(x, weight, 1e-6).out;
   DeviceTensor d_x(x), d_w(weight);
-  hfport::cuda::NormParams p;
+  hfport::NormParams p;
   p.rows = 19;
   p.cols = 301;
   p.dtype = DType::BF16;
@@ -271,7 +271,7 @@ TEST_F(CudaKernels, LayerNormMatchesTheCpuOp) {
         const Tensor want = affine ? hfport::layer_norm(x, weight, bias, 1e-5)
                                    : hfport::layer_norm(x, Tensor(), Tensor(), 1e-5);
         DeviceTensor d_x(x), d_w(weight), d_b(bias), d_out(poisoned(dtype, {rows, cols}));
-        hfport::cuda::NormParams p;
+        hfport::NormParams p;
         p.rows = rows;
         p.cols = cols;
         p.dtype = dtype;
@@ -292,7 +292,7 @@ TEST_F(CudaKernels, LayerNormMatchesTheCpuOp) {
 // Activations
 
 TEST_F(CudaKernels, ActivationsMatchTheCpuOps) {
-  using A = hfport::cuda::Activation;
+  using A = hfport::Activation;
   for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
     // Not n = 1: gelu of one input below about -5 is 0 on both sides, and 0 / 0 is no comparison.
     for (int64_t n : {int64_t{5}, int64_t{1001}, int64_t{70001}}) {
@@ -309,7 +309,7 @@ TEST_F(CudaKernels, ActivationsMatchTheCpuOps) {
           case A::Swiglu: want = hfport::swiglu(x, up); break;
         }
         DeviceTensor d_x(x), d_up(up), d_out(poisoned(dtype, {n}));
-        hfport::cuda::ActivationParams p;
+        hfport::ActivationParams p;
         p.activation = kind;
         p.n = n;
         p.dtype = dtype;
@@ -330,8 +330,8 @@ TEST_F(CudaKernels, ActivationsMatchTheCpuOps) {
 }
 
 TEST(CudaKernelArguments, SwigluNeedsUp) {
-  hfport::cuda::ActivationParams p;
-  p.activation = hfport::cuda::Activation::Swiglu;
+  hfport::ActivationParams p;
+  p.activation = hfport::Activation::Swiglu;
   p.n = 4;
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::cuda::activation(p, nullptr); },
@@ -358,7 +358,7 @@ TEST_F(CudaKernels, CausalConv1dMatchesTheCpuOp) {
           const Tensor want = hfport::causal_conv1d(x, weight, silu ? bias : Tensor(), act);
 
           DeviceTensor d_x(x), d_w(weight), d_b(bias), d_out(poisoned(dtype, {kBatch, kDim, kLen}));
-          hfport::cuda::CausalConv1dParams p;
+          hfport::CausalConv1dParams p;
           p.batch = kBatch;
           p.dim = kDim;
           p.seqlen = kLen;
@@ -400,7 +400,7 @@ TEST_F(CudaKernels, CausalConv1dUpdateMatchesTheCpuOp) {
                                                          hfport::ConvActivation::Silu);
 
         DeviceTensor d_x(x), d_w(weight), d_b(bias), d_out(poisoned(dtype, {kBatch, kDim, kLen}));
-        hfport::cuda::CausalConv1dUpdateParams p;
+        hfport::CausalConv1dUpdateParams p;
         p.batch = kBatch;
         p.dim = kDim;
         p.seqlen = kLen;
@@ -431,7 +431,7 @@ TEST_F(CudaKernels, CausalConv1dUpdateMatchesTheCpuOp) {
 }
 
 TEST(CudaKernelArguments, CausalConv1dUpdateRejectsAShortState) {
-  hfport::cuda::CausalConv1dUpdateParams p;
+  hfport::CausalConv1dUpdateParams p;
   p.width = 4;
   p.state_len = 2;
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(

@@ -1,4 +1,4 @@
-// linear on CUDA (kernels/cuda/linear.h, cuBLASLt) against the CPU op, which is itself checked
+// linear on CUDA (ops/cuda/linear.h, cuBLASLt) against the CPU op, which is itself checked
 // against float64 in test_norm_activation_linear.cpp: f32 / f16 / bf16 (+ TF32), odd sizes, with
 // and without bias, every activation, both epilogue placements, every weight layout, outputs
 // poisoned with NaN; and the algorithm cache (one heuristic query per problem). Relative L2
@@ -20,11 +20,12 @@
 #include "cuda_test_support.h"
 #include "expect_error.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/linear.h"
+#include "ops/linear.h"
 
 #ifdef HFPORT_WITH_CUBLASLT
+#include "kernels/cuda/gemm_cublaslt.h"
 #include "kernels/cuda/gemm_simple.h"
-#include "kernels/cuda/linear.h"
+#include "ops/cuda/linear.h"
 #endif
 
 namespace {

@@ -26,11 +26,11 @@
 #include "core/tensor.h"
 #include "expect_error.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/causal_conv1d.h"
-#include "kernels/cpu/norm.h"
-#include "kernels/cpu/rope.h"
-#include "kernels/cpu/selective_scan.h"
+#include "ops/activation.h"
+#include "ops/causal_conv1d.h"
+#include "ops/norm.h"
+#include "ops/rope.h"
+#include "ops/selective_scan.h"
 
 #ifdef HFPORT_WITH_CUDA
 #include "cuda_test_support.h"

@@ -17,9 +17,9 @@
 #include "core/tensor.h"
 #include "cuda_test_support.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/selective_scan.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/selective_scan.h"
+#include "ops/selective_scan.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 // mma multiplies them, and the results are compared with plain loops: Q K^T of one warp's slice,
 // P (the score accumulators repacked as an A operand) times V, the quad reductions of the online
 // softmax, bank conflicts of every ldmatrix, and the tile/mask arithmetic against the masking
-// rules of kernels/cpu/attention.h.
+// rules of ops/attention.h.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -545,7 +545,7 @@ TEST(FlashFragments, EmulationCatchesAWrongLoad) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rows, tiles and masks against kernels/cpu/attention.h's rules, on many small shapes and on
+// Rows, tiles and masks against ops/attention.h's rules, on many small shapes and on
 // the kernel's own block sizes.
 
 // attention.h: "causal: key position > query position; sliding_window: query position - key

@@ -8,9 +8,9 @@
 #include "core/error.h"
 #include "expect_error.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/norm.h"
+#include "ops/activation.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
 
 namespace {
 

@@ -17,6 +17,7 @@
 #include "core/tensor.h"
 #include "expect_error.h"
 #include "kernels/cpu/rope.h"
+#include "ops/rope.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "expect_error.h"
 #include "kernel_test_data.h"
-#include "kernels/cpu/selective_scan.h"
+#include "ops/selective_scan.h"
 
 namespace {
 

@@ -41,7 +41,7 @@ def flash(q, k, v, *, layout="bhsd", **kwargs) -> tuple[torch.Tensor, torch.Tens
 
 
 def keep_mask(batch, sq, sk, causal, window, key_padding) -> torch.Tensor:
-    """Boolean [B, 1, Sq, Sk], True = attend, by kernels/cpu/attention.h's rules (query i at
+    """Boolean [B, 1, Sq, Sk], True = attend, by ops/attention.h's rules (query i at
     position i + Sk - Sq)."""
     keep = explicit_mask(sq, sk, causal, window).expand(batch, 1, sq, sk).clone()
     if key_padding is not None:

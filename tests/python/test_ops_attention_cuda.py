@@ -29,7 +29,7 @@ pytestmark = needs_cuda
 
 @pytest.fixture(autouse=True, params=["dispatch", "simple"])
 def cuda_attention_kernel(request, monkeypatch):
-    """The kernel choice of attention_op.cpp, read from the environment at every call."""
+    """The kernel choice of ops/cuda/attention.cpp, read from the environment at every call."""
     if request.param == "simple":
         monkeypatch.setenv("HFPORT_CUDA_ATTENTION", "simple")
     else:

@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 # (rows, in, out). in = 1 and out = 1 are shapes the CPU op takes that cuBLASLt's heuristic may
-# answer INVALID_VALUE for (linear_op.cpp); a Mamba with dt_rank 1 has in = 1.
+# answer INVALID_VALUE for (kernels/cuda/gemm_cublaslt.cpp); a Mamba with dt_rank 1 has in = 1.
 SIZES = [(1, 45, 29), (17, 45, 29), (1000, 37, 71), (16, 64, 128), (5, 1, 7), (5, 7, 1)]
 APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}
 

@@ -1,38 +1,17 @@
+// The CPU kernels of causal_conv1d and its update; see causal_conv1d.h and
+// kernels/causal_conv1d_params.h.
 #include "kernels/cpu/causal_conv1d.h"
 
-#include <algorithm>
-#include <cmath>
+#include <cstdint>
 #include <vector>
 
-#include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/cpu/float_element.h"
 #include "kernels/cpu/float_math.h"
-#include "kernels/cpu/kernel_arguments.h"
-
-#ifdef HFPORT_WITH_CUDA
-#include "kernels/cuda/causal_conv1d.h"
-#endif
 
 namespace hfport {
 
 namespace {
-
-constexpr const char* kConv = "causal_conv1d";
-constexpr const char* kConvUpdate = "causal_conv1d_update";
-
-void check_weight_bias(const char* op, const Tensor& weight, const Tensor& bias, int64_t dim) {
-  require_float_type(op, "weight", weight);
-  require_ndim(op, "weight", weight, 2, "[dim, width]");
-  require_shape(op, "weight", weight, {dim, weight.shape()[1]}, "[dim, width]");
-  if (weight.shape()[1] < 1) {
-    throw ArgumentError(std::string(op) + ": weight must have width >= 1, got " +
-                shape_to_string(weight.shape()));
-  }
-  if (bias.defined()) {
-    require_float_type(op, "bias", bias);
-    require_shape(op, "bias", bias, {dim}, "[dim]");
-  }
-}
 
 // out[t] = bias + sum_k w[k] * padded[t + k] over `count` outputs, then the activation.
 HFPORT_SIMD_CLONES
@@ -62,176 +41,61 @@ void run_conv(const CausalConv1dParams& p) {
       const T* in = x + b * p.x_batch_stride + d * p.x_dim_stride;
       float* body = padded.data() + p.width - 1;  // the first width - 1 stay zero
       for (int64_t t = 0; t < p.seqlen; ++t) body[t] = E::load(in[t * p.x_seq_stride]);
-      conv_row(padded.data(), p.weight + d * p.width, p.width, p.bias ? p.bias[d] : 0.0f,
-               p.activation == ConvActivation::Silu, p.seqlen, row.data());
+      conv_row(padded.data(), p.weight + d * p.width, p.width, p.bias ? p.bias[d] : 0.0f, p.silu,
+               p.seqlen, row.data());
       T* dst = out + c * p.seqlen;
       for (int64_t t = 0; t < p.seqlen; ++t) dst[t] = E::store(row[t]);
     }
   });
 }
 
-double element_f64(const Tensor& t, int64_t i0, int64_t i1, int64_t i2) {
-  const auto& s = t.strides();
-  return load_as_f64(t.data(), t.dtype(), static_cast<size_t>(i0 * s[0] + i1 * s[1] + i2 * s[2]));
-}
-
-Device conv_device(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
-  return op_device(kConv, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"out", &out}});
+// EX: the element type of x and out; ES: that of the state.
+template <typename EX, typename ES>
+void run_update(const CausalConv1dUpdateParams& p) {
+  using TX = typename EX::Stored;
+  auto* state = static_cast<typename ES::Stored*>(p.conv_state);
+  const TX* xp = static_cast<const TX*>(p.x);
+  TX* out = static_cast<TX*>(p.out);
+  const int64_t width = p.width, state_len = p.state_len, seqlen = p.seqlen;
+  const int64_t ss_seq = p.state_seq_stride;
+  parallel_for(p.batch * p.dim, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t b = c / p.dim;
+      const int64_t d = c % p.dim;
+      auto* st = state + b * p.state_batch_stride + d * p.state_dim_stride;
+      const float* wd = p.weight + d * width;
+      for (int64_t t = 0; t < seqlen; ++t) {
+        const float xv =
+            EX::load(xp[b * p.x_batch_stride + d * p.x_dim_stride + t * p.x_seq_stride]);
+        // The window is the last width - 1 state columns, then x_t.
+        float acc = p.bias ? p.bias[d] : 0.0f;
+        for (int64_t k = 0; k < width - 1; ++k) {
+          acc += wd[k] * ES::load(st[(state_len - (width - 1) + k) * ss_seq]);
+        }
+        acc += wd[width - 1] * xv;
+        if (p.silu) acc = silu_f32(acc);
+        out[c * seqlen + t] = EX::store(acc);
+        if (state_len > 0) {
+          for (int64_t j = 0; j + 1 < state_len; ++j) st[j * ss_seq] = st[(j + 1) * ss_seq];
+          st[(state_len - 1) * ss_seq] = ES::store(xv);
+        }
+      }
+    }
+  });
 }
 
 }  // namespace
 
-void check_causal_conv1d_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  require_float_type(kConv, "x", x);
-  require_ndim(kConv, "x", x, 3, "[batch, dim, L]");
-  check_weight_bias(kConv, weight, bias, x.shape()[1]);
+void causal_conv1d_cpu(const CausalConv1dParams& p) {
+  dispatch_float(p.dtype, [&](auto tag) { run_conv<decltype(tag)>(p); });
 }
 
-ConvUpdateShapes check_causal_conv1d_update_arguments(const Tensor& x, const Tensor& conv_state,
-                                                      const Tensor& weight, const Tensor& bias) {
-  require_float_type(kConvUpdate, "x", x);
-  if (x.ndim() != 2 && x.ndim() != 3) {
-    throw ArgumentError(std::string(kConvUpdate) + ": x must be [batch, dim] or [batch, dim, L], got " +
-                shape_to_string(x.shape()));
-  }
-  ConvUpdateShapes s;
-  s.batch = x.shape()[0];
-  s.dim = x.shape()[1];
-  s.seqlen = x.ndim() == 3 ? x.shape()[2] : 1;
-  check_weight_bias(kConvUpdate, weight, bias, s.dim);
-  s.width = weight.shape()[1];
-  require_float_type(kConvUpdate, "conv_state", conv_state);
-  require_ndim(kConvUpdate, "conv_state", conv_state, 3, "[batch, dim, S]");
-  s.state_len = conv_state.shape()[2];
-  require_shape(kConvUpdate, "conv_state", conv_state, {s.batch, s.dim, s.state_len},
-                "[batch, dim, S]");
-  if (s.state_len < s.width - 1) {
-    throw ArgumentError(std::string(kConvUpdate) + ": conv_state must keep S >= width - 1 = " +
-                std::to_string(s.width - 1) + " columns, got " + shape_to_string(conv_state.shape()));
-  }
-  return s;
-}
-
-ConvActivation conv_activation_from_name(const char* op, const std::string& name) {
-  if (name.empty() || name == "none") return ConvActivation::None;
-  if (name == "silu" || name == "swish") return ConvActivation::Silu;
-  throw ArgumentError(std::string(op) + ": activation must be None, \"silu\" or \"swish\", got \"" + name +
-              "\"");
-}
-
-Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                     ConvActivation activation, const Tensor& out) {
-  const Device device = conv_device(x, weight, bias, out);
-#ifdef HFPORT_WITH_CUDA
-  if (device.type == DeviceType::CUDA) return cuda::causal_conv1d(x, weight, bias, activation, out);
-#endif
-  require_host_device(kConv, device);
-  check_causal_conv1d_arguments(x, weight, bias);
-  Tensor result = output_tensor(kConv, out, x.dtype(), x.shape());
-  const Tensor w = as_f32_contiguous(weight);
-  const Tensor b = bias.defined() ? as_f32_contiguous(bias) : Tensor();
-  CausalConv1dParams p;
-  p.batch = x.shape()[0];
-  p.dim = x.shape()[1];
-  p.seqlen = x.shape()[2];
-  p.width = weight.shape()[1];
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride, &p.x_seq_stride});
-  p.weight = w.data_as<float>();
-  p.bias = b.defined() ? b.data_as<float>() : nullptr;
-  p.activation = activation;
-  p.out = result.data();
-  if (x.numel() == 0) return result;
-  dispatch_float(x.dtype(), [&](auto tag) { run_conv<decltype(tag)>(p); });
-  return result;
-}
-
-Tensor causal_conv1d_reference(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                               ConvActivation activation) {
-  require_host_device("causal_conv1d_reference", conv_device(x, weight, bias, Tensor()));
-  check_causal_conv1d_arguments(x, weight, bias);
-  const int64_t batch = x.shape()[0], dim = x.shape()[1], seqlen = x.shape()[2];
-  const int64_t width = weight.shape()[1];
-  Tensor result = Tensor::empty(DType::F64, x.shape());
-  double* out = result.data_as<double>();
-  const auto& ws = weight.strides();
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t d = 0; d < dim; ++d) {
-      for (int64_t t = 0; t < seqlen; ++t) {
-        double acc = bias.defined()
-                         ? load_as_f64(bias.data(), bias.dtype(), d * bias.strides()[0])
-                         : 0.0;
-        for (int64_t k = 0; k < width; ++k) {
-          const int64_t src = t - (width - 1) + k;
-          if (src < 0) continue;
-          acc += load_as_f64(weight.data(), weight.dtype(), d * ws[0] + k * ws[1]) *
-                 element_f64(x, b, d, src);
-        }
-        if (activation == ConvActivation::Silu) acc = acc / (1.0 + std::exp(-acc));
-        out[(b * dim + d) * seqlen + t] = acc;
-      }
-    }
-  }
-  return result;
-}
-
-Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Tensor& weight,
-                            const Tensor& bias, ConvActivation activation) {
-  const Device device = op_device(kConvUpdate, {{"x", &x},
-                                                {"conv_state", &conv_state},
-                                                {"weight", &weight},
-                                                {"bias", &bias}});
-#ifdef HFPORT_WITH_CUDA
-  if (device.type == DeviceType::CUDA) {
-    return cuda::causal_conv1d_update(x, conv_state, weight, bias, activation);
-  }
-#endif
-  require_host_device(kConvUpdate, device);
-  const ConvUpdateShapes shapes = check_causal_conv1d_update_arguments(x, conv_state, weight, bias);
-  const int64_t batch = shapes.batch, dim = shapes.dim, seqlen = shapes.seqlen;
-  const int64_t width = shapes.width, state_len = shapes.state_len;
-  Tensor result = Tensor::empty(x.dtype(), x.shape());
-  const Tensor w = as_f32_contiguous(weight);
-  const Tensor bias_f32 = bias.defined() ? as_f32_contiguous(bias) : Tensor();
-  const float* wp = w.data_as<float>();
-  const float* bp = bias_f32.defined() ? bias_f32.data_as<float>() : nullptr;
-  const int64_t xs_b = x.strides()[0], xs_d = x.strides()[1];
-  const int64_t xs_l = x.ndim() == 3 ? x.strides()[2] : 0;
-  const auto& ss = conv_state.strides();
-  dispatch_float(x.dtype(), [&](auto x_tag) {
-    using EX = decltype(x_tag);
-    using TX = typename EX::Stored;
-    dispatch_float(conv_state.dtype(), [&](auto state_tag) {
-      using ES = decltype(state_tag);
-      auto* state = conv_state.data_as<typename ES::Stored>();
-      const TX* xp = x.data_as<TX>();
-      TX* out = result.data_as<TX>();
-      parallel_for(batch * dim, 256, [&](int64_t begin, int64_t end) {
-        for (int64_t c = begin; c < end; ++c) {
-          const int64_t b = c / dim;
-          const int64_t d = c % dim;
-          auto* st = state + b * ss[0] + d * ss[1];
-          const float* wd = wp + d * width;
-          for (int64_t t = 0; t < seqlen; ++t) {
-            const float xv = EX::load(xp[b * xs_b + d * xs_d + t * xs_l]);
-            // The window is the last width - 1 state columns, then x_t.
-            float acc = bp ? bp[d] : 0.0f;
-            for (int64_t k = 0; k < width - 1; ++k) {
-              acc += wd[k] * ES::load(st[(state_len - (width - 1) + k) * ss[2]]);
-            }
-            acc += wd[width - 1] * xv;
-            if (activation == ConvActivation::Silu) acc = silu_f32(acc);
-            out[c * seqlen + t] = EX::store(acc);
-            if (state_len > 0) {
-              for (int64_t j = 0; j + 1 < state_len; ++j) st[j * ss[2]] = st[(j + 1) * ss[2]];
-              st[(state_len - 1) * ss[2]] = ES::store(xv);
-            }
-          }
-        }
-      });
+void causal_conv1d_update_cpu(const CausalConv1dUpdateParams& p) {
+  dispatch_float(p.dtype, [&](auto x_tag) {
+    dispatch_float(p.state_dtype, [&](auto state_tag) {
+      run_update<decltype(x_tag), decltype(state_tag)>(p);
     });
   });
-  return result;
 }
 
 }  // namespace hfport

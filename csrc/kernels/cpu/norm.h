@@ -1,66 +1,17 @@
-// RMSNorm and LayerNorm over the last dimension, on the CPU.
+// RMSNorm and LayerNorm over the last dimension on the CPU, on the NormParams both devices share
+// (kernels/norm_params.h: the formulas, the layout and the rounding points). The entry points are
+// hfport::rms_norm / layer_norm (ops/norm.h).
 //
-//   rms_norm:   y = x / sqrt(mean(x^2) + eps) * w            (LLaMA, Mistral, Qwen, Mamba)
-//               y = x / sqrt(mean(x^2) + eps) * (1 + w)      (add_unit_offset: Gemma)
-//   with a residual: s = x + residual first; returns (rms_norm(s), s), the fused residual add of a
-//   pre-norm block.
-//   layer_norm: y = (x - mean(x)) / sqrt(var(x) + eps) * w + b   (biased variance, as torch)
-//
-// Precision follows transformers: statistics and the product are F32 whatever x's dtype. For F16 and
-// BF16 inputs, LlamaRMSNorm rounds x * rsqrt(...) to the input dtype before multiplying by the
-// weight, and GemmaRMSNorm rounds once at the end; rms_norm does the same in each mode. The residual
-// sum is rounded to x's dtype (as the model's own add is) before it is normalised. Outputs have x's
-// dtype and shape and are contiguous.
-//
-// Layout: x (and residual) [..., hidden], any float dtype; a non-contiguous x is copied once to a
-// contiguous one. weight (and bias) [hidden], read as F32. Rows are spread over threads; each row is
-// two passes over memory that stays in cache (sum of squares in 16 independent F32 partial sums, so
-// that the loop vectorises, then the scaled write).
+// Rows are spread over threads; each row is two passes over memory that stays in cache (sum of
+// squares in 16 independent F32 partial sums, so that the loop vectorises, then the scaled write).
 #pragma once
 
-#include "core/tensor.h"
+#include "kernels/norm_params.h"
 
 namespace hfport {
 
-struct RmsNormOptions {
-  Tensor residual;           // optional, x's shape and dtype
-  bool add_unit_offset = false;
-  Tensor out;                // optional preallocated contiguous output (x's dtype and shape)
-};
-
-struct RmsNormResult {
-  Tensor out;                // normalised, x's dtype (F64 from the reference)
-  Tensor residual_sum;       // x + residual, x's dtype; undefined without a residual
-};
-
-struct NormParams {
-  int64_t rows = 0, cols = 0;
-  const void* x = nullptr;         // [rows, cols] contiguous
-  const void* residual = nullptr;  // [rows, cols] contiguous or null
-  const float* weight = nullptr;   // [cols] or null (layer_norm without weight)
-  const float* bias = nullptr;     // [cols] or null (layer_norm only)
-  float eps = 1e-6f;
-  bool add_unit_offset = false;    // rms_norm only
-  void* out = nullptr;             // [rows, cols] contiguous
-  void* residual_sum = nullptr;    // [rows, cols] contiguous, set with residual
-};
-
-// Runs on the device of its tensors (all on one: DeviceError otherwise), the CPU or CUDA.
-RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps,
-                       const RmsNormOptions& options = {});
-// Float64 reference: s = x + residual (rounded to x's dtype, like the kernel), then the formula in
-// float64, without the intermediate rounding. Outputs F64 (residual_sum in x's dtype).
-RmsNormResult rms_norm_reference(const Tensor& x, const Tensor& weight, double eps,
-                                 const RmsNormOptions& options = {});
-
-// The argument checks (dtypes, shapes; not the device) that rms_norm and layer_norm run on either
-// device: the CPU kernel and the CUDA side (kernels/cuda/norm_op.cpp) share them.
-void check_rms_norm_arguments(const Tensor& x, const Tensor& weight, const RmsNormOptions& options);
-void check_layer_norm_arguments(const Tensor& x, const Tensor& weight, const Tensor& bias);
-
-// weight and bias are optional (undefined: 1 and 0).
-Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                  const Tensor& out = Tensor());
-Tensor layer_norm_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+// On checked Params (host pointers; dtype F32, F16 or BF16; weight required for rms_norm).
+void rms_norm_cpu(const NormParams& params);
+void layer_norm_cpu(const NormParams& params);
 
 }  // namespace hfport

@@ -9,7 +9,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/float_element.cuh"
+#include "kernels/cuda/float_math.cuh"
 
 namespace hfport::cuda {
 

@@ -1,6 +1,6 @@
-// Attention on the GPU: the op of kernels/cpu/attention.h, on the already checked AttentionParams
-// that the entry point fills (the same struct for both devices: dims, element strides in bhsd
-// order, raw device pointers). Host-callable; includes no CUDA header.
+// Attention on the GPU: the op of ops/attention.h, on the already checked AttentionParams that the
+// entry point fills (kernels/attention_params.h, the same struct for both devices: dims, element
+// strides in bhsd order, raw device pointers). Host-callable; includes no CUDA header.
 //
 // Two kernels stand behind hfport.ops.attention on CUDA:
 //   attention_simple  every case the CPU op takes (f32/f16/bf16, any head dim up to
@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/attention.h"
+#include "kernels/attention_params.h"
 
 namespace hfport::cuda {
 
@@ -22,10 +22,5 @@ inline constexpr int64_t kMaxSimpleHeadDim = 512;
 // Launches on `stream` (a cudaStream_t; nullptr is the legacy default stream) and checks the
 // launch. ArgumentError when head_dim or v_dim exceeds kMaxSimpleHeadDim.
 void attention_simple(const AttentionParams& params, void* stream);
-
-// The CUDA half of hfport::attention, called by it after check_attention with the tensors on one
-// CUDA device: allocates out (and lse when asked) on that device, makes it current and runs the
-// kernel on the work stream (op_stream); the result is ready in order on that stream.
-AttentionResult attention(const CheckedAttention& checked, bool return_lse);
 
 }  // namespace hfport::cuda

@@ -1,4 +1,4 @@
-// The simple attention kernel: every case the CPU op (kernels/cpu/attention.h) takes, on the GPU,
+// The simple attention kernel: every case the op (ops/attention.h) takes on the CPU, on the GPU,
 // written to be checked by reading rather than to be fast. The fused tensor-core kernel
 // (flash_attention.h, issue 7) is the fast path; this one is the correct path and its fallback.
 //
@@ -40,7 +40,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/float_element.cuh"
+#include "kernels/cuda/float_math.cuh"
 
 namespace hfport::cuda {
 

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/float_element.cuh"
+#include "kernels/cuda/float_math.cuh"
 
 namespace hfport::cuda {
 

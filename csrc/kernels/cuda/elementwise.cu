@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/float_element.cuh"
+#include "kernels/cuda/float_math.cuh"
 
 namespace hfport::cuda {
 

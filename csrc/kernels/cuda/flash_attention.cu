@@ -1,8 +1,8 @@
 // Flash attention forward on tensor cores (issue 7): out = softmax(scale q k^T + masks) v for
-// f16/bf16 q, k, v with f32 accumulation, on the AttentionParams of kernels/cpu/attention.h, whose
-// prose fixes the semantics this kernel follows (bottom-right causal alignment when Sq != Sk,
-// Mistral's sliding window, key padding, zeros and a logsumexp of -inf for a query that sees no
-// key).
+// f16/bf16 q, k, v with f32 accumulation, on the AttentionParams of kernels/attention_params.h;
+// ops/attention.h's prose fixes the semantics this kernel follows (bottom-right causal alignment
+// when Sq != Sk, Mistral's sliding window, key padding, zeros and a logsumexp of -inf for a query
+// that sees no key).
 //
 // Work. One thread block per (batch, kv head, block of 128 rows), where the rows of a kv head
 // are its group of Hq / Hkv query heads stacked (flash_attention_fragments.h, packed_row):

@@ -1,8 +1,8 @@
 // Fused flash attention forward on tensor cores (issue 7): f16/bf16 q, k, v with f32 accumulation,
-// on the AttentionParams of kernels/cpu/attention.h. Host-callable; includes no CUDA header.
+// on the AttentionParams of kernels/attention_params.h. Host-callable; includes no CUDA header.
 #pragma once
 
-#include "kernels/cpu/attention.h"
+#include "kernels/attention_params.h"
 
 namespace hfport::cuda {
 

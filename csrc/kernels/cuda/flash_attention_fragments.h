@@ -190,7 +190,7 @@ HFPORT_HOST_DEVICE constexpr QueryRow packed_row(int row, int q_len) {
   return {row / q_len, row % q_len};
 }
 
-// Positions follow kernels/cpu/attention.h: query i sits at key position i + kv_len - q_len.
+// Positions follow ops/attention.h: query i sits at key position i + kv_len - q_len.
 // `offset` below is kv_len - q_len.
 
 // The smallest and largest query position among rows [first_row, first_row + block_rows) that

@@ -45,7 +45,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/float_element.cuh"
+#include "kernels/cuda/float_math.cuh"
 #include "kernels/cuda/selective_scan_combine.h"
 
 namespace hfport::cuda {

@@ -1,5 +1,6 @@
-// Mamba-1 selective scan and its one-step update on the GPU: the ops of
-// kernels/cpu/selective_scan.h, on device pointers. Host-callable; includes no CUDA header.
+// Mamba-1 selective scan and its one-step update on the GPU: the kernels behind
+// hfport::selective_scan / selective_state_update (ops/selective_scan.h) for tensors on a CUDA
+// device, on device pointers. Host-callable; includes no CUDA header.
 //
 // For each batch b and channel d, with a state h of N values starting at zero:
 //   dt_t = delta[b,d,t] + delta_bias[d]           (then softplus(dt_t), torch's, threshold 20)
@@ -24,8 +25,6 @@
 #include <cstdint>
 
 #include "core/dtype.h"
-#include "core/tensor.h"
-#include "kernels/cpu/selective_scan.h"
 
 namespace hfport::cuda {
 
@@ -99,18 +98,5 @@ struct SelectiveStateUpdateParams {
 // count that does not divide dim.
 void selective_scan(const SelectiveScanParams& params, void* stream);
 void selective_state_update(const SelectiveStateUpdateParams& params, void* stream);
-
-// The Tensor-level ops behind hfport::selective_scan / selective_state_update
-// (kernels/cpu/selective_scan.h) for tensors on a CUDA device (defined in selective_scan_op.cpp):
-// the same checks and results, on hfport's work stream. u, delta, z, B and C (and the update's x,
-// dt, z, B, C) are read in place through their strides; A, D and the biases are made contiguous
-// in their own dtype; the update's state is updated in the caller's own memory. `out` must not
-// share memory with the inputs (ArgumentError).
-SelectiveScanResult selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
-                                   const Tensor& B, const Tensor& C,
-                                   const SelectiveScanOptions& options);
-Tensor selective_state_update(const Tensor& state, const Tensor& x, const Tensor& dt,
-                              const Tensor& A, const Tensor& B, const Tensor& C,
-                              const SelectiveStateUpdateOptions& options);
 
 }  // namespace hfport::cuda

@@ -4,11 +4,13 @@
 // handles four elements (one 8-byte load, one 16-byte store) when both pointers are aligned for
 // it, which keeps loads and stores full-width; a scalar loop covers the tail and unaligned input.
 // Reference: hfport::cast on the host (core/cast.h), which the tests compare against.
-#include "kernels/cuda/cast.h"
+#include "core/cuda/cast.h"
 
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/cuda_check.h"
+#include <algorithm>
+
+#include "core/cuda_call.h"
 
 namespace hfport::cuda {
 
@@ -51,7 +53,7 @@ void cast_bf16_to_f32(const CastBf16ToF32Params& params, void* stream_ptr) {
     const int64_t groups = params.n / 4;
     const int64_t blocks = std::min<int64_t>((groups + kThreads - 1) / kThreads, kMaxBlocks);
     cast_bf16_to_f32_vec4<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(params);
-    HFPORT_CUDA_CHECK(cudaGetLastError());
+    HFPORT_CORE_CUDA(cudaGetLastError());
     scalar_start = groups * 4;
   }
   const int64_t rest = params.n - scalar_start;
@@ -59,7 +61,7 @@ void cast_bf16_to_f32(const CastBf16ToF32Params& params, void* stream_ptr) {
     const int64_t blocks = std::min<int64_t>((rest + kThreads - 1) / kThreads, kMaxBlocks);
     cast_bf16_to_f32_scalar<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(params,
                                                                                    scalar_start);
-    HFPORT_CUDA_CHECK(cudaGetLastError());
+    HFPORT_CORE_CUDA(cudaGetLastError());
   }
 }
 

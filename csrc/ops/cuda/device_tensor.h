@@ -1,7 +1,8 @@
-// What the Tensor-level CUDA ops (kernels/cuda/*_op.cpp) share: the device made current for the
-// op, the stream it runs on, contiguous operands in a wanted dtype, and output tensors on the
-// device. Host code; includes no CUDA header. Compiled only in builds with CUDA, and only called
-// for tensors that are already on a CUDA device (kernel_arguments.h: op_device).
+// What the Tensor-level CUDA ops (ops/cuda/*.cpp) and the models' CUDA steps share: the device
+// made current for the op, the stream it runs on, contiguous operands in a wanted dtype, and
+// output tensors on the device. Host code; includes no CUDA header. Compiled only in builds with
+// CUDA, and only called for tensors that are already on a CUDA device (ops/tensor_arguments.h:
+// op_device).
 #pragma once
 
 #include "core/dtype.h"
@@ -29,7 +30,7 @@ class CurrentDevice {
 void* op_stream();
 
 // `t` itself when it is contiguous and of `dtype`; otherwise a contiguous copy of `dtype` on t's
-// device (kernels/cuda/convert.h). Float dtypes (F32, F16, BF16, F64) only; ArgumentError naming
+// device (core/cuda/convert.h). Float dtypes (F32, F16, BF16, F64) only; ArgumentError naming
 // `op` and `arg` for others.
 Tensor contiguous_as(const char* op, const char* arg, const Tensor& t, DType dtype);
 

@@ -1,15 +1,17 @@
-// The Tensor-level CUDA side of hfport::attention (kernels/cpu/attention.h): the entry point has
+// The Tensor-level CUDA side of hfport::attention (ops/attention.h): the entry point has
 // checked the arguments and found them on one CUDA device; here the output and logsumexp are
 // allocated on that device and the kernel runs on hfport's work stream: the flash kernel when it
 // takes the call (f16/bf16, its head dims, no attn_mask, aligned operands), else the simple one.
 // HFPORT_CUDA_ATTENTION=simple in the environment forces the simple kernel (for tests and for
 // comparing the two), as HFPORT_ATTENTION_KERNELS does for the CPU micro-kernels.
+#include "ops/cuda/attention.h"
+
 #include <cstdlib>
 #include <string>
 
 #include "kernels/cuda/attention.h"
-#include "kernels/cuda/device_tensor.h"
 #include "kernels/cuda/flash_attention.h"
+#include "ops/cuda/device_tensor.h"
 
 namespace hfport::cuda {
 

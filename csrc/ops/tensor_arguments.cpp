@@ -1,4 +1,4 @@
-#include "kernels/cpu/kernel_arguments.h"
+#include "ops/tensor_arguments.h"
 
 #include "core/cast.h"
 #include "core/device.h"

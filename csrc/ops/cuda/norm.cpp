@@ -1,11 +1,14 @@
 // hfport::rms_norm and layer_norm for tensors on a CUDA device: the checks the CPU side runs
-// (kernels/cpu/norm.h), then operands made contiguous on the device and the kernels of norm.cu
-// launched on hfport's work stream. Host code, compiled only in builds with CUDA.
+// (ops/norm.h), then operands made contiguous on the device and the kernels of
+// kernels/cuda/norm.cu launched on hfport's work stream. Host code, compiled only in builds with
+// CUDA.
+#include "ops/cuda/norm.h"
+
 #include <cstdint>
 
-#include "kernels/cpu/kernel_arguments.h"
-#include "kernels/cuda/device_tensor.h"
 #include "kernels/cuda/norm.h"
+#include "ops/cuda/device_tensor.h"
+#include "ops/tensor_arguments.h"
 
 namespace hfport::cuda {
 

@@ -1,15 +1,15 @@
-#include "kernels/cuda/device_tensor.h"
+#include "ops/cuda/device_tensor.h"
 
 #include <cuda_runtime_api.h>
 
 #include <string>
 
+#include "core/cuda/convert.h"
 #include "core/cuda_stream.h"
 #include "core/device.h"
 #include "core/error.h"
-#include "kernels/cpu/kernel_arguments.h"
-#include "kernels/cuda/convert.h"
 #include "kernels/cuda/cuda_check.h"
+#include "ops/tensor_arguments.h"
 
 namespace hfport::cuda {
 

@@ -1,17 +1,12 @@
-// What every CPU kernel of the sequence family (selective scan, causal conv1d, norms, activations,
-// linear) checks about its tensor arguments before it touches memory, and how it reads and writes
-// the three floating element types it accepts.
+// What the op entry points (csrc/ops) check about their tensor arguments before a kernel touches
+// memory: where the op runs, defined tensors, dtypes, shapes, outputs, overlaps; and how a
+// tensor's strides go into a kernel's Params.
 //
-// Checks throw hfport::Error (DeviceError for a tensor on CUDA) with a message that names the op,
-// the argument, what was expected and what was found:
+// Checks throw hfport::Error (DeviceError for a tensor on the wrong device) with a message that
+// names the op, the argument, what was expected and what was found:
 //   "selective_scan: A must be [dim, N] = [1536, 16], got [16, 1536]".
-//
-// Kernels compute in float32 whatever the storage type. `Element<T>` is the compile-time switch
-// between the storage types: `load` widens exactly, `store` rounds to nearest even (NaN stays NaN),
-// so one kernel body templated on the element type serves f32, f16 and bf16.
 #pragma once
 
-#include <bit>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -23,40 +18,10 @@
 
 namespace hfport {
 
-// Storage tags: the template argument of a kernel body.
-struct F32Element {
-  using Stored = float;
-  static constexpr DType dtype = DType::F32;
-  static float load(float v) { return v; }
-  static float store(float v) { return v; }
-};
-struct BF16Element {
-  using Stored = uint16_t;
-  static constexpr DType dtype = DType::BF16;
-  static float load(uint16_t bits) { return std::bit_cast<float>(uint32_t{bits} << 16); }
-  static uint16_t store(float v) { return f32_to_bf16(v); }
-};
-struct F16Element {
-  using Stored = uint16_t;
-  static constexpr DType dtype = DType::F16;
-  static float load(uint16_t bits) { return f16_to_f32(bits); }
-  static uint16_t store(float v) { return f32_to_f16(v); }
-};
-
-// Calls fn(Tag{}) with the tag of `dtype`, one of F32, BF16, F16 (the caller has checked it).
-template <typename Fn>
-decltype(auto) dispatch_float(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::BF16: return std::forward<Fn>(fn)(BF16Element{});
-    case DType::F16: return std::forward<Fn>(fn)(F16Element{});
-    default: return std::forward<Fn>(fn)(F32Element{});
-  }
-}
-
 // Where an op runs: on the device of its defined tensor arguments, which must all be on one device
 // (DeviceError naming the op and the first argument that differs, with both devices). CPU when no
-// argument is defined. Each op's entry point asks this first and hands CUDA inputs to its CUDA side
-// (kernels/cuda/*_op.cpp); the CPU kernels below it keep their host checks.
+// argument is defined. Each op's entry point (ops/<op>.cpp) asks this first and hands CUDA inputs
+// to its CUDA side (ops/cuda/<op>.cpp).
 using NamedTensor = std::pair<const char*, const Tensor*>;
 Device op_device(const char* op, std::initializer_list<NamedTensor> args);
 

@@ -1,14 +1,17 @@
 // hfport::selective_scan and selective_state_update for tensors on a CUDA device: the checks the
-// CPU side runs (kernels/cpu/selective_scan.h), then the kernels of selective_scan.cu on hfport's
-// work stream. The big operands (u, delta, z, B, C; x, dt, z and the state of the update) go to the
-// kernels with their strides and dtypes, so a transposed view costs no copy; only the small
-// per-channel ones (A, D, the biases) are made contiguous. Host code, compiled only with CUDA.
+// CPU side runs (ops/selective_scan.h), then the kernels of kernels/cuda/selective_scan.cu on
+// hfport's work stream. The big operands (u, delta, z, B, C; x, dt, z and the state of the update)
+// go to the kernels with their strides and dtypes, so a transposed view costs no copy; only the
+// small per-channel ones (A, D, the biases) are made contiguous. Host code, compiled only with
+// CUDA.
+#include "ops/cuda/selective_scan.h"
+
 #include <initializer_list>
 #include <utility>
 
-#include "kernels/cpu/kernel_arguments.h"
-#include "kernels/cuda/device_tensor.h"
 #include "kernels/cuda/selective_scan.h"
+#include "ops/cuda/device_tensor.h"
+#include "ops/tensor_arguments.h"
 
 namespace hfport::cuda {
 

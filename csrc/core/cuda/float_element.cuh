@@ -1,9 +1,10 @@
-// How the CUDA kernels read and write the three floating element types, and how a launcher picks
-// the kernel instantiation for a dtype. Device code only; included by the .cu files, never by a
-// host header.
+// How device code reads and writes the three floating element types, and how a launcher picks the
+// kernel instantiation for a dtype. Device code only; included by .cu files, never by a host
+// header. Core's device cast (core/cuda/convert.cu) and every kernel (kernels/cuda, through
+// kernels/cuda/float_math.cuh) use it.
 //
 // Kernels compute in float32 whatever the storage type, like the CPU kernels
-// (kernels/cpu/kernel_arguments.h): `load` widens exactly, `store` rounds to nearest even. The
+// (kernels/cpu/float_element.h): `load` widens exactly, `store` rounds to nearest even. The
 // storage type of the big tensors (x, u, q, ...) is a template argument, so each kernel is built
 // for f32, f16 and bf16 and no more; small or per-step operands whose dtype may differ from it
 // (cos/sin tables, A/B/C/D, conv and SSM states) are read through `load_any` / written through
@@ -15,11 +16,9 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
-#include <string>
 #include <utility>
 
 #include "core/dtype.h"
-#include "core/error.h"
 
 namespace hfport::cuda {
 
@@ -72,28 +71,8 @@ __device__ __forceinline__ void store_any(void* p, DType dtype, int64_t i, float
   }
 }
 
-// torch's definitions, in float32 with CUDA's accurate (non-fast-math) functions.
-__device__ __forceinline__ float silu_f32(float x) { return x / (1.0f + expf(-x)); }
-__device__ __forceinline__ float softplus_f32(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-__device__ __forceinline__ float gelu_erf_f32(float x) {
-  return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-}
-__device__ __forceinline__ float gelu_tanh_f32(float x) {
-  const float inner = 0.79788456080286536f * (x + 0.044715f * x * x * x);
-  return 0.5f * x * (1.0f + tanhf(inner));
-}
-
 inline bool is_float_dtype(DType dtype) {
   return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
-}
-
-// Throws ArgumentError unless `dtype` is F32, F16 or BF16: "rms_norm (CUDA): x must be F32, F16 or
-// BF16, got I32".
-inline void require_float_dtype(const char* op, const char* arg, DType dtype) {
-  if (!is_float_dtype(dtype)) {
-    throw ArgumentError(std::string(op) + " (CUDA): " + arg + " must be F32, F16 or BF16, got " +
-                        std::string(dtype_name(dtype)));
-  }
 }
 
 template <typename T>

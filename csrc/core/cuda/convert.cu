@@ -4,7 +4,7 @@
 // here: callers use a plain copy for that. The same-dtype strided case is a pure gather. The one
 // cast that dominates loads, a contiguous bf16 -> f32 widening (a bf16 checkpoint wanted in f32),
 // goes to the vectorised kernel of cast.h instead.
-#include "kernels/cuda/convert.h"
+#include "core/cuda/convert.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -12,10 +12,10 @@
 
 #include <string>
 
+#include "core/cuda/cast.h"
+#include "core/cuda/float_element.cuh"
+#include "core/cuda_call.h"
 #include "core/error.h"
-#include "kernels/cuda/cast.h"
-#include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/float_element.cuh"
 
 namespace hfport::cuda {
 
@@ -89,7 +89,7 @@ void convert(const ConvertParams& params, void* stream) {
   constexpr int kThreads = 256;
   convert_kernel<<<grid_for(numel, kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
       params, numel, wide);
-  HFPORT_CUDA_CHECK(cudaGetLastError());
+  HFPORT_CORE_CUDA(cudaGetLastError());
 }
 
 }  // namespace hfport::cuda

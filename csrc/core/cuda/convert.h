@@ -1,6 +1,7 @@
 // Strided gather with a dtype conversion on the GPU: the device side of Tensor::contiguous() and of
 // a cast, for the ops and the loader that need a contiguous operand in a given float type.
-// Host-callable; includes no CUDA header.
+// Host-callable; includes no CUDA header. It lives in core, below the kernels, because core's own
+// upload (core/cuda_upload.h) casts with it on the device.
 //
 // dst[i] = convert(src[offset(i)]) where i runs over the elements in row-major order of `sizes`
 // and offset(i) follows `src_strides` (elements, any sign-free strides, broadcast 0 allowed).

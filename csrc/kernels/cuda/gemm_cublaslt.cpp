@@ -1,7 +1,7 @@
-// linear on CUDA tensors: the checks it shares with the CPU op, the GEMM problem in cuBLASLt's
-// column-major terms, the per-device handle / workspace / algorithm cache, and the epilogue
-// placement (kernels/cuda/linear.h explains the layout, precision and choices).
-#include "kernels/cuda/linear.h"
+// The cuBLASLt GEMM of linear on CUDA: the problem in cuBLASLt's column-major terms, the
+// per-device handle / workspace / algorithm cache, and the matmul (gemm_cublaslt.h explains the
+// precision and the choices).
+#include "kernels/cuda/gemm_cublaslt.h"
 
 #ifdef HFPORT_WITH_CUBLASLT
 
@@ -13,25 +13,13 @@
 #include <mutex>
 #include <string>
 
-#include "core/device.h"
 #include "core/error.h"
-#include "kernels/cpu/kernel_arguments.h"
-#include "kernels/cuda/activation.h"
-#include "kernels/cuda/convert.h"
-#include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/device_tensor.h"
-#include "kernels/cuda/gemm_simple.h"
 
 namespace hfport::cuda {
 
 namespace {
 
-constexpr const char* kLinear = "linear";
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
-// The bias alignment the epilogue may assume. The heuristic's alignment preferences cover A, B, C
-// and D but not the bias pointer, so a chosen algorithm may read the bias in 16-byte vectors and
-// fault ("misaligned address", which ends the CUDA context) on a bias view that starts off that.
-constexpr uint32_t kBiasAlignment = 16;
 
 // CudaError naming the cuBLASLt call and its status, by name and by cuBLASLt's description.
 void check(cublasStatus_t status, const std::string& call) {
@@ -73,7 +61,7 @@ uint32_t alignment_of(const void* pointer) {
 }
 
 // One GEMM as the heuristic sees it, in column-major terms: D [m, n] = op(A) [m, k] . B [k, n] with
-// m = out, n = rows, k = in (linear.h). Everything the chosen algorithm depends on is here; the
+// m = out, n = rows, k = in (gemm_cublaslt.h). Everything the chosen algorithm depends on is here; the
 // device is the cache's own.
 struct Problem {
   int64_t m = 0, n = 0, k = 0;
@@ -262,142 +250,45 @@ Algorithm ask_heuristic(const LtDevice& device, const Problem& p, Descriptors& d
   return algorithm;
 }
 
-// The device pointers of one GEMM.
-struct Operands {
-  const void* weight = nullptr;  // A
-  const void* x = nullptr;       // B
-  void* y = nullptr;             // C and D
-  const void* bias = nullptr;    // for the BIAS epilogues
-};
-
-// Runs the GEMM when cuBLASLt has an algorithm for it; `accumulate` adds onto y (beta = 1).
-// Returns the heuristic's status when it has none.
-cublasStatus_t try_gemm(LtDevice& device, const Problem& p, const Operands& ops, bool accumulate,
-                        void* stream) {
-  Descriptors desc(p, p.align_bias != 0 ? ops.bias : nullptr);
-  const Algorithm algorithm =
-      device.algorithm(p, [&] { return ask_heuristic(device, p, desc); });
-  if (!algorithm.found) return algorithm.status;
-  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  check(cublasLtMatmul(device.handle(), &desc.op, &alpha, ops.weight, &desc.a, ops.x, &desc.b,
-                       &beta, ops.y, &desc.d, ops.y, &desc.d, &algorithm.algo, device.workspace(),
-                       kWorkspaceBytes, static_cast<cudaStream_t>(stream)),
-        "cublasLtMatmul (" + describe(p) + ")");
-  return CUBLAS_STATUS_SUCCESS;
-}
-
-int fused_epilogue(bool bias, LinearActivation activation) {
-  if (activation == LinearActivation::GeluTanh) {
-    return bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+int epilogue_of(GemmEpilogue epilogue) {
+  switch (epilogue) {
+    case GemmEpilogue::Bias: return CUBLASLT_EPILOGUE_BIAS;
+    case GemmEpilogue::Gelu: return CUBLASLT_EPILOGUE_GELU;
+    case GemmEpilogue::GeluBias: return CUBLASLT_EPILOGUE_GELU_BIAS;
+    case GemmEpilogue::None: break;
   }
-  return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-}
-
-// y = act(y) in place (kernels/cuda/activation.h: F32 math, one rounding to y's dtype).
-void activation_in_place(const Tensor& y, LinearActivation act, void* stream) {
-  ActivationParams p;
-  p.activation = act == LinearActivation::Gelu ? Activation::GeluErf : Activation::GeluTanh;
-  p.n = y.numel();
-  p.dtype = y.dtype();
-  p.x = y.data();
-  p.out = y.data();
-  activation(p, stream);
-}
-
-// y [rows, out] = bias broadcast over the rows, converted to y's dtype (a bias of any float dtype
-// and stride), or zeros without a bias.
-void fill_with_bias(const Tensor& y, const Tensor& bias, int64_t rows, int64_t out, void* stream) {
-  if (!bias.defined()) {
-    HFPORT_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, y.nbytes(), static_cast<cudaStream_t>(stream)));
-    return;
-  }
-  ConvertParams p;
-  p.ndim = 2;
-  p.sizes[0] = rows;
-  p.sizes[1] = out;
-  p.src_strides[0] = 0;
-  p.src_strides[1] = bias.strides()[0];
-  p.src_dtype = bias.dtype();
-  p.src = bias.data();
-  p.dst_dtype = y.dtype();
-  p.dst = y.data();
-  convert(p, stream);
+  return CUBLASLT_EPILOGUE_DEFAULT;
 }
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
-              const LinearOptions& options, EpiloguePlacement placement) {
-  const LinearShapes s = check_linear(x, weight, bias, out);
-  const Device device = x.device();
-  CurrentDevice current(device);
-  const DType dtype = x.dtype();
-  Tensor result = output_on(kLinear, out, dtype, s.out_shape, device);
-  if (s.rows == 0 || s.out == 0) return result;
-  void* stream = op_stream();
-  const LinearActivation act = options.activation;
-
-  if (s.in > 0) {
-    LtDevice& lt = lt_device(device.index);
-    const Tensor xc = contiguous_as(kLinear, "x", x, dtype);
-    LinearWeightLayout layout = linear_weight_layout(weight);
-    const Tensor w = layout.in_place ? weight : contiguous_as(kLinear, "weight", weight, dtype);
-    if (!layout.in_place) layout = {true, s.in, true};
-
-    Problem p;
-    p.m = s.out;
-    p.n = s.rows;
-    p.k = s.in;
-    p.lda = layout.ld;
-    p.ldb = s.in;
-    p.ldd = s.out;
-    p.transpose_a = layout.out_in;
-    p.dtype = dtype;
-    p.tf32 = dtype == DType::F32 && options.allow_tf32;
-    p.align_a = alignment_of(w.data());
-    p.align_b = alignment_of(xc.data());
-    p.align_d = alignment_of(result.data());
-    Operands ops{w.data(), xc.data(), result.data(), nullptr};
-
-    if (placement == EpiloguePlacement::Fused) {
-      Tensor bc = bias.defined() ? contiguous_as(kLinear, "bias", bias, dtype) : Tensor();
-      if (bc.defined() && alignment_of(bc.data()) < kBiasAlignment) {
-        Tensor aligned = Tensor::empty(dtype, bc.shape(), device);  // cudaMalloc: 256-aligned
-        copy_into(kLinear, bc, aligned);
-        bc = aligned;
-      }
-      Problem fused = p;
-      fused.epilogue = fused_epilogue(bias.defined(), act);
-      fused.align_bias = bias.defined() ? alignment_of(bc.data()) : 0;
-      ops.bias = bias.defined() ? bc.data() : nullptr;
-      if (try_gemm(lt, fused, ops, false, stream) == CUBLAS_STATUS_SUCCESS) {
-        if (act == LinearActivation::Gelu) activation_in_place(result, act, stream);
-        return result;
-      }
-      // No algorithm with this epilogue: the separate placement below.
-    }
-    if (bias.defined()) fill_with_bias(result, bias, s.rows, s.out, stream);
-    if (try_gemm(lt, p, ops, bias.defined(), stream) != CUBLAS_STATUS_SUCCESS) {
-      // No algorithm at all (a dimension of 1, operands cuBLASLt cannot align): the plain GEMM,
-      // slow and always available, rather than refusing what the CPU op takes.
-      SimpleGemmParams g;
-      g.rows = s.rows;
-      g.in = s.in;
-      g.out = s.out;
-      g.dtype = dtype;
-      g.x = xc.data();
-      g.weight = w.data();
-      g.w_out_stride = layout.out_in ? layout.ld : 1;
-      g.w_in_stride = layout.out_in ? 1 : layout.ld;
-      g.y = result.data();
-      g.accumulate = bias.defined();
-      gemm_simple(g, stream);
-    }
-  } else {
-    fill_with_bias(result, bias, s.rows, s.out, stream);  // an empty sum: y = act(bias)
-  }
-  if (act != LinearActivation::None) activation_in_place(result, act, stream);
-  return result;
+bool gemm_cublaslt(const CublasLtGemmParams& params, void* stream) {
+  LtDevice& device = lt_device(params.device);
+  Problem p;
+  p.m = params.m;
+  p.n = params.n;
+  p.k = params.k;
+  p.lda = params.lda;
+  p.ldb = params.ldb;
+  p.ldd = params.ldd;
+  p.transpose_a = params.transpose_a;
+  p.dtype = params.dtype;
+  p.tf32 = params.tf32;
+  p.epilogue = epilogue_of(params.epilogue);
+  p.align_a = alignment_of(params.a);
+  p.align_b = alignment_of(params.b);
+  p.align_d = alignment_of(params.d);
+  p.align_bias = params.bias != nullptr ? alignment_of(params.bias) : 0;
+  Descriptors desc(p, p.align_bias != 0 ? params.bias : nullptr);
+  const Algorithm algorithm =
+      device.algorithm(p, [&] { return ask_heuristic(device, p, desc); });
+  if (!algorithm.found) return false;
+  const float alpha = 1.0f, beta = params.accumulate ? 1.0f : 0.0f;
+  check(cublasLtMatmul(device.handle(), &desc.op, &alpha, params.a, &desc.a, params.b, &desc.b,
+                       &beta, params.d, &desc.d, params.d, &desc.d, &algorithm.algo,
+                       device.workspace(), kWorkspaceBytes, static_cast<cudaStream_t>(stream)),
+        "cublasLtMatmul (" + describe(p) + ")");
+  return true;
 }
 
 LinearAlgorithmCacheStats linear_algorithm_cache_stats(const Device& device) {

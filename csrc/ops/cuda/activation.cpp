@@ -1,9 +1,11 @@
 // hfport::gelu, silu and swiglu for tensors on a CUDA device: the checks the CPU side runs
-// (kernels/cpu/activation.h), contiguous operands on the device, and the kernel of activation.cu
-// on hfport's work stream. Host code, compiled only in builds with CUDA.
-#include "kernels/cpu/kernel_arguments.h"
+// (ops/activation.h), contiguous operands on the device, and the kernel of
+// kernels/cuda/activation.cu on hfport's work stream. Host code, compiled only in builds with CUDA.
+#include "ops/cuda/activation.h"
+
 #include "kernels/cuda/activation.h"
-#include "kernels/cuda/device_tensor.h"
+#include "ops/cuda/device_tensor.h"
+#include "ops/tensor_arguments.h"
 
 namespace hfport::cuda {
 

@@ -1,10 +1,12 @@
 // hfport::causal_conv1d and causal_conv1d_update for tensors on a CUDA device: the checks the CPU
-// side runs (kernels/cpu/causal_conv1d.h), then the kernels of causal_conv1d.cu on hfport's work
-// stream. x and the state are handed to the kernels with their strides (no copy); the state is
-// updated where the caller keeps it. Host code, compiled only in builds with CUDA.
-#include "kernels/cpu/kernel_arguments.h"
+// side runs (ops/causal_conv1d.h), then the kernels of kernels/cuda/causal_conv1d.cu on hfport's
+// work stream. x and the state are handed to the kernels with their strides (no copy); the state
+// is updated where the caller keeps it. Host code, compiled only in builds with CUDA.
+#include "ops/cuda/causal_conv1d.h"
+
 #include "kernels/cuda/causal_conv1d.h"
-#include "kernels/cuda/device_tensor.h"
+#include "ops/cuda/device_tensor.h"
+#include "ops/tensor_arguments.h"
 
 namespace hfport::cuda {
 

@@ -1,0 +1,35 @@
+// The kernels' view of one rms_norm or layer_norm call, the same struct for the CPU kernels
+// (kernels/cpu/norm.h) and the CUDA ones (kernels/cuda/norm.h). The entry point (ops/norm.h)
+// fills it after every check, with pointers on the device that runs the kernel.
+//
+//   rms_norm:   y = x / sqrt(mean(x^2) + eps) * w          (add_unit_offset: * (1 + w), Gemma)
+//               with a residual, s = x + residual is written to residual_sum (rounded to x's
+//               dtype, as the model's own add) and s is what gets normalised
+//   layer_norm: y = (x - mean) / sqrt(var + eps) * w + b   (biased variance; w, b optional)
+//
+// Rows are contiguous, [rows, cols]. Statistics and products are f32. For F16/BF16 without the
+// unit offset, x * inv is rounded to x's dtype before the weight multiplies it (LlamaRMSNorm);
+// with it, one rounding at the end (GemmaRMSNorm).
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace hfport {
+
+struct NormParams {
+  int64_t rows = 0, cols = 0;
+  DType dtype = DType::F32;        // of x, residual, out, residual_sum: F32, F16 or BF16
+  const void* x = nullptr;         // [rows, cols] contiguous
+  const void* residual = nullptr;  // [rows, cols] contiguous, or null (rms_norm only)
+  const float* weight = nullptr;   // [cols] F32; required for rms_norm, optional for layer_norm
+  const float* bias = nullptr;     // [cols] F32 or null (layer_norm only)
+  float eps = 1e-6f;
+  bool add_unit_offset = false;    // rms_norm only
+  void* out = nullptr;             // [rows, cols] contiguous; may be x on CUDA
+  // [rows, cols]; required with residual; may be x or residual on CUDA
+  void* residual_sum = nullptr;
+};
+
+}  // namespace hfport
