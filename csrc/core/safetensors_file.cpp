@@ -11,10 +11,10 @@ namespace hfport {
 
 std::string pickle_conversion_hint(const std::string& path) {
   return "hfport never unpickles checkpoints (unpickling can run arbitrary code). Convert '" +
-         path + "' once, in an environment you trust: python -c \"import torch; "
-         "from safetensors.torch import save_file; save_file(torch.load('" + path +
-         "', weights_only=True), 'model.safetensors')\" (for a transformers model, "
-         "model.save_pretrained(out_dir) writes safetensors directly)";
+         path + "' once with: hfport convert-pickle '" + path + "' <out_dir> (it reads the "
+         "pickle only through torch.load(weights_only=True), in a separate process, and keeps "
+         "one copy of tied weights); for a transformers model, model.save_pretrained(out_dir) "
+         "writes safetensors directly";
 }
 
 void refuse_pickle_by_name(const std::string& path) {

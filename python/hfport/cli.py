@@ -1,4 +1,4 @@
-"""The `hfport` command line: inspect, map, convert, diff, parity and demo."""
+"""The `hfport` command line: inspect, map, convert, convert-pickle, diff, parity and demo."""
 
 from __future__ import annotations
 
@@ -76,6 +76,32 @@ def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict
     report_path.write_text(report.to_json() + "\n")
     print(str(report))
     print(f"wrote {len(state) - len(tied)} tensors to {target} and the report to {report_path}")
+    return 0
+
+
+def run_convert_pickle(src: str, out: str, max_shard_size: str) -> int:
+    """Rewrite a pickle checkpoint as safetensors; the pickle is read only in a child process."""
+    from hfport.pickle_convert import TIES_KEY, convert_pickle
+
+    done = convert_pickle(src, out, max_shard_size)
+    places = set(done.containers.values())
+    where = places.pop() if len(places) == 1 else "per file: " + ", ".join(
+        f"{Path(f).name} {w}" for f, w in done.containers.items())
+    print(f"read {done.tensors_read} tensors from {len(done.containers)} pickle file(s) of "
+          f"'{src}' (the state dict: {where})")
+    if done.ties:
+        print(f"{len(done.ties)} tied name(s) written once (metadata key {TIES_KEY}):")
+        for dropped, kept in list(done.ties.items())[:10]:
+            print(f"  {dropped} -> {kept}")
+        if len(done.ties) > 10:
+            print(f"  ... and {len(done.ties) - 10} more")
+    if done.overlapping:
+        print(f"{len(done.overlapping)} tensor(s) overlapping others in storage written as "
+              f"separate copies")
+    print(f"wrote {done.tensors_written} tensors, {done.bytes_written:,} bytes, to '{out}': "
+          f"{', '.join(done.files)}")
+    if done.copied:
+        print(f"copied {', '.join(done.copied)}")
     return 0
 
 
@@ -161,6 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     convert.add_argument("--dtype", help="cast floating-point tensors (float32, bfloat16, ...)")
     convert.add_argument("--permissive", action="store_true",
                          help="write what loads even when something is missing or unexpected")
+    pickled = commands.add_parser(
+        "convert-pickle", help="rewrite a pickle checkpoint (.bin/.pt/.pth/.ckpt) as safetensors, "
+        "reading it only with torch.load(weights_only=True) in a child process")
+    pickled.add_argument("src", help="a pickle file, a folder with pytorch_model.bin, or a "
+                         "sharded pytorch_model.bin.index.json (or its folder)")
+    pickled.add_argument("dst", help="the output folder (model.safetensors, or shards + index)")
+    pickled.add_argument("--max-shard-size", default="5GB",
+                         help="split into shards above this many bytes of data (default 5GB; "
+                         "KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)")
     diff = commands.add_parser("diff", help="compare two checkpoints tensor by tensor")
     diff.add_argument("a")
     diff.add_argument("b")
@@ -184,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "convert":
             return run_convert(args.path, args.out, args.family or args.spec, args.dtype,
                                strict=not args.permissive)
+        elif args.command == "convert-pickle":
+            return run_convert_pickle(args.src, args.dst, args.max_shard_size)
         elif args.command == "diff":
             return run_diff(args.a, args.b, args.json)
         elif args.command == "parity":

@@ -6,6 +6,9 @@ sharded-index rules. ``TensorNotFoundError`` is also a ``KeyError``, ``SliceErro
 ``IndexError``, ``ArgumentError`` (a bad op argument) a ``ValueError``, ``FileError`` an ``OSError``, ``DLPackError`` a ``BufferError``. ``SpecError``
 covers family specs, ``LoadError`` a strict load that found missing, unexpected or mismatched
 tensors, ``UnknownFamilyError`` a config.json that names no known family.
+
+``PickleConversionError`` is the one class without a C++ twin: `hfport convert-pickle` runs only in
+Python (torch reads the pickle, in a child process), so no C++ code could throw it.
 """
 
 from hfport._hfport import (
@@ -45,6 +48,13 @@ from hfport._hfport import (
     UnsupportedFormatError,
 )
 
+
+class PickleConversionError(Error):
+    """A pickle checkpoint that `hfport convert-pickle` could not convert: torch.load with
+    weights_only=True refused or failed to read it, it holds no state dict, or its index or the
+    output folder is unusable."""
+
+
 __all__ = [
     "ArgumentError",
     "ConfigError",
@@ -69,6 +79,7 @@ __all__ = [
     "MetadataError",
     "MissingShardError",
     "OffsetsError",
+    "PickleConversionError",
     "ShapeError",
     "ShardError",
     "ShardIndexError",

@@ -215,7 +215,7 @@ TEST(CheckpointPickle, PickleExtensionsAreRefusedWithAConversionHint) {
     const std::string path = dir / name;
     write_file(path, std::string("\x80\x02}q\x00.", 6));
     EXPECT_TRUE(throws_exactly<hfport::UnsupportedFormatError>(
-        [&] { Checkpoint::open(path); }, {path, "pickle", "save_file", "safetensors"}));
+        [&] { Checkpoint::open(path); }, {path, "pickle", "hfport convert-pickle", "safetensors"}));
     EXPECT_TRUE(throws_exactly<hfport::UnsupportedFormatError>(
         [&] { hfport::SafetensorsFile::open(path); }, {path, "never unpickles"}));
   }
@@ -284,7 +284,7 @@ TEST(CheckpointPickle, FolderWithOnlyPickleIsRefused) {
   write_file(dir.path() / "config.json", std::string(R"({"model_type": "llama"})"));
   EXPECT_TRUE(throws_exactly<hfport::UnsupportedFormatError>(
       [&] { Checkpoint::open(dir.path().string()); },
-      {dir.path().string(), "only pickle", "pytorch_model.bin", "save_file"}));
+      {dir.path().string(), "only pickle", "pytorch_model.bin", "hfport convert-pickle"}));
 }
 
 TEST(CheckpointPickle, FolderWithBothUsesSafetensors) {

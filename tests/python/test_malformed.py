@@ -317,14 +317,14 @@ def test_pickle_named_file_is_refused_unread(tmp_path, suffix):
         hfport.open(path)
     message = str(caught.value)
     assert "never unpickles" in message
-    assert "from safetensors.torch import save_file" in message
+    assert f"hfport convert-pickle '{path}' <out_dir>" in message
     assert "save_pretrained" in message
     assert not marker.exists()
 
 
 def test_pickle_name_is_refused_even_when_absent(tmp_path):
     path = tmp_path / "missing.bin"
-    with pytest.raises(errors.UnsupportedFormatError, match="save_file"):
+    with pytest.raises(errors.UnsupportedFormatError, match="hfport convert-pickle"):
         hfport.open(path)
 
 
@@ -338,14 +338,14 @@ def test_torch_zip_named_safetensors_is_refused(tmp_path):
                        match=quoted(path) + " holds a pickle or torch zip archive, not "
                                             "safetensors") as caught:
         hfport.open(path)
-    assert "save_file" in str(caught.value)
+    assert "hfport convert-pickle" in str(caught.value)
     assert not marker.exists()
 
 
 def test_real_torch_save_named_safetensors_is_refused(tmp_path):
     path = tmp_path / "weights.safetensors"
     torch.save({"w": random_tensor(torch.float32, (3,))}, path)
-    with pytest.raises(errors.UnsupportedFormatError, match="save_file"):
+    with pytest.raises(errors.UnsupportedFormatError, match="hfport convert-pickle"):
         hfport.open(path)
 
 
@@ -356,7 +356,7 @@ def test_raw_pickle_named_safetensors_is_refused(tmp_path):
     assert path.read_bytes()[:2] == b"\x80\x04"
     with pytest.raises(errors.UnsupportedFormatError, match="holds a pickle") as caught:
         hfport.open(path)
-    assert "save_file" in str(caught.value)
+    assert "hfport convert-pickle" in str(caught.value)
     assert not marker.exists()
 
 

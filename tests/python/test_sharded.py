@@ -234,7 +234,7 @@ def test_index_naming_a_pickle_shard(folder_copy):
                        match=quoted(folder / "extra.bin") + r" is a pickle checkpoint \(.bin\)"
                        ) as caught:
         hfport.open(folder)
-    assert "save_file" in str(caught.value)
+    assert "hfport convert-pickle" in str(caught.value)
     assert not marker.exists()
 
 
@@ -263,7 +263,7 @@ def test_folder_with_only_pickle_weights(tmp_path):
                        match=quoted(tmp_path) + r" holds only pickle checkpoints \(pytorch_model"
                        r"\.bin\)") as caught:
         hfport.open(tmp_path)
-    assert "save_file" in str(caught.value)
+    assert "hfport convert-pickle" in str(caught.value)
     assert str(tmp_path / "pytorch_model.bin") in str(caught.value)
     assert not marker.exists()
 
