@@ -121,8 +121,14 @@ def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
         return mamba_selective_scan(u, delta, A, B, C, D=Dskip, z=z, delta_bias=delta_bias,
                                     delta_softplus=True)
 
+    # The check is against the same reference run in float64: in float32 its first call in a
+    # process varies from run to run (rel. L2 1.3e-7, 5.83e-5 or 5.87e-5 against hfport's
+    # unchanging output, seen with torch 2.13 on 2 threads), which made this check flaky.
+    exact = mamba_selective_scan(u.double(), delta.double(), A.double(), B.double(), C.double(),
+                                 D=Dskip.double(), z=z.double(), delta_bias=delta_bias.double(),
+                                 delta_softplus=True)
     out.append((f"selective scan B1 D{D} N16 L{L}, z, D, delta_bias, softplus", ">= 20x", 20.0,
-                scan_ours, scan_theirs, rel_l2(scan_ours(), scan_theirs())))
+                scan_ours, scan_theirs, rel_l2(scan_ours(), exact)))
 
     n = 1024 if small else 4096
     x = torch.randn(n, n, generator=g)
@@ -169,7 +175,8 @@ def run(small: bool, repeats: int) -> str:
     lines += ["", ("References: attention `torch.nn.functional.scaled_dot_product_attention` "
               "(`enable_gqa` for GQA); RoPE `transformers...modeling_llama.apply_rotary_pos_emb`; "
               "selective scan `transformers.models.mamba.modeling_mamba.mamba_selective_scan` (the slow "
-              "path: in 5.17 MambaMixer has no slow_forward, the mixer calls this loop over L); "
+              "path: in 5.17 MambaMixer has no slow_forward, the mixer calls this loop over L; its "
+              "rel. L2 column is against the same function in float64); "
               "RMSNorm `LlamaRMSNorm`.")]
     return "\n".join(lines) + "\n"
 
