@@ -16,6 +16,7 @@ waking the thread pool. Target (issue 13): a 1-element op call costs <= 5 micros
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -65,24 +66,29 @@ def cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any], float | Non
 
 def run(small: bool) -> str:
     calls = 200 if small else 5000
+    load_before = os.getloadavg()[0]
+    rows = []
+    for label, ours, theirs, target in cases():
+        t_ours = per_call_us(ours, calls)
+        t_theirs = per_call_us(theirs, calls)
+        met = "-" if target is None else ("yes" if t_ours <= target else "**no**")
+        target_text = "none" if target is None else f"<= {target:g} us"
+        rows.append(f"| {label} | {t_ours:.2f} | {t_theirs:.2f} | {t_theirs / t_ours:.2f}x | "
+                    f"{target_text} | {met} |")
     lines = [
         "## Call overhead (CPU)",
         "",
         machine_line(),
         (f"Best of 7 rounds of the mean over {calls} back-to-back calls, after a warm-up call, "
          f"torch tensors in, hfport's and the reference's calls timed in turn on the same inputs. "
+         f"Load average (1 min) before the run {load_before:.2f}, after it "
+         f"{os.getloadavg()[0]:.2f}. "
          f"Command: `python benchmarks/bench_overhead.py{' --small' if small else ''}`."),
         "",
         "| call | hfport (us) | reference (us) | ratio (>1: hfport faster) | target | met? |",
         "| --- | ---: | ---: | ---: | --- | --- |",
+        *rows,
     ]
-    for label, ours, theirs, target in cases():
-        t_ours = per_call_us(ours, calls)
-        t_theirs = per_call_us(theirs, calls)
-        met = "-" if target is None else ("yes" if t_ours <= target else "**no**")
-        target_text = "none" if target is None else f"<= {target:g} us"
-        lines.append(f"| {label} | {t_ours:.2f} | {t_theirs:.2f} | {t_theirs / t_ours:.2f}x | "
-                     f"{target_text} | {met} |")
     lines += ["", ("References: `torch.nn.functional.silu`; `LlamaRMSNorm(4096)` under "
                    "`torch.no_grad()`. hfport's figure includes reading the torch tensor through "
                    "DLPack and returning an hfport.Tensor (no torch.from_dlpack on the result).")]
