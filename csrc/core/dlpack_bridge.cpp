@@ -166,18 +166,18 @@ Tensor from_dlpack(DLManagedTensor* managed) {
     }
     empty = empty || shape[i] == 0;
   }
-  Shape strides;
-  if (dl.strides) {
-    strides.assign(dl.strides, dl.strides + dl.ndim);
-  } else {  // compact row-major (DLPack < 1.2 allows null strides); checked as the strides are
-    strides.assign(shape.size(), 1);
-    for (int i = dl.ndim - 2; i >= 0; --i) {
-      if (__builtin_mul_overflow(strides[i + 1], std::max<int64_t>(shape[i + 1], 1), &strides[i])) {
-        throw DLPackError("DLPack tensor of shape " + shape_to_string(shape) +
-                          " has strides that do not fit in 64 bits");
-      }
+  // The compact row-major strides (what DLPack < 1.2 means by null strides) must fit int64 even
+  // when the producer gives strides of its own: torch refuses a shape whose do not ("Stride
+  // calculation overflowed"), the safetensors reader does too, and a copy of the tensor
+  // (clone, contiguous) is laid out with them.
+  Shape strides(shape.size(), 1);
+  for (int i = dl.ndim - 2; i >= 0; --i) {
+    if (__builtin_mul_overflow(strides[i + 1], std::max<int64_t>(shape[i + 1], 1), &strides[i])) {
+      throw DLPackError("DLPack tensor of shape " + shape_to_string(shape) +
+                        " has strides that do not fit in 64 bits");
     }
   }
+  if (dl.strides) strides.assign(dl.strides, dl.strides + dl.ndim);
   const int64_t item = static_cast<int64_t>(dtype_size(*dtype));
   if (empty) {
     // Nothing will be read: keep the producer's pointer (often null) without offsetting it.
