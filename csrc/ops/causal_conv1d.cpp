@@ -94,20 +94,8 @@ Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor result = output_tensor(kConv, out, x.dtype(), x.shape());
   const Tensor w = as_f32_contiguous(weight);
   const Tensor b = bias.defined() ? as_f32_contiguous(bias) : Tensor();
-  CausalConv1dParams p;
-  p.batch = x.shape()[0];
-  p.dim = x.shape()[1];
-  p.seqlen = x.shape()[2];
-  p.width = weight.shape()[1];
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride, &p.x_seq_stride});
-  p.weight = w.data_as<float>();
-  p.bias = b.defined() ? b.data_as<float>() : nullptr;
-  p.silu = activation == ConvActivation::Silu;
-  p.out = result.data();
   if (x.numel() == 0) return result;
-  causal_conv1d_cpu(p);
+  causal_conv1d_cpu(causal_conv1d_params(x, w, b, activation, result));
   return result;
 }
 
@@ -156,11 +144,39 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Ten
   Tensor result = Tensor::empty(x.dtype(), x.shape());
   const Tensor w = as_f32_contiguous(weight);
   const Tensor b = bias.defined() ? as_f32_contiguous(bias) : Tensor();
+  causal_conv1d_update_cpu(
+      causal_conv1d_update_params(s, x, conv_state, w, b, activation, result));
+  return result;
+}
+
+CausalConv1dParams causal_conv1d_params(const Tensor& x, const Tensor& weight_f32,
+                                        const Tensor& bias_f32, ConvActivation activation,
+                                        const Tensor& out) {
+  CausalConv1dParams p;
+  p.batch = x.shape()[0];
+  p.dim = x.shape()[1];
+  p.seqlen = x.shape()[2];
+  p.width = weight_f32.shape()[1];
+  p.dtype = x.dtype();
+  p.x = x.data();
+  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride, &p.x_seq_stride});
+  p.weight = weight_f32.data_as<float>();
+  p.bias = bias_f32.defined() ? bias_f32.data_as<float>() : nullptr;
+  p.silu = activation == ConvActivation::Silu;
+  p.out = out.data();
+  return p;
+}
+
+CausalConv1dUpdateParams causal_conv1d_update_params(const ConvUpdateShapes& shapes,
+                                                     const Tensor& x, const Tensor& conv_state,
+                                                     const Tensor& weight_f32,
+                                                     const Tensor& bias_f32,
+                                                     ConvActivation activation, const Tensor& out) {
   CausalConv1dUpdateParams p;
-  p.batch = s.batch;
-  p.dim = s.dim;
-  p.seqlen = s.seqlen;
-  p.width = s.width;
+  p.batch = shapes.batch;
+  p.dim = shapes.dim;
+  p.seqlen = shapes.seqlen;
+  p.width = shapes.width;
   p.dtype = x.dtype();
   p.x = x.data();
   p.x_batch_stride = x.strides()[0];
@@ -168,14 +184,13 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Ten
   p.x_seq_stride = x.ndim() == 3 ? x.strides()[2] : 0;  // one step: t is always 0
   p.state_dtype = conv_state.dtype();
   p.conv_state = conv_state.data();
-  p.state_len = s.state_len;
+  p.state_len = shapes.state_len;
   read_strides(conv_state, {&p.state_batch_stride, &p.state_dim_stride, &p.state_seq_stride});
-  p.weight = w.data_as<float>();
-  p.bias = b.defined() ? b.data_as<float>() : nullptr;
+  p.weight = weight_f32.data_as<float>();
+  p.bias = bias_f32.defined() ? bias_f32.data_as<float>() : nullptr;
   p.silu = activation == ConvActivation::Silu;
-  p.out = result.data();
-  causal_conv1d_update_cpu(p);
-  return result;
+  p.out = out.data();
+  return p;
 }
 
 }  // namespace hfport

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "core/tensor.h"
+#include "kernels/causal_conv1d_params.h"
 
 namespace hfport {
 
@@ -52,5 +53,17 @@ struct ConvUpdateShapes {
 };
 ConvUpdateShapes check_causal_conv1d_update_arguments(const Tensor& x, const Tensor& conv_state,
                                                       const Tensor& weight, const Tensor& bias);
+
+// The kernels' Params (kernels/causal_conv1d_params.h) of a checked call, the same for both
+// devices: `weight_f32` and `bias_f32` are the contiguous F32 copies the kernels read, `out` the
+// output, all on the device that runs the kernel.
+CausalConv1dParams causal_conv1d_params(const Tensor& x, const Tensor& weight_f32,
+                                        const Tensor& bias_f32, ConvActivation activation,
+                                        const Tensor& out);
+CausalConv1dUpdateParams causal_conv1d_update_params(const ConvUpdateShapes& shapes,
+                                                     const Tensor& x, const Tensor& conv_state,
+                                                     const Tensor& weight_f32,
+                                                     const Tensor& bias_f32,
+                                                     ConvActivation activation, const Tensor& out);
 
 }  // namespace hfport

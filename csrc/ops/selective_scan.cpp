@@ -316,22 +316,7 @@ Tensor selective_state_update(const Tensor& state, const Tensor& x, const Tensor
   const Tensor d_skip = o.D.defined() ? as_f32_contiguous(o.D) : Tensor();
   const Tensor bias = o.dt_bias.defined() ? as_f32_contiguous(o.dt_bias) : Tensor();
   SelectiveStateUpdateParams p;
-  p.batch = s.batch;
-  p.dim = s.dim;
-  p.dstate = s.dstate;
-  p.n_groups = s.n_groups;
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride});
-  p.dt = dt.data();
-  read_strides(dt, {&p.dt_batch_stride, &p.dt_dim_stride});
-  if (o.z.defined()) {
-    p.z = o.z.data();
-    read_strides(o.z, {&p.z_batch_stride, &p.z_dim_stride});
-  }
-  p.state_dtype = state.dtype();
-  p.state = state.data();
-  read_strides(state, {&p.state_batch_stride, &p.state_dim_stride, &p.state_state_stride});
+  fill_state_update_step(p, s, state, x, dt, o.z);
   p.A = a.data_as<float>();
   p.B = b_step.data_as<float>();
   p.C = c_step.data_as<float>();
@@ -378,6 +363,27 @@ SelectiveStateUpdateReference selective_state_update_reference(
     }
   }
   return r;
+}
+
+void fill_state_update_step(SelectiveStateUpdateStep& step, const UpdateShapes& shapes,
+                            const Tensor& state, const Tensor& x, const Tensor& dt,
+                            const Tensor& z) {
+  step.batch = shapes.batch;
+  step.dim = shapes.dim;
+  step.dstate = shapes.dstate;
+  step.n_groups = shapes.n_groups;
+  step.dtype = x.dtype();
+  step.x = x.data();
+  read_strides(x, {&step.x_batch_stride, &step.x_dim_stride});
+  step.dt = dt.data();
+  read_strides(dt, {&step.dt_batch_stride, &step.dt_dim_stride});
+  if (z.defined()) {
+    step.z = z.data();
+    read_strides(z, {&step.z_batch_stride, &step.z_dim_stride});
+  }
+  step.state_dtype = state.dtype();
+  step.state = state.data();
+  read_strides(state, {&step.state_batch_stride, &step.state_dim_stride, &step.state_state_stride});
 }
 
 }  // namespace hfport

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "kernels/selective_scan_params.h"
 
 namespace hfport {
 
@@ -90,5 +91,11 @@ UpdateShapes check_selective_state_update_arguments(const Tensor& state, const T
                                                     const Tensor& dt, const Tensor& A,
                                                     const Tensor& B, const Tensor& C,
                                                     const SelectiveStateUpdateOptions& options);
+
+// The part of the state update's Params that both devices fill the same way (checked tensors,
+// on the device that runs the kernel; z may be undefined).
+void fill_state_update_step(SelectiveStateUpdateStep& step, const UpdateShapes& shapes,
+                            const Tensor& state, const Tensor& x, const Tensor& dt,
+                            const Tensor& z);
 
 }  // namespace hfport

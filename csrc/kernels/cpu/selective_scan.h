@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/selective_scan_params.h"
 
 namespace hfport {
 
@@ -42,19 +43,7 @@ struct SelectiveScanParams {
 
 // The update kernel's view of one step: x, dt, z and the state through their strides, the rest
 // packed F32.
-struct SelectiveStateUpdateParams {
-  int64_t batch = 0, dim = 0, dstate = 0;
-  int64_t n_groups = 1;      // B and C are [batch, G, N] ([batch, N]: G = 1); G divides dim
-  DType dtype = DType::F32;  // of x, dt, z and out: F32, F16 or BF16
-  const void* x = nullptr;
-  int64_t x_batch_stride = 0, x_dim_stride = 0;
-  const void* dt = nullptr;
-  int64_t dt_batch_stride = 0, dt_dim_stride = 0;
-  const void* z = nullptr;  // may be null
-  int64_t z_batch_stride = 0, z_dim_stride = 0;
-  DType state_dtype = DType::F32;
-  void* state = nullptr;  // [batch, dim, N], updated in place
-  int64_t state_batch_stride = 0, state_dim_stride = 0, state_state_stride = 0;
+struct SelectiveStateUpdateParams : SelectiveStateUpdateStep {  // kernels/selective_scan_params.h
   const float* A = nullptr;        // [dim, N] contiguous
   const float* B = nullptr;        // [batch, G, N] contiguous
   const float* C = nullptr;

@@ -26,19 +26,7 @@ Tensor causal_conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor result = output_on(kConv, out, x.dtype(), x.shape(), x.device());
   require_no_overlap(kConv, result, x, "x");
 
-  CausalConv1dParams p;
-  p.batch = x.shape()[0];
-  p.dim = x.shape()[1];
-  p.seqlen = x.shape()[2];
-  p.width = weight.shape()[1];
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride, &p.x_seq_stride});
-  p.weight = w.data_as<float>();
-  p.bias = b.defined() ? b.data_as<float>() : nullptr;
-  p.silu = activation == ConvActivation::Silu;
-  p.out = result.data();
-  causal_conv1d(p, op_stream());
+  causal_conv1d(causal_conv1d_params(x, w, b, activation, result), op_stream());
   return result;
 }
 
@@ -50,25 +38,8 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_state, const Ten
   const Tensor b = bias.defined() ? contiguous_as(kConvUpdate, "bias", bias, DType::F32) : Tensor();
   Tensor result = Tensor::empty(x.dtype(), x.shape(), x.device());
 
-  CausalConv1dUpdateParams p;
-  p.batch = s.batch;
-  p.dim = s.dim;
-  p.seqlen = s.seqlen;
-  p.width = s.width;
-  p.dtype = x.dtype();
-  p.x = x.data();
-  p.x_batch_stride = x.strides()[0];
-  p.x_dim_stride = x.strides()[1];
-  p.x_seq_stride = x.ndim() == 3 ? x.strides()[2] : 0;  // one step: t is always 0
-  p.state_dtype = conv_state.dtype();
-  p.conv_state = conv_state.data();
-  p.state_len = s.state_len;
-  read_strides(conv_state, {&p.state_batch_stride, &p.state_dim_stride, &p.state_seq_stride});
-  p.weight = w.data_as<float>();
-  p.bias = b.defined() ? b.data_as<float>() : nullptr;
-  p.silu = activation == ConvActivation::Silu;
-  p.out = result.data();
-  causal_conv1d_update(p, op_stream());
+  causal_conv1d_update(causal_conv1d_update_params(s, x, conv_state, w, b, activation, result),
+                       op_stream());
   return result;
 }
 

@@ -107,22 +107,7 @@ Tensor selective_state_update(const Tensor& state, const Tensor& x, const Tensor
                      {"C", &C}});
 
   SelectiveStateUpdateParams p;
-  p.batch = s.batch;
-  p.dim = s.dim;
-  p.dstate = s.dstate;
-  p.n_groups = s.n_groups;
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_dim_stride});
-  p.dt = dt.data();
-  read_strides(dt, {&p.dt_batch_stride, &p.dt_dim_stride});
-  if (options.z.defined()) {
-    p.z = options.z.data();
-    read_strides(options.z, {&p.z_batch_stride, &p.z_dim_stride});
-  }
-  p.state_dtype = state.dtype();
-  p.state = state.data();
-  read_strides(state, {&p.state_batch_stride, &p.state_dim_stride, &p.state_state_stride});
+  fill_state_update_step(p, s, state, x, dt, options.z);
   p.A_dtype = A.dtype();
   p.A = a.data();
   p.B_dtype = B.dtype();
