@@ -18,6 +18,7 @@ warm-up, median of the repeats.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -69,24 +70,52 @@ def rel_l2(a: Any, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
+def attention_levels() -> list[str]:
+    """The attention micro-kernel sets this CPU runs, best first, as attention.cpp picks them
+    (HFPORT_ATTENTION_KERNELS names a lesser one; "plain" is the scalar fallback, not timed)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    levels = []
+    if "avx2" in flags and "fma" in flags:
+        levels = ["avx512", "avx2"] if "avx512f" in flags else ["avx2"]
+    return levels or ["plain"]
+
+
+def with_attention_kernels(level: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """fn with HFPORT_ATTENTION_KERNELS set to `level` while it runs (read on every call)."""
+    def run() -> Any:
+        old = os.environ.get("HFPORT_ATTENTION_KERNELS")
+        os.environ["HFPORT_ATTENTION_KERNELS"] = level
+        try:
+            return fn()
+        finally:
+            if old is None:
+                del os.environ["HFPORT_ATTENTION_KERNELS"]
+            else:
+                os.environ["HFPORT_ATTENTION_KERNELS"] = old
+    return run
+
+
 def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
-    """(label, target text, target ratio, hfport fn, reference fn, check value)."""
+    """(label, target text, target ratio, hfport fn, reference fn, check value). Attention runs
+    once per SIMD level the CPU has (only the best with --small); its label names the level."""
     g = torch.Generator().manual_seed(0)
     out = []
     S = 256 if small else 1024
-    for label, kv_heads, causal in (("non-causal", 8, False), ("causal", 8, True),
-                                    ("GQA 8/2, causal", 2, True)):
+    levels = attention_levels()[:1] if small else attention_levels()
+    for level, (label, kv_heads, causal) in ((level, case) for level in levels for case in (
+            ("non-causal", 8, False), ("causal", 8, True), ("GQA 8/2, causal", 2, True))):
         q = torch.randn(1, 8, S, 64, generator=g)
         k = torch.randn(1, kv_heads, S, 64, generator=g)
         v = torch.randn(1, kv_heads, S, 64, generator=g)
 
-        def ours(q=q, k=k, v=v, causal=causal):
-            return ops.attention(q, k, v, causal=causal)
+        ours = with_attention_kernels(
+            level, lambda q=q, k=k, v=v, causal=causal: ops.attention(q, k, v, causal=causal))
 
         def theirs(q=q, k=k, v=v, causal=causal, gqa=kv_heads != 8):
             return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=gqa)
 
-        out.append((f"attention B1 H8 S{S} D64, {label}", ">= 1.0x", 1.0, ours, theirs,
+        out.append((f"attention B1 H8 S{S} D64, {label}, {level}", ">= 1.0x", 1.0, ours, theirs,
                     rel_l2(ours(), theirs())))
 
     S = 512 if small else 2048
@@ -172,7 +201,12 @@ def run(small: bool, repeats: int) -> str:
         lines.append(f"| {label} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {ratio:.2f}x | "
                      f"{target} | {'yes' if ratio >= needed else '**no**'} | {check:.1e} | "
                      f"{mixed:.2f}x |")
-    lines += ["", ("References: attention `torch.nn.functional.scaled_dot_product_attention` "
+    lines += ["", ("SIMD: attention picks its micro-kernels at run time; each attention row names "
+                   "the set it ran (every set this CPU has, the lower ones forced with "
+                   "HFPORT_ATTENTION_KERNELS). RoPE, the scan and RMSNorm have no run-time "
+                   "dispatch: they are compiled for the x86-64 baseline (SSE2) and vectorised by "
+                   "the compiler, the same code on every machine."),
+              "", ("References: attention `torch.nn.functional.scaled_dot_product_attention` "
               "(`enable_gqa` for GQA); RoPE `transformers...modeling_llama.apply_rotary_pos_emb`; "
               "selective scan `transformers.models.mamba.modeling_mamba.mamba_selective_scan` (the slow "
               "path: in 5.17 MambaMixer has no slow_forward, the mixer calls this loop over L; its "
