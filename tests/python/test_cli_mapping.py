@@ -60,7 +60,7 @@ def test_convert_writes_a_tied_parameter_once(tmp_path, capsys):
     assert main(["convert", str(folder), str(out), "--spec", str(spec)]) == 0
     written = hfport.open(out)
     assert "output.weight" not in written and "tok_embd.weight" in written
-    assert written.metadata()["hfport.tied"] == "output.weight=tok_embd.weight"
+    assert json.loads(written.metadata()["hfport.ties"]) == {"output.weight": "tok_embd.weight"}
 
 
 def test_diff_reports_changed_and_one_sided_tensors(checkpoint, tmp_path, capsys):
