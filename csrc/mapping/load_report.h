@@ -43,6 +43,7 @@ struct LoadReport {
   std::string family;
   std::string source;
   std::string note;                          // how the checkpoint was read (a stripped base prefix)
+  std::string head;                          // the head loaded ("masked_lm", ...), "" for none
   std::vector<ReportEntry> params;
   std::vector<std::string> unexpected;
   std::vector<std::pair<std::string, std::string>> ignored;  // name, why

@@ -151,7 +151,9 @@ class BertModel final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> build_bert_model(nlohmann::json config,
-                                        std::vector<std::pair<std::string, Tensor>> state) {
+                                        std::vector<std::pair<std::string, Tensor>> state,
+                                        const std::string& head) {
+  require_head(kFamily, head, {""});
   return std::make_unique<BertModel>(std::move(config), f32_parameters(kFamily, std::move(state)));
 }
 

@@ -29,6 +29,7 @@
 namespace hfport::models {
 
 std::unique_ptr<Model> build_bert_model(nlohmann::json config,
-                                        std::vector<std::pair<std::string, Tensor>> state);
+                                        std::vector<std::pair<std::string, Tensor>> state,
+                                        const std::string& head);
 
 }  // namespace hfport::models

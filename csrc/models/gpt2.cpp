@@ -269,7 +269,9 @@ class Gpt2Model final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> build_gpt2_model(nlohmann::json config,
-                                        std::vector<std::pair<std::string, Tensor>> state) {
+                                        std::vector<std::pair<std::string, Tensor>> state,
+                                        const std::string& head) {
+  require_head(kFamily, head, {"", "causal_lm"});
   return std::make_unique<Gpt2Model>(std::move(config), f32_parameters(kFamily, std::move(state)));
 }
 

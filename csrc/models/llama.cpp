@@ -433,15 +433,16 @@ class LlamaModel final : public Model {
 
 std::unique_ptr<Model> build_llama_family(const std::string& family, json config,
                                           std::vector<std::pair<std::string, Tensor>> state,
-                                          const Device& device) {
+                                          const Device& device, const std::string& head) {
+  require_head(family, head, {"", "causal_lm"});
   return std::make_unique<LlamaModel>(family, std::move(config), std::move(state), device);
 }
 
 ModelBuilder llama_family_builder(std::string family) {
   return [family = std::move(family)](json config,
                                       std::vector<std::pair<std::string, Tensor>> state,
-                                      const Device& device) {
-    return build_llama_family(family, std::move(config), std::move(state), device);
+                                      const Device& device, const std::string& head) {
+    return build_llama_family(family, std::move(config), std::move(state), device, head);
   };
 }
 

@@ -51,7 +51,8 @@ namespace hfport::models {
 // a config the model cannot run (a hidden_act other than silu, heads that do not divide, ...).
 std::unique_ptr<Model> build_llama_family(const std::string& family, nlohmann::json config,
                                           std::vector<std::pair<std::string, Tensor>> state,
-                                          const Device& device = Device{});
+                                          const Device& device = Device{},
+                                          const std::string& head = "causal_lm");
 
 // build_llama_family for one family, as registry.cpp lists it.
 ModelBuilder llama_family_builder(std::string family);

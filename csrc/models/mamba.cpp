@@ -286,7 +286,8 @@ class MambaModel final : public Model {
 
 std::unique_ptr<Model> build_mamba_model(nlohmann::json config,
                                          std::vector<std::pair<std::string, Tensor>> state,
-                                         const Device& device) {
+                                         const Device& device, const std::string& head) {
+  require_head(kFamily, head, {"", "causal_lm"});
   return std::make_unique<MambaModel>(std::move(config), f32_parameters(kFamily, std::move(state)),
                                       device);
 }

@@ -33,6 +33,7 @@ namespace hfport::models {
 
 std::unique_ptr<Model> build_mamba_model(nlohmann::json config,
                                          std::vector<std::pair<std::string, Tensor>> state,
-                                         const Device& device = Device{});
+                                         const Device& device = Device{},
+                                         const std::string& head = "causal_lm");
 
 }  // namespace hfport::models

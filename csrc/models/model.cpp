@@ -105,7 +105,7 @@ std::unique_ptr<Model> load_model(const std::string& path, DType dtype, const De
   options.stats = false;
   LoadResult loaded = load_checkpoint(*checkpoint, &spec, options);
   return it->second(apply_config_defaults(spec, checkpoint->config()), std::move(loaded.state),
-                    device);
+                    device, loaded.report.head);
 }
 
 }  // namespace hfport::models

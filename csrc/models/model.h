@@ -26,7 +26,8 @@
 namespace hfport::models {
 
 struct ModelOutput {
-  Tensor logits;
+  Tensor logits;                       // the head's output; undefined for a base model
+  Tensor last_hidden_state;            // [batch, seq, hidden], after the final norm where there is one
   Tensor pooled;                       // BERT's pooler output [batch, hidden]; undefined otherwise
   std::vector<Tensor> hidden_states;   // filled when asked
 };

@@ -60,6 +60,19 @@ Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int
   return ids;
 }
 
+void require_head(const std::string& family, const std::string& head,
+                  const std::vector<std::string>& supported) {
+  for (const auto& name : supported) {
+    if (name == head) return;
+  }
+  std::string known;
+  for (const auto& name : supported) {
+    known += (known.empty() ? "" : ", ") + (name.empty() ? std::string("the base model") : "'" + name + "'");
+  }
+  throw Error("native " + family + " model: no forward for the head '" + head + "' (it runs " +
+              known + "); load the base model alone with heads=\"none\"");
+}
+
 Tensor checked_attention_mask(const std::string& family, const Tensor& attention_mask,
                               const Shape& ids_shape) {
   if (!attention_mask.defined()) return Tensor();

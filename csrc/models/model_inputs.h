@@ -22,6 +22,11 @@
 
 namespace hfport::models {
 
+// Throws Error naming the family, the head and the heads it has a forward for, unless `head` (the
+// head the load selected, "" for the base model) is one of `supported`.
+void require_head(const std::string& family, const std::string& head,
+                  const std::vector<std::string>& supported);
+
 // input_ids [batch, seq] of I64 or I32 with every id in [0, vocab_size) and seq >= 1, as a
 // contiguous I64 copy. Throws ArgumentError naming the family, the bad id and its position.
 Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int64_t vocab_size);

@@ -13,17 +13,18 @@ namespace hfport::models {
 namespace {
 
 using HostBuilder = std::unique_ptr<Model> (*)(nlohmann::json,
-                                               std::vector<std::pair<std::string, Tensor>>);
+                                               std::vector<std::pair<std::string, Tensor>>,
+                                               const std::string& head);
 
 // A family whose forward runs on the CPU only: a CUDA device is refused before anything is built.
 ModelBuilder host_only(const std::string& family, HostBuilder build) {
   return [family, build](nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
-                         const Device& device) {
+                         const Device& device, const std::string& head) {
     if (device.type != DeviceType::CPU) {
       throw DeviceError("native " + family + " model: runs on the CPU only; the CUDA forward "
                         "covers the llama family (llama, mistral, qwen2, qwen3) and mamba");
     }
-    return build(std::move(config), std::move(state));
+    return build(std::move(config), std::move(state), head);
   };
 }
 
@@ -35,7 +36,10 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"mistral", llama_family_builder("mistral")},
       {"qwen2", llama_family_builder("qwen2")},
       {"qwen3", llama_family_builder("qwen3")},
-      {"mamba", build_mamba_model},
+      {"mamba", [](nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
+                   const Device& device, const std::string& head) {
+         return build_mamba_model(std::move(config), std::move(state), device, head);
+       }},
       {"gpt2", host_only("gpt2", build_gpt2_model)},
       {"bert", host_only("bert", build_bert_model)},
   };

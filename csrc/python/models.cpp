@@ -27,7 +27,8 @@ void bind_models(py::module_& m) {
                out = model.forward(ids, mask, output_hidden_states);
              }
              py::dict result;
-             result["logits"] = out.logits;
+             if (out.logits.defined()) result["logits"] = out.logits;
+             if (out.last_hidden_state.defined()) result["last_hidden_state"] = out.last_hidden_state;
              if (out.pooled.defined()) result["pooled"] = out.pooled;
              if (output_hidden_states) result["hidden_states"] = out.hidden_states;
              return result;
