@@ -32,16 +32,19 @@ class Model:
 
     def __call__(self, input_ids: Any, attention_mask: Any = None,
                  output_hidden_states: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
-        """Logits [batch, seq, vocab] (encoders: the last hidden state); with
-        output_hidden_states, (logits, hidden_states) as transformers orders them."""
+        """The head's logits ([batch, seq, vocab] for a language model), or for a base model
+        without a head (BertModel) its last hidden state; with output_hidden_states, (that,
+        hidden_states) as transformers orders them."""
         out = self._native.forward(input_ids, attention_mask, output_hidden_states)
+        main = out["logits"] if "logits" in out else out["last_hidden_state"]
         if output_hidden_states:
-            return out["logits"], out["hidden_states"]
-        return out["logits"]
+            return main, out["hidden_states"]
+        return main
 
     def forward(self, input_ids: Any, attention_mask: Any = None,
                 output_hidden_states: bool = False) -> dict[str, Any]:
-        """Everything the model computes: logits, pooled (BERT), hidden_states (when asked)."""
+        """Everything the model computes: logits (a head's output), last_hidden_state, pooled
+        (a BERT-like base model with its pooler), hidden_states (when asked)."""
         return self._native.forward(input_ids, attention_mask, output_hidden_states)
 
     def generate(self, input_ids: Any, max_new_tokens: int) -> Tensor:

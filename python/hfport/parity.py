@@ -7,8 +7,8 @@
 
 Both models see the same input ids (and attention mask). Rows follow transformers'
 `output_hidden_states` tuple: the embedding output, one row per layer (decoders apply the final
-norm to the last one, as transformers does), then the logits, or for encoders the last hidden state
-and the pooled output. Each row holds the largest absolute error, the relative L2 error
+norm to the last one, as transformers does), then the head's logits, or for a base encoder without a
+head (BertModel) the last hidden state and the pooled output. Each row holds the largest absolute error, the relative L2 error
 ||native - reference|| / ||reference|| and the cosine similarity, computed in float64 over the
 positions the mask keeps (padding positions are free to differ). A row is over tolerance when its
 relative L2 exceeds `rtol` (default by dtype: 1e-5 for float32) or, when `atol` is given, its
@@ -37,8 +37,10 @@ DEFAULT_RTOL: dict[torch.dtype, float] = {
     torch.bfloat16: 3e-2,
 }
 
-# Families whose reference is transformers' AutoModel (the bare encoder), not a causal LM head.
-ENCODER_FAMILIES = frozenset({"bert"})
+# Families whose reference is the class config.json's architectures names when it is one of the
+# heads the native model runs, else transformers' AutoModel (the bare encoder); never a causal LM.
+ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
+ENCODER_HEADS = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification")
 
 
 @dataclass(frozen=True)
@@ -162,8 +164,9 @@ class ParityReport:
 
 
 def _keep_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-    """[batch, seq, ...] -> [tokens the mask keeps, ...]; other shapes pass through."""
-    if keep is None or x.dim() < 2 or tuple(x.shape[:2]) != tuple(keep.shape):
+    """[batch, seq, ...] -> [tokens the mask keeps, ...]; other shapes (a sequence classifier's
+    [batch, num_labels]) pass through."""
+    if keep is None or x.dim() < 3 or tuple(x.shape[:2]) != tuple(keep.shape):
         return x
     return x[keep]
 
@@ -220,25 +223,27 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     with torch.no_grad():
         reference = hf_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
 
-    native_logits = _torch(native["logits"])
-    dtype = native_logits.dtype
+    native_logits = _torch(native.get("logits"))
+    native_last = _torch(native.get("last_hidden_state"))
+    dtype = (native_logits if native_logits is not None else native_last).dtype
     if rtol is None:
         rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
 
     native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
     reference_hidden = list(reference.hidden_states or ())
-    is_decoder = getattr(reference, "logits", None) is not None
+    family = getattr(native_model, "family", "")
+    reference_logits = getattr(reference, "logits", None)
+    is_decoder = reference_logits is not None and family not in ENCODER_FAMILIES
     count = max(len(native_hidden), len(reference_hidden))
     rows = []
-    for i, name in enumerate(_hidden_state_names(getattr(native_model, "family", ""), count,
-                                                 is_decoder)):
+    for i, name in enumerate(_hidden_state_names(family, count, is_decoder)):
         a = native_hidden[i] if i < len(native_hidden) else None
         b = reference_hidden[i] if i < len(reference_hidden) else None
         rows.append(_row(name, a, b, keep, rtol, atol))
-    if is_decoder:
-        rows.append(_row("logits", native_logits, reference.logits, keep, rtol, atol))
+    if native_logits is not None or reference_logits is not None:
+        rows.append(_row("logits", native_logits, reference_logits, keep, rtol, atol))
     else:
-        rows.append(_row("last_hidden_state", native_logits, reference.last_hidden_state, keep,
+        rows.append(_row("last_hidden_state", native_last, reference.last_hidden_state, keep,
                          rtol, atol))
         native_pooled = _torch(native.get("pooled"))
         reference_pooled = getattr(reference, "pooler_output", None)
@@ -249,11 +254,22 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
 
 def reference_model(path: str | os.PathLike, family: str) -> torch.nn.Module:
     """transformers' model for the checkpoint folder `path`, float32, eager attention, eval mode:
-    AutoModel for encoder families, AutoModelForCausalLM for the rest."""
+    for encoder families the masked-LM or classification class config.json's architectures
+    names (the head the native model runs), else AutoModel; AutoModelForCausalLM for the rest."""
     import transformers
 
-    auto = (transformers.AutoModel if family in ENCODER_FAMILIES
-            else transformers.AutoModelForCausalLM)
+    auto = transformers.AutoModelForCausalLM
+    if family in ENCODER_FAMILIES:
+        auto = transformers.AutoModel
+        config = os.path.join(os.fspath(path), "config.json")
+        architectures = []
+        if os.path.isfile(config):
+            with open(config, encoding="utf-8") as f:
+                architectures = json.load(f).get("architectures") or []
+        for name in architectures:
+            if name.endswith(ENCODER_HEADS) and hasattr(transformers, name):
+                auto = getattr(transformers, name)
+                break
     model = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
                                  attn_implementation="eager")
     return model.eval()
