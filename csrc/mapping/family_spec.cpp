@@ -213,6 +213,36 @@ SpecRule parse_rule(const ojson& doc, size_t index, const FamilySpec& spec,
   return rule;
 }
 
+// "heads": {name: {"architectures": [...], "params": [...], "ignore": [...]}}. An architecture
+// carries one head at most.
+std::vector<SpecHead> parse_heads(const ojson& doc, const FamilySpec& spec, const std::string& origin) {
+  if (!doc.is_object()) spec_fail(origin, "'heads' must be an object {head name: {architectures, params}}");
+  std::vector<SpecHead> heads;
+  std::map<std::string, std::string> owner;  // architecture -> head
+  for (const auto& [name, body] : doc.items()) {
+    const std::string where = origin + " head '" + name + "'";
+    if (!body.is_object()) spec_fail(where, "a head must be an object {architectures, params}");
+    check_fields(body, {"architectures", "params", "ignore", "comment"}, where);
+    SpecHead head;
+    head.name = name;
+    if (!body.contains("architectures")) spec_fail(where, "a head needs 'architectures'");
+    head.architectures = get_strings(body["architectures"], "architectures", where);
+    if (head.architectures.empty()) spec_fail(where, "'architectures' is empty");
+    for (const auto& arch : head.architectures) {
+      auto [it, fresh] = owner.emplace(arch, name);
+      if (!fresh) spec_fail(where, "architecture '" + arch + "' is already head '" + it->second + "''s");
+    }
+    if (!body.contains("params") || !body["params"].is_array()) {
+      spec_fail(where, "a head needs 'params', a list of rules");
+    }
+    size_t index = 0;
+    for (const auto& rule : body["params"]) head.rules.push_back(parse_rule(rule, index++, spec, where));
+    if (body.contains("ignore")) head.ignore = get_strings(body["ignore"], "ignore", where);
+    heads.push_back(std::move(head));
+  }
+  return heads;
+}
+
 using BaseLookup = std::function<const FamilySpec&(const std::string&)>;
 
 // A spec with `extends`: the base's document, overridden field by field. Rules replace the base
@@ -263,7 +293,11 @@ ojson resolve_extends(const ojson& doc, const std::string& origin, const BaseLoo
     if (doc.contains(key)) merged[key] = doc[key];
     else merged.erase(key);
   }
-  if (doc.contains("base_prefix")) merged["base_prefix"] = doc["base_prefix"];
+  // Heads, the default head and the requirements are replaced whole: an extending family's task
+  // classes are its own (RobertaForMaskedLM is not BertForMaskedLM).
+  for (const char* key : {"base_prefix", "heads", "default_head", "requires"}) {
+    if (doc.contains(key)) merged[key] = doc[key];
+  }
   if (!merged.contains("source")) {
     merged["source"] = "extends " + doc["extends"].get<std::string>();
   }
@@ -300,7 +334,8 @@ namespace {
 FamilySpec parse_with_base(const ojson& input, const std::string& origin, const BaseLookup& base) {
   if (!input.is_object()) spec_fail(origin, "a spec must be a JSON object");
   check_fields(input, {"family", "source", "match", "extends", "config_defaults", "ranges",
-                       "params", "ignore", "base_prefix", "comment"},
+                       "params", "ignore", "base_prefix", "heads", "default_head", "requires",
+                       "comment"},
                origin);
   const ojson doc = resolve_extends(input, origin, base);
   FamilySpec spec;
@@ -334,6 +369,19 @@ FamilySpec parse_with_base(const ojson& input, const std::string& origin, const 
   size_t index = 0;
   for (const auto& rule : doc["params"]) spec.rules.push_back(parse_rule(rule, index++, spec, origin));
   if (doc.contains("ignore")) spec.ignore = get_strings(doc["ignore"], "ignore", origin);
+  if (doc.contains("heads")) spec.heads = parse_heads(doc["heads"], spec, origin);
+  if (doc.contains("default_head")) {
+    spec.default_head = get_string(doc, "default_head", origin);
+    const bool known = std::any_of(spec.heads.begin(), spec.heads.end(),
+                                   [&](const SpecHead& h) { return h.name == spec.default_head; });
+    if (!known) spec_fail(origin, "'default_head' names '" + spec.default_head + "', which is not in 'heads'");
+  }
+  if (doc.contains("requires")) {
+    for (const auto& text : get_strings(doc["requires"], "requires", origin)) {
+      const std::string where = origin + " requires '" + text + "'";
+      spec.requirements.push_back({Expression::parse(text, where), where});
+    }
+  }
 
   // Two rules may make one native name only when `when` decides between them (DINOv2's SwiGLU
   // and plain MLP variants); the plan checks that no config selects both.
@@ -423,16 +471,28 @@ std::string builtin_family_json(const std::string& name) {
   return builtin_family(name).document.dump(2);
 }
 
-const FamilySpec& select_family(const nlohmann::json& config, const std::string& config_origin) {
-  const std::string model_type =
-      config.contains("model_type") && config["model_type"].is_string()
-          ? config["model_type"].get<std::string>() : "";
+namespace {
+
+std::string config_model_type(const nlohmann::json& config) {
+  return config.is_object() && config.contains("model_type") && config["model_type"].is_string()
+             ? config["model_type"].get<std::string>() : "";
+}
+
+std::vector<std::string> config_architectures(const nlohmann::json& config) {
   std::vector<std::string> architectures;
-  if (config.contains("architectures") && config["architectures"].is_array()) {
+  if (config.is_object() && config.contains("architectures") && config["architectures"].is_array()) {
     for (const auto& a : config["architectures"]) {
       if (a.is_string()) architectures.push_back(a.get<std::string>());
     }
   }
+  return architectures;
+}
+
+}  // namespace
+
+const FamilySpec& select_family(const nlohmann::json& config, const std::string& config_origin) {
+  const std::string model_type = config_model_type(config);
+  const std::vector<std::string> architectures = config_architectures(config);
   const FamilySpec* by_type = nullptr;
   const FamilySpec* by_architecture = nullptr;
   for (const auto& name : builtin_family_names()) {
@@ -469,8 +529,65 @@ const FamilySpec& select_family(const nlohmann::json& config, const std::string&
       " Known families:" + known);
 }
 
+const SpecHead* select_head(const FamilySpec& spec, const nlohmann::json& config) {
+  const std::vector<std::string> architectures = config_architectures(config);
+  for (const auto& arch : architectures) {
+    for (const auto& head : spec.heads) {
+      if (std::find(head.architectures.begin(), head.architectures.end(), arch) !=
+          head.architectures.end()) {
+        return &head;
+      }
+    }
+  }
+  if (architectures.empty() && !spec.default_head.empty()) {
+    for (const auto& head : spec.heads) if (head.name == spec.default_head) return &head;
+  }
+  return nullptr;
+}
+
+std::string family_mismatch_warning(const FamilySpec& spec, const nlohmann::json& config) {
+  if (spec.match_model_types.empty() && spec.match_architectures.empty()) return "";
+  const std::string model_type = config_model_type(config);
+  const std::vector<std::string> architectures = config_architectures(config);
+  if (model_type.empty() && architectures.empty()) return "";
+  auto listed = [](const std::vector<std::string>& list, const std::string& value) {
+    return std::find(list.begin(), list.end(), value) != list.end();
+  };
+  if (!model_type.empty() && listed(spec.match_model_types, model_type)) return "";
+  for (const auto& arch : architectures) {
+    if (listed(spec.match_architectures, arch)) return "";
+  }
+  auto quoted = [](const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "'" : ", '") + item + "'";
+    return out.empty() ? std::string("none") : out;
+  };
+  std::string says = model_type.empty() ? "no model_type" : "model_type '" + model_type + "'";
+  says += " (architectures " + quoted(architectures) + ")";
+  return "family '" + spec.family + "' was forced, but config.json says " + says + ", which '" +
+         spec.family + "' does not match (it matches model_type " + quoted(spec.match_model_types) +
+         ", architectures " + quoted(spec.match_architectures) + ")";
+}
+
+void check_requirements(const FamilySpec& spec, const nlohmann::json& config) {
+  for (const auto& requirement : spec.requirements) {
+    if (requirement.condition.evaluate_bool(config, {}, requirement.where)) continue;
+    std::string values;
+    for (const auto& field : requirement.condition.fields()) {
+      values += (values.empty() ? "" : ", ") + field + " = " +
+                (config.contains(field) ? config[field].dump() : std::string("(absent)"));
+    }
+    throw ConfigError("family '" + spec.family + "' covers only configs where " +
+                      requirement.condition.text() + "; config.json has " + values);
+  }
+}
+
 nlohmann::json apply_config_defaults(const FamilySpec& spec, const nlohmann::json& config) {
   nlohmann::json out = config.is_object() ? config : nlohmann::json::object();
+  if ((!out.contains("num_labels") || out["num_labels"].is_null()) && out.contains("id2label") &&
+      out["id2label"].is_object()) {
+    out["num_labels"] = out["id2label"].size();
+  }
   for (const auto& [field, expr] : spec.config_defaults) {
     const bool absent = !out.contains(field) || out[field].is_null() ||
                         (out[field].is_string() && out[field].get<std::string>() == "auto");

@@ -49,6 +49,22 @@ struct SpecRule {
   std::vector<std::string> op_names() const;
 };
 
+// A task head: the rules for the tensors that transformers' task classes (BertForMaskedLM,
+// LlamaForSequenceClassification, ...) add around the base model. The architectures in
+// config.json choose it; its source names are never prefixed or stripped.
+struct SpecHead {
+  std::string name;                        // "causal_lm", "masked_lm", "sequence_classification"
+  std::vector<std::string> architectures;  // config.json architectures that carry this head
+  std::vector<SpecRule> rules;
+  std::vector<std::string> ignore;
+};
+
+// A condition a config must meet for the spec to describe it ("num_hidden_groups == 1").
+struct SpecRequirement {
+  Expression condition;
+  std::string where;
+};
+
 struct FamilySpec {
   std::string family;
   std::string source;
@@ -61,6 +77,9 @@ struct FamilySpec {
   // transformers' base_model_prefix ("model.", "transformer."): source names starting with it are
   // the base model's, and a checkpoint saved from the base model has them without it.
   std::string base_prefix;
+  std::vector<SpecHead> heads;
+  std::string default_head;          // the head when config.json names no architecture; "" none
+  std::vector<SpecRequirement> requirements;
   nlohmann::ordered_json document;  // the spec as written (after `extends` is resolved)
 };
 
@@ -68,6 +87,18 @@ struct FamilySpec {
 // objects keep their order: defaults and ranges are evaluated as written.
 FamilySpec parse_family_spec_text(const std::string& json_text, const std::string& origin);
 FamilySpec parse_family_spec(const nlohmann::ordered_json& document, const std::string& origin);
+
+// The head whose architectures name one of config.json's `architectures` (in their order), else
+// the spec's default_head when config.json names none; null for the base model alone.
+const SpecHead* select_head(const FamilySpec& spec, const nlohmann::json& config);
+
+// "" when the spec was chosen by its `match`, or names no match; else a warning naming what
+// config.json says and what the spec matches (a family forced on a checkpoint of another).
+std::string family_mismatch_warning(const FamilySpec& spec, const nlohmann::json& config);
+
+// ConfigError naming the first requirement (`requires`) that config.json does not meet, with the
+// values of the fields it reads.
+void check_requirements(const FamilySpec& spec, const nlohmann::json& config);
 
 // Built-in families, by name (the JSON file's stem), sorted.
 std::vector<std::string> builtin_family_names();
@@ -79,7 +110,8 @@ std::string builtin_family_json(const std::string& name);
 // architectures). UnknownFamilyError lists every family and what it matches.
 const FamilySpec& select_family(const nlohmann::json& config, const std::string& config_origin);
 
-// config.json with the spec's config_defaults applied (a field absent, null or "auto").
+// config.json with the spec's config_defaults applied (a field absent, null or "auto"), after
+// `num_labels`, which transformers derives from id2label and does not write, is derived the same way.
 nlohmann::json apply_config_defaults(const FamilySpec& spec, const nlohmann::json& config);
 
 }  // namespace hfport

@@ -146,6 +146,27 @@ std::variant<std::vector<Shape>, std::string> simulate(const SpecRule& rule, con
   return pieces;
 }
 
+// Why a prefixed checkpoint's tensors outside the base model were not loaded: its architecture
+// names no head of the spec.
+std::string unknown_head_note(const FamilySpec& spec, const nlohmann::json& config) {
+  std::string architectures;
+  if (config.contains("architectures") && config["architectures"].is_array()) {
+    for (const auto& a : config["architectures"]) {
+      if (a.is_string()) architectures += (architectures.empty() ? "" : ", ") + a.get<std::string>();
+    }
+  }
+  std::string known;
+  for (const auto& head : spec.heads) {
+    std::string archs;
+    for (const auto& a : head.architectures) archs += (archs.empty() ? "" : ", ") + a;
+    known += (known.empty() ? "" : "; ") + head.name + " (" + archs + ")";
+  }
+  return (architectures.empty() ? std::string("config.json names no architecture")
+                                : "config.json's architecture " + architectures) +
+         " has no head in family '" + spec.family + "' (its heads: " +
+         (known.empty() ? std::string("none") : known) + "); the base model is loaded alone";
+}
+
 }  // namespace
 
 bool glob_match(const std::string& pattern, const std::string& name) {
@@ -169,36 +190,75 @@ bool glob_match(const std::string& pattern, const std::string& name) {
   return p == pattern.size();
 }
 
-LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
+HeadMode head_mode_from_name(const std::string& name) {
+  if (name == "auto") return HeadMode::Auto;
+  if (name == "require") return HeadMode::Require;
+  if (name == "none") return HeadMode::None;
+  throw ArgumentError("heads must be \"auto\", \"require\" or \"none\", got '" + name + "'");
+}
+
+LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec, HeadMode heads) {
   LoadPlan plan;
   plan.spec = spec;
   plan.config = apply_config_defaults(plan.spec, checkpoint.config());
+  check_requirements(plan.spec, plan.config);
   LoadReport& report = plan.report;
   report.path = checkpoint.path();
   report.family = plan.spec.family;
   report.source = plan.spec.source;
   std::map<std::string, std::string> consumed_as_tied;  // checkpoint name -> tied-to native
   std::set<std::string> consumed;
+  std::map<std::string, std::string> switched_off;      // name a rule switched off would read -> why
 
-  // A checkpoint saved from the base model (LlamaModel rather than LlamaForCausalLM) has the
-  // base model's names without the prefix; transformers decides the same way, by whether any
-  // name carries it.
+  // A checkpoint saved from a task class (LlamaForCausalLM, BertForMaskedLM) has the base model's
+  // names under the prefix; one saved from the base model (LlamaModel, BertModel) has them bare.
+  // transformers decides the same way, by whether any name carries the prefix.
   const std::string& prefix = plan.spec.base_prefix;
-  bool strip_prefix = false;
-  if (!prefix.empty()) {
-    strip_prefix = std::none_of(checkpoint.names().begin(), checkpoint.names().end(),
-                                [&](const std::string& n) { return n.rfind(prefix, 0) == 0; });
-    if (strip_prefix) {
-      report.note = "saved from the base model: names without the '" + prefix + "' prefix";
-    }
+  const bool prefixed =
+      !prefix.empty() && std::any_of(checkpoint.names().begin(), checkpoint.names().end(),
+                                     [&](const std::string& n) { return n.rfind(prefix, 0) == 0; });
+  if (!prefix.empty() && !prefixed) {
+    report.note = "saved from the base model: names without the '" + prefix + "' prefix";
   }
-  auto source_name = [&](const std::string& pattern, const Captures& captures) {
-    std::string name = substitute(pattern, captures);
-    if (strip_prefix && name.rfind(prefix, 0) == 0) name.erase(0, prefix.size());
+  auto base_name = [&](std::string name) {
+    const bool has = !prefix.empty() && name.rfind(prefix, 0) == 0;
+    if (prefixed && !has) return prefix + name;
+    if (!prefixed && has) name.erase(0, prefix.size());
     return name;
   };
 
-  for (const SpecRule& rule : plan.spec.rules) {
+  const SpecHead* head = select_head(plan.spec, plan.config);
+  if (head && heads == HeadMode::None) {
+    report.head_note = "heads=\"none\": the base model alone (config.json's architecture carries the '" +
+                       head->name + "' head)";
+    head = nullptr;
+  } else if (head) {
+    report.head = head->name;
+  }
+  struct ActiveRule {
+    const SpecRule* rule;
+    bool base;
+  };
+  std::vector<ActiveRule> active;
+  for (const SpecRule& rule : plan.spec.rules) active.push_back({&rule, true});
+  if (head) for (const SpecRule& rule : head->rules) active.push_back({&rule, false});
+
+  // "`use_swiglu_ffn` (config.json: use_swiglu_ffn = true)"
+  auto condition_text = [&](const Expression& when) {
+    std::string values;
+    for (const auto& field : when.fields()) {
+      values += (values.empty() ? "" : ", ") + field + " = " +
+                (plan.config.contains(field) ? plan.config[field].dump() : std::string("(absent)"));
+    }
+    return "`" + when.text() + "` (config.json: " + values + ")";
+  };
+
+  for (const auto& [rule_ptr, in_base] : active) {
+    const SpecRule& rule = *rule_ptr;
+    auto source_name = [&, in_base = in_base](const std::string& pattern, const Captures& captures) {
+      const std::string name = substitute(pattern, captures);
+      return in_base ? base_name(name) : name;
+    };
     std::function<void(size_t, Captures&)> expand = [&](size_t depth, Captures& captures) {
       if (depth < rule.captures.size()) {
         const std::string& name = rule.captures[depth];
@@ -221,6 +281,11 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
         return;
       }
       if (!rule.when.empty() && !rule.when.evaluate_bool(plan.config, captures, rule.where + " when")) {
+        for (const auto& pattern : rule.from) {
+          switched_off.emplace(source_name(pattern, captures),
+                               "read by the rule for " + substitute(rule.to[0].name, captures) +
+                                   " only when " + condition_text(rule.when));
+        }
         return;
       }
       PlanStep step;
@@ -274,7 +339,10 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
         ReportEntry& entry = report.params[step.entries[k]];
         if (!missing.empty()) {
           entry.status = rule.optional && all_absent ? ParamStatus::Absent : ParamStatus::Missing;
-          if (entry.status == ParamStatus::Missing) entry.missing_sources = missing;
+          if (entry.status == ParamStatus::Missing) {
+            entry.missing_sources = missing;
+            if (!rule.when.empty()) entry.condition = condition_text(rule.when);
+          }
         }
       }
       if (missing.empty()) {
@@ -330,11 +398,25 @@ LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec) {
     }
     const std::string* pattern = nullptr;
     for (const auto& p : plan.spec.ignore) {
-      const bool stripped = strip_prefix && p.rfind(prefix, 0) == 0;
-      if (glob_match(stripped ? p.substr(prefix.size()) : p, name)) { pattern = &p; break; }
+      if (glob_match(base_name(p), name)) { pattern = &p; break; }
     }
-    if (pattern) report.ignored.emplace_back(name, "ignore '" + *pattern + "'");
-    else report.unexpected.push_back(name);
+    for (size_t k = 0; head && !pattern && k < head->ignore.size(); ++k) {
+      if (glob_match(head->ignore[k], name)) pattern = &head->ignore[k];
+    }
+    if (pattern) {
+      report.ignored.emplace_back(name, "ignore '" + *pattern + "'");
+    } else if (prefixed && !head && name.rfind(prefix, 0) != 0) {
+      // Outside the base model, and no head of the spec claims it: a task head's tensor.
+      report.head_tensors.push_back(name);
+    } else {
+      report.unexpected.push_back(name);
+      if (auto it = switched_off.find(name); it != switched_off.end()) {
+        report.switched_off.emplace_back(name, it->second);
+      }
+    }
+  }
+  if (!report.head_tensors.empty() && report.head_note.empty()) {
+    report.head_note = unknown_head_note(plan.spec, plan.config);
   }
   add_suggestions(report, checkpoint.names());
   return plan;

@@ -2,6 +2,11 @@
 // and shapes, without reading any tensor data. `hfport map` prints this plan's report; `load`
 // executes it.
 //
+// The base model's rules come first, then the selected head's. A base rule's source names are read
+// under the spec's base_prefix when the checkpoint's names carry it (a task class such as
+// BertForMaskedLM saved them as bert.*), and without it otherwise (BertModel saved them bare),
+// however the rule writes them; a head rule's names are read as written.
+//
 // Every rule is expanded over its captures' ranges (skipping instances whose `when` is false).
 // Each instance's source shapes are pushed through the rule's ops (concat, weight_norm, transpose,
 // reshape/squeeze, split) and compared with the shape the spec derives from config.json. Sources a
@@ -43,7 +48,17 @@ struct LoadPlan {
   std::vector<PlanStep> steps;
 };
 
-LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec);
+// What a load does with a task head (see family_spec.h, SpecHead):
+//   Auto     load the head config.json's architectures select; the tensors of a head the spec
+//            does not know are reported in their own section (report.head_tensors), not an error
+//   Require  as Auto, but a strict load fails when any head tensor is left unloaded
+//   None     load the base model only; every head tensor goes to report.head_tensors
+enum class HeadMode { Auto, Require, None };
+HeadMode head_mode_from_name(const std::string& name);  // "auto", "require", "none"
+
+// Throws ConfigError when config.json fails one of the spec's `requires`.
+LoadPlan plan_load(const Checkpoint& checkpoint, const FamilySpec& spec,
+                   HeadMode heads = HeadMode::Auto);
 
 // `*` matches any run of characters (dots included); everything else literally.
 bool glob_match(const std::string& pattern, const std::string& name);

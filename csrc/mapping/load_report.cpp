@@ -106,6 +106,7 @@ void write_problems(std::ostringstream& out, const LoadReport& report) {
     for (const auto& e : report.params) {
       if (e.status != ParamStatus::Missing) continue;
       out << "  " << e.name << " <- not in the checkpoint: " << join(e.missing_sources, ", ") << "\n";
+      if (!e.condition.empty()) out << "      its rule applies when " << e.condition << "\n";
       if (!e.suggestions.empty()) out << "      did you mean: " << join(e.suggestions, ", ") << "\n";
     }
   }
@@ -119,7 +120,58 @@ void write_problems(std::ostringstream& out, const LoadReport& report) {
   if (!report.unexpected.empty()) {
     out << "\nunexpected (" << report.unexpected.size() << ", in the checkpoint but in no rule):\n";
     for (const auto& name : fold_layer_runs(report.unexpected)) out << "  " << name << "\n";
+    std::map<std::string, std::vector<std::string>> by_why;
+    for (const auto& [name, why] : report.switched_off) by_why[why].push_back(name);
+    for (const auto& [why, names] : by_why) {
+      out << "  of these, " << join(fold_layer_runs(names), ", ") << ": " << why << "\n";
+    }
   }
+}
+
+void write_head_tensors(std::ostringstream& out, const LoadReport& report) {
+  if (report.head_tensors.empty()) return;
+  out << "\nhead tensors not loaded (" << report.head_tensors.size() << "): " << report.head_note
+      << "\n";
+  for (const auto& name : fold_layer_runs(report.head_tensors)) out << "  " << name << "\n";
+}
+
+// The commonest prefix that turns missing source names into checkpoint names, or that the
+// missing names carry and the checkpoint's lack ("bert." either way), when it explains most.
+std::string find_prefix_hint(const LoadReport& report, const std::vector<std::string>& names) {
+  std::vector<std::string> missing;
+  for (const auto& e : report.params) {
+    if (e.status == ParamStatus::Missing) missing.insert(missing.end(), e.missing_sources.begin(), e.missing_sources.end());
+  }
+  if (missing.empty()) return "";
+  const std::set<std::string> have(names.begin(), names.end());
+  std::map<std::string, size_t> under, without;  // prefix -> missing names it explains
+  for (const auto& wanted : missing) {
+    std::set<std::string> seen_under, seen_without;
+    for (const auto& name : names) {
+      if (name.size() > wanted.size() && name.compare(name.size() - wanted.size(), wanted.size(), wanted) == 0 &&
+          name[name.size() - wanted.size() - 1] == '.') {
+        seen_under.insert(name.substr(0, name.size() - wanted.size()));
+      }
+    }
+    for (size_t dot = wanted.find('.'); dot != std::string::npos; dot = wanted.find('.', dot + 1)) {
+      if (have.count(wanted.substr(dot + 1))) seen_without.insert(wanted.substr(0, dot + 1));
+    }
+    for (const auto& p : seen_under) ++under[p];
+    for (const auto& p : seen_without) ++without[p];
+  }
+  std::string best;
+  size_t count = 0;
+  bool is_under = true;
+  for (const auto& [p, n] : under) if (n > count) { best = p; count = n; is_under = true; }
+  for (const auto& [p, n] : without) if (n > count) { best = p; count = n; is_under = false; }
+  if (2 * count <= missing.size()) return "";
+  const std::string share = std::to_string(count) + " of " + std::to_string(missing.size()) +
+                            " missing names ";
+  if (is_under) {
+    return share + "are in the checkpoint under the prefix '" + best + "' (a spec reads them so " +
+           "with \"base_prefix\": \"" + best + "\")";
+  }
+  return share + "are in the checkpoint without the prefix '" + best + "'";
 }
 
 }  // namespace
@@ -221,12 +273,14 @@ void add_suggestions(LoadReport& report, const std::vector<std::string>& checkpo
     }
     for (const auto& c : best) {
       if (entry.suggestions.size() == 3) break;
+      // keep "did you mean" for names; the prefix hint says what a whole prefix explains
       if (std::find(entry.suggestions.begin(), entry.suggestions.end(), c.name) ==
           entry.suggestions.end()) {
         entry.suggestions.push_back(c.name);
       }
     }
   }
+  report.prefix_hint = find_prefix_hint(report, checkpoint_names);
 }
 
 nlohmann::json LoadReport::to_json() const {
@@ -235,11 +289,17 @@ nlohmann::json LoadReport::to_json() const {
   out["family"] = family;
   out["source"] = source;
   out["note"] = note;
+  out["head"] = head;
+  out["head_tensors"] = head_tensors;
+  out["head_note"] = head_note;
+  out["prefix_hint"] = prefix_hint;
+  out["warnings"] = warnings;
   out["ok"] = ok();
   out["counts"] = {{"loaded", count(ParamStatus::Loaded)}, {"tied", count(ParamStatus::Tied)},
                    {"absent", count(ParamStatus::Absent)}, {"missing", count(ParamStatus::Missing)},
                    {"mismatched", count(ParamStatus::Mismatched)},
-                   {"unexpected", unexpected.size()}, {"ignored", ignored.size()}};
+                   {"unexpected", unexpected.size()}, {"ignored", ignored.size()},
+                   {"head_tensors", head_tensors.size()}};
   nlohmann::json params_json = nlohmann::json::array();
   for (const auto& e : params) {
     nlohmann::json j = {{"name", e.name},         {"status", param_status_name(e.status)},
@@ -249,6 +309,7 @@ nlohmann::json LoadReport::to_json() const {
     if (!e.dtype.empty()) j["dtype"] = e.dtype;
     if (!e.detail.empty()) j["detail"] = e.detail;
     if (e.status == ParamStatus::Missing) {
+      if (!e.condition.empty()) j["condition"] = e.condition;
       j["missing_sources"] = e.missing_sources;
       j["suggestions"] = e.suggestions;
     }
@@ -258,6 +319,9 @@ nlohmann::json LoadReport::to_json() const {
   }
   out["params"] = std::move(params_json);
   out["unexpected"] = unexpected;
+  nlohmann::json switched = nlohmann::json::array();
+  for (const auto& [name, why] : switched_off) switched.push_back({{"name", name}, {"why", why}});
+  out["switched_off"] = std::move(switched);
   nlohmann::json ignored_json = nlohmann::json::array();
   for (const auto& [name, why] : ignored) ignored_json.push_back({{"name", name}, {"why", why}});
   out["ignored"] = std::move(ignored_json);
@@ -266,14 +330,20 @@ nlohmann::json LoadReport::to_json() const {
 
 std::string LoadReport::to_text() const {
   std::ostringstream out;
+  for (const auto& warning : warnings) out << "warning: " << warning << "\n";
   out << "load report: " << path << "\n  family " << family;
   if (!source.empty()) out << " (" << source << ")";
+  out << "\n  head: " << (head.empty() ? std::string("none (the base model)") : head);
   if (!note.empty()) out << "\n  " << note;
   out << "\n  " << count(ParamStatus::Loaded) << " loaded, " << count(ParamStatus::Tied) << " tied, "
       << count(ParamStatus::Absent) << " optional absent, " << count(ParamStatus::Missing)
       << " missing, " << count(ParamStatus::Mismatched) << " mismatched, " << unexpected.size()
-      << " unexpected, " << ignored.size() << " ignored\n";
+      << " unexpected, " << ignored.size() << " ignored"
+      << (head_tensors.empty() ? "" : ", " + std::to_string(head_tensors.size()) + " head tensors not loaded")
+      << "\n";
+  if (!prefix_hint.empty() && !ok()) out << "  " << prefix_hint << "\n";
   write_problems(out, *this);
+  write_head_tensors(out, *this);
 
   // Loaded parameters, folded by (ops, shape, dtype, sources' template).
   std::map<std::string, std::vector<std::string>> rows;
@@ -345,9 +415,15 @@ std::string LoadReport::error_message() const {
   std::ostringstream out;
   out << "strict load of " << path << " as family '" << family << "' failed: "
       << count(ParamStatus::Missing) << " missing, " << count(ParamStatus::Mismatched)
-      << " mismatched, " << unexpected.size() << " unexpected\n";
+      << " mismatched, " << unexpected.size() << " unexpected";
+  if (!head_tensors.empty()) out << ", " << head_tensors.size() << " head tensors not loaded";
+  if (!prefix_hint.empty()) out << ": " << prefix_hint;
+  out << "\n";
+  for (const auto& warning : warnings) out << "warning: " << warning << "\n";
   write_problems(out, *this);
-  out << "\n(strict=False returns this report without raising; nothing is ever filled in.)";
+  write_head_tensors(out, *this);
+  out << "\n(hfport.load(path, strict=False) returns this report without raising; nothing is ever "
+         "filled in.)";
   return out.str();
 }
 

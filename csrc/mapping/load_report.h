@@ -34,6 +34,8 @@ struct ReportEntry {
   std::string detail;                        // why mismatched; the tied-to name; ...
   std::vector<std::string> missing_sources;  // Missing: the checkpoint names not found
   std::vector<std::string> suggestions;      // Missing: closest checkpoint names
+  std::string condition;                     // Missing: the `when` its rule applies under, with
+                                             // the config values that made it true
   std::optional<TensorStats> stats;          // filled by a load with statistics on
   std::string init_flag;                     // "constant 1", "normal(0, initializer_range=0.02)"
 };
@@ -44,12 +46,18 @@ struct LoadReport {
   std::string source;
   std::string note;                          // how the checkpoint was read (a stripped base prefix)
   std::string head;                          // the head loaded ("masked_lm", ...), "" for none
+  std::vector<std::string> head_tensors;     // checkpoint tensors of a head that was not loaded
+  std::string head_note;                     // why not (an architecture the spec has no head for)
+  std::string prefix_hint;                   // missing names that the checkpoint has under a prefix
+  std::vector<std::string> warnings;         // a forced family that config.json contradicts
+  // Unexpected names that a rule would read if config.json did not switch it off: name, why.
+  std::vector<std::pair<std::string, std::string>> switched_off;
   std::vector<ReportEntry> params;
   std::vector<std::string> unexpected;
   std::vector<std::pair<std::string, std::string>> ignored;  // name, why
 
   size_t count(ParamStatus status) const;
-  bool ok() const;  // nothing missing, mismatched or unexpected
+  bool ok() const;  // nothing missing, mismatched or unexpected (unloaded head tensors are not)
 
   nlohmann::json to_json() const;
   // The compact table: problems first, runs of layers folded (blk.{0..31}.attn_qkv.weight).
@@ -58,7 +66,8 @@ struct LoadReport {
   std::string error_message() const;
 };
 
-// Fills each missing entry's suggestions from the checkpoint names (unexpected ones first).
+// Fills each missing entry's suggestions from the checkpoint names (unexpected ones first), and
+// the prefix hint when most missing names are in the checkpoint under one prefix (or without one).
 void add_suggestions(LoadReport& report, const std::vector<std::string>& checkpoint_names);
 
 // Folds names that differ only in their integer parts: blk.0.x, blk.1.x -> "blk.{0..1}.x".

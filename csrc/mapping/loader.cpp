@@ -92,18 +92,32 @@ void upload_state(LoadResult& result, const std::map<std::string, std::string>& 
   }
 }
 
+// The plan of `checkpoint` through `spec` (or the family config.json selects), with the warning
+// for a forced family that config.json contradicts.
+LoadPlan plan_with_warnings(const Checkpoint& checkpoint, const FamilySpec* spec, HeadMode heads) {
+  LoadPlan plan = plan_load(checkpoint, choose_spec(checkpoint, spec), heads);
+  if (spec) {
+    const std::string warning = family_mismatch_warning(*spec, checkpoint.config());
+    if (!warning.empty()) plan.report.warnings.push_back(warning);
+  }
+  return plan;
+}
+
 }  // namespace
 
-LoadReport map_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec) {
-  return plan_load(checkpoint, choose_spec(checkpoint, spec)).report;
+LoadReport map_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec, HeadMode heads) {
+  return plan_with_warnings(checkpoint, spec, heads).report;
 }
 
 LoadResult load_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec,
                            const LoadOptions& options) {
   check_load_device(options);
   const bool on_device = options.device.type == DeviceType::CUDA;
-  LoadPlan plan = plan_load(checkpoint, choose_spec(checkpoint, spec));
-  if (options.strict && !plan.report.ok()) throw LoadError(plan.report.error_message());
+  LoadPlan plan = plan_with_warnings(checkpoint, spec, options.heads);
+  const bool heads_left = options.heads == HeadMode::Require && !plan.report.head_tensors.empty();
+  if (options.strict && (!plan.report.ok() || heads_left)) {
+    throw LoadError(plan.report.error_message());
+  }
 
   LoadResult result;
   std::map<std::string, Tensor> made;

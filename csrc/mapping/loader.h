@@ -29,6 +29,7 @@ namespace hfport {
 struct LoadOptions {
   std::optional<DType> dtype;   // cast every floating-point parameter to this
   bool strict = true;
+  HeadMode heads = HeadMode::Auto;  // Require: a strict load also fails on unloaded head tensors
   bool stats = true;            // per-tensor statistics and fresh-initialisation flags
   Device device;                // where the state goes: the host, or a CUDA device (see above)
   UploadOptions upload;         // staging for a CUDA device; its progress is set from `progress`
@@ -42,7 +43,8 @@ struct LoadResult {
   LoadReport report;
 };
 
-// `spec` null: the built-in family config.json selects (UnknownFamilyError when none does).
+// `spec` null: the built-in family config.json selects (UnknownFamilyError when none does). A
+// spec given whose `match` contradicts config.json loads as asked, with a warning in the report.
 // Checked first, before the checkpoint is opened or planned: for a CUDA device the upload options
 // (ArgumentError) and that the device can be used (DeviceError saying why not).
 LoadResult load_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec,
@@ -51,6 +53,7 @@ LoadResult load_checkpoint(const std::string& path, const FamilySpec* spec = nul
                            const LoadOptions& options = {});
 
 // The report alone, from names and shapes: no tensor data is read.
-LoadReport map_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec);
+LoadReport map_checkpoint(const Checkpoint& checkpoint, const FamilySpec* spec,
+                          HeadMode heads = HeadMode::Auto);
 
 }  // namespace hfport

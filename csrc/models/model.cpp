@@ -89,22 +89,38 @@ std::vector<std::string> native_families() {
 }
 
 std::unique_ptr<Model> load_model(const std::string& path, DType dtype, const Device& device) {
+  LoadOptions options;
+  options.dtype = dtype;
+  options.device = device;
+  return load_model(path, nullptr, options);
+}
+
+std::unique_ptr<Model> load_model(const std::string& path, const FamilySpec* spec,
+                                  LoadOptions options, LoadReport* report) {
+  const Device device = options.device;
   require_usable_device(device, "load_model");
   const auto checkpoint = Checkpoint::open(path);
-  const FamilySpec& spec = select_family(checkpoint->config(), "config.json of " + path);
+  const FamilySpec& chosen =
+      spec ? *spec : select_family(checkpoint->config(), "config.json of " + path);
   const auto& builders = model_builders();
-  auto it = builders.find(spec.family);
+  auto it = builders.find(chosen.family);
   if (it == builders.end()) {
     std::string known;
     for (const auto& name : native_families()) known += (known.empty() ? "" : ", ") + name;
-    throw UnknownFamilyError(path + ": family '" + spec.family + "' has a spec but no native "
+    throw UnknownFamilyError(path + ": family '" + chosen.family + "' has a spec but no native "
                              "model (native models: " + known + ")");
   }
-  LoadOptions options;
-  options.dtype = dtype;
+  // The parameters are made on the host; the builder moves them to the device once.
+  options.device = Device{};
   options.stats = false;
-  LoadResult loaded = load_checkpoint(*checkpoint, &spec, options);
-  return it->second(apply_config_defaults(spec, checkpoint->config()), std::move(loaded.state),
+  if (!options.dtype) options.dtype = DType::F32;
+  LoadResult loaded = load_checkpoint(*checkpoint, &chosen, options);
+  if (loaded.report.count(ParamStatus::Missing) || loaded.report.count(ParamStatus::Mismatched)) {
+    throw LoadError("a native " + chosen.family + " model needs every parameter its spec " +
+                    "declares, strict or not:\n" + loaded.report.error_message());
+  }
+  if (report) *report = loaded.report;
+  return it->second(apply_config_defaults(chosen, checkpoint->config()), std::move(loaded.state),
                     device, loaded.report.head);
 }
 

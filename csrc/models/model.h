@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/tensor.h"
+#include "mapping/loader.h"
 
 namespace hfport::models {
 
@@ -68,6 +69,15 @@ class Model {
 // and DeviceError for a family without a CUDA forward.
 std::unique_ptr<Model> load_model(const std::string& path, DType dtype = DType::F32,
                                   const Device& device = Device{});
+
+// The same with every load option: `spec` null picks the family from config.json (a spec given
+// that config.json contradicts loads with a warning on stderr's report, see loader.h); `options`
+// as for load_checkpoint, its dtype F32 when unset and its stats ignored. strict=false tolerates
+// unexpected and unloaded head tensors, but a native model needs every parameter it declares:
+// anything missing or mismatched is a LoadError either way. `report`, when given, receives the
+// load report.
+std::unique_ptr<Model> load_model(const std::string& path, const FamilySpec* spec,
+                                  LoadOptions options, LoadReport* report = nullptr);
 
 // The families load_model can build.
 std::vector<std::string> native_families();

@@ -10,12 +10,20 @@
 #include "core/cuda_upload.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "mapping/family_spec.h"
+#include "mapping/load_report.h"
 
 namespace hfport::python {
 
 namespace py = pybind11;
 
 void bind_errors(py::module_& m);
+
+// A spec given from Python as JSON text (None: choose from config.json), and a load report as
+// (JSON, rendered text, error message or "") for python/hfport/load.py's LoadReport.
+std::optional<FamilySpec> spec_from_text(const std::optional<std::string>& text,
+                                         const std::string& origin);
+py::tuple report_tuple(const LoadReport& report);
 void bind_tensor(py::module_& m);
 void bind_checkpoint(py::module_& m);
 void bind_mapping(py::module_& m);

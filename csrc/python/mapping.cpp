@@ -12,8 +12,6 @@
 
 namespace hfport::python {
 
-namespace {
-
 std::optional<FamilySpec> spec_from_text(const std::optional<std::string>& text,
                                          const std::string& origin) {
   if (!text) return std::nullopt;
@@ -25,8 +23,6 @@ py::tuple report_tuple(const LoadReport& report) {
                         report.ok() ? std::string() : report.error_message());
 }
 
-}  // namespace
-
 void bind_mapping(py::module_& m) {
   m.def("_builtin_families", &builtin_family_names, "names of the built-in family specs");
   m.def("_family_spec_json", &builtin_family_json, py::arg("name"),
@@ -37,24 +33,26 @@ void bind_mapping(py::module_& m) {
         py::arg("text"), py::arg("origin"), "validate a spec; SpecError says what is wrong");
   m.def("_map",
         [](const std::string& path, const std::optional<std::string>& spec_text,
-           const std::string& spec_origin) {
+           const std::string& spec_origin, const std::string& heads) {
           const auto spec = spec_from_text(spec_text, spec_origin);
+          const HeadMode mode = head_mode_from_name(heads);
           LoadReport report;
           {
             py::gil_scoped_release unlocked;
             const auto checkpoint = Checkpoint::open(path);
-            report = map_checkpoint(*checkpoint, spec ? &*spec : nullptr);
+            report = map_checkpoint(*checkpoint, spec ? &*spec : nullptr, mode);
           }
           return report_tuple(report);
         },
-        py::arg("path"), py::arg("spec_text"), py::arg("spec_origin"));
+        py::arg("path"), py::arg("spec_text"), py::arg("spec_origin"), py::arg("heads") = "auto");
   m.def("_load",
         [](const std::string& path, const std::optional<std::string>& spec_text,
            const std::string& spec_origin, const std::optional<std::string>& dtype, bool strict,
            bool stats, std::function<void(uint64_t, uint64_t)> progress,
            const std::string& device, std::optional<int64_t> staging_bytes,
-           std::optional<int> staging_buffers) {
+           std::optional<int> staging_buffers, const std::string& heads) {
           LoadOptions options;
+          options.heads = head_mode_from_name(heads);
           options.device = parse_device(device);
           options.upload = upload_options_arg(options.device, staging_bytes, staging_buffers);
           const auto spec = spec_from_text(spec_text, spec_origin);
@@ -78,7 +76,8 @@ void bind_mapping(py::module_& m) {
         },
         py::arg("path"), py::arg("spec_text"), py::arg("spec_origin"), py::arg("dtype"),
         py::arg("strict"), py::arg("stats"), py::arg("progress"), py::arg("device") = "cpu",
-        py::arg("staging_bytes") = py::none(), py::arg("staging_buffers") = py::none());
+        py::arg("staging_bytes") = py::none(), py::arg("staging_buffers") = py::none(),
+        py::arg("heads") = "auto");
 }
 
 }  // namespace hfport::python

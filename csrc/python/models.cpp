@@ -43,13 +43,25 @@ void bind_models(py::module_& m) {
            },
            py::arg("input_ids"), py::arg("max_new_tokens"));
   m.def("_load_model",
-        [](const std::string& path, const std::string& dtype, const std::string& device) {
-          const DType parsed = dtype_from_user_name(dtype);
-          const Device where = parse_device(device);
-          py::gil_scoped_release unlocked;
-          return hfport::models::load_model(path, parsed, where);
+        [](const std::string& path, const std::optional<std::string>& spec_text,
+           const std::string& spec_origin, const std::string& dtype, const std::string& device,
+           bool strict, const std::string& heads) {
+          const auto spec = spec_from_text(spec_text, spec_origin);
+          LoadOptions options;
+          options.dtype = dtype_from_user_name(dtype);
+          options.device = parse_device(device);
+          options.strict = strict;
+          options.heads = head_mode_from_name(heads);
+          LoadReport report;
+          std::unique_ptr<hfport::models::Model> model;
+          {
+            py::gil_scoped_release unlocked;
+            model = hfport::models::load_model(path, spec ? &*spec : nullptr, options, &report);
+          }
+          return py::make_tuple(std::move(model), report_tuple(report));
         },
-        py::arg("path"), py::arg("dtype"), py::arg("device") = "cpu");
+        py::arg("path"), py::arg("spec_text"), py::arg("spec_origin"), py::arg("dtype"),
+        py::arg("device"), py::arg("strict"), py::arg("heads"));
   m.def("_native_families", &hfport::models::native_families);
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,25 @@ class LoadReport:
         return self._data["ignored"]
 
     @property
+    def head(self) -> str:
+        """The task head loaded ("masked_lm", "sequence_classification", ...), "" for none."""
+        return self._data["head"]
+
+    @property
+    def head_tensors(self) -> list[str]:
+        """Checkpoint tensors of a head that was not loaded (see head_note for why)."""
+        return self._data["head_tensors"]
+
+    @property
+    def head_note(self) -> str:
+        return self._data["head_note"]
+
+    @property
+    def warnings(self) -> list[str]:
+        """A forced family that config.json contradicts, said in words."""
+        return self._data["warnings"]
+
+    @property
     def counts(self) -> dict[str, int]:
         return self._data["counts"]
 
@@ -105,7 +125,8 @@ class LoadReport:
 
     def __repr__(self) -> str:
         c = self.counts
-        return (f"LoadReport(family={self.family!r}, loaded={c['loaded']}, tied={c['tied']}, "
+        return (f"LoadReport(family={self.family!r}, head={self.head!r}, loaded={c['loaded']}, "
+                f"tied={c['tied']}, "
                 f"missing={c['missing']}, mismatched={c['mismatched']}, "
                 f"unexpected={c['unexpected']}, ignored={c['ignored']})")
 
@@ -120,8 +141,20 @@ def family_spec(name: str) -> dict[str, Any]:
     return json.loads(_hfport._family_spec_json(name))
 
 
-def _spec_text(spec: SpecArg) -> tuple[str | None, str]:
-    """(JSON text, origin for messages) for a spec given as None, a name, a dict or a file."""
+_HEAD_MODES = ("auto", "require", "none")
+
+
+def _spec_text(spec: SpecArg, family: str | None = None) -> tuple[str | None, str]:
+    """(JSON text, origin for messages) for a spec given as None, a name, a dict or a file, or
+    for a built-in family forced by name."""
+    if family is not None:
+        if spec is not None:
+            raise TypeError("pass spec= or family=, not both (family= names a built-in family; "
+                            "spec= also takes a dict or a JSON file)")
+        if family not in _hfport._builtin_families():
+            raise SpecError(f"family={family!r} is not a built-in family "
+                            f"({', '.join(families())})")
+        return _hfport._family_spec_json(family), f"built-in family '{family}'"
     if spec is None:
         return None, ""
     if isinstance(spec, Mapping):
@@ -162,15 +195,38 @@ def _progress_bar(path: str, progress: bool | None
     return update, bar.stop
 
 
-def load(path: str | os.PathLike, spec: SpecArg = None, dtype: str | None = None,
+def _dtype_name(dtype: Any) -> str | None:
+    """A dtype given as a name ("bf16", "float32") or a torch / numpy dtype, as a name."""
+    if dtype is None or isinstance(dtype, str):
+        return dtype
+    name = str(dtype)
+    return name.removeprefix("torch.")
+
+
+def _heads_mode(heads: str) -> str:
+    if heads not in _HEAD_MODES:
+        raise ValueError(f"heads must be one of {', '.join(map(repr, _HEAD_MODES))}, got {heads!r}")
+    return heads
+
+
+def _warn(report: LoadReport) -> LoadReport:
+    for message in report.warnings:
+        warnings.warn(message, UserWarning, stacklevel=3)
+    return report
+
+
+def load(path: str | os.PathLike, spec: SpecArg = None, dtype: Any = None,
          device: str = "cpu", strict: bool = True, stats: bool = True,
-         progress: bool | None = None, *, staging_bytes: int | None = None,
+         progress: bool | None = None, *, family: str | None = None, heads: str = "auto",
+         staging_bytes: int | None = None,
          staging_buffers: int | None = None) -> tuple[dict[str, Tensor], LoadReport]:
     """Load a checkpoint onto native names. Returns ``(state, report)``: ``state`` maps native
     names to hfport.Tensor (zero-copy views where the op leaves the bytes alone).
 
     spec: None (the built-in family config.json's model_type selects), a built-in family name, a
-    dict, or a JSON file. dtype: cast every floating-point parameter ("float32", "bf16", ...).
+    dict, or a JSON file. family: a built-in family name, forced (the same as spec=name; a warning
+    says so when config.json names another family). dtype: cast every floating-point parameter
+    ("float32", "bf16", torch.bfloat16, ...).
     device: "cpu", "cuda" or "cuda:N" (a torch.device works too). On a GPU the state is made on
     the host as for the CPU, then uploaded in one pass through pinned staging buffers
     (staging_buffers x staging_bytes, default 8 x 32 MiB) with copies overlapped on streams; a
@@ -179,19 +235,26 @@ def load(path: str | os.PathLike, spec: SpecArg = None, dtype: str | None = None
     (statistics of the values before a device cast). strict: raise hfport.errors.LoadError
     listing every problem, before anything is uploaded; False returns the report and leaves
     missing parameters out. stats: per-tensor statistics and fresh-init flags. progress: a bar
-    for large loads (None: when stderr is a terminal).
+    for large loads (None: when stderr is a terminal). heads: what to do with a task head
+    (BertForMaskedLM's cls.*, LlamaForSequenceClassification's score): "auto" loads the head
+    config.json's `architectures` select and reports the tensors of a head the spec does not
+    know in their own section (report.head_tensors), "require" makes those an error of a strict
+    load, "none" loads the base model alone.
     """
-    spec_text, origin = _spec_text(spec)
+    spec_text, origin = _spec_text(spec, family)
     update, stop = _progress_bar(os.fspath(path), progress)
     try:
-        state, report = _hfport._load(os.fspath(path), spec_text, origin, dtype, strict, stats,
-                                      update, str(device), staging_bytes, staging_buffers)
+        state, report = _hfport._load(os.fspath(path), spec_text, origin, _dtype_name(dtype),
+                                      strict, stats, update, str(device), staging_bytes,
+                                      staging_buffers, _heads_mode(heads))
     finally:
         stop()
-    return state, LoadReport(*report)
+    return state, _warn(LoadReport(*report))
 
 
-def map_checkpoint(path: str | os.PathLike, spec: SpecArg = None) -> LoadReport:
-    """The load report from names and shapes alone: no tensor data is read."""
-    spec_text, origin = _spec_text(spec)
-    return LoadReport(*_hfport._map(os.fspath(path), spec_text, origin))
+def map_checkpoint(path: str | os.PathLike, spec: SpecArg = None, *, family: str | None = None,
+                   heads: str = "auto") -> LoadReport:
+    """The load report from names and shapes alone: no tensor data is read. spec, family and
+    heads as for load."""
+    spec_text, origin = _spec_text(spec, family)
+    return _warn(LoadReport(*_hfport._map(os.fspath(path), spec_text, origin, _heads_mode(heads))))

@@ -13,10 +13,13 @@ from typing import Any
 
 from hfport import _hfport
 from hfport._hfport import Tensor
+from hfport.load import LoadReport, SpecArg, _dtype_name, _heads_mode, _spec_text, _warn
 
 
 class Model:
     """A native model. Inputs are any DLPack producers (torch, numpy); outputs hfport.Tensor."""
+
+    report: LoadReport  # what the load found (set by from_pretrained)
 
     def __init__(self, native: _hfport.Model) -> None:
         self._native = native
@@ -26,15 +29,20 @@ class Model:
         return self._native.family
 
     @property
+    def head(self) -> str:
+        """The task head loaded ("causal_lm", "masked_lm", ...), "" for a base model."""
+        return self.report.head
+
+    @property
     def config(self) -> dict[str, Any]:
         """config.json with the family spec's defaults applied."""
         return self._native.config
 
     def __call__(self, input_ids: Any, attention_mask: Any = None,
                  output_hidden_states: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
-        """The head's logits ([batch, seq, vocab] for a language model), or for a base model
-        without a head (BertModel) its last hidden state; with output_hidden_states, (that,
-        hidden_states) as transformers orders them."""
+        """The head's logits ([batch, seq, vocab] for a language model, [batch, labels] for a
+        sequence classifier); a base model without a head: its last hidden state. With
+        output_hidden_states, (that, hidden_states) as transformers orders them."""
         out = self._native.forward(input_ids, attention_mask, output_hidden_states)
         main = out["logits"] if "logits" in out else out["last_hidden_state"]
         if output_hidden_states:
@@ -43,8 +51,8 @@ class Model:
 
     def forward(self, input_ids: Any, attention_mask: Any = None,
                 output_hidden_states: bool = False) -> dict[str, Any]:
-        """Everything the model computes: logits (a head's output), last_hidden_state, pooled
-        (a BERT-like base model with its pooler), hidden_states (when asked)."""
+        """Everything the model computes: logits (with a head), last_hidden_state, pooled (BERT's
+        pooler), hidden_states (when asked)."""
         return self._native.forward(input_ids, attention_mask, output_hidden_states)
 
     def generate(self, input_ids: Any, max_new_tokens: int) -> Tensor:
@@ -55,13 +63,28 @@ class Model:
         return f"hfport.models.Model(family={self.family!r})"
 
 
-def from_pretrained(path: str | os.PathLike, dtype: str = "float32", device: str = "cpu") -> Model:
-    """Load a checkpoint strictly through its family spec and build the native model.
+def from_pretrained(path: str | os.PathLike, spec: SpecArg = None, dtype: Any = "float32",
+                    device: str = "cpu", strict: bool = True, *, family: str | None = None,
+                    heads: str = "auto") -> Model:
+    """Load a checkpoint through its family spec and build the native model.
+
+    spec, family, strict and heads are hfport.load's: the family config.json selects (or the one
+    spec / family names), and the head config.json's `architectures` select ("masked_lm",
+    "sequence_classification", ...; a base model such as BertModel or LlamaModel has none and
+    returns last_hidden_state). strict=False tolerates unexpected tensors and unloaded head
+    tensors, but a native model needs every parameter it declares, so anything missing or
+    mismatched raises LoadError either way. The load report is `model.report`.
 
     device "cuda" / "cuda:N" runs the llama family and mamba on that GPU (the parameters are
     loaded on the host and moved once; outputs are CUDA tensors). Other families, a build without
     CUDA and a machine without a device raise DeviceError saying which."""
-    return Model(_hfport._load_model(os.fspath(path), dtype, device))
+    spec_text, origin = _spec_text(spec, family)
+    native, report = _hfport._load_model(os.fspath(path), spec_text, origin,
+                                         _dtype_name(dtype) or "float32", str(device), strict,
+                                         _heads_mode(heads))
+    model = Model(native)
+    model.report = _warn(LoadReport(*report))
+    return model
 
 
 def native_families() -> list[str]:

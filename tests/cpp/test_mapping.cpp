@@ -222,7 +222,7 @@ TEST(FamilySpec, ValidatesRulesAndResolvesDefaults) {
                           {"spec t, rule 0 (a.{k}): capture {k} has no entry in 'ranges'"}));
   EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([] { parse_family_spec_text(R"({"family": "t", "params": [{"to": "a", "from": ["b", "c"], "weight_norm": 0}]})", "spec t"); },
                           {"spec t, rule 0 (a): a rule needs the expected 'shape'"}));
-  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([] { parse_family_spec_text(R"({"family": "t", "params": [], "extra": 1})", "spec t"); }, {"spec t: unknown field 'extra' (known: base_prefix, comment, config_defaults, extends, family, ignore, match, params, ranges, source)"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<SpecError>([] { parse_family_spec_text(R"({"family": "t", "params": [], "extra": 1})", "spec t"); }, {"spec t: unknown field 'extra' (known: base_prefix, comment, config_defaults, default_head, extends, family, heads, ignore, match, params, ranges, requires, source)"}));
 }
 
 TEST(FamilySpec, BuiltinFamiliesParse) {

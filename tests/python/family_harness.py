@@ -80,6 +80,16 @@ def _fill(pattern: str, captures: dict[str, int]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(captures[m.group(1)]), pattern)
 
 
+def _selected_head(spec: dict, config: dict) -> str | None:
+    """The head config.json's architectures name, else the default head when it names none."""
+    architectures = config.get("architectures") or []
+    for arch in architectures:
+        for name, head in spec.get("heads", {}).items():
+            if arch in head["architectures"]:
+                return name
+    return spec.get("default_head") if not architectures else None
+
+
 def reference_state(spec: dict, config: dict, tensors: dict[str, torch.Tensor]
                     ) -> tuple[dict[str, torch.Tensor], set[str]]:
     """The native tensors the spec's ops make from `tensors` (torch), and the names of those
@@ -87,23 +97,34 @@ def reference_state(spec: dict, config: dict, tensors: dict[str, torch.Tensor]
     # Built-in specs come resolved from hfport.family_spec; a user spec here must be self-contained.
     assert "extends" not in spec, "pass the resolved spec (hfport.family_spec) to the harness"
     config = _with_defaults(spec, config)
+    if "num_labels" not in config and isinstance(config.get("id2label"), dict):
+        config["num_labels"] = len(config["id2label"])
     prefix = spec.get("base_prefix", "")
-    strip = bool(prefix) and not any(name.startswith(prefix) for name in tensors)
+    prefixed = bool(prefix) and any(name.startswith(prefix) for name in tensors)
 
-    def source(pattern: str, captures: dict[str, int]) -> str:
+    def source(pattern: str, captures: dict[str, int], base: bool) -> str:
+        # Base rules are read under the prefix when the checkpoint has it, bare otherwise.
         name = _fill(pattern, captures)
-        return name[len(prefix):] if strip and name.startswith(prefix) else name
+        if not base:
+            return name
+        if prefixed and not name.startswith(prefix):
+            return prefix + name
+        return name[len(prefix):] if not prefixed and name.startswith(prefix) else name
 
     ranges = spec.get("ranges", {})
     out: dict[str, torch.Tensor] = {}
     folded: set[str] = set()
     tied: list[tuple[str, str]] = []
-    for rule in spec["params"]:
+    rules = [(rule, True) for rule in spec["params"]]
+    head = _selected_head(spec, config)
+    if head is not None:
+        rules += [(rule, False) for rule in spec["heads"][head]["params"]]
+    for rule, base in rules:
         for captures in _expand(rule, ranges, config):
             if "when" in rule and not _evaluate(rule["when"], config, captures):
                 continue
             sources = [rule["from"]] if isinstance(rule["from"], str) else rule["from"]
-            sources = [source(s, captures) for s in sources]
+            sources = [source(s, captures, base) for s in sources]
             if "tied_to" in rule and _evaluate(rule["tied_when"], config, captures):
                 tied.append((_fill(rule["to"], captures), _fill(rule["tied_to"], captures)))
                 continue
