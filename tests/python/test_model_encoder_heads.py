@@ -30,7 +30,7 @@ import hfport.models
 import pytest
 import torch
 import transformers
-from hfport.errors import ArgumentError, LoadError
+from hfport.errors import ArgumentError, ConfigError, LoadError
 from hfport.parity import compare, compare_checkpoint, reference_model
 from model_testing import redraw, relative_l2
 
@@ -193,6 +193,51 @@ def test_albert_groups_the_checkpoint_lacks_are_named(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "grp.1.blk.0.attn_qkv.weight" in message
     assert "encoder.albert_layer_groups.1.albert_layers.0.attention.query.weight" in message
+
+
+def test_albert_config_the_spec_cannot_express_is_refused(tmp_path: Path) -> None:
+    """transformers builds an ALBERT whose hidden_size is not a multiple of the heads (it projects
+    to heads * (hidden_size // heads)); the spec says it covers only the other kind."""
+    _, path = save_tiny(tmp_path, "albert", "", seed=42, hidden_size=30, num_attention_heads=4)
+    with pytest.raises(ConfigError, match=r"hidden_size % num_attention_heads == 0.*"
+                                          r"hidden_size = 30, num_attention_heads = 4"):
+        hfport.load(path)
+
+
+def test_sequence_classifier_with_the_default_two_labels(tmp_path: Path) -> None:
+    """transformers writes neither num_labels nor id2label for its default of two labels."""
+    reference, path = save_tiny(tmp_path, "bert", "sequence_classification", seed=43,
+                                num_labels=2)
+    config = json.loads((path / "config.json").read_text())
+    assert "num_labels" not in config and "id2label" not in config
+    model = hfport.models.from_pretrained(path)
+    assert model.head == "sequence_classification"
+    ids, mask = padded_batch(reference.config.pad_token_id, seed=44)
+    parity = compare(model, reference, ids, attention_mask=mask)
+    assert parity.ok and parity["logits"].shape == (3, 2), str(parity)
+
+
+def test_albert_pretraining_checkpoint_runs_its_base_model(tmp_path: Path) -> None:
+    """AlbertForPreTraining (masked LM + sentence order) is no head of the spec: its base model
+    loads strict and runs, and its head tensors are reported, not loaded."""
+    _, path = save_tiny(tmp_path, "albert", "", seed=45)
+    config = transformers.AlbertConfig.from_pretrained(path)
+    pretraining = transformers.AlbertForPreTraining(config).eval()
+    redraw(pretraining, 45)
+    pretraining.save_pretrained(tmp_path / "pretraining")
+    model = hfport.models.from_pretrained(tmp_path / "pretraining")
+    assert model.head == ""
+    head_tensors = model.report.head_tensors
+    assert "sop_classifier.classifier.weight" in head_tensors
+    assert "predictions.dense.weight" in head_tensors
+    ids, mask = padded_batch(config.pad_token_id, seed=46)
+    with torch.no_grad():
+        expected = pretraining.albert(input_ids=ids, attention_mask=mask)
+    out = model.forward(ids, mask)
+    keep = mask.bool()
+    last = torch.from_dlpack(out["last_hidden_state"])
+    assert relative_l2(last[keep], expected.last_hidden_state[keep]) < TOLERANCE
+    assert relative_l2(torch.from_dlpack(out["pooled"]), expected.pooler_output) < TOLERANCE
 
 
 # --- the real ALBERT masked LM of rxnmapper 0.4.3 ----------------------------------------------
