@@ -1,5 +1,6 @@
 // The LLaMA-family decoder; see llama.h.
 #include "models/llama.h"
+#include "models/decode_mask.h"
 #include "models/model_inputs.h"
 
 #include <algorithm>
@@ -276,7 +277,7 @@ class LlamaModel final : public Model {
     const Tensor ids = checked_token_ids(family_, input_ids, shape_.vocab);
     const Tensor mask = checked_attention_mask(family_, attention_mask, ids.shape());
     ModelOutput out;
-    out.logits = run(ids, mask, nullptr,
+    out.logits = run(ids, mask, arange_positions(0, ids.shape()[1]), nullptr,
                      output_hidden_states ? &out.hidden_states : nullptr);
     return out;
   }
@@ -291,7 +292,8 @@ class LlamaModel final : public Model {
                                         shape_.head_dim, dtype_, device_);
   }
 
-  Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
+  Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
+                        DecodeCache& cache) override {
     auto* llama_cache = dynamic_cast<LlamaCache*>(&cache);
     if (!llama_cache) {
       throw Error("native " + family_ + " model: forward_cached needs a cache made by this "
@@ -303,7 +305,12 @@ class LlamaModel final : public Model {
                   std::to_string(ids.shape()[0]) + "; the cache was made for batch " +
                   std::to_string(llama_cache->batch()));
     }
-    return run(ids, Tensor(), llama_cache, nullptr);
+    const int64_t past = llama_cache->length(), seq = ids.shape()[1];
+    // With a mask, the keys it pads are masked and positions are generate's (decode_mask.h).
+    const Tensor mask = checked_decode_mask(family_, attention_mask, ids.shape()[0], past, seq);
+    const Tensor positions =
+        mask.defined() ? decode_positions(mask, seq) : arange_positions(past, seq);
+    return run(ids, mask, positions, llama_cache, nullptr);
   }
 
  private:
@@ -341,19 +348,27 @@ class LlamaModel final : public Model {
     });
   }
 
+  // past, past + 1, ..., past + seq - 1: the positions of a plain forward (see llama.h).
+  static Tensor arange_positions(int64_t past, int64_t seq) {
+    Tensor positions = Tensor::empty(DType::I64, {seq});
+    for (int64_t s = 0; s < seq; ++s) positions.data_as<int64_t>()[s] = past + s;
+    return positions;
+  }
+
   // The forward pass over `ids` [batch, seq], after the tokens in `cache` when there is one
-  // (appending to it). Returns the logits; fills `hidden` when given.
-  Tensor run(const Tensor& ids, const Tensor& key_padding, LlamaCache* cache,
-             std::vector<Tensor>* hidden) {
+  // (appending to it). `key_padding`: undefined or [batch, cached + seq] U8 on the host;
+  // `positions`: [seq] or [batch, seq] I64 on the host. Returns the logits; fills `hidden` when
+  // given.
+  Tensor run(const Tensor& ids, const Tensor& key_padding, const Tensor& positions,
+             LlamaCache* cache, std::vector<Tensor>* hidden) {
     const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
     const int64_t past = cache ? cache->length() : 0;
     const int64_t hq = shape_.q_heads, hkv = shape_.kv_heads, d = shape_.head_dim;
     const int64_t qkv_heads = hq + 2 * hkv;
     if (cache) cache->reserve(past + seq);
 
-    Tensor positions = Tensor::empty(DType::I64, {seq});
-    for (int64_t s = 0; s < seq; ++s) positions.data_as<int64_t>()[s] = past + s;
-    RopeTable table = rope_table(rope_, positions);  // computed on the host, then moved
+    // cos / sin [seq, W] or [batch, seq, W]: computed on the host, then moved.
+    RopeTable table = rope_table(rope_, positions);
     table.cos = to_device(table.cos, device_);
     table.sin = to_device(table.sin, device_);
 

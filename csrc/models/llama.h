@@ -27,6 +27,9 @@
 // whatever the attention_mask says (padding is masked as keys, it does not shift positions). A
 // query whose every key is padding (left padding's first rows) gets zeros here and a uniform
 // average in transformers; neither is meaningful, and tests compare only unpadded positions.
+// forward_cached given a mask is generate's step instead: transformers' generate passes
+// position_ids made from the mask, so there positions are cumsum(mask) - 1 per row
+// (models/decode_mask.h), and RoPE takes a [batch, seq] table.
 //
 // hidden_states (output_hidden_states) is transformers' tuple: the embedding output, the output of
 // layers 0..L-2, and last the final norm's output (transformers replaces the last layer's raw

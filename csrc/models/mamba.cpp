@@ -12,6 +12,7 @@
 
 #include "core/device_copy.h"
 #include "core/error.h"
+#include "models/decode_mask.h"
 #include "models/model_inputs.h"
 #include "models/parameters.h"
 #include "ops/causal_conv1d.h"
@@ -125,7 +126,8 @@ class MambaModel final : public Model {
                                         kernel_, n_state_, device_);
   }
 
-  Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
+  Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
+                        DecodeCache& cache) override {
     auto* mamba_cache = dynamic_cast<MambaCache*>(&cache);
     if (mamba_cache == nullptr) {
       throw ArgumentError("native mamba model: forward_cached needs a cache from this model's "
@@ -137,8 +139,19 @@ class MambaModel final : public Model {
                           std::to_string(ids.shape()[0]) + " but the cache was made for " +
                           std::to_string(mamba_cache->batch()));
     }
-    Tensor logits = run(ids, Tensor(), mamba_cache, false).logits;
-    mamba_cache->advance(ids.shape()[1]);
+    // Only the new tokens' columns mask anything: the state already holds the cached ones. A
+    // generate step's column is all ones, so after the prompt nothing is masked, as in
+    // transformers, whose Mamba drops the mask after the first step.
+    const int64_t seq = ids.shape()[1];
+    const Tensor mask = checked_decode_mask(kFamily, attention_mask, ids.shape()[0],
+                                            mamba_cache->length(), seq);
+    Tensor new_rows_mask;
+    if (mask.defined() && !last_columns_all_tokens(mask, seq)) {
+      new_rows_mask = to_device(mask.slice(1, mamba_cache->length(), mask.shape()[1]).contiguous(),
+                                device_);
+    }
+    Tensor logits = run(ids, new_rows_mask, mamba_cache, false).logits;
+    mamba_cache->advance(seq);
     return logits;
   }
 
