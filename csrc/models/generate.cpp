@@ -208,6 +208,7 @@ GenerationOutput Model::generate(const Tensor& input_ids, int64_t max_new_tokens
       std::vector<double> scores = last_position_scores(forward_cached(next, mask, *cache), vocab);
       next = Tensor::empty(DType::I64, {batch, 1});
       for (int64_t b = 0; b < batch; ++b) {
+        // A row can only have finished by an eos id, and with eos ids there is a pad id.
         int64_t token = special.pad.value_or(0);
         if (unfinished[static_cast<size_t>(b)]) {
           const std::span<double> row(scores.data() + b * vocab, static_cast<size_t>(vocab));

@@ -31,6 +31,18 @@ std::optional<std::vector<int64_t>> eos_token_ids_arg(const py::object& value) {
   }
 }
 
+// generate's seed: None (a fresh one) or any Python int, taken modulo 2^64 (so -1 is a seed too).
+std::optional<uint64_t> seed_arg(const py::object& value) {
+  if (value.is_none()) return std::nullopt;
+  if (!py::isinstance<py::int_>(value) || py::isinstance<py::bool_>(value)) {
+    throw ArgumentError("generate: seed must be an int or None, got " +
+                        std::string(py::str(py::type::of(value).attr("__name__"))));
+  }
+  const unsigned long long bits = PyLong_AsUnsignedLongLongMask(value.ptr());
+  if (PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<uint64_t>(bits);
+}
+
 }  // namespace
 
 void bind_models(py::module_& m) {
@@ -62,7 +74,7 @@ void bind_models(py::module_& m) {
            [](Model& model, py::handle input_ids, const py::object& attention_mask,
               int64_t max_new_tokens, int64_t min_new_tokens, const py::object& eos_token_id,
               std::optional<int64_t> pad_token_id, bool do_sample, double temperature,
-              int64_t top_k, double top_p, std::optional<uint64_t> seed) {
+              int64_t top_k, double top_p, const py::object& seed) {
              const Tensor ids = tensor_arg(input_ids, "input_ids");
              hfport::models::GenerationOptions options;
              options.attention_mask = optional_tensor_arg(attention_mask, "attention_mask");
@@ -71,7 +83,7 @@ void bind_models(py::module_& m) {
              options.pad_token_id = pad_token_id;
              options.do_sample = do_sample;
              options.sampling = {temperature, top_k, top_p};
-             options.seed = seed;
+             options.seed = seed_arg(seed);
              hfport::models::GenerationOutput out;
              {
                py::gil_scoped_release unlocked;

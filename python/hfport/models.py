@@ -74,8 +74,8 @@ class Model:
         top_k: >= 0; keep the top_k largest scores, 0 keeps all (sampling only).
         top_p: in (0, 1]; keep the smallest set of most probable tokens whose probabilities add
             up to top_p or more, 1 keeps all (sampling only).
-        seed: the seed of hfport's own generator (a 64-bit Mersenne Twister): the same seed
-            gives the same tokens; None draws a fresh seed. It is not torch's generator, so the
+        seed: the seed of hfport's own generator (a 64-bit Mersenne Twister; any int, taken
+            modulo 2**64): the same seed gives the same tokens; None draws a fresh seed. It is not torch's generator, so the
             tokens differ from transformers' for a given torch seed.
 
         temperature, top_k and top_p are checked even when do_sample is False (ArgumentError

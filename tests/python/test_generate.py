@@ -288,6 +288,9 @@ def test_one_seed_gives_one_output(tmp_path: Path) -> None:
     settings = dict(max_new_tokens=NEW_TOKENS, do_sample=True, temperature=1.5, top_k=0)
     first = native_generate(native, ids, mask, seed=7, **settings)
     assert native_generate(native, ids, mask, seed=7, **settings).tolist() == first.tolist()
+    # Seeds are taken modulo 2**64.
+    assert (native_generate(native, ids, mask, seed=-1, **settings).tolist()
+            == native_generate(native, ids, mask, seed=2**64 - 1, **settings).tolist())
     others = [native_generate(native, ids, mask, seed=s, **settings).tolist() for s in range(3)]
     assert any(other != first.tolist() for other in others)
 
@@ -370,6 +373,7 @@ def gpt2_native(tmp_path_factory: pytest.TempPathFactory) -> hfport.models.Model
     ({"eos_token_id": True}, "eos_token_id must be an int, a list of ints or None, got a bool"),
     ({"eos_token_id": "2"}, "eos_token_id must be an int, a list of ints or None, got str"),
     ({"pad_token_id": -1}, "pad_token_id must be a token id >= 0, got -1"),
+    ({"seed": 1.5}, "seed must be an int or None, got float"),
 ])
 def test_bad_arguments_are_named(gpt2_native: hfport.models.Model, arguments: dict[str, Any],
                                  message: str) -> None:
