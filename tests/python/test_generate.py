@@ -215,6 +215,10 @@ def test_eos_and_pad_default_to_generation_config_json(tmp_path: Path) -> None:
     actual = native_generate(native, ids, mask, max_new_tokens=NEW_TOKENS)
     assert actual.tolist() == expected.tolist()
     assert actual[row, 5 + step].item() == eos and set(actual[row, 5 + step + 1:].tolist()) == {3}
+    # Opened by its file, the checkpoint's folder still gives generation_config.json.
+    by_file = hfport.models.from_pretrained(tmp_path / "with_eos" / "model.safetensors")
+    assert native_generate(by_file, ids, mask, max_new_tokens=NEW_TOKENS).tolist() == \
+        actual.tolist()
     # [] turns the checkpoint's eos off: the free run again.
     unstopped = native_generate(native, ids, mask, max_new_tokens=NEW_TOKENS, eos_token_id=[])
     assert unstopped[:, 5:].tolist() == free_run.tolist()
