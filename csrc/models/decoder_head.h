@@ -26,6 +26,7 @@ namespace hfport::models {
 
 class DecoderHead {
  public:
+  DecoderHead() = default;  // the base model's: no parameters, no logits
   // Reads the head's parameters from `params`; Error for a head this class has no forward for.
   DecoderHead(const std::string& family, const std::string& head, const Parameters& params,
               const nlohmann::json& config);
