@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "models/decode_mask.h"
+#include "models/decoder_head.h"
 #include "models/model_inputs.h"
 #include "models/parameters.h"
 #include "ops/activation.h"
@@ -83,8 +85,9 @@ class Gpt2Cache final : public DecodeCache {
 
 class Gpt2Model final : public Model {
  public:
-  Gpt2Model(nlohmann::json config, Parameters params)
-      : config_(std::move(config)), params_(std::move(params)) {
+  Gpt2Model(nlohmann::json config, Parameters params, const std::string& head)
+      : config_(std::move(config)), params_(std::move(params)),
+        head_(kFamily, head, params_, config_) {
     embd_ = config_int(kFamily, config_, "n_embd");
     heads_ = config_int(kFamily, config_, "n_head");
     if (heads_ <= 0 || embd_ % heads_ != 0) {
@@ -129,7 +132,9 @@ class Gpt2Model final : public Model {
     const Tensor ids = checked_token_ids(kFamily, input_ids, vocab_);
     const Tensor mask = checked_attention_mask(kFamily, attention_mask, ids.shape());
     check_positions(0, ids.shape()[1]);
-    return run(ids, mask, nullptr, output_hidden_states);
+    ModelOutput out = run(ids, mask, Tensor(), nullptr, output_hidden_states);
+    head_.apply(out.last_hidden_state, ids, out);
+    return out;
   }
 
   std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t max_length) const override {
@@ -142,7 +147,8 @@ class Gpt2Model final : public Model {
                                        heads_, head_dim_);
   }
 
-  Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
+  Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
+                        DecodeCache& cache) override {
     auto* gpt2_cache = dynamic_cast<Gpt2Cache*>(&cache);
     if (gpt2_cache == nullptr) {
       throw ArgumentError("native gpt2 model: forward_cached needs a cache from this model's "
@@ -160,7 +166,11 @@ class Gpt2Model final : public Model {
     if (total > gpt2_cache->capacity()) {
       gpt2_cache->reserve(std::min(std::max(total, 2 * gpt2_cache->capacity()), positions_));
     }
-    Tensor logits = run(ids, Tensor(), gpt2_cache, false).logits;
+    // With a mask, the keys it pads are masked and positions are generate's (decode_mask.h).
+    const Tensor mask = checked_decode_mask(kFamily, attention_mask, ids.shape()[0],
+                                            gpt2_cache->length(), seq);
+    const Tensor positions = mask.defined() ? decode_positions(mask, seq) : Tensor();
+    Tensor logits = head_.lm_logits(run(ids, mask, positions, gpt2_cache, false).last_hidden_state);
     gpt2_cache->advance(seq);
     return logits;
   }
@@ -183,7 +193,10 @@ class Gpt2Model final : public Model {
     return Tensor();
   }
 
-  ModelOutput run(const Tensor& ids, const Tensor& mask, Gpt2Cache* cache, bool keep_hidden) {
+  // `mask`: the key padding, [batch, cached + seq] U8 or undefined. `positions`: [batch, seq] I64
+  // from the mask, or undefined for arange(seq) after the cached tokens.
+  ModelOutput run(const Tensor& ids, const Tensor& mask, const Tensor& positions, Gpt2Cache* cache,
+                  bool keep_hidden) {
     const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
     const int64_t past = cache ? cache->length() : 0;
     ModelOutput out;
@@ -195,7 +208,9 @@ class Gpt2Model final : public Model {
       for (int64_t b = 0; b < batch; ++b) {
         for (int64_t s = 0; s < seq; ++s) {
           float* row = x + (b * seq + s) * embd_;
-          const float* p = table + (past + s) * embd_;
+          const int64_t position =
+              positions.defined() ? positions.data_as<int64_t>()[b * seq + s] : past + s;
+          const float* p = table + position * embd_;
           for (int64_t c = 0; c < embd_; ++c) row[c] += p[c];
         }
       }
@@ -217,7 +232,7 @@ class Gpt2Model final : public Model {
     }
     h = layer_norm(h, params_.get("output_norm.weight"), params_.get("output_norm.bias"), eps_);
     if (keep_hidden) out.hidden_states.push_back(h);
-    out.logits = linear(h, params_.get("output.weight"));
+    out.last_hidden_state = h;  // the head's input (decoder_head.h)
     return out;
   }
 
@@ -260,6 +275,7 @@ class Gpt2Model final : public Model {
 
   nlohmann::json config_;
   Parameters params_;
+  DecoderHead head_;
   std::vector<Gpt2Layer> layers_;
   int64_t embd_ = 0, heads_ = 0, head_dim_ = 0, vocab_ = 0, positions_ = 0;
   double eps_ = 1e-5;
@@ -271,8 +287,8 @@ class Gpt2Model final : public Model {
 std::unique_ptr<Model> build_gpt2_model(nlohmann::json config,
                                         std::vector<std::pair<std::string, Tensor>> state,
                                         const std::string& head) {
-  require_head(kFamily, head, {"", "causal_lm"});
-  return std::make_unique<Gpt2Model>(std::move(config), f32_parameters(kFamily, std::move(state)));
+  return std::make_unique<Gpt2Model>(std::move(config), f32_parameters(kFamily, std::move(state)),
+                                     head);
 }
 
 }  // namespace hfport::models

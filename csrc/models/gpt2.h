@@ -13,6 +13,9 @@
 // the attention_mask says (padding is masked as keys; it does not shift positions). A query whose
 // every key is padding (left padding's first rows) gets zeros here and a uniform average in
 // transformers' eager attention; neither is meaningful and tests compare unpadded positions only.
+// forward_cached given a mask is generate's step instead: transformers' generate passes
+// position_ids made from the mask, so there positions are cumsum(mask) - 1 per row
+// (models/decode_mask.h). They never exceed the cache length, which n_positions bounds.
 //
 // hidden_states is transformers' tuple: the embedding output, the output of blocks 0..L-2, and
 // ln_f of the last block's output (L + 1 tensors). Cross-attention weights (add_cross_attention)

@@ -1,5 +1,7 @@
 // The LLaMA-family decoder; see llama.h.
 #include "models/llama.h"
+#include "models/decode_mask.h"
+#include "models/decoder_head.h"
 #include "models/model_inputs.h"
 
 #include <algorithm>
@@ -229,14 +231,14 @@ void swiglu_halves(const Tensor& gate_up, const Tensor& out, int64_t rows, int64
 class LlamaModel final : public Model {
  public:
   LlamaModel(std::string family, json config, std::vector<std::pair<std::string, Tensor>> state,
-             const Device& device)
+             const Device& device, const std::string& head)
       : family_(std::move(family)), config_(std::move(config)),
         shape_(read_shape(config_, family_)), rope_(rope_config_from_json(config_)),
         device_(device) {
     const Parameters params(family_, std::move(state));
     tok_embd_ = params.get("tok_embd.weight");
     output_norm_ = params.get("output_norm.weight");
-    output_ = params.get("output.weight");
+    head_ = DecoderHead(family_, head, params, config_);
     dtype_ = tok_embd_.dtype();
     if (dtype_ != DType::F32 && dtype_ != DType::F16 && dtype_ != DType::BF16) {
       throw Error("native " + family_ + " model: parameters must be F32, F16 or BF16, got " +
@@ -276,8 +278,9 @@ class LlamaModel final : public Model {
     const Tensor ids = checked_token_ids(family_, input_ids, shape_.vocab);
     const Tensor mask = checked_attention_mask(family_, attention_mask, ids.shape());
     ModelOutput out;
-    out.logits = run(ids, mask, nullptr,
-                     output_hidden_states ? &out.hidden_states : nullptr);
+    const Tensor hidden = run(ids, mask, arange_positions(0, ids.shape()[1]), nullptr,
+                              output_hidden_states ? &out.hidden_states : nullptr);
+    head_.apply(hidden, ids, out);
     return out;
   }
 
@@ -291,7 +294,8 @@ class LlamaModel final : public Model {
                                         shape_.head_dim, dtype_, device_);
   }
 
-  Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
+  Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
+                        DecodeCache& cache) override {
     auto* llama_cache = dynamic_cast<LlamaCache*>(&cache);
     if (!llama_cache) {
       throw Error("native " + family_ + " model: forward_cached needs a cache made by this "
@@ -303,13 +307,20 @@ class LlamaModel final : public Model {
                   std::to_string(ids.shape()[0]) + "; the cache was made for batch " +
                   std::to_string(llama_cache->batch()));
     }
-    return run(ids, Tensor(), llama_cache, nullptr);
+    const int64_t past = llama_cache->length(), seq = ids.shape()[1];
+    // With a mask, the keys it pads are masked and positions are generate's (decode_mask.h).
+    const Tensor mask = checked_decode_mask(family_, attention_mask, ids.shape()[0], past, seq);
+    const Tensor positions =
+        mask.defined() ? decode_positions(mask, seq) : arange_positions(past, seq);
+    return head_.lm_logits(run(ids, mask, positions, llama_cache, nullptr));
   }
 
  private:
   // The parameters are prepared on the host (as loaded) and moved to the model's device once.
   void place_on_device() {
-    std::vector<Tensor*> tensors = {&tok_embd_, &output_norm_, &output_};
+    std::vector<Tensor*> tensors = head_.tensors();
+    tensors.push_back(&tok_embd_);
+    tensors.push_back(&output_norm_);
     for (LlamaLayer& layer : layers_) {
       for (Tensor* t : {&layer.attn_norm, &layer.qkv_weight, &layer.qkv_bias, &layer.out_weight,
                         &layer.out_bias, &layer.q_norm, &layer.k_norm, &layer.ffn_norm,
@@ -341,19 +352,27 @@ class LlamaModel final : public Model {
     });
   }
 
+  // past, past + 1, ..., past + seq - 1: the positions of a plain forward (see llama.h).
+  static Tensor arange_positions(int64_t past, int64_t seq) {
+    Tensor positions = Tensor::empty(DType::I64, {seq});
+    for (int64_t s = 0; s < seq; ++s) positions.data_as<int64_t>()[s] = past + s;
+    return positions;
+  }
+
   // The forward pass over `ids` [batch, seq], after the tokens in `cache` when there is one
-  // (appending to it). Returns the logits; fills `hidden` when given.
-  Tensor run(const Tensor& ids, const Tensor& key_padding, LlamaCache* cache,
-             std::vector<Tensor>* hidden) {
+  // (appending to it). `key_padding`: undefined or [batch, cached + seq] U8 on the host;
+  // `positions`: [seq] or [batch, seq] I64 on the host. Returns the final norm's output
+  // [batch, seq, hidden], which the head reads; fills `hidden` when given.
+  Tensor run(const Tensor& ids, const Tensor& key_padding, const Tensor& positions,
+             LlamaCache* cache, std::vector<Tensor>* hidden) {
     const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
     const int64_t past = cache ? cache->length() : 0;
     const int64_t hq = shape_.q_heads, hkv = shape_.kv_heads, d = shape_.head_dim;
     const int64_t qkv_heads = hq + 2 * hkv;
     if (cache) cache->reserve(past + seq);
 
-    Tensor positions = Tensor::empty(DType::I64, {seq});
-    for (int64_t s = 0; s < seq; ++s) positions.data_as<int64_t>()[s] = past + s;
-    RopeTable table = rope_table(rope_, positions);  // computed on the host, then moved
+    // cos / sin [seq, W] or [batch, seq, W]: computed on the host, then moved.
+    RopeTable table = rope_table(rope_, positions);
     table.cos = to_device(table.cos, device_);
     table.sin = to_device(table.sin, device_);
 
@@ -416,7 +435,7 @@ class LlamaModel final : public Model {
     norm_into_h(output_norm_);
     if (hidden) hidden->push_back(h);
     if (cache) cache->advance(seq);
-    return linear(h, output_);
+    return h;
   }
 
   std::string family_;
@@ -425,7 +444,8 @@ class LlamaModel final : public Model {
   RopeConfig rope_;
   Device device_;
   DType dtype_ = DType::F32;
-  Tensor tok_embd_, output_norm_, output_;
+  Tensor tok_embd_, output_norm_;
+  DecoderHead head_;
   std::vector<LlamaLayer> layers_;
 };
 
@@ -434,8 +454,7 @@ class LlamaModel final : public Model {
 std::unique_ptr<Model> build_llama_family(const std::string& family, json config,
                                           std::vector<std::pair<std::string, Tensor>> state,
                                           const Device& device, const std::string& head) {
-  require_head(family, head, {"", "causal_lm"});
-  return std::make_unique<LlamaModel>(family, std::move(config), std::move(state), device);
+  return std::make_unique<LlamaModel>(family, std::move(config), std::move(state), device, head);
 }
 
 ModelBuilder llama_family_builder(std::string family) {

@@ -19,14 +19,18 @@
 //   a = attention(q, k, v)                 causal, GQA, sliding window, key padding mask
 //   x = x + a W_o^T (+ b)
 //   h = rms_norm(x); x = x + down(silu(gate(h)) * up(h))
-// then the final norm and the head (output.weight, which the loader ties to tok_embd.weight when
-// the config says so). Buffers for h, qkv, the branch output and the MLP activations are made once
+// then the final norm and the head the load selected (decoder_head.h: causal_lm's output.weight,
+// which the loader ties to tok_embd.weight when the config says so; the sequence or token
+// classifier; none for LlamaModel). Buffers for h, qkv, the branch output and the MLP activations are made once
 // per forward and reused by every layer.
 //
 // Positions follow transformers 5.x in a plain forward: arange(seq) offset by the cache length,
 // whatever the attention_mask says (padding is masked as keys, it does not shift positions). A
 // query whose every key is padding (left padding's first rows) gets zeros here and a uniform
 // average in transformers; neither is meaningful, and tests compare only unpadded positions.
+// forward_cached given a mask is generate's step instead: transformers' generate passes
+// position_ids made from the mask, so there positions are cumsum(mask) - 1 per row
+// (models/decode_mask.h), and RoPE takes a [batch, seq] table.
 //
 // hidden_states (output_hidden_states) is transformers' tuple: the embedding output, the output of
 // layers 0..L-2, and last the final norm's output (transformers replaces the last layer's raw

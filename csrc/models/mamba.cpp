@@ -12,6 +12,8 @@
 
 #include "core/device_copy.h"
 #include "core/error.h"
+#include "models/decode_mask.h"
+#include "models/decoder_head.h"
 #include "models/model_inputs.h"
 #include "models/parameters.h"
 #include "ops/causal_conv1d.h"
@@ -68,7 +70,8 @@ class MambaModel final : public Model {
  public:
   // `params` is read here only: once the layers hold their tensors (and, on a GPU, device
   // copies of them), the host state goes.
-  MambaModel(nlohmann::json config, const Parameters& params, const Device& device)
+  MambaModel(nlohmann::json config, const Parameters& params, const Device& device,
+             const std::string& head)
       : config_(std::move(config)), device_(device) {
     hidden_ = config_int(kFamily, config_, "hidden_size");
     vocab_ = config_int(kFamily, config_, "vocab_size");
@@ -103,7 +106,7 @@ class MambaModel final : public Model {
     }
     tok_embd_ = params.get("tok_embd.weight");
     output_norm_ = params.get("output_norm.weight");
-    output_ = params.get("output.weight");
+    head_ = DecoderHead(kFamily, head, params, config_);
     place_on_device();
   }
 
@@ -115,8 +118,10 @@ class MambaModel final : public Model {
     const Tensor ids = checked_token_ids(kFamily, input_ids, vocab_);
     const Tensor mask = checked_attention_mask(kFamily, attention_mask, ids.shape());
     // On the model's device once: every layer masks rows twice.
-    return run(ids, mask.defined() ? to_device(mask, device_) : Tensor(), nullptr,
-               output_hidden_states);
+    ModelOutput out = run(ids, mask.defined() ? to_device(mask, device_) : Tensor(), nullptr,
+                          output_hidden_states);
+    head_.apply(out.last_hidden_state, ids, out);
+    return out;
   }
 
   std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t) const override {
@@ -125,7 +130,8 @@ class MambaModel final : public Model {
                                         kernel_, n_state_, device_);
   }
 
-  Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) override {
+  Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
+                        DecodeCache& cache) override {
     auto* mamba_cache = dynamic_cast<MambaCache*>(&cache);
     if (mamba_cache == nullptr) {
       throw ArgumentError("native mamba model: forward_cached needs a cache from this model's "
@@ -137,8 +143,19 @@ class MambaModel final : public Model {
                           std::to_string(ids.shape()[0]) + " but the cache was made for " +
                           std::to_string(mamba_cache->batch()));
     }
-    Tensor logits = run(ids, Tensor(), mamba_cache, false).logits;
-    mamba_cache->advance(ids.shape()[1]);
+    // Only the new tokens' columns mask anything: the state already holds the cached ones. A
+    // generate step's column is all ones, so after the prompt nothing is masked, as in
+    // transformers, whose Mamba drops the mask after the first step.
+    const int64_t seq = ids.shape()[1];
+    const Tensor mask = checked_decode_mask(kFamily, attention_mask, ids.shape()[0],
+                                            mamba_cache->length(), seq);
+    Tensor new_rows_mask;
+    if (mask.defined() && !last_columns_all_tokens(mask, seq)) {
+      new_rows_mask = to_device(mask.slice(1, mamba_cache->length(), mask.shape()[1]).contiguous(),
+                                device_);
+    }
+    Tensor logits = head_.lm_logits(run(ids, new_rows_mask, mamba_cache, false).last_hidden_state);
+    mamba_cache->advance(seq);
     return logits;
   }
 
@@ -146,7 +163,9 @@ class MambaModel final : public Model {
   // The parameters are prepared on the host (widened to F32, x_proj fused) and moved to the
   // model's device once.
   void place_on_device() {
-    std::vector<Tensor*> tensors = {&tok_embd_, &output_norm_, &output_};
+    std::vector<Tensor*> tensors = head_.tensors();
+    tensors.push_back(&tok_embd_);
+    tensors.push_back(&output_norm_);
     for (MambaLayer& layer : layers_) {
       for (Tensor* t : {&layer.norm, &layer.in_w, &layer.in_b, &layer.conv_w, &layer.conv_b,
                         &layer.x_dbc_w, &layer.dt_w, &layer.dt_b, &layer.a, &layer.d,
@@ -187,7 +206,7 @@ class MambaModel final : public Model {
     }
     x = rms_norm(x, output_norm_, eps_).out;
     if (keep_hidden) out.hidden_states.push_back(x);
-    out.logits = linear(x, output_);
+    out.last_hidden_state = x;  // the head's input (decoder_head.h)
     return out;
   }
 
@@ -276,7 +295,8 @@ class MambaModel final : public Model {
 
   nlohmann::json config_;
   Device device_;
-  Tensor tok_embd_, output_norm_, output_;
+  Tensor tok_embd_, output_norm_;
+  DecoderHead head_;
   std::vector<MambaLayer> layers_;
   int64_t hidden_ = 0, vocab_ = 0, d_inner_ = 0, n_state_ = 0, dt_rank_ = 0, kernel_ = 0;
   double eps_ = 1e-5;
@@ -289,7 +309,7 @@ std::unique_ptr<Model> build_mamba_model(nlohmann::json config,
                                          const Device& device, const std::string& head) {
   require_head(kFamily, head, {"", "causal_lm"});
   return std::make_unique<MambaModel>(std::move(config), f32_parameters(kFamily, std::move(state)),
-                                      device);
+                                      device, head);
 }
 
 }  // namespace hfport::models

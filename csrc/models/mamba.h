@@ -17,7 +17,10 @@
 // Decoding keeps, per layer, the last conv_kernel inputs of the conv ([batch, d_inner, kernel],
 // transformers' conv_states) and the SSM state ([batch, d_inner, N], F32). The first call on an
 // empty cache runs the full-sequence kernels and keeps their final states; later calls step with
-// causal_conv1d_update and selective_state_update, as transformers' generate does.
+// causal_conv1d_update and selective_state_update, as transformers' generate does. A mask given
+// to forward_cached ([batch, cached + new]) zeroes the padded rows among the new tokens, as the
+// forward does with its mask; generate passes a left-padded prompt's mask on the first call, and
+// every later column is a token, matching MambaForCausalLM, which drops the mask after prefill.
 #pragma once
 
 #include <memory>

@@ -1,17 +1,14 @@
-// The shared part of the models: greedy generation on top of the cache, and the family registry.
+// The shared part of the models: what a family without a cache answers, and loading a model.
+// Decoding (Model::generate) lives in generate.cpp.
 #include "models/model.h"
 
-#include <cstring>
 #include <functional>
-#include <limits>
 #include <map>
 
 #include "core/device.h"
-#include "core/device_copy.h"
 #include "core/error.h"
 #include "mapping/family_spec.h"
 #include "mapping/loader.h"
-#include "models/model_inputs.h"
 #include "models/registry.h"
 
 namespace hfport::models {
@@ -20,66 +17,8 @@ std::unique_ptr<DecodeCache> Model::new_cache(int64_t, int64_t) const {
   throw Error("model family '" + family() + "' does not decode (it has no cache)");
 }
 
-Tensor Model::forward_cached(const Tensor&, DecodeCache&) {
+Tensor Model::forward_cached(const Tensor&, const Tensor&, DecodeCache&) {
   throw Error("model family '" + family() + "' does not decode (it has no cache)");
-}
-
-namespace {
-
-// The argmax over the vocabulary of the last position of logits [batch, new, vocab], on the host
-// (logits on a GPU are copied back first; the last step's [batch, vocab] would do, but a decode
-// step has one position anyway).
-std::vector<int64_t> last_argmax(const Tensor& logits) {
-  const Tensor c = to_device(logits, Device{}).contiguous();
-  const int64_t batch = c.shape()[0], steps = c.shape()[1], vocab = c.shape()[2];
-  if (c.dtype() != DType::F32 && c.dtype() != DType::F16 && c.dtype() != DType::BF16) {
-    throw Error("generate expects F32, F16 or BF16 logits, got " +
-                std::string(dtype_name(c.dtype())));
-  }
-  std::vector<int64_t> tokens(batch);
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto row = static_cast<size_t>((b * steps + steps - 1) * vocab);
-    int64_t best = 0;
-    double best_value = load_as_f64(c.data(), c.dtype(), row);
-    for (int64_t v = 1; v < vocab; ++v) {
-      const double value = load_as_f64(c.data(), c.dtype(), row + static_cast<size_t>(v));
-      if (value > best_value) {  // first maximum, as torch.argmax
-        best = v;
-        best_value = value;
-      }
-    }
-    tokens[b] = best;
-  }
-  return tokens;
-}
-
-}  // namespace
-
-Tensor Model::generate(const Tensor& input_ids, int64_t max_new_tokens) {
-  // Ids are range-checked against the vocabulary by forward_cached; here only their form.
-  const Tensor prompt = checked_token_ids(family(), input_ids, std::numeric_limits<int64_t>::max());
-  const int64_t batch = prompt.shape()[0], length = prompt.shape()[1];
-  if (max_new_tokens < 0 || max_new_tokens > (int64_t{1} << 31) - length) {
-    throw ArgumentError("max_new_tokens must be in [0, 2^31 - prompt length], got " +
-                        std::to_string(max_new_tokens));
-  }
-  Tensor out = Tensor::empty(DType::I64, {batch, length + max_new_tokens});
-  for (int64_t b = 0; b < batch; ++b) {
-    std::memcpy(out.data_as<int64_t>() + b * (length + max_new_tokens),
-                prompt.data_as<int64_t>() + b * length, static_cast<size_t>(length) * 8);
-  }
-  if (max_new_tokens == 0) return out;
-  auto cache = new_cache(batch, length + max_new_tokens);
-  Tensor next = prompt;
-  for (int64_t step = 0; step < max_new_tokens; ++step) {
-    const std::vector<int64_t> tokens = last_argmax(forward_cached(next, *cache));
-    next = Tensor::empty(DType::I64, {batch, 1});
-    for (int64_t b = 0; b < batch; ++b) {
-      next.data_as<int64_t>()[b] = tokens[b];
-      out.data_as<int64_t>()[b * (length + max_new_tokens) + length + step] = tokens[b];
-    }
-  }
-  return out;
 }
 
 std::vector<std::string> native_families() {
@@ -120,8 +59,10 @@ std::unique_ptr<Model> load_model(const std::string& path, const FamilySpec* spe
                     "declares, strict or not:\n" + loaded.report.error_message());
   }
   if (report) *report = loaded.report;
-  return it->second(apply_config_defaults(chosen, checkpoint->config()), std::move(loaded.state),
-                    device, loaded.report.head);
+  std::unique_ptr<Model> model = it->second(apply_config_defaults(chosen, checkpoint->config()),
+                                            std::move(loaded.state), device, loaded.report.head);
+  model->set_generation_defaults(read_generation_defaults(path, checkpoint->config()));
+  return model;
 }
 
 }  // namespace hfport::models

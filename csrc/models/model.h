@@ -11,19 +11,23 @@
 //                   embedding output first, then one entry per layer (transformers applies the
 //                   final norm to the last entry; so do we, family by family as transformers does)
 // Decoding: `new_cache` makes the per-sequence state (a KV cache for attention families, conv and
-// SSM states for Mamba), `forward_cached` appends tokens to it, and `generate` decodes greedily.
+// SSM states for Mamba), `forward_cached` appends tokens to it, and `generate` decodes as
+// transformers' generate does, greedy or sampling, with EOS, padding and left-padded batches
+// (models/generate.h).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/tensor.h"
 #include "mapping/loader.h"
+#include "models/generate.h"
 
 namespace hfport::models {
 
@@ -54,11 +58,36 @@ class Model {
   // Decoding; the base versions throw hfport::Error naming the family (encoders cannot decode).
   virtual std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t max_length) const;
   // Runs `input_ids` [batch, new] after the tokens already in `cache`, appends them, and returns
-  // the logits [batch, new, vocab].
-  virtual Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache);
+  // the logits [batch, new, vocab]. `attention_mask`: undefined (every token counts; positions
+  // continue from the cache), or [batch, cache.length() + new] covering the cached tokens and the
+  // new ones, as transformers' generate passes it (models/decode_mask.h): the attention families
+  // mask padded keys and take the positions cumsum(mask) - 1; Mamba zeroes the padded rows among
+  // the new tokens.
+  virtual Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
+                                DecodeCache& cache);
+  Tensor forward_cached(const Tensor& input_ids, DecodeCache& cache) {
+    return forward_cached(input_ids, Tensor(), cache);
+  }
 
-  // Greedy decoding with the cache: [batch, seq + max_new_tokens] I64 (no padding, no EOS stop).
+  // transformers' generate (models/generate.h): input_ids [batch, seq] and up to max_new_tokens
+  // new tokens a row. Defined in generate.cpp.
+  GenerationOutput generate(const Tensor& input_ids, int64_t max_new_tokens,
+                            const GenerationOptions& options);
+  // generate with the default options (greedy, the checkpoint's eos and pad ids, no mask); its
+  // warnings are dropped. The sequences only.
   Tensor generate(const Tensor& input_ids, int64_t max_new_tokens);
+
+  // The eos / pad defaults generate uses: load_model sets the checkpoint's; a model built otherwise
+  // takes config.json's.
+  void set_generation_defaults(GenerationDefaults defaults) {
+    generation_defaults_ = std::move(defaults);
+  }
+  GenerationDefaults generation_defaults() const {
+    return generation_defaults_ ? *generation_defaults_ : generation_defaults_from_config(config());
+  }
+
+ private:
+  std::optional<GenerationDefaults> generation_defaults_;
 };
 
 // Loads `path` strictly through the family its config.json selects and builds that family's

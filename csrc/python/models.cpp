@@ -2,12 +2,48 @@
 // wraps it in from_pretrained and a callable.
 #include <pybind11/stl.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "core/device.h"
 #include "core/error.h"
 #include "models/model.h"
+#include "models/token_choice.h"
 #include "python/bindings.h"
 
 namespace hfport::python {
+
+namespace {
+
+// generate's eos_token_id: None (the checkpoint's), an int, or a list of ints ([] for none).
+std::optional<std::vector<int64_t>> eos_token_ids_arg(const py::object& value) {
+  if (value.is_none()) return std::nullopt;
+  if (py::isinstance<py::bool_>(value)) {
+    throw ArgumentError("generate: eos_token_id must be an int, a list of ints or None, got a bool");
+  }
+  if (py::isinstance<py::int_>(value)) return std::vector<int64_t>{value.cast<int64_t>()};
+  try {
+    return value.cast<std::vector<int64_t>>();
+  } catch (const py::cast_error&) {
+    throw ArgumentError("generate: eos_token_id must be an int, a list of ints or None, got " +
+                        std::string(py::str(py::type::of(value).attr("__name__"))));
+  }
+}
+
+// generate's seed: None (a fresh one) or any Python int, taken modulo 2^64 (so -1 is a seed too).
+std::optional<uint64_t> seed_arg(const py::object& value) {
+  if (value.is_none()) return std::nullopt;
+  if (!py::isinstance<py::int_>(value) || py::isinstance<py::bool_>(value)) {
+    throw ArgumentError("generate: seed must be an int or None, got " +
+                        std::string(py::str(py::type::of(value).attr("__name__"))));
+  }
+  const unsigned long long bits = PyLong_AsUnsignedLongLongMask(value.ptr());
+  if (PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<uint64_t>(bits);
+}
+
+}  // namespace
 
 void bind_models(py::module_& m) {
   using hfport::models::Model;
@@ -36,12 +72,37 @@ void bind_models(py::module_& m) {
            py::arg("input_ids"), py::arg("attention_mask") = py::none(),
            py::arg("output_hidden_states") = false)
       .def("generate",
-           [](Model& model, py::handle input_ids, int64_t max_new_tokens) {
+           [](Model& model, py::handle input_ids, const py::object& attention_mask,
+              int64_t max_new_tokens, int64_t min_new_tokens, const py::object& eos_token_id,
+              std::optional<int64_t> pad_token_id, bool do_sample, double temperature,
+              int64_t top_k, double top_p, const py::object& seed) {
              const Tensor ids = tensor_arg(input_ids, "input_ids");
-             py::gil_scoped_release unlocked;
-             return model.generate(ids, max_new_tokens);
+             hfport::models::GenerationOptions options;
+             options.attention_mask = optional_tensor_arg(attention_mask, "attention_mask");
+             options.min_new_tokens = min_new_tokens;
+             options.eos_token_ids = eos_token_ids_arg(eos_token_id);
+             options.pad_token_id = pad_token_id;
+             options.do_sample = do_sample;
+             options.sampling = {temperature, top_k, top_p};
+             options.seed = seed_arg(seed);
+             hfport::models::GenerationOutput out;
+             {
+               py::gil_scoped_release unlocked;
+               out = model.generate(ids, max_new_tokens, options);
+             }
+             for (const std::string& warning : out.warnings) {
+               // stacklevel 2: the line that called hfport.models.Model.generate.
+               if (PyErr_WarnEx(PyExc_UserWarning, warning.c_str(), 2) != 0) {
+                 throw py::error_already_set();
+               }
+             }
+             return out.sequences;
            },
-           py::arg("input_ids"), py::arg("max_new_tokens"));
+           py::arg("input_ids"), py::arg("attention_mask") = py::none(), py::kw_only(),
+           py::arg("max_new_tokens"), py::arg("min_new_tokens") = 0,
+           py::arg("eos_token_id") = py::none(), py::arg("pad_token_id") = py::none(),
+           py::arg("do_sample") = false, py::arg("temperature") = 1.0, py::arg("top_k") = 50,
+           py::arg("top_p") = 1.0, py::arg("seed") = py::none());
   m.def("_load_model",
         [](const std::string& path, const std::optional<std::string>& spec_text,
            const std::string& spec_origin, const std::string& dtype, const std::string& device,
@@ -63,6 +124,14 @@ void bind_models(py::module_& m) {
         py::arg("path"), py::arg("spec_text"), py::arg("spec_origin"), py::arg("dtype"),
         py::arg("device"), py::arg("strict"), py::arg("heads"));
   m.def("_native_families", &hfport::models::native_families);
+  m.def("_sampling_probabilities",
+        [](py::handle logits, double temperature, int64_t top_k, double top_p) {
+          return hfport::models::sampling_probabilities(tensor_arg(logits, "logits"),
+                                                        {temperature, top_k, top_p});
+        },
+        py::arg("logits"), py::arg("temperature"), py::arg("top_k"), py::arg("top_p"),
+        "softmax of logits [rows, vocab] after generate's temperature, top-k and top-p (F64); "
+        "for tests against transformers' warpers");
 }
 
 }  // namespace hfport::python

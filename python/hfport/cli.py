@@ -6,7 +6,9 @@ import argparse
 import importlib.util
 import json
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 from hfport import _hfport
 from hfport.errors import Error
@@ -50,17 +52,23 @@ def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--family", help="a built-in family (default: chosen by config.json)")
     which.add_argument("--spec", help="a family spec JSON file")
+    parser.add_argument("--heads", choices=("auto", "require", "none"), default="auto",
+                        help="auto (default): load the head config.json's architectures select "
+                        "and report a head the spec does not know; require: such head tensors "
+                        "are an error; none: the base model alone")
 
 
-def run_map(path: str, spec: str | None, as_json: bool) -> int:
-    report = map_checkpoint(path, spec=spec)
+def run_map(path: str, spec: str | None, as_json: bool, family: str | None = None,
+            heads: str = "auto") -> int:
+    report = map_checkpoint(path, spec=spec, family=family, heads=heads)
     sys.stdout.write(report.to_json() + "\n" if as_json else str(report))
     return 0 if report.ok else 1
 
 
-def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict: bool) -> int:
+def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict: bool,
+                family: str | None = None, heads: str = "auto") -> int:
     """Load `path` onto native names and write them as one safetensors file plus the report."""
-    state, report = load(path, spec=spec, dtype=dtype, strict=strict)
+    state, report = load(path, spec=spec, dtype=dtype, strict=strict, family=family, heads=heads)
     target = Path(out)
     if target.suffix == ".safetensors":
         report_path = target.with_suffix(".report.json")
@@ -152,15 +160,17 @@ def run_diff(a: str, b: str, as_json: bool) -> int:
     return 0 if not changed and not only_a and not only_b else 1
 
 
-def run_parity(path: str, batch: int, seq: int, seed: int, as_json: bool) -> int:
-    """The native model of `path` against transformers' on seeded random ids; 1 when over."""
+def run_parity(path: str, batch: int, seq: int, seed: int, as_json: bool,
+               **options: Any) -> int:
+    """The native model of `path` against transformers' on seeded random ids; 1 when over.
+    options: spec, family, strict, dtype, device, heads (from_pretrained's)."""
     import transformers
     from rich.console import Console
 
     from hfport.parity import compare_checkpoint
 
     transformers.logging.set_verbosity_error()
-    report = compare_checkpoint(path, batch=batch, seq=seq, seed=seed)
+    report = compare_checkpoint(path, batch=batch, seq=seq, seed=seed, **options)
     if as_json:
         sys.stdout.write(report.to_json() + "\n")
     else:
@@ -207,24 +217,42 @@ def main(argv: list[str] | None = None) -> int:
     parity.add_argument("--batch", type=int, default=2, help="sequences (default 2)")
     parity.add_argument("--seed", type=int, default=0, help="seed of the token ids (default 0)")
     parity.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_spec_arguments(parity)
+    parity.add_argument("--dtype", default="float32",
+                        help="the native model's dtype (float32, bfloat16, ...; default float32)")
+    parity.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parity.add_argument("--permissive", action="store_true",
+                        help="tolerate unexpected tensors (a native model still needs every "
+                        "parameter it declares)")
     commands.add_parser("demo", help="a tiny LLaMA, a tiny Mamba and the real MiniLM: load "
                         "reports and parity tables")
     args = parser.parse_args(argv)
 
+    # A warning (a forced family that config.json contradicts) as one plain line on stderr.
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_, **__: print(f"hfport: warning: {message}",
+                                                               file=sys.stderr)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "inspect":
             run_inspect(args.path, args.stats, args.json)
         elif args.command == "map":
-            return run_map(args.path, args.family or args.spec, args.json)
+            return run_map(args.path, args.spec, args.json, family=args.family, heads=args.heads)
         elif args.command == "convert":
-            return run_convert(args.path, args.out, args.family or args.spec, args.dtype,
-                               strict=not args.permissive)
+            return run_convert(args.path, args.out, args.spec, args.dtype,
+                               strict=not args.permissive, family=args.family, heads=args.heads)
         elif args.command == "convert-pickle":
             return run_convert_pickle(args.src, args.dst, args.max_shard_size)
         elif args.command == "diff":
             return run_diff(args.a, args.b, args.json)
         elif args.command == "parity":
-            return run_parity(args.path, args.batch, args.seq, args.seed, args.json)
+            return run_parity(args.path, args.batch, args.seq, args.seed, args.json,
+                              spec=args.spec, family=args.family, strict=not args.permissive,
+                              dtype=args.dtype, device=args.device, heads=args.heads)
         else:
             from hfport.demo import run_demo
 

@@ -4,11 +4,13 @@
 >>> logits = torch.from_dlpack(model(input_ids))                 # [batch, seq, vocab]
 >>> out = model(input_ids, attention_mask=mask, output_hidden_states=True)
 >>> tokens = torch.from_dlpack(model.generate(input_ids, max_new_tokens=32))   # greedy
+>>> tokens = model.generate(ids, mask, max_new_tokens=32, do_sample=True, top_p=0.9, seed=0)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from hfport import _hfport
@@ -55,9 +57,45 @@ class Model:
         pooler), hidden_states (when asked)."""
         return self._native.forward(input_ids, attention_mask, output_hidden_states)
 
-    def generate(self, input_ids: Any, max_new_tokens: int) -> Tensor:
-        """Greedy decoding with the cache: [batch, seq + max_new_tokens] token ids."""
-        return self._native.generate(input_ids, max_new_tokens)
+    def generate(self, input_ids: Any, attention_mask: Any = None, *, max_new_tokens: int,
+                 min_new_tokens: int = 0, eos_token_id: int | Sequence[int] | None = None,
+                 pad_token_id: int | None = None, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0,
+                 seed: int | None = None) -> Tensor:
+        """Decode with the cache as transformers' ``generate`` does (one beam): greedy, or
+        sampling with ``do_sample``. Returns the token ids [batch, seq + steps] (I64), prompt
+        first; steps is max_new_tokens, or fewer when every row has produced an eos token.
+
+        input_ids: [batch, seq] token ids (any DLPack producer, I64 or I32).
+        attention_mask: [batch, seq], 1 = token, 0 = padding, for prompts of different lengths
+            padded on the LEFT. Padded tokens are masked, and a row's first token sits at
+            position 0 (transformers' generate positions). A row whose last column is padding
+            (right padding) is refused. None: every token counts; no mask is inferred from
+            pad_token_id (transformers does infer one).
+        max_new_tokens: the most tokens to add to each row (required; >= 0).
+        min_new_tokens: eos tokens are suppressed (their scores set to -inf) until this many
+            tokens were generated.
+        eos_token_id: an id or a list of ids that finish a row. None: the checkpoint's
+            (generation_config.json beside it when present, else config.json); [] for none.
+        pad_token_id: what a finished row gets while others go on. None: the checkpoint's
+            (as eos_token_id), else the first eos id (with a warning for a batch, as
+            transformers warns).
+        do_sample: draw each token from the softmax of the scores instead of taking the largest.
+        temperature: > 0; the scores are divided by it before top-k and top-p (sampling only).
+        top_k: >= 0; keep the top_k largest scores, 0 keeps all (sampling only).
+        top_p: in (0, 1]; keep the smallest set of most probable tokens whose probabilities add
+            up to top_p or more, 1 keeps all (sampling only).
+        seed: the seed of hfport's own generator (a 64-bit Mersenne Twister; any int, taken
+            modulo 2**64): the same seed gives the same tokens; None draws a fresh seed. It is not torch's generator, so the
+            tokens differ from transformers' for a given torch seed.
+
+        temperature, top_k and top_p are checked even when do_sample is False (ArgumentError
+        names the bad one). Sampling defaults in a checkpoint's generation_config.json are not
+        applied: pass them here."""
+        return self._native.generate(
+            input_ids, attention_mask, max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+            do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
 
     def __repr__(self) -> str:
         return f"hfport.models.Model(family={self.family!r})"

@@ -7,8 +7,8 @@
 
 Both models see the same input ids (and attention mask). Rows follow transformers'
 `output_hidden_states` tuple: the embedding output, one row per layer (decoders apply the final
-norm to the last one, as transformers does), then the head's logits, or for a base encoder without a
-head (BertModel) the last hidden state and the pooled output. Each row holds the largest absolute error, the relative L2 error
+norm to the last one, as transformers does), then the logits, or for encoders the last hidden state
+and the pooled output. Each row holds the largest absolute error, the relative L2 error
 ||native - reference|| / ||reference|| and the cosine similarity, computed in float64 over the
 positions the mask keeps (padding positions are free to differ). A row is over tolerance when its
 relative L2 exceeds `rtol` (default by dtype: 1e-5 for float32) or, when `atol` is given, its
@@ -25,6 +25,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,10 +38,8 @@ DEFAULT_RTOL: dict[torch.dtype, float] = {
     torch.bfloat16: 3e-2,
 }
 
-# Families whose reference is the class config.json's architectures names when it is one of the
-# heads the native model runs, else transformers' AutoModel (the bare encoder); never a causal LM.
+# Families whose reference is transformers' AutoModel (the bare encoder), not a causal LM head.
 ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
-ENCODER_HEADS = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification")
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ class ParityReport:
 
 def _keep_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     """[batch, seq, ...] -> [tokens the mask keeps, ...]; other shapes (a sequence classifier's
-    [batch, num_labels]) pass through."""
+    [batch, num_labels], even where num_labels equals seq) pass through."""
     if keep is None or x.dim() < 3 or tuple(x.shape[:2]) != tuple(keep.shape):
         return x
     return x[keep]
@@ -211,6 +210,10 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     run with ``output_hidden_states=True`` under ``torch.no_grad``; use eager attention for a
     float32 comparison at 1e-5. `rtol`: relative L2 tolerance (default by the native dtype);
     `atol`: an optional bound on the largest absolute error.
+
+    Rows: the hidden states, then what both sides return of last_hidden_state (a base model),
+    pooled (BERT's pooler) and logits (a model with a head: vocabulary logits, or a classifier's
+    scores).
     """
     ids = torch.as_tensor(inputs)
     if ids.dim() != 2:
@@ -223,53 +226,50 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     with torch.no_grad():
         reference = hf_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
 
-    native_logits = _torch(native.get("logits"))
-    native_last = _torch(native.get("last_hidden_state"))
-    dtype = (native_logits if native_logits is not None else native_last).dtype
+    native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
+    main = native.get("logits", native.get("last_hidden_state"))
+    dtype = _torch(main).dtype if main is not None else native_hidden[-1].dtype
     if rtol is None:
         rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
 
-    native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
-    reference_hidden = list(reference.hidden_states or ())
     family = getattr(native_model, "family", "")
-    reference_logits = getattr(reference, "logits", None)
-    is_decoder = reference_logits is not None and family not in ENCODER_FAMILIES
+    reference_hidden = list(reference.hidden_states or ())
     count = max(len(native_hidden), len(reference_hidden))
     rows = []
-    for i, name in enumerate(_hidden_state_names(family, count, is_decoder)):
+    for i, name in enumerate(_hidden_state_names(family, count, family not in ENCODER_FAMILIES)):
         a = native_hidden[i] if i < len(native_hidden) else None
         b = reference_hidden[i] if i < len(reference_hidden) else None
         rows.append(_row(name, a, b, keep, rtol, atol))
-    if native_logits is not None or reference_logits is not None:
-        rows.append(_row("logits", native_logits, reference_logits, keep, rtol, atol))
-    else:
-        rows.append(_row("last_hidden_state", native_last, reference.last_hidden_state, keep,
-                         rtol, atol))
-        native_pooled = _torch(native.get("pooled"))
-        reference_pooled = getattr(reference, "pooler_output", None)
-        if native_pooled is not None or reference_pooled is not None:
-            rows.append(_row("pooled", native_pooled, reference_pooled, None, rtol, atol))
+    # The native side always returns last_hidden_state (a head's input); a task class returns
+    # only its hidden_states tuple, whose last entry the rows above already compare.
+    if getattr(reference, "last_hidden_state", None) is not None:
+        rows.append(_row("last_hidden_state", _torch(native.get("last_hidden_state")),
+                         reference.last_hidden_state, keep, rtol, atol))
+    for name, reference_name, row_keep in (("pooled", "pooler_output", None),
+                                           ("logits", "logits", keep)):
+        a = _torch(native.get(name))
+        b = getattr(reference, reference_name, None)
+        if a is not None or b is not None:
+            rows.append(_row(name, a, b, row_keep, rtol, atol))
     return ParityReport(rows, rtol, atol, str(dtype).removeprefix("torch."), title)
 
 
-def reference_model(path: str | os.PathLike, family: str) -> torch.nn.Module:
+def reference_model(path: str | os.PathLike, family: str = "", *,
+                    base_only: bool = False) -> torch.nn.Module:
     """transformers' model for the checkpoint folder `path`, float32, eager attention, eval mode:
-    for encoder families the masked-LM or classification class config.json's architectures
-    names (the head the native model runs), else AutoModel; AutoModelForCausalLM for the rest."""
+    the class config.json's `architectures` names (BertForMaskedLM, LlamaModel, ...), else
+    AutoModel for encoder families and AutoModelForCausalLM for the rest; with base_only the base
+    model (AutoModel) whatever the checkpoint's head."""
     import transformers
 
-    auto = transformers.AutoModelForCausalLM
-    if family in ENCODER_FAMILIES:
+    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    architectures = config.get("architectures") or []
+    auto = getattr(transformers, architectures[0], None) if architectures else None
+    if base_only:
         auto = transformers.AutoModel
-        config = os.path.join(os.fspath(path), "config.json")
-        architectures = []
-        if os.path.isfile(config):
-            with open(config, encoding="utf-8") as f:
-                architectures = json.load(f).get("architectures") or []
-        for name in architectures:
-            if name.endswith(ENCODER_HEADS) and hasattr(transformers, name):
-                auto = getattr(transformers, name)
-                break
+    if auto is None:
+        auto = (transformers.AutoModel if family in ENCODER_FAMILIES
+                else transformers.AutoModelForCausalLM)
     model = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
                                  attn_implementation="eager")
     return model.eval()
@@ -282,13 +282,19 @@ def random_input_ids(vocab_size: int, batch: int, seq: int, seed: int) -> torch.
 
 
 def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16, seed: int = 0,
-                       rtol: float | None = None, atol: float | None = None) -> ParityReport:
+                       rtol: float | None = None, atol: float | None = None,
+                       spec: Any = None, family: str | None = None, strict: bool = True,
+                       dtype: Any = "float32", device: str = "cpu",
+                       heads: str = "auto") -> ParityReport:
     """Load the checkpoint folder `path` natively and with transformers, and compare them on
-    random token ids (what `hfport parity PATH` prints)."""
+    random token ids (what `hfport parity PATH` prints). spec, family, strict, dtype, device and
+    heads are hfport.models.from_pretrained's; the reference is the transformers class
+    config.json names, in float32."""
     from hfport.models import from_pretrained
 
-    model = from_pretrained(path)
-    reference = reference_model(path, model.family)
+    model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
+                            device=device, heads=heads)
+    reference = reference_model(path, model.family, base_only=heads == "none")
     ids = random_input_ids(int(model.config["vocab_size"]), batch, seq, seed)
     title = f"{model.family}, batch {batch}, seq {seq}, seed {seed}"
     return compare(model, reference, ids, rtol=rtol, atol=atol, title=title)

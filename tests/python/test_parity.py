@@ -229,8 +229,8 @@ def test_cli_parity_exits_1_over_tolerance(llama_dir: Path, monkeypatch: pytest.
 
     real = hfport.parity.reference_model
 
-    def perturbed(path: Path, family: str) -> torch.nn.Module:
-        model = real(path, family)
+    def perturbed(path: Path, family: str, **options: object) -> torch.nn.Module:
+        model = real(path, family, **options)
         with torch.no_grad():
             model.model.layers[1].self_attn.o_proj.weight.mul_(1.01)
         return model
