@@ -31,6 +31,11 @@ EncoderSettings encoder_settings(const std::string& family, const nlohmann::json
     throw ConfigError("native " + family + " model: position_embedding_type '" + position_type +
                       "' is not supported (absolute only, as transformers 5 runs it)");
   }
+  if (config_bool(family, config, "is_decoder", false)) {
+    throw ConfigError("native " + family + " model: config.json sets is_decoder (a causal decoder "
+                      "such as BertLMHeadModel or RobertaForCausalLM), but the native encoder "
+                      "attends both ways; run it in transformers");
+  }
   const auto act = config.find("hidden_act");
   if (act != config.end() && !act->is_string()) {
     throw ConfigError("native " + family + " model: hidden_act must be an activation name, got " +

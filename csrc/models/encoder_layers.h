@@ -35,7 +35,8 @@ struct EncoderSettings {
 };
 
 // hidden_size, num_attention_heads (hidden_size must be a multiple), layer_norm_eps, hidden_act;
-// ConfigError naming the family and the field for anything the native model cannot run.
+// ConfigError naming the family and the field for anything the native model cannot run (a
+// position_embedding_type other than absolute, is_decoder: causal attention).
 EncoderSettings encoder_settings(const std::string& family, const nlohmann::json& config);
 
 // An activation name as config.json writes it ("gelu", "gelu_new", "gelu_pytorch_tanh") as the

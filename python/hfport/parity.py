@@ -270,8 +270,15 @@ def reference_model(path: str | os.PathLike, family: str = "", *,
     if auto is None:
         auto = (transformers.AutoModel if family in ENCODER_FAMILIES
                 else transformers.AutoModelForCausalLM)
-    model = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
-                                 attn_implementation="eager")
+    model, info = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
+                                       attn_implementation="eager", output_loading_info=True)
+    # A base encoder read from a task checkpoint saved without its pooler (BertLMHeadModel,
+    # RobertaForCausalLM) gets a freshly initialised one: no part of the checkpoint, so the
+    # reference drops it rather than have its noise compared.
+    missing = info["missing_keys"]
+    if missing and all(".pooler." in f".{key}" for key in missing) and \
+            getattr(model, "pooler", None) is not None:
+        model.pooler = None
     return model.eval()
 
 

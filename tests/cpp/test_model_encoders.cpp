@@ -234,6 +234,11 @@ TEST(ModelEncoders, HeadsAndConfigsTheBuildersCannotRun) {
       [&] { hfport::models::build_albert_model(albert_config, albert_state, ""); },
       {"native albert model", "inner_group_num (0)", "at least 1"}));
   albert_config["inner_group_num"] = 1;
+  nlohmann::json decoder_config = encoder_config(1);
+  decoder_config["is_decoder"] = true;
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::ConfigError>(
+      [&] { hfport::models::build_bert_model(decoder_config, bert_state, ""); },
+      {"native bert model", "is_decoder", "BertLMHeadModel"}));
   albert_config["hidden_act"] = "relu";
   EXPECT_TRUE(hfport_test::throws_exactly<hfport::ConfigError>(
       [&] { hfport::models::build_albert_model(albert_config, albert_state, ""); },

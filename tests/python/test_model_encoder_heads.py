@@ -240,6 +240,16 @@ def test_albert_pretraining_checkpoint_runs_its_base_model(tmp_path: Path) -> No
     assert relative_l2(torch.from_dlpack(out["pooled"]), expected.pooler_output) < TOLERANCE
 
 
+def test_causal_bert_is_refused_not_run_both_ways(tmp_path: Path) -> None:
+    """BertLMHeadModel with is_decoder attends causally; the native encoder would attend both ways
+    and give other numbers, so it refuses the config."""
+    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=4, intermediate_size=40, is_decoder=True)
+    transformers.BertLMHeadModel(config).save_pretrained(tmp_path / "causal")
+    with pytest.raises(ConfigError, match="native bert model: config.json sets is_decoder"):
+        hfport.models.from_pretrained(tmp_path / "causal")
+
+
 # --- the real ALBERT masked LM of rxnmapper 0.4.3 ----------------------------------------------
 
 RXNMAPPER_MODEL = "models/transformers/albert_heads_8_uspto_all_1310k"
