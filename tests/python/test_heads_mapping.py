@@ -16,7 +16,7 @@ import hfport
 import pytest
 import torch
 from family_harness import check_family, saved
-from hfport.errors import ConfigError, LoadError
+from hfport.errors import ConfigError, Error, LoadError
 from safetensors.torch import save_file
 
 transformers = pytest.importorskip("transformers")
@@ -233,3 +233,73 @@ def test_spec_parse_errors_for_heads():
     with pytest.raises(hfport.errors.SpecError, match="unknown field 'rules'"):
         hfport._hfport._check_spec(json.dumps({**base, "heads": {"a": {"architectures": ["M"],
                                                                        "rules": []}}}), "spec t")
+
+
+# ---------------------------------------------------------------- every hint is a call that works
+
+def test_hint_pass_spec_works_for_load_and_from_pretrained(tmp_path):
+    # Issue 14, case 4: from_pretrained's errors said "pass spec=..." but it took no spec.
+    tensors, config = saved(tmp_path, build("LlamaForCausalLM", "LlamaConfig", **LLAMA))
+    del config["model_type"], config["architectures"]
+    folder = tmp_path / "unnamed"
+    folder.mkdir()
+    save_file(tensors, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config))
+    for call in (hfport.load, hfport.models.from_pretrained):
+        with pytest.raises(hfport.errors.UnknownFamilyError, match=r"pass spec=\.\.\."):
+            call(folder)
+    _, report = hfport.load(folder, spec="llama")
+    assert report.ok and report.head == "causal_lm"  # the default head: no architectures
+    model = hfport.models.from_pretrained(folder, spec="llama")
+    assert model.family == "llama" and model.head == "causal_lm"
+    assert hfport.models.from_pretrained(folder, family="llama").head == "causal_lm"
+
+
+def test_hint_strict_false_works(tmp_path):
+    folder = save(tmp_path, build("LlamaForCausalLM", "LlamaConfig", **LLAMA))
+    (folder / "config.json").write_text(
+        (folder / "config.json").read_text().replace('"num_hidden_layers": 2', '"num_hidden_layers": 3'))
+    with pytest.raises(LoadError) as caught:
+        hfport.load(folder)
+    assert "hfport.load(path, strict=False) returns this report" in str(caught.value)
+    _, report = hfport.load(folder, strict=False)
+    assert not report.ok and report.missing
+    # A native model needs every parameter: strict=False there still refuses, saying so.
+    with pytest.raises(LoadError, match="needs every parameter its spec declares"):
+        hfport.models.from_pretrained(folder, strict=False)
+
+
+def test_hint_base_prefix_works(tmp_path):
+    folder = save(tmp_path, build("ViTForImageClassification", "ViTConfig", **VISION, **LABELS))
+    spec = hfport.family_spec("vit")
+    del spec["base_prefix"], spec["heads"]
+    with pytest.raises(LoadError, match='"base_prefix": "vit."'):
+        hfport.load(folder, spec=spec)
+    _, report = hfport.load(folder, spec={**spec, "base_prefix": "vit."})
+    assert report.ok and report.head_tensors == ["classifier.bias", "classifier.weight"]
+
+
+def test_hint_heads_none_works_for_a_head_without_a_forward(tmp_path):
+    folder = save(tmp_path, build("LlamaForCausalLM", "LlamaConfig", **LLAMA))
+    spec = hfport.family_spec("llama")
+    spec["family"] = "llama"
+    spec["heads"] = {"scorer": {"architectures": ["LlamaForCausalLM"],
+                                "params": spec["heads"]["causal_lm"]["params"]}}
+    del spec["default_head"]
+    with pytest.raises(Error, match=r"no forward for the head 'scorer'.*heads=\"none\""):
+        hfport.models.from_pretrained(folder, spec=spec)
+    model = hfport.models.from_pretrained(folder, spec=spec, heads="none")
+    assert model.head == "" and "logits" not in model.forward(torch.tensor([[1, 2, 3]]))
+
+
+def test_sequence_classifier_without_pad_token_refuses_a_batch(tmp_path):
+    model = build("LlamaForSequenceClassification", "LlamaConfig",
+                  **{**LLAMA, "pad_token_id": None}, **LABELS)
+    native = hfport.models.from_pretrained(save(tmp_path, model))
+    ids = torch.tensor([[5, 6, 7], [8, 9, 10]])
+    with pytest.raises(hfport.errors.ArgumentError, match="pass one row at a time"):
+        native(ids)
+    one = torch.from_dlpack(native(ids[:1]))
+    with torch.no_grad():
+        expected = model(ids[:1]).logits
+    assert torch.allclose(one, expected, rtol=1e-5, atol=1e-6)
