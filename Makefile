@@ -3,8 +3,9 @@
 #   make deps   Debian packages (as root) and the pinned Python packages
 #   make dev    deps + build and install hfport in editable mode (C++ tests built alongside)
 #   make test   dev + ctest + pytest (notebooks included)
-#   make demo   a tiny LLaMA and Mamba (built by transformers) and the real all-MiniLM-L6-v2
-#               checkpoint: the load report and the per-layer parity table of each
+#   make demo   a tiny LLaMA and Mamba (built by transformers), the real all-MiniLM-L6-v2 and
+#               rxnmapper's real ALBERT masked LM (a .bin, converted): the load report and the
+#               per-layer parity table of each
 #   make lint   ruff over the Python (part of make test)
 #   make test-sanitize  the C++ tests and the reader, loader and ops pytest files against an
 #               ASan + UBSan build (CPU only) in build/sanitize; the installed package is untouched

@@ -17,7 +17,6 @@ with transformers' AlbertForMaskedLM on tokenized reactions (skipped without the
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -30,6 +29,7 @@ import hfport.models
 import pytest
 import torch
 import transformers
+from hfport.demo import rxnmapper_albert_dir
 from hfport.errors import ArgumentError, ConfigError, LoadError
 from hfport.parity import compare, compare_checkpoint, reference_model
 from model_testing import redraw, relative_l2
@@ -252,7 +252,6 @@ def test_causal_bert_is_refused_not_run_both_ways(tmp_path: Path) -> None:
 
 # --- the real ALBERT masked LM of rxnmapper 0.4.3 ----------------------------------------------
 
-RXNMAPPER_MODEL = "models/transformers/albert_heads_8_uspto_all_1310k"
 REACTIONS = [
     "CC(=O)O.OCC>>CC(=O)OCC",
     "Brc1ccccc1.OB(O)c1ccccc1>>c1ccc(-c2ccccc2)cc1",
@@ -265,10 +264,8 @@ SMILES_TOKEN = re.compile(r"\[[^\]]+\]|Br|Cl|>>|%\d\d|.")
 
 
 def rxnmapper_model() -> Path:
-    spec = importlib.util.find_spec("rxnmapper")  # found without importing it (needs rdkit)
-    locations = spec.submodule_search_locations if spec is not None else None
-    model = Path(next(iter(locations))) / RXNMAPPER_MODEL if locations else None
-    if model is None or not (model / "pytorch_model.bin").is_file():
+    model = rxnmapper_albert_dir()
+    if model is None:
         pytest.skip("the real ALBERT masked LM comes from the PyPI package rxnmapper==0.4.3; "
                     "install it with `pip install --no-deps rxnmapper==0.4.3` (make deps does)")
     return model
