@@ -7,9 +7,15 @@
 //               dtype, as the model's own add) and s is what gets normalised
 //   layer_norm: y = (x - mean) / sqrt(var + eps) * w + b   (biased variance; w, b optional)
 //
+//   rms_norm_gated (Mamba-2's MambaRMSNormGated, norm after gate): v = x * silu(gate), then each
+//               group of group_size columns is normalised on its own, y = v / sqrt(mean(v^2) +
+//               eps) * w; transformers' class has one group (group_size = cols), mamba_ssm's
+//               RMSNormGated takes d_inner / n_groups
+//
 // Rows are contiguous, [rows, cols]. Statistics and products are f32. For F16/BF16 without the
-// unit offset, x * inv is rounded to x's dtype before the weight multiplies it (LlamaRMSNorm);
-// with it, one rounding at the end (GemmaRMSNorm).
+// unit offset, x * inv is rounded to x's dtype before the weight multiplies it (LlamaRMSNorm, and
+// the gated norm, which transformers writes the same way); with it, one rounding at the end
+// (GemmaRMSNorm).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +36,17 @@ struct NormParams {
   void* out = nullptr;             // [rows, cols] contiguous; may be x on CUDA
   // [rows, cols]; required with residual; may be x or residual on CUDA
   void* residual_sum = nullptr;
+};
+
+struct GatedRmsNormParams {
+  int64_t rows = 0, cols = 0;
+  int64_t group_size = 0;          // divides cols
+  DType dtype = DType::F32;        // of x, gate and out: F32, F16 or BF16
+  const void* x = nullptr;         // [rows, cols] contiguous
+  const void* gate = nullptr;      // [rows, cols] contiguous, or null (a plain grouped RMSNorm)
+  const float* weight = nullptr;   // [cols] F32
+  float eps = 1e-6f;
+  void* out = nullptr;             // [rows, cols] contiguous
 };
 
 }  // namespace hfport

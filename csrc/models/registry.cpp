@@ -8,6 +8,7 @@
 #include "models/gpt2.h"
 #include "models/llama.h"
 #include "models/mamba.h"
+#include "models/mamba2.h"
 
 namespace hfport::models {
 
@@ -41,6 +42,7 @@ const std::map<std::string, ModelBuilder>& model_builders() {
                    const Device& device, const std::string& head) {
          return build_mamba_model(std::move(config), std::move(state), device, head);
        }},
+      {"mamba2", host_only("mamba2", build_mamba2_model)},
       {"gpt2", host_only("gpt2", build_gpt2_model)},
       {"bert", host_only("bert", build_bert_model)},
       {"roberta", host_only("roberta", build_roberta_model)},

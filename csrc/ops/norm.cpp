@@ -21,6 +21,7 @@ namespace {
 
 constexpr const char* kRms = "rms_norm";
 constexpr const char* kLayer = "layer_norm";
+constexpr const char* kGated = "rms_norm_gated";
 
 int64_t hidden_of(const char* op, const Tensor& x) {
   require_float_type(op, "x", x);
@@ -46,6 +47,10 @@ Device layer_device(const Tensor& x, const Tensor& weight, const Tensor& bias, c
 }
 
 double at(const Tensor& t, int64_t i) { return load_as_f64(t.data(), t.dtype(), i); }
+
+Device gated_device(const Tensor& x, const Tensor& weight, const GatedRmsNormOptions& o) {
+  return op_device(kGated, {{"x", &x}, {"weight", &weight}, {"gate", &o.gate}, {"out", &o.out}});
+}
 
 }  // namespace
 
@@ -177,6 +182,76 @@ Tensor layer_norm_reference(const Tensor& x, const Tensor& weight, const Tensor&
       if (weight.defined()) y *= at(weight, i * weight.strides()[0]);
       if (bias.defined()) y += at(bias, i * bias.strides()[0]);
       out[r * n + i] = y;
+    }
+  }
+  return result;
+}
+
+int64_t check_rms_norm_gated_arguments(const Tensor& x, const Tensor& weight,
+                                       const GatedRmsNormOptions& o) {
+  const int64_t hidden = hidden_of(kGated, x);
+  check_vector(kGated, "weight", weight, hidden);
+  if (o.gate.defined()) {
+    require_float_type(kGated, "gate", o.gate);
+    require_shape(kGated, "gate", o.gate, x.shape(), "x's shape");
+    require_same_dtype(kGated, "gate", o.gate, "x", x);
+  }
+  if (o.group_size < 0 || (o.group_size > 0 && hidden % o.group_size != 0)) {
+    throw ArgumentError(std::string(kGated) + ": group_size must be 0 (the whole row) or divide "
+                        "hidden = " + std::to_string(hidden) + ", got " +
+                        std::to_string(o.group_size));
+  }
+  return o.group_size == 0 ? hidden : o.group_size;
+}
+
+Tensor rms_norm_gated(const Tensor& x, const Tensor& weight, double eps,
+                      const GatedRmsNormOptions& o) {
+  require_host_device(kGated, gated_device(x, weight, o));
+  const int64_t group = check_rms_norm_gated_arguments(x, weight, o);
+  const Tensor xc = x.contiguous();
+  const Tensor gc = o.gate.defined() ? o.gate.contiguous() : Tensor();
+  const Tensor w = as_f32_contiguous(weight);
+  Tensor result = output_tensor(kGated, o.out, x.dtype(), x.shape());
+  GatedRmsNormParams p;
+  p.dtype = x.dtype();
+  p.cols = x.shape().back();
+  p.rows = p.cols == 0 ? 0 : x.numel() / p.cols;
+  p.group_size = group;
+  p.x = xc.data();
+  p.gate = gc.defined() ? gc.data() : nullptr;
+  p.weight = w.data_as<float>();
+  p.eps = static_cast<float>(eps);
+  p.out = result.data();
+  if (p.rows > 0) rms_norm_gated_cpu(p);
+  return result;
+}
+
+Tensor rms_norm_gated_reference(const Tensor& x, const Tensor& weight, double eps,
+                                const GatedRmsNormOptions& o) {
+  require_host_device("rms_norm_gated_reference", gated_device(x, weight, o));
+  const int64_t group = check_rms_norm_gated_arguments(x, weight, o);
+  const Tensor xc = x.contiguous();
+  const Tensor gc = o.gate.defined() ? o.gate.contiguous() : Tensor();
+  const int64_t n = x.shape().back();
+  const int64_t rows = n == 0 ? 0 : x.numel() / n;
+  Tensor result = Tensor::empty(DType::F64, x.shape());
+  double* out = result.data_as<double>();
+  std::vector<double> v(n);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) {
+      v[i] = at(xc, r * n + i);
+      if (gc.defined()) {
+        const double g = at(gc, r * n + i);
+        v[i] *= g / (1.0 + std::exp(-g));
+      }
+    }
+    for (int64_t g0 = 0; g0 < n; g0 += group) {
+      double squares = 0.0;
+      for (int64_t i = g0; i < g0 + group; ++i) squares += v[i] * v[i];
+      const double inv = 1.0 / std::sqrt(squares / static_cast<double>(group) + eps);
+      for (int64_t i = g0; i < g0 + group; ++i) {
+        out[r * n + i] = v[i] * inv * at(weight, i * weight.strides()[0]);
+      }
     }
   }
   return result;

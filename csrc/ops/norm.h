@@ -1,4 +1,4 @@
-// RMSNorm and LayerNorm over the last dimension: the entry points, on the device of their tensors
+// RMSNorm, LayerNorm and Mamba-2's gated RMSNorm over the last dimension: the entry points, on the device of their tensors
 // (the CPU kernels of kernels/cpu/norm.h, or the CUDA side, ops/cuda/norm.h).
 //
 //   rms_norm:   y = x / sqrt(mean(x^2) + eps) * w            (LLaMA, Mistral, Qwen, Mamba)
@@ -6,6 +6,10 @@
 //   with a residual: s = x + residual first; returns (rms_norm(s), s), the fused residual add of a
 //   pre-norm block.
 //   layer_norm: y = (x - mean(x)) / sqrt(var(x) + eps) * w + b   (biased variance, as torch)
+//   rms_norm_gated: v = x * silu(gate), then per group of group_size columns
+//               y = v / sqrt(mean(v^2) + eps) * w   (Mamba-2's MambaRMSNormGated: gate first,
+//               then normalise; transformers' class normalises the whole row, group_size = hidden,
+//               mamba_ssm's RMSNormGated groups of d_inner / n_groups)
 //
 // Precision follows transformers: statistics and the product are F32 whatever x's dtype. For F16 and
 // BF16 inputs, LlamaRMSNorm rounds x * rsqrt(...) to the input dtype before multiplying by the
@@ -49,5 +53,23 @@ void check_layer_norm_arguments(const Tensor& x, const Tensor& weight, const Ten
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                   const Tensor& out = Tensor());
 Tensor layer_norm_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+
+struct GatedRmsNormOptions {
+  Tensor gate;             // optional, x's shape and dtype; without it a grouped rms_norm
+  int64_t group_size = 0;  // 0: the whole row; else it must divide hidden
+  Tensor out;              // optional preallocated contiguous output (x's dtype and shape)
+};
+
+// The CPU only (DeviceError for CUDA tensors: no CUDA kernel yet). Precision as rms_norm's: the
+// gate product and the statistics in F32, the normalised value rounded to x's dtype before the
+// weight multiplies it (as transformers' MambaRMSNormGated casts it back).
+Tensor rms_norm_gated(const Tensor& x, const Tensor& weight, double eps,
+                      const GatedRmsNormOptions& options = {});
+// Float64 from the exact inputs, without the intermediate rounding; F64 output.
+Tensor rms_norm_gated_reference(const Tensor& x, const Tensor& weight, double eps,
+                                const GatedRmsNormOptions& options = {});
+// The argument checks; returns the group size in effect (hidden when options.group_size is 0).
+int64_t check_rms_norm_gated_arguments(const Tensor& x, const Tensor& weight,
+                                       const GatedRmsNormOptions& options);
 
 }  // namespace hfport

@@ -191,8 +191,9 @@ def _torch(x: Any) -> torch.Tensor | None:
 
 def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
     """What each entry of transformers' hidden_states tuple holds, family by family."""
-    if family == "mamba":
-        # MambaModel: each block's output (no embedding entry), then norm_f of the last one.
+    if family in ("mamba", "mamba2"):
+        # MambaModel, Mamba2Model: each block's output (no embedding entry), then norm_f of the
+        # last one.
         return [f"layers.{i}" for i in range(count - 1)] + ["norm_f"]
     names = ["embeddings"] + [f"layers.{i}" for i in range(count - 1)]
     if is_decoder and count > 1:

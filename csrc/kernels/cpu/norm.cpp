@@ -130,7 +130,53 @@ void run_layer(const NormParams& p) {
   });
 }
 
+// v = x * silu(gate) into `row` (x alone without a gate).
+HFPORT_SIMD_CLONES
+void gate_row(const float* __restrict x, const float* __restrict gate, int64_t n,
+              float* __restrict row) {
+  if (gate == nullptr) {
+    for (int64_t i = 0; i < n; ++i) row[i] = x[i];
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) row[i] = x[i] * silu_vectorizable(gate[i]);
+}
+
+template <typename E>
+void run_gated(const GatedRmsNormParams& p) {
+  using T = typename E::Stored;
+  const T* x = static_cast<const T*>(p.x);
+  const T* gate = static_cast<const T*>(p.gate);
+  T* out = static_cast<T*>(p.out);
+  const int64_t n = p.cols;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
+  parallel_for(p.rows, grain, [&](int64_t begin, int64_t end) {
+    prefault_for_write(out + begin * n, static_cast<size_t>(end - begin) * n * sizeof(T));
+    std::vector<float> xs(n), gs(gate ? n : 0), row(n);
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t i = 0; i < n; ++i) xs[i] = E::load(x[r * n + i]);
+      if (gate) {
+        for (int64_t i = 0; i < n; ++i) gs[i] = E::load(gate[r * n + i]);
+      }
+      gate_row(xs.data(), gate ? gs.data() : nullptr, n, row.data());
+      T* o = out + r * n;
+      for (int64_t g0 = 0; g0 < n; g0 += p.group_size) {
+        const float* v = row.data() + g0;
+        const float inv = 1.0f / std::sqrt(sum_of_squares(v, p.group_size) /
+                                               static_cast<float>(p.group_size) + p.eps);
+        for (int64_t i = 0; i < p.group_size; ++i) {
+          // As transformers: the normalised value in x's dtype, then the weight.
+          o[g0 + i] = E::store(E::load(E::store(v[i] * inv)) * p.weight[g0 + i]);
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
+
+void rms_norm_gated_cpu(const GatedRmsNormParams& p) {
+  dispatch_float(p.dtype, [&](auto tag) { run_gated<decltype(tag)>(p); });
+}
 
 void rms_norm_cpu(const NormParams& p) {
   dispatch_float(p.dtype, [&](auto tag) { run_rms<decltype(tag)>(p); });

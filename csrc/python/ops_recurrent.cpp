@@ -1,0 +1,112 @@
+// hfport.ops for the recurrent families: Mamba-2's SSD scan, its decode step and its gated
+// RMSNorm. Each binding views its tensor arguments as hfport::Tensor (no copy), releases the GIL
+// and calls the C++ op; a state updated in place is written through the caller's own memory.
+#include <pybind11/stl.h>
+
+#include <limits>
+#include <utility>
+
+#include "ops/norm.h"
+#include "ops/ssd_scan.h"
+#include "python/bindings.h"
+
+namespace hfport::python {
+
+namespace {
+
+using DtLimit = std::pair<double, double>;
+
+py::object ssd(py::handle x, py::handle dt, py::handle A, py::handle B, py::handle C,
+               int64_t chunk_size, const py::object& D, const py::object& dt_bias,
+               bool dt_softplus, DtLimit dt_limit, const py::object& initial_states,
+               bool return_final_states, const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor dt_t = tensor_arg(dt, "dt");
+  const Tensor a_t = tensor_arg(A, "A");
+  const Tensor b_t = tensor_arg(B, "B");
+  const Tensor c_t = tensor_arg(C, "C");
+  SsdScanOptions options;
+  options.chunk_size = chunk_size;
+  options.D = optional_tensor_arg(D, "D");
+  options.dt_bias = optional_tensor_arg(dt_bias, "dt_bias");
+  options.dt_softplus = dt_softplus;
+  options.dt_min = dt_limit.first;
+  options.dt_max = dt_limit.second;
+  options.initial_states = optional_tensor_arg(initial_states, "initial_states");
+  options.return_final_states = return_final_states;
+  options.out = optional_tensor_arg(out, "out");
+  SsdScanResult result;
+  {
+    py::gil_scoped_release release;
+    result = ssd_scan(x_t, dt_t, a_t, b_t, c_t, options);
+  }
+  if (return_final_states) return py::make_tuple(result.out, result.final_states);
+  return py::cast(result.out);
+}
+
+Tensor ssd_update(py::handle state, py::handle x, py::handle dt, py::handle A, py::handle B,
+                  py::handle C, const py::object& D, const py::object& dt_bias, bool dt_softplus,
+                  DtLimit dt_limit, const py::object& out) {
+  const Tensor state_t = tensor_arg(state, "state");
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor dt_t = tensor_arg(dt, "dt");
+  const Tensor a_t = tensor_arg(A, "A");
+  const Tensor b_t = tensor_arg(B, "B");
+  const Tensor c_t = tensor_arg(C, "C");
+  SsdStateUpdateOptions options;
+  options.D = optional_tensor_arg(D, "D");
+  options.dt_bias = optional_tensor_arg(dt_bias, "dt_bias");
+  options.dt_softplus = dt_softplus;
+  options.dt_min = dt_limit.first;
+  options.dt_max = dt_limit.second;
+  options.out = optional_tensor_arg(out, "out");
+  py::gil_scoped_release release;
+  return ssd_state_update(state_t, x_t, dt_t, a_t, b_t, c_t, options);
+}
+
+Tensor gated_norm(py::handle x, py::handle weight, const py::object& gate, double eps,
+                  int64_t group_size, const py::object& out) {
+  const Tensor x_t = tensor_arg(x, "x");
+  const Tensor w_t = tensor_arg(weight, "weight");
+  GatedRmsNormOptions options;
+  options.gate = optional_tensor_arg(gate, "gate");
+  options.group_size = group_size;
+  options.out = optional_tensor_arg(out, "out");
+  py::gil_scoped_release release;
+  return rms_norm_gated(x_t, w_t, eps, options);
+}
+
+}  // namespace
+
+void bind_recurrent_ops(py::module_& ops) {
+  const DtLimit no_limit{0.0, std::numeric_limits<double>::infinity()};
+  ops.def("ssd_scan", &ssd, py::arg("x"), py::arg("dt"), py::arg("A"), py::arg("B"),
+          py::arg("C"), py::arg("chunk_size") = 256, py::arg("D") = py::none(),
+          py::arg("dt_bias") = py::none(), py::arg("dt_softplus") = false,
+          py::arg("dt_limit") = no_limit, py::arg("initial_states") = py::none(),
+          py::arg("return_final_states") = false, py::kw_only(), py::arg("out") = py::none(),
+          R"doc(Mamba-2's chunked state-space-duality scan (transformers' torch_forward, mamba_ssm's
+mamba_chunk_scan_combined without z), CPU.
+
+x: [batch, L, H, P]; dt: [batch, L, H] (x's dtype: f32, f16 or bf16); A, D, dt_bias: [H];
+B, C: [batch, L, G, N] with G dividing H; initial_states: [batch, H, P, N]. Per head, with
+dt = clamp(softplus(dt + dt_bias), *dt_limit): S = exp(dt A) S + dt x B^T, y = S C + D x, computed
+chunk_size steps at a time in float32. Returns y [batch, L, H, P] in x's dtype, and with
+return_final_states the tuple (y, final_states [batch, H, P, N] f32).)doc");
+  ops.def("ssd_state_update", &ssd_update, py::arg("state"), py::arg("x"), py::arg("dt"),
+          py::arg("A"), py::arg("B"), py::arg("C"), py::arg("D") = py::none(),
+          py::arg("dt_bias") = py::none(), py::arg("dt_softplus") = false,
+          py::arg("dt_limit") = no_limit, py::kw_only(), py::arg("out") = py::none(),
+          R"doc(One decode step of ssd_scan; updates `state` [batch, H, P, N] in place.
+
+x: [batch, H, P]; dt: [batch, H]; A, D, dt_bias: [H]; B, C: [batch, G, N]. Returns y [batch, H, P]
+in x's dtype. L calls on a sequence's steps equal one ssd_scan.)doc");
+  ops.def("rms_norm_gated", &gated_norm, py::arg("x"), py::arg("weight"),
+          py::arg("gate") = py::none(), py::arg("eps") = 1e-6, py::kw_only(),
+          py::arg("group_size") = 0, py::arg("out") = py::none(),
+          R"doc(Mamba-2's gated RMSNorm (MambaRMSNormGated): v = x * silu(gate), then
+v / sqrt(mean(v^2) + eps) * weight over each group of group_size columns (0: the whole row, as
+transformers; mamba_ssm groups d_inner / n_groups). Float32 statistics; x's dtype out.)doc");
+}
+
+}  // namespace hfport::python
