@@ -15,14 +15,15 @@ def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 def redraw(model: torch.nn.Module, seed: int) -> None:
     """Matrices ~ N(0, 1/in); norm weights (and Mamba's D) around 1; biases ~ N(0, 0.2^2); Mamba's
-    A_log and dt_proj bias keep their initial scale (a stable recurrence) with noise added; GPT-2's
+    A_log and dt bias (dt_proj.bias, Mamba-2's dt_bias) keep their initial scale (a stable
+    recurrence) with noise added; GPT-2's
     learned positions ~ N(0, 4), strong enough that a random GPT-2 does not settle on one token."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             noise = torch.randn(p.shape, generator=generator)
             is_norm = "norm" in name.lower() or "ln_" in name or name.endswith(".D")
-            if name.endswith(("A_log", "dt_proj.bias")):
+            if name.endswith(("A_log", "dt_proj.bias", "dt_bias")):
                 p.add_(0.2 * noise)
             elif is_norm and not name.endswith("bias"):
                 p.copy_(1.0 + 0.2 * noise)
