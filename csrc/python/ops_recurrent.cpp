@@ -1,12 +1,14 @@
 // hfport.ops for the recurrent families: Mamba-2's SSD scan, its decode step and its gated
-// RMSNorm. Each binding views its tensor arguments as hfport::Tensor (no copy), releases the GIL
+// RMSNorm; RWKV-4's WKV and its decode step. Each binding views its tensor arguments as hfport::Tensor (no copy), releases the GIL
 // and calls the C++ op; a state updated in place is written through the caller's own memory.
 #include <pybind11/stl.h>
 
 #include <limits>
 #include <utility>
 
+#include "core/error.h"
 #include "ops/norm.h"
+#include "ops/rwkv_wkv.h"
 #include "ops/ssd_scan.h"
 #include "python/bindings.h"
 
@@ -76,6 +78,48 @@ Tensor gated_norm(py::handle x, py::handle weight, const py::object& gate, doubl
   return rms_norm_gated(x_t, w_t, eps, options);
 }
 
+// (num, den, max) from Python: None, or a sequence of three tensors.
+RwkvWkvState state_arg(const char* op, const py::object& state) {
+  if (state.is_none()) return {};
+  if (!py::isinstance<py::sequence>(state) || py::len(state) != 3) {
+    throw ArgumentError(std::string(op) + ": state must be None or (num, den, max), got " +
+                        std::string(py::str(py::type::of(state).attr("__name__"))));
+  }
+  const py::sequence parts = state;
+  return {tensor_arg(parts[0], "state num"), tensor_arg(parts[1], "state den"),
+          tensor_arg(parts[2], "state max")};
+}
+
+py::tuple wkv(py::handle w, py::handle u, py::handle k, py::handle v, const py::object& state,
+              const py::object& mask, const py::object& out) {
+  const Tensor w_t = tensor_arg(w, "w");
+  const Tensor u_t = tensor_arg(u, "u");
+  const Tensor k_t = tensor_arg(k, "k");
+  const Tensor v_t = tensor_arg(v, "v");
+  RwkvWkvOptions options;
+  options.state = state_arg("rwkv_wkv", state);
+  options.mask = optional_tensor_arg(mask, "mask");
+  options.out = optional_tensor_arg(out, "out");
+  RwkvWkvResult result;
+  {
+    py::gil_scoped_release release;
+    result = rwkv_wkv(w_t, u_t, k_t, v_t, options);
+  }
+  return py::make_tuple(result.out,
+                        py::make_tuple(result.state.num, result.state.den, result.state.max));
+}
+
+Tensor wkv_update(const py::object& state, py::handle w, py::handle u, py::handle k,
+                  py::handle v) {
+  const RwkvWkvState state_t = state_arg("rwkv_wkv_update", state);
+  const Tensor w_t = tensor_arg(w, "w");
+  const Tensor u_t = tensor_arg(u, "u");
+  const Tensor k_t = tensor_arg(k, "k");
+  const Tensor v_t = tensor_arg(v, "v");
+  py::gil_scoped_release release;
+  return rwkv_wkv_update(state_t, w_t, u_t, k_t, v_t);
+}
+
 }  // namespace
 
 void bind_recurrent_ops(py::module_& ops) {
@@ -107,6 +151,20 @@ in x's dtype. L calls on a sequence's steps equal one ssd_scan.)doc");
           R"doc(Mamba-2's gated RMSNorm (MambaRMSNormGated): v = x * silu(gate), then
 v / sqrt(mean(v^2) + eps) * weight over each group of group_size columns (0: the whole row, as
 transformers; mamba_ssm groups d_inner / n_groups). Float32 statistics; x's dtype out.)doc");
+  ops.def("rwkv_wkv", &wkv, py::arg("w"), py::arg("u"), py::arg("k"), py::arg("v"),
+          py::arg("state") = py::none(), py::kw_only(), py::arg("mask") = py::none(),
+          py::arg("out") = py::none(),
+          R"doc(RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, CPU.
+
+w: time_decay [C] as stored (each step decays by exp(-exp(w))); u: time_first [C]; k, v:
+[batch, L, C] (one dtype: f32, f16 or bf16); state: None (empty) or (num, den, max), each
+[batch, C]. mask [batch, L] (optional): a 0 skips that step (output 0, state unchanged). Returns
+(y [batch, L, C] in k's dtype, (num, den, max) f32 [batch, C]) with the max-tracking form of the
+state, so that no exponential overflows.)doc");
+  ops.def("rwkv_wkv_update", &wkv_update, py::arg("state"), py::arg("w"), py::arg("u"),
+          py::arg("k"), py::arg("v"),
+          R"doc(One decode step of rwkv_wkv: k, v [batch, C]; state (num, den, max), contiguous
+f32 [batch, C] each, updated in place. Returns y [batch, C]. L steps equal one rwkv_wkv.)doc");
 }
 
 }  // namespace hfport::python
