@@ -9,6 +9,7 @@
 #include "models/llama.h"
 #include "models/mamba.h"
 #include "models/mamba2.h"
+#include "models/rwkv.h"
 
 namespace hfport::models {
 
@@ -43,6 +44,8 @@ const std::map<std::string, ModelBuilder>& model_builders() {
          return build_mamba_model(std::move(config), std::move(state), device, head);
        }},
       {"mamba2", host_only("mamba2", build_mamba2_model)},
+      {"rwkv", host_only("rwkv", build_rwkv_model)},
+      {"rwkv_original", host_only("rwkv_original", build_rwkv_original_model)},
       {"gpt2", host_only("gpt2", build_gpt2_model)},
       {"bert", host_only("bert", build_bert_model)},
       {"roberta", host_only("roberta", build_roberta_model)},

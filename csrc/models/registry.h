@@ -24,8 +24,8 @@ using ModelBuilder = std::function<std::unique_ptr<Model>(
     nlohmann::json, std::vector<std::pair<std::string, Tensor>>, const Device&,
     const std::string& head)>;
 
-// Family spec name -> builder ("llama", "mistral", "qwen2", "qwen3", "mamba", "mamba2", "gpt2",
-// "bert", "roberta", "albert").
+// Family spec name -> builder ("llama", "mistral", "qwen2", "qwen3", "mamba", "mamba2", "rwkv",
+// "rwkv_original", "gpt2", "bert", "roberta", "albert").
 const std::map<std::string, ModelBuilder>& model_builders();
 
 }  // namespace hfport::models

@@ -195,6 +195,9 @@ def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
         # MambaModel, Mamba2Model: each block's output (no embedding entry), then norm_f of the
         # last one.
         return [f"layers.{i}" for i in range(count - 1)] + ["norm_f"]
+    if family in ("rwkv", "rwkv_original"):
+        # RwkvModel: each block's output (after the inference rescaling), then ln_out of the last.
+        return [f"layers.{i}" for i in range(count - 1)] + ["ln_out"]
     names = ["embeddings"] + [f"layers.{i}" for i in range(count - 1)]
     if is_decoder and count > 1:
         names[-1] += " + norm"  # transformers applies the final norm to the last entry
