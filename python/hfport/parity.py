@@ -227,8 +227,13 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     keep = None if mask is None else mask.bool()
 
     native = native_model.forward(ids, mask, True)
+    family = getattr(native_model, "family", "")
+    # transformers' RWKV builds its decoding state by default, sized by hidden_size even where
+    # the attention is narrower (attention_hidden_size), which fails; a comparison needs no state.
+    options = {"use_cache": False} if family in ("rwkv", "rwkv_original") else {}
     with torch.no_grad():
-        reference = hf_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        reference = hf_model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
+                             **options)
 
     native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
     main = native.get("logits", native.get("last_hidden_state"))
@@ -236,7 +241,6 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     if rtol is None:
         rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
 
-    family = getattr(native_model, "family", "")
     reference_hidden = list(reference.hidden_states or ())
     count = max(len(native_hidden), len(reference_hidden))
     rows = []

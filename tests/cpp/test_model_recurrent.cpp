@@ -1,10 +1,10 @@
-// The native recurrent models (Mamba-2) from C++ alone: a tiny checkpoint in transformers' names
+// The native recurrent models (Mamba-2, RWKV-4) from C++ alone: a tiny checkpoint in transformers' names
 // (random values from a fixed seed) and a config.json are written to a temp folder, loaded with
 // load_model, and the decode cache is checked against the full forward: feeding the tokens a few
 // at a time (a prompt shorter than the conv kernel, single tokens, then a chunk of several, which
 // continues the chunked scan from the cached state) must give the logits of one forward over the
 // whole sequence. Parity with transformers is the Python suite's job
-// (tests/python/test_model_mamba2.py).
+// (tests/python/test_model_mamba2.py, test_model_rwkv.py).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -86,6 +86,51 @@ void write(const TempDir& dir) {
 }
 }  // namespace mamba2
 
+namespace rwkv {
+constexpr int64_t kHidden = 16, kAttention = 12, kFfn = 24;
+
+// RwkvForCausalLM with attention narrower than hidden and the rescaling every block.
+void write(const TempDir& dir) {
+  CheckpointTensors make(777);
+  make.add("rwkv.embeddings.weight", {kVocab, kHidden}, 1.0f, 0.0f);
+  make.add("rwkv.blocks.0.pre_ln.weight", {kHidden}, 0.2f, 1.0f);
+  make.add("rwkv.blocks.0.pre_ln.bias", {kHidden}, 0.2f, 0.0f);
+  for (int64_t i = 0; i < kLayers; ++i) {
+    const std::string p = "rwkv.blocks." + std::to_string(i) + ".";
+    for (const char* ln : {"ln1", "ln2"}) {
+      make.add(p + ln + ".weight", {kHidden}, 0.2f, 1.0f);
+      make.add(p + ln + ".bias", {kHidden}, 0.2f, 0.0f);
+    }
+    for (const char* mix : {"time_mix_key", "time_mix_value", "time_mix_receptance"}) {
+      make.add(p + "attention." + mix, {1, 1, kHidden}, 0.2f, 0.5f);
+    }
+    make.add(p + "attention.time_decay", {kAttention}, 1.0f, -1.0f);
+    make.add(p + "attention.time_first", {kAttention}, 0.5f, 0.0f);
+    for (const char* proj : {"key", "value", "receptance"}) {
+      make.add(p + "attention." + proj + ".weight", {kAttention, kHidden}, inverse_sqrt(kHidden),
+               0.0f);
+    }
+    make.add(p + "attention.output.weight", {kHidden, kAttention}, inverse_sqrt(kAttention), 0.0f);
+    for (const char* mix : {"time_mix_key", "time_mix_receptance"}) {
+      make.add(p + "feed_forward." + mix, {1, 1, kHidden}, 0.2f, 0.5f);
+    }
+    make.add(p + "feed_forward.key.weight", {kFfn, kHidden}, inverse_sqrt(kHidden), 0.0f);
+    make.add(p + "feed_forward.receptance.weight", {kHidden, kHidden}, inverse_sqrt(kHidden), 0.0f);
+    make.add(p + "feed_forward.value.weight", {kHidden, kFfn}, inverse_sqrt(kFfn), 0.0f);
+  }
+  make.add("rwkv.ln_out.weight", {kHidden}, 0.2f, 1.0f);
+  make.add("rwkv.ln_out.bias", {kHidden}, 0.2f, 0.0f);
+  make.add("head.weight", {kVocab, kHidden}, inverse_sqrt(kHidden), 0.0f);
+  hfport::write_safetensors(dir.path() / "model.safetensors", make.tensors());
+  const nlohmann::json config = {
+      {"model_type", "rwkv"}, {"architectures", {"RwkvForCausalLM"}}, {"vocab_size", kVocab},
+      {"hidden_size", kHidden}, {"attention_hidden_size", kAttention},
+      {"intermediate_size", kFfn}, {"num_hidden_layers", kLayers}, {"layer_norm_epsilon", 1e-5},
+      {"rescale_every", 1}, {"tie_word_embeddings", false}};
+  std::ofstream(dir.path() / "config.json") << config.dump();
+}
+}  // namespace rwkv
+
 using hfport_test::ids_tensor;
 
 TEST(Mamba2Model, FeedingTokensThroughTheCacheEqualsOneFullForward) {
@@ -119,6 +164,33 @@ TEST(Mamba2Model, ErrorsNameWhatIsWrong) {
   EXPECT_TRUE(hfport_test::throws_exactly<hfport::ConfigError>(
       [&] { hfport::models::load_model(dir.path().string()); },
       {"'time_step_limit' must hold two numbers", "\"inf\""}));
+}
+
+TEST(RwkvModel, FeedingTokensThroughTheCacheEqualsOneFullForward) {
+  TempDir dir;
+  rwkv::write(dir);
+  auto model = hfport::models::load_model(dir.path().string());
+  EXPECT_EQ(model->family(), "rwkv");
+  // A prompt of 3, five single tokens (rwkv_wkv_update), then a chunk of 4 from the cached state.
+  hfport_test::expect_cache_matches_full_forward(
+      *model, 2, 12, kVocab, {{0, 3}, {3, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 12}});
+  hfport_test::expect_cache_matches_full_forward(*model, 1, 10, kVocab, {{0, 1}, {1, 9}, {9, 10}});
+}
+
+TEST(RwkvModel, ErrorsNameWhatIsWrong) {
+  TempDir dir;
+  rwkv::write(dir);
+  auto model = hfport::models::load_model(dir.path().string());
+  auto cache = model->new_cache(2, 8);
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::ArgumentError>(
+      [&] { model->forward_cached(ids_tensor(1, {1, 2}), *cache); },
+      {"native rwkv model: input_ids has batch 1", "made for 2"}));
+  // A mask over the cached and the new tokens must cover both.
+  Tensor short_mask = Tensor::zeros(DType::I64, {2, 1});
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::ArgumentError>(
+      [&] { model->forward_cached(ids_tensor(2, {1, 2, 3, 4}), short_mask, *cache); },
+      {"native rwkv model: the attention_mask of a cached step covers the 0 cached tokens and "
+       "the 2 new ones, [2, 2], got [2, 1]"}));
 }
 
 }  // namespace
