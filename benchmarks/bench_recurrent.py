@@ -1,5 +1,5 @@
-"""Recurrent-family benchmark (CPU, float32): Mamba-2's SSD scan and a Mamba-2-shaped forward,
-hfport against transformers' torch code in the same run (issue 16's figures).
+"""Recurrent-family benchmark (CPU, float32): Mamba-2's SSD scan, RWKV-4's WKV, and Mamba-2- and
+RWKV-shaped forwards, hfport against transformers' torch code in the same run (issue 16's figures).
 
 - SSD scan: hfport.ops.ssd_scan against transformers' mamba2_chunk_scan (the torch_forward chunked
   path, the only one a CPU has), batch 1, L 2048, 24 heads of 64, state 128, one group, chunk 64.
@@ -9,6 +9,10 @@ hfport against transformers' torch code in the same run (issue 16's figures).
 - Mamba-2-shaped forward: Mamba2ForCausalLM, hidden 512, 8 layers, 16 heads of 64, state 128, one
   group, chunk 256, vocab 32000, batch 1, sequence 512 (Mamba-2-130m's shape at a third of its
   depth, so that transformers' path runs in seconds on 2 cores).
+- WKV: hfport.ops.rwkv_wkv against transformers' rwkv_linear_attention_cpu, batch 1, L 1024,
+  768 channels.
+- RWKV-169M-shaped forward: RwkvForCausalLM, hidden 768, 12 layers, intermediate 3072, vocab
+  50277, batch 1, sequence 256 (transformers' CPU path loops over the tokens in Python).
 
 Random weights (fixed seed); each case checks that the outputs agree (relative L2 < 1e-4) before
 timing; both sides on the same thread count, timed in blocks (hfport's calls, then transformers')
@@ -35,6 +39,7 @@ import transformers
 from bench_kernels import median_pair  # block timing, shared with the kernel table
 from bench_loader import machine_line, table_options, write_section  # shared by all
 from transformers.models.mamba2 import modeling_mamba2
+from transformers.models.rwkv import modeling_rwkv
 
 transformers.utils.logging.disable_progress_bar()
 transformers.utils.logging.set_verbosity_error()
@@ -45,6 +50,12 @@ MAMBA2 = dict(vocab_size=32000, hidden_size=512, num_hidden_layers=8, num_heads=
               state_size=128, n_groups=1, chunk_size=256)
 SMALL_MAMBA2 = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_heads=4, head_dim=32,
                     state_size=16, n_groups=1, chunk_size=32)
+WKV = dict(seq=1024, channels=768)
+SMALL_WKV = dict(seq=64, channels=64)
+RWKV = dict(vocab_size=50277, hidden_size=768, num_hidden_layers=12, intermediate_size=3072,
+            context_length=1024)
+SMALL_RWKV = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, intermediate_size=128,
+                  context_length=64)
 
 
 def rel_l2(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -88,10 +99,35 @@ def ssd_case(shape: dict[str, int], repeats: int) -> str:
     return row(label, ours, theirs, repeats, error, 5.0)
 
 
-def forward_case(folder: Path, fields: dict[str, Any], seq: int, repeats: int) -> str:
-    config = transformers.Mamba2Config(**fields, expand=2)
+def wkv_case(shape: dict[str, int], repeats: int) -> str:
+    g = torch.Generator().manual_seed(0)
+    seq, channels = shape["seq"], shape["channels"]
+    w = torch.randn(channels, generator=g) - 1.0
+    u = torch.randn(channels, generator=g) * 0.5
+    k = torch.randn(1, seq, channels, generator=g)
+    v = torch.randn(1, seq, channels, generator=g)
+
+    def ours():
+        return hfport.ops.rwkv_wkv(w, u, k, v)[0]
+
+    @torch.no_grad()
+    def theirs():
+        return modeling_rwkv.rwkv_linear_attention_cpu(w, u, k, v)[0]
+
+    error = rel_l2(torch.from_dlpack(ours()), theirs())
+    return row(f"WKV, L {seq}, {channels} channels", ours, theirs, repeats, error, 20.0)
+
+
+def forward_case(folder: Path, family: str, fields: dict[str, Any], seq: int,
+                 repeats: int) -> str:
+    if family == "mamba2":
+        config = transformers.Mamba2Config(**fields, expand=2)
+        model_class = transformers.Mamba2ForCausalLM
+    else:
+        config = transformers.RwkvConfig(**fields)
+        model_class = transformers.RwkvForCausalLM
     torch.manual_seed(0)
-    reference = transformers.Mamba2ForCausalLM(config).eval()
+    reference = model_class(config).eval()
     reference.save_pretrained(folder)
     native = hfport.models.from_pretrained(folder)
     ids = torch.randint(0, config.vocab_size, (1, seq), generator=torch.Generator().manual_seed(1))
@@ -101,12 +137,16 @@ def forward_case(folder: Path, fields: dict[str, Any], seq: int, repeats: int) -
 
     @torch.no_grad()
     def theirs():
-        return reference(ids).logits
+        return reference(ids, use_cache=False).logits
 
     error = rel_l2(torch.from_dlpack(ours()), theirs())
-    label = (f"Mamba-2 forward, hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
-             f"{config.num_heads} heads of {config.head_dim}, state {config.state_size}, "
-             f"seq {seq}")
+    if family == "mamba2":
+        label = (f"Mamba-2 forward, hidden {config.hidden_size}, {config.num_hidden_layers} "
+                 f"layers, {config.num_heads} heads of {config.head_dim}, state "
+                 f"{config.state_size}, seq {seq}")
+    else:
+        label = (f"RWKV forward, hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
+                 f"intermediate {config.intermediate_size}, vocab {config.vocab_size}, seq {seq}")
     return row(label, ours, theirs, repeats, error, 2.0)
 
 
@@ -114,8 +154,11 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
     load_before = os.getloadavg()[0]
     rows = [
         ssd_case(SMALL_SSD if small else SSD, repeats),
-        forward_case(workdir / "mamba2", SMALL_MAMBA2 if small else MAMBA2, 64 if small else 512,
-                     repeats),
+        forward_case(workdir / "mamba2", "mamba2", SMALL_MAMBA2 if small else MAMBA2,
+                     64 if small else 512, repeats),
+        wkv_case(SMALL_WKV if small else WKV, repeats),
+        forward_case(workdir / "rwkv", "rwkv", SMALL_RWKV if small else RWKV,
+                     32 if small else 256, repeats),
     ]
     load_after = os.getloadavg()[0]
     lines = [
@@ -133,9 +176,11 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
         "| --- | ---: | ---: | ---: | --- | --- | ---: |",
         *rows,
         "",
-        ("Reference: transformers' `mamba2_chunk_scan` and `Mamba2ForCausalLM` under "
-         "`torch.no_grad()` on its torch path (torch_forward; mamba_ssm's kernels need CUDA). "
-         "The scan rows compare `y` only (no final state asked for)."),
+        ("Reference: transformers' `mamba2_chunk_scan`, `rwkv_linear_attention_cpu`, "
+         "`Mamba2ForCausalLM` and `RwkvForCausalLM` (eval, so with its rescaling) under "
+         "`torch.no_grad()` and `use_cache=False`, on their torch paths (mamba_ssm's kernels and "
+         "RWKV's CUDA kernel need a GPU). The kernel rows compare the outputs only (no final "
+         "state asked for)."),
     ]
     return "\n".join(lines) + "\n"
 

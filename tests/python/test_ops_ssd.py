@@ -165,7 +165,7 @@ def test_rms_norm_gated(group_size):
 
 
 def test_errors_name_the_argument():
-    x, dt, A, B, C, D, dt_bias = inputs(1, 5, 4, 6, 3, 2)
+    x, dt, A, B, C, _, _ = inputs(1, 5, 4, 6, 3, 2)
     with pytest.raises(ArgumentError, match=r"ssd_scan: dt must be \[batch, L, H\] = \[1, 5, 4\], "
                                             r"got \[1, 5, 3\]"):
         ops.ssd_scan(x, dt[..., :3], A, B, C)
