@@ -98,7 +98,7 @@ SAN_CXX := g++
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_PYTESTS := $(addprefix tests/python/,test_malformed.py test_sharded.py test_zero_copy.py \
 	test_roundtrip.py test_loader.py test_ops_attention.py test_ops_norm_linear.py test_ops_rope.py \
-	test_ops_scan.py test_heads_mapping.py)
+	test_ops_scan.py test_ops_ssd.py test_ops_rwkv.py test_heads_mapping.py)
 # Every error ends the process with exit code 1 (halt_on_error; -fno-sanitize-recover for UBSan).
 # The C++ tests keep LeakSanitizer on (ASan's default).
 SAN_ASAN_OPTIONS := halt_on_error=1:detect_stack_use_after_return=1

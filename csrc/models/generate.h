@@ -11,9 +11,9 @@
 //
 // Padding. attention_mask (1 = token, 0 = padding) lets rows of different lengths share a batch,
 // padded on the LEFT: padded keys are masked, and the LLaMA family and GPT-2 take positions from
-// the mask (models/decode_mask.h: a row's first token is at position 0); Mamba masks the padded
-// rows of the prompt only, as MambaForCausalLM.prepare_inputs_for_generation drops the mask after
-// the first step. A row whose last column is padding (right padding) is refused: transformers
+// the mask (models/decode_mask.h: a row's first token is at position 0); Mamba and Mamba-2 mask
+// the padded rows of the prompt only, as their prepare_inputs_for_generation drops the mask after
+// the first step; RWKV skips padded positions (models/rwkv.h; transformers' RWKV ignores masks). A row whose last column is padding (right padding) is refused: transformers
 // logs a warning and goes on, choosing the row's next token from the logits of a padding position.
 // Without attention_mask every token counts; unlike transformers, no mask is inferred from
 // pad_token_id occurring in input_ids (pass attention_mask instead).
