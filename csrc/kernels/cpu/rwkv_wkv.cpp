@@ -16,9 +16,16 @@ namespace {
 // batch row over threads.
 constexpr int64_t kBlock = 64;
 
-// torch.maximum for the values a state can hold (no NaN in a healthy state; a NaN k still gives
-// a NaN output through the exps).
-inline float max_f32(float a, float b) { return a < b ? b : a; }
+// exp(a - max(a, b)) and exp(b - max(a, b)) with one exponential: the larger argument's is
+// exp(0) = 1 exactly, the other's exp(-|a - b|) (a - b and b - a are exact negations, so both
+// equal what the two-exp form computes). NaN in a or b gives NaN in the second.
+inline void exp_pair(float a, float b, float& ea, float& eb) {
+  const float d = a - b;
+  const float e = exp_vectorizable(-std::fabs(d));
+  const bool a_larger = d >= 0.0f;
+  ea = a_larger ? 1.0f : e;
+  eb = a_larger ? e : 1.0f;
+}
 
 // One step over n channels, in the order transformers' rwkv_linear_attention_cpu computes it.
 // w_neg is -exp(w); num, den and mx are the state, updated in place; y receives the output.
@@ -29,17 +36,15 @@ void wkv_step(const float* __restrict k, const float* __restrict v, const float*
   for (int64_t c = 0; c < n; ++c) {
     const float kc = k[c], vc = v[c], m = mx[c];
     const float bonus = kc + u[c];
-    const float q = max_f32(m, bonus);
-    const float e1 = exp_vectorizable(m - q);
-    const float e2 = exp_vectorizable(bonus - q);
+    float e1, e2;
+    exp_pair(m, bonus, e1, e2);  // exp(max - q), exp(k + u - q) for q = max(max, k + u)
     y[c] = (e1 * num[c] + e2 * vc) / (e1 * den[c] + e2);
     const float decayed = m + w_neg[c];
-    const float q2 = max_f32(decayed, kc);
-    const float f1 = exp_vectorizable(decayed - q2);
-    const float f2 = exp_vectorizable(kc - q2);
+    float f1, f2;
+    exp_pair(decayed, kc, f1, f2);  // for q' = max(max + w', k)
     num[c] = f1 * num[c] + f2 * vc;
     den[c] = f1 * den[c] + f2;
-    mx[c] = q2;
+    mx[c] = decayed < kc ? kc : decayed;  // torch.maximum
   }
 }
 
