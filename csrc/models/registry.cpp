@@ -4,9 +4,11 @@
 #include "core/error.h"
 
 #include "models/bert.h"
+#include "models/dinov2.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
 #include "models/mamba.h"
+#include "models/vit.h"
 
 namespace hfport::models {
 
@@ -42,6 +44,19 @@ const std::map<std::string, ModelBuilder>& model_builders() {
        }},
       {"gpt2", host_only("gpt2", build_gpt2_model)},
       {"bert", host_only("bert", build_bert_model)},
+      {"vit", host_only("vit", build_vit_model)},
+      {"dinov2", host_only("dinov2", [](nlohmann::json config,
+                                        std::vector<std::pair<std::string, Tensor>> state,
+                                        const std::string& head) {
+         return build_dinov2_model("dinov2", std::move(config), std::move(state), head);
+       })},
+      {"dinov2_with_registers",
+       host_only("dinov2_with_registers", [](nlohmann::json config,
+                                             std::vector<std::pair<std::string, Tensor>> state,
+                                             const std::string& head) {
+         return build_dinov2_model("dinov2_with_registers", std::move(config), std::move(state),
+                                   head);
+       })},
   };
   return builders;
 }
