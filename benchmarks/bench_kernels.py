@@ -246,9 +246,11 @@ def run(small: bool, repeats: int) -> str:
     lines += roofline_lines(attention_times, small)
     lines += ["", ("SIMD: attention picks its micro-kernels at run time; each attention row names "
                    "the set it ran (every set this CPU has, the lower ones forced with "
-                   "HFPORT_ATTENTION_KERNELS). RoPE, the scan and RMSNorm have no run-time "
-                   "dispatch: they are compiled for the x86-64 baseline (SSE2) and vectorised by "
-                   "the compiler, the same code on every machine."),
+                   "HFPORT_ATTENTION_KERNELS). RoPE's rotation, the scan and the norms' row loops are "
+                   "compiled three times by the compiler (x86-64-v4 = AVX-512, v3 = AVX2 + FMA, "
+                   "and the SSE2 baseline; kernels/cpu/float_math.h) and the loader picks the best "
+                   "this CPU has; that choice cannot be forced at run time, so their rows "
+                   "name no level."),
               "", ("References: attention `torch.nn.functional.scaled_dot_product_attention` "
               "(`enable_gqa` for GQA); RoPE `transformers...modeling_llama.apply_rotary_pos_emb`; "
               "selective scan `transformers.models.mamba.modeling_mamba.mamba_selective_scan` (the slow "
