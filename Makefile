@@ -3,8 +3,9 @@
 #   make deps   Debian packages (as root) and the pinned Python packages
 #   make dev    deps + build and install hfport in editable mode (C++ tests built alongside)
 #   make test   dev + ctest + pytest (notebooks included)
-#   make demo   a tiny LLaMA and Mamba (built by transformers) and the real all-MiniLM-L6-v2
-#               checkpoint: the load report and the per-layer parity table of each
+#   make demo   a tiny LLaMA and Mamba (built by transformers), the real all-MiniLM-L6-v2 and
+#               rxnmapper's real ALBERT masked LM (a .bin, converted): the load report and the
+#               per-layer parity table of each
 #   make lint   ruff over the Python (part of make test)
 #   make test-sanitize  the C++ tests and the reader, loader and ops pytest files against an
 #               ASan + UBSan build (CPU only) in build/sanitize; the installed package is untouched
@@ -96,7 +97,7 @@ SAN_CXX := g++
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_PYTESTS := $(addprefix tests/python/,test_malformed.py test_sharded.py test_zero_copy.py \
 	test_roundtrip.py test_loader.py test_ops_attention.py test_ops_norm_linear.py test_ops_rope.py \
-	test_ops_scan.py)
+	test_ops_scan.py test_heads_mapping.py)
 # Every error ends the process with exit code 1 (halt_on_error; -fno-sanitize-recover for UBSan).
 # The C++ tests keep LeakSanitizer on (ASan's default).
 SAN_ASAN_OPTIONS := halt_on_error=1:detect_stack_use_after_return=1

@@ -1,20 +1,27 @@
-// BERT encoder (transformers BertModel; sentence-transformers' MiniLM is one), native.
+// BERT and RoBERTa encoders with their task heads, native (transformers BertModel / RobertaModel
+// and their ForMaskedLM, ForSequenceClassification, ForTokenClassification; sentence-transformers'
+// MiniLM is a BertModel).
 //
-// h = layer_norm(tok_embd[ids] + type_embd[0] + pos_embd[arange(seq)])   (embd_norm)
-// then per block (post-norm):
-//   qkv = attn_qkv(h)                 [batch, seq, 3 hidden] (query, key, value fused by the spec)
-//   h = layer_norm(h + attn_out(attention(q, k, v, key padding from attention_mask)))
-//   h = layer_norm(h + ffn_down(act(ffn_up(h))))        act: hidden_act (gelu, the exact one)
-// The model's output ("logits" in ModelOutput) is the last hidden state [batch, seq, hidden];
-// `pooled` is tanh(pooler(h[:, 0])) when the checkpoint has the pooler (it is optional: sentence-
-// transformers exports may drop it), else undefined.
+// h = embeddings(ids), then num_hidden_layers post-norm blocks (encoder_layers.h). RoBERTa is
+// BERT with three differences, all in this file:
+//   - position ids count the tokens that are not padding from pad_token_id + 1, and padding tokens
+//     (ids equal to pad_token_id) take position pad_token_id (create_position_ids_from_input_ids);
+//   - its masked-LM head always applies the exact gelu (BERT's applies hidden_act);
+//   - its sequence classifier reads h[:, 0] through cls.dense + tanh + cls.out, not the pooler.
 //
-// Token types: the interface takes none, so every token has type 0, what BertEmbeddings uses when
+// Outputs (ModelOutput), by the head the load selected (encoder_heads.h):
+//   ""                        last_hidden_state [batch, seq, hidden]; pooled = tanh(pooler(h[:, 0]))
+//                             when the checkpoint has the pooler (sentence-transformers exports may
+//                             drop it); no logits, as transformers' BaseModelOutputWithPooling
+//   masked_lm                 logits [batch, seq, vocab_size]
+//   sequence_classification   logits [batch, num_labels]
+//   token_classification      logits [batch, seq, num_labels]
+// Every head also fills last_hidden_state. hidden_states is transformers' tuple: the embedding
+// output, then every layer's output (num_hidden_layers + 1 tensors). There is no cache.
+//
+// Token types: the interface takes none, so every token has type 0, what the embeddings use when
 // token_type_ids is not given. Padded positions compute like any other (their keys are masked); a
 // mean pooling must weight them out with the mask, as sentence-transformers does.
-//
-// hidden_states is transformers' tuple: the embedding output, then every layer's output
-// (num_hidden_layers + 1 tensors; the last is the last hidden state). BERT has no cache.
 #pragma once
 
 #include <memory>
@@ -31,5 +38,9 @@ namespace hfport::models {
 std::unique_ptr<Model> build_bert_model(nlohmann::json config,
                                         std::vector<std::pair<std::string, Tensor>> state,
                                         const std::string& head);
+
+std::unique_ptr<Model> build_roberta_model(nlohmann::json config,
+                                           std::vector<std::pair<std::string, Tensor>> state,
+                                           const std::string& head);
 
 }  // namespace hfport::models

@@ -4,8 +4,9 @@
 // every parameter it reads has the canonical name of docs/names.md and a shape already checked
 // against config.json. It computes with the hfport kernels (csrc/kernels/cpu) in float32 by
 // default. Outputs follow transformers' conventions so they can be compared one to one:
-//   logits          [batch, seq, vocab] for language models; for encoders (BERT) the last hidden
-//                   state [batch, seq, hidden]
+//   logits          the head's output: [batch, seq, vocab] for language models and masked LMs,
+//                   [batch, num_labels] or [batch, seq, num_labels] for classifiers; absent for a
+//                   base model (BertModel), whose output is last_hidden_state [batch, seq, hidden]
 //   hidden_states   with output_hidden_states: as transformers' `output_hidden_states` tuple, the
 //                   embedding output first, then one entry per layer (transformers applies the
 //                   final norm to the last entry; so do we, family by family as transformers does)

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 
+#include "models/albert.h"
 #include "models/bert.h"
 #include "models/dinov2.h"
 #include "models/gpt2.h"
@@ -44,6 +45,8 @@ const std::map<std::string, ModelBuilder>& model_builders() {
        }},
       {"gpt2", host_only("gpt2", build_gpt2_model)},
       {"bert", host_only("bert", build_bert_model)},
+      {"roberta", host_only("roberta", build_roberta_model)},
+      {"albert", host_only("albert", build_albert_model)},
       {"vit", host_only("vit", build_vit_model)},
       {"dinov2", host_only("dinov2", [](nlohmann::json config,
                                         std::vector<std::pair<std::string, Tensor>> state,

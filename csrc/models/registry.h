@@ -25,8 +25,8 @@ using ModelBuilder = std::function<std::unique_ptr<Model>(
     nlohmann::json, std::vector<std::pair<std::string, Tensor>>, const Device&,
     const std::string& head)>;
 
-// Family spec name -> builder ("llama", "mistral", "qwen2", "qwen3", "mamba", "bert", "gpt2",
-// "vit", "dinov2", "dinov2_with_registers").
+// Family spec name -> builder ("llama", "mistral", "qwen2", "qwen3", "mamba", "gpt2", "bert",
+// "roberta", "albert", "vit", "dinov2", "dinov2_with_registers").
 const std::map<std::string, ModelBuilder>& model_builders();
 
 }  // namespace hfport::models

@@ -169,8 +169,9 @@ class ParityReport:
 
 
 def _keep_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-    """[batch, seq, ...] -> [tokens the mask keeps, ...]; other shapes pass through."""
-    if keep is None or x.dim() < 2 or tuple(x.shape[:2]) != tuple(keep.shape):
+    """[batch, seq, ...] -> [tokens the mask keeps, ...]; other shapes (a sequence classifier's
+    [batch, num_labels], even where num_labels equals seq) pass through."""
+    if keep is None or x.dim() < 3 or tuple(x.shape[:2]) != tuple(keep.shape):
         return x
     return x[keep]
 
@@ -307,8 +308,15 @@ def reference_model(path: str | os.PathLike, family: str = "", *,
     if auto is None:
         auto = (transformers.AutoModel if family in ENCODER_FAMILIES | VISION_FAMILIES
                 else transformers.AutoModelForCausalLM)
-    model = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
-                                 attn_implementation="eager")
+    model, info = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
+                                       attn_implementation="eager", output_loading_info=True)
+    # A base encoder read from a task checkpoint saved without its pooler (BertLMHeadModel,
+    # RobertaForCausalLM) gets a freshly initialised one: no part of the checkpoint, so the
+    # reference drops it rather than have its noise compared.
+    missing = info["missing_keys"]
+    if missing and all(".pooler." in f".{key}" for key in missing) and \
+            getattr(model, "pooler", None) is not None:
+        model.pooler = None
     return model.eval()
 
 

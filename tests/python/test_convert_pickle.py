@@ -9,7 +9,6 @@ files, and pickles that the restricted unpickler must refuse.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pickle
@@ -22,11 +21,10 @@ import hfport
 import pytest
 import torch
 from conftest import assert_bit_exact, pickle_trap, random_tensor
+from hfport.demo import rxnmapper_albert_dir
 from hfport.errors import PickleConversionError
 from hfport.pickle_convert import TIES_KEY, convert_pickle, parse_size
 from safetensors import safe_open
-
-RXNMAPPER_MODEL = "models/transformers/albert_heads_8_uspto_all_1310k"
 
 
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -93,10 +91,8 @@ def no_safetensors_in(folder: Path) -> bool:
 
 
 def rxnmapper_model() -> Path:
-    spec = importlib.util.find_spec("rxnmapper")  # found without importing it (needs rdkit)
-    locations = spec.submodule_search_locations if spec is not None else None
-    model = Path(next(iter(locations))) / RXNMAPPER_MODEL if locations else None
-    if model is None or not (model / "pytorch_model.bin").is_file():
+    model = rxnmapper_albert_dir()
+    if model is None:
         pytest.skip("the real tied ALBERT checkpoint comes from the PyPI package rxnmapper==0.4.3; "
                     "install it with `pip install --no-deps rxnmapper==0.4.3` (make deps does)")
     return model

@@ -243,9 +243,10 @@ def test_cli_parity_exits_1_over_tolerance(llama_dir: Path, monkeypatch: pytest.
 def test_demo_runs_and_matches() -> None:
     result = run_cli("demo")
     assert result.returncode == 0, result.stdout + result.stderr
-    for title in ("tiny LLaMA", "tiny Mamba", "all-MiniLM-L6-v2"):
+    for title in ("tiny LLaMA", "tiny Mamba", "all-MiniLM-L6-v2", "ALBERT masked LM"):
         assert title in result.stdout
-    assert result.stdout.count("within tolerance") == 3
+    assert result.stdout.count("within tolerance") == 4
+    assert "head: masked_lm" in result.stdout and "filled in: " in result.stdout
     assert "layers.2 + norm" in result.stdout  # the LLaMA's three layers
     assert "layers.5" in result.stdout and "last_hidden_state" in result.stdout  # MiniLM's six
     assert "pooled" in result.stdout
