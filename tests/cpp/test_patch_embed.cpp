@@ -1,5 +1,5 @@
 // patch_embed (unfold + GEMM) against its float64 reference: f32, f16 and bf16 pixels, square and
-// oblong patches, images that do not tile (the remainder is not read), one channel, channels-last
+// oblong patches, tubelets of frames (3-D), images that do not tile (the remainder is not read), one channel, channels-last
 // strided pixels, no bias, poisoned outputs; and the errors, each naming the argument, what was
 // expected and what was found.
 #include <gtest/gtest.h>
@@ -44,6 +44,39 @@ TEST(PatchEmbed, MatchesTheFloat64Reference) {
   }
 }
 
+// [batch, channels, frames, height, width, patch_t, patch_h, patch_w, hidden]
+using VideoCase = std::array<int64_t, 9>;
+
+TEST(PatchEmbed, TubeletsOfFramesMatchTheFloat64Reference) {
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    for (const VideoCase& c : {VideoCase{2, 3, 4, 16, 16, 2, 8, 8, 12},
+                               VideoCase{1, 2, 5, 9, 13, 2, 4, 4, 7},  // frames, rows, columns left
+                               VideoCase{1, 1, 3, 6, 6, 3, 3, 2, 5}}) {
+      const auto [batch, channels, frames, height, width, pt, ph, pw, hidden] = c;
+      SCOPED_TRACE(std::string(hfport::dtype_name(dtype)) + " video " +
+                   hfport::shape_to_string({batch, channels, frames, height, width}));
+      const Tensor pixels = random_tensor(dtype, {batch, channels, frames, height, width});
+      const Tensor weight = random_tensor(DType::F32, {hidden, channels, pt, ph, pw}, 0.2);
+      const Tensor bias = random_tensor(DType::F32, {hidden});
+      const PatchSize patch{ph, pw, pt};
+      const int64_t patches = (frames / pt) * (height / ph) * (width / pw);
+      const Tensor out = poisoned(dtype, {batch, patches, hidden});
+      hfport::patch_embed(pixels, weight, bias, patch, out);
+      EXPECT_LT(rel_l2(out, hfport::patch_embed_reference(pixels, weight, bias, patch)),
+                tolerance(dtype));
+    }
+  }
+  // [batch, frames, channels, H, W] (transformers' video layout) read as NCTHW without a copy.
+  const Tensor btchw = random_tensor(DType::F32, {2, 4, 3, 8, 8});
+  const Tensor pixels(btchw.storage(), btchw.byte_offset(), DType::F32, {2, 3, 4, 8, 8},
+                      {4 * 3 * 64, 64, 3 * 64, 8, 1});
+  const Tensor weight = random_tensor(DType::F32, {6, 3, 2, 4, 4}, 0.2);
+  const Tensor out = hfport::patch_embed(pixels, weight, Tensor(), PatchSize{4, 4, 2});
+  EXPECT_EQ(out.shape(), (hfport::Shape{2, 8, 6}));
+  EXPECT_LT(rel_l2(out, hfport::patch_embed_reference(pixels, weight, Tensor(), {4, 4, 2})),
+            kF32Tolerance);
+}
+
 TEST(PatchEmbed, ChannelsLastPixelsWithoutBias) {
   // [2, 3, 24, 16] viewed from a [2, 24, 16, 3] buffer (torch's channels_last memory format).
   const Tensor nhwc = random_tensor(DType::F32, {2, 24, 16, 3});
@@ -83,11 +116,11 @@ TEST(PatchEmbed, ErrorsNameTheArgumentAndTheExpectation) {
        "got [1, 4, 16, 16]"}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::patch_embed(random_tensor(DType::F32, {1, 3, 16, 7}), weight, Tensor(), {8, 8}); },
-      {"patch_embed: pixels must be at least one patch (8x8) high and wide, got [1, 3, 16, 7]"}));
+      {"patch_embed: pixels must hold at least one patch (8x8), got [1, 3, 16, 7]"}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::patch_embed(random_tensor(DType::F32, {3, 16, 16}), weight, Tensor(), {8, 8}); },
-      {"patch_embed: pixels must be [batch, channels, height, width] (4 dimensions), got "
-       "[3, 16, 16]"}));
+      {"patch_embed: pixels must be [batch, channels, height, width] or [batch, channels, "
+       "frames, height, width], got [3, 16, 16]"}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::patch_embed(pixels, weight, Tensor(), {16, 16}); },
       {"patch_embed: weight must be [hidden, channels, patch_h, patch_w] = [8, 3, 16, 16], got "
@@ -97,10 +130,27 @@ TEST(PatchEmbed, ErrorsNameTheArgumentAndTheExpectation) {
       {"patch_embed: bias must be [hidden] = [8], got [9]"}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::patch_embed(pixels, weight, Tensor(), {0, 8}); },
-      {"patch_embed: patch must be >= 1 in both dimensions, got 0x8"}));
+      {"patch_embed: patch must be >= 1 in every dimension, got 0x8"}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] { hfport::patch_embed(random_tensor(DType::F64, {1, 3, 16, 16}), weight, Tensor(), {8, 8}); },
       {"patch_embed: pixels must have dtype F32, F16 or BF16, got F64"}));
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
+      [&] { hfport::patch_embed(pixels, weight, Tensor(), {8, 8, 2}); },
+      {"patch_embed: a patch of 2 frames needs pixels [batch, channels, frames, height, width], "
+       "got [1, 3, 16, 16]"}));
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
+      [&] {
+        hfport::patch_embed(random_tensor(DType::F32, {1, 3, 4, 16, 16}), weight, Tensor(), {8, 8, 2});
+      },
+      {"patch_embed: weight must be [hidden, channels, patch_t, patch_h, patch_w] (5 dimensions), "
+       "got [8, 3, 8, 8]"}));
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
+      [&] {
+        hfport::patch_embed(random_tensor(DType::F32, {1, 3, 1, 16, 16}),
+                            random_tensor(DType::F32, {8, 3, 2, 8, 8}), Tensor(), {8, 8, 2});
+      },
+      {"patch_embed: pixels must hold at least one patch (2x8x8, frames x height x width), got "
+       "[1, 3, 1, 16, 16]"}));
   EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
       [&] {
         hfport::patch_embed(pixels, weight, Tensor(), {8, 8}, poisoned(DType::F32, {1, 4, 9}));

@@ -132,13 +132,26 @@ def test_patch_embed_errors_name_the_expected_shape() -> None:
     with pytest.raises(ArgumentError, match=r"pixels must be \[batch, channels, height, width\] "
                        r"with the weight's 3 channels, got \[1, 4, 16, 16\]"):
         hfport.ops.patch_embed(torch.randn(1, 4, 16, 16), weight, None, 8)
-    with pytest.raises(ArgumentError, match=r"pixels must be at least one patch \(8x8\) high and "
-                       r"wide, got \[1, 3, 4, 16\]"):
+    with pytest.raises(ArgumentError, match=r"pixels must hold at least one patch \(8x8\), got "
+                       r"\[1, 3, 4, 16\]"):
         hfport.ops.patch_embed(torch.randn(1, 3, 4, 16), weight, None, 8)
     with pytest.raises(ArgumentError, match=r"weight must be \[hidden, channels, patch_h, "
                        r"patch_w\] = \[8, 3, 4, 4\], got \[8, 3, 8, 8\]"):
         hfport.ops.patch_embed(torch.randn(1, 3, 16, 16), weight, None, 4)
     with pytest.raises(ArgumentError, match=r"bias must be \[hidden\] = \[8\], got \[3\]"):
         hfport.ops.patch_embed(torch.randn(1, 3, 16, 16), weight, torch.randn(3), 8)
-    with pytest.raises(ArgumentError, match="patch must be an int or a pair of ints"):
+    with pytest.raises(ArgumentError, match=r"patch must be an int, \(patch_h, patch_w\) or "
+                       r"\(patch_t, patch_h, patch_w\)"):
         hfport.ops.patch_embed(torch.randn(1, 3, 16, 16), weight, None, "8")
+
+
+def test_patch_embed_over_tubelets_is_a_strided_conv3d() -> None:
+    torch.manual_seed(3)
+    video = torch.randn(2, 5, 3, 16, 20)  # [batch, frames, channels, H, W], transformers' layout
+    x = video.permute(0, 2, 1, 3, 4)        # NCTHW view, no copy
+    weight = torch.randn(12, 3, 2, 8, 8) * 0.2
+    bias = torch.randn(12)
+    want = F.conv3d(x, weight, bias, stride=(2, 8, 8)).flatten(2).transpose(1, 2)
+    got = torch.from_dlpack(hfport.ops.patch_embed(x, weight, bias, (2, 8, 8)))
+    assert got.shape == want.shape == (2, 2 * 2 * 2, 12)
+    assert ((got - want).norm() / want.norm()).item() < 1e-6
