@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "models/model_inputs.h"
 #include "models/parameters.h"
-#include "ops/attention.h"
+#include "models/vision_blocks.h"
 #include "ops/interpolate.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
@@ -20,28 +20,7 @@ namespace hfport::models {
 
 namespace {
 
-struct VisionLayer {
-  Tensor attn_norm_w, attn_norm_b, qkv_w, qkv_b, out_w, out_b, ls1;
-  Tensor ffn_norm_w, ffn_norm_b, up_w, up_b, down_w, down_b, ls2;  // up: ffn_gate_up with SwiGLU
-};
-
 std::string dims(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
-
-// a[r, c] = a[r, c] * scale[c] + residual[r, c]: a layer-scaled branch added to the residual
-// stream, rounded as transformers rounds it (the product, then the sum).
-void scale_add_inplace(const Tensor& a, const Tensor& scale, const Tensor& residual) {
-  const int64_t cols = scale.numel();
-  const int64_t rows = a.numel() / cols;
-  float* x = a.data_as<float>();
-  const float* s = scale.data_as<float>();
-  const float* r = residual.data_as<float>();
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t c = 0; c < cols; ++c) {
-      const float scaled = x[i * cols + c] * s[c];
-      x[i * cols + c] = scaled + r[i * cols + c];
-    }
-  }
-}
 
 class VisionTransformer final : public Model {
  public:
@@ -65,27 +44,12 @@ class VisionTransformer final : public Model {
     if (v_.registers > 0) registers_ = params_.get("register_embd").contiguous();
     if (const Tensor* token = params_.find("mask_embd")) mask_token_ = token->contiguous();
     for (int64_t i = 0; i < v_.layers; ++i) {
-      const std::string p = "blk." + std::to_string(i) + ".";
-      VisionLayer layer;
-      layer.attn_norm_w = params_.get(p + "attn_norm.weight");
-      layer.attn_norm_b = params_.get(p + "attn_norm.bias");
-      layer.qkv_w = params_.get(p + "attn_qkv.weight");
-      layer.qkv_b = optional(p + "attn_qkv.bias");  // absent with qkv_bias false
-      layer.out_w = params_.get(p + "attn_out.weight");
-      layer.out_b = params_.get(p + "attn_out.bias");
-      layer.ffn_norm_w = params_.get(p + "ffn_norm.weight");
-      layer.ffn_norm_b = params_.get(p + "ffn_norm.bias");
-      const std::string up = v_.swiglu ? "ffn_gate_up" : "ffn_up";
-      layer.up_w = params_.get(p + up + ".weight");
-      layer.up_b = params_.get(p + up + ".bias");
-      layer.down_w = params_.get(p + "ffn_down.weight");
-      layer.down_b = params_.get(p + "ffn_down.bias");
-      if (v_.layer_scale) {
-        layer.ls1 = params_.get(p + "ls1.weight").contiguous();
-        layer.ls2 = params_.get(p + "ls2.weight").contiguous();
-      }
-      layers_.push_back(std::move(layer));
+      layers_.push_back(load_prenorm_block(params_, i, v_.swiglu, v_.layer_scale));
     }
+    block_options_.heads = v_.heads;
+    block_options_.eps = v_.eps;
+    block_options_.swiglu = v_.swiglu;
+    block_options_.gelu = v_.gelu;
   }
 
   std::string family() const override { return v_.family; }
@@ -108,41 +72,8 @@ class VisionTransformer final : public Model {
     ModelOutput out;
     Tensor h = embeddings(pixels, mask, height, width);
     if (output_hidden_states) out.hidden_states.push_back(h);
-    const int64_t seq = h.shape()[1], hidden = v_.hidden;
-    const int64_t head_dim = hidden / v_.heads;
-    const Shape bshd = {batch, seq, v_.heads, head_dim};
-    const Shape strides = {seq * 3 * hidden, 3 * hidden, head_dim, 1};
-    AttentionOptions attention_options;
-    attention_options.layout = AttentionLayout::BSHD;
-    LinearOptions up_options;
-    up_options.activation =
-        v_.gelu == GeluApproximation::Tanh ? LinearActivation::GeluTanh : LinearActivation::Gelu;
-    for (const VisionLayer& layer : layers_) {
-      const Tensor qkv = linear(layer_norm(h, layer.attn_norm_w, layer.attn_norm_b, v_.eps),
-                                layer.qkv_w, layer.qkv_b);
-      const auto part = [&](int64_t which) {
-        return Tensor(qkv.storage(), qkv.byte_offset() + static_cast<size_t>(which * hidden) * 4,
-                      DType::F32, bshd, strides);
-      };
-      const Tensor context =
-          attention(part(0), part(1), part(2), attention_options).out.view({batch, seq, hidden});
-      const Tensor a = linear(context, layer.out_w, layer.out_b);
-      residual_add(a, layer.ls1, h);
-      h = a;
-      const Tensor normed = layer_norm(h, layer.ffn_norm_w, layer.ffn_norm_b, v_.eps);
-      Tensor inner;
-      if (v_.swiglu) {
-        const Tensor gate_up = linear(normed, layer.up_w, layer.up_b);
-        const int64_t half = gate_up.shape()[2] / 2;
-        inner = swiglu(gate_up.slice(2, 0, half), gate_up.slice(2, half, 2 * half));
-      } else {
-        inner = linear(normed, layer.up_w, layer.up_b, Tensor(), up_options);
-      }
-      const Tensor f = linear(inner, layer.down_w, layer.down_b);
-      residual_add(f, layer.ls2, h);
-      h = f;
-      if (output_hidden_states) out.hidden_states.push_back(h);
-    }
+    h = run_prenorm_blocks(h, layers_, block_options_,
+                           output_hidden_states ? &out.hidden_states : nullptr);
     out.last_hidden_state =
         layer_norm(h, params_.get("output_norm.weight"), params_.get("output_norm.bias"), v_.eps);
     const Tensor first = out.last_hidden_state.select(1, 0).contiguous();  // [batch, hidden]
@@ -165,15 +96,6 @@ class VisionTransformer final : public Model {
   Tensor optional(const std::string& name) const {
     const Tensor* t = params_.find(name);
     return t ? *t : Tensor();
-  }
-
-  // branch = branch * scale + residual (layer scale), or branch + residual.
-  void residual_add(const Tensor& branch, const Tensor& scale, const Tensor& residual) const {
-    if (scale.defined()) {
-      scale_add_inplace(branch, scale, residual);
-    } else {
-      add_inplace(branch, residual);
-    }
   }
 
   std::string who() const { return "native " + v_.family + " model: "; }
@@ -331,7 +253,8 @@ class VisionTransformer final : public Model {
   nlohmann::json config_;
   Parameters params_;
   std::string head_;
-  std::vector<VisionLayer> layers_;
+  std::vector<PrenormBlock> layers_;
+  PrenormBlockOptions block_options_;
   Tensor cls_, pos_, registers_, mask_token_;  // contiguous; registers_ and mask_token_ optional
   int64_t grid_ = 0;  // the position table's side: image_size / patch_size
 };
