@@ -9,6 +9,7 @@
 #include "models/gpt2.h"
 #include "models/llama.h"
 #include "models/mamba.h"
+#include "models/videomae.h"
 #include "models/vit.h"
 
 namespace hfport::models {
@@ -60,6 +61,7 @@ const std::map<std::string, ModelBuilder>& model_builders() {
          return build_dinov2_model("dinov2_with_registers", std::move(config), std::move(state),
                                    head);
        })},
+      {"videomae", host_only("videomae", build_videomae_model)},
   };
   return builders;
 }

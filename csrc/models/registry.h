@@ -26,7 +26,7 @@ using ModelBuilder = std::function<std::unique_ptr<Model>(
     const std::string& head)>;
 
 // Family spec name -> builder ("llama", "mistral", "qwen2", "qwen3", "mamba", "gpt2", "bert",
-// "roberta", "albert", "vit", "dinov2", "dinov2_with_registers").
+// "roberta", "albert", "vit", "dinov2", "dinov2_with_registers", "videomae").
 const std::map<std::string, ModelBuilder>& model_builders();
 
 }  // namespace hfport::models

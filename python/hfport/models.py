@@ -76,7 +76,8 @@ class Model:
         BERT and ViT poolers, DINOv2's pooler_output; base models only), hidden_states (when
         asked).
 
-        pixel_values (vision families): [batch, num_channels, height, width], F32/F16/BF16.
+        pixel_values (vision families): [batch, num_channels, height, width], F32/F16/BF16
+            (VideoMAE: [batch, num_frames, num_channels, height, width]).
         interpolate_pos_encoding: resize the learned positions (bicubic, as transformers) for an
             image of another size than config.json's image_size; DINOv2 always does.
         bool_masked_pos: [batch, num_patches] of 0/1 (bool or integers): the patches replaced by

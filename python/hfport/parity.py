@@ -8,7 +8,7 @@
 >>> report = hfport.parity.compare_checkpoint("vit_dir", image_size=(48, 40))   # resized positions
 
 Both models see the same input ids (and attention mask), or for the vision families (ViT,
-DINOv2) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
+DINOv2, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
 embedding output (for vision families: patches, class token, registers and positions), one row
 per layer (decoders apply the final norm to the last one, as transformers does), then the logits,
 or for encoders the last hidden state and the pooled output. Each row holds the largest absolute error, the relative L2 error
@@ -44,8 +44,10 @@ DEFAULT_RTOL: dict[torch.dtype, float] = {
 
 # Families whose reference is transformers' AutoModel (the bare encoder), not a causal LM head.
 ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
-# Encoders that read pixel values (main_input_name "pixel_values") instead of token ids.
-VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers"})
+# Encoders that read pixel values (main_input_name "pixel_values") instead of token ids: images,
+# or for VideoMAE videos [batch, frames, channels, H, W].
+VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "videomae"})
+VIDEO_FAMILIES = frozenset({"videomae"})
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,9 @@ def _run_both(native_model: Any, hf_model: torch.nn.Module, inputs: Any, attenti
     all)."""
     if _takes_pixels(native_model):
         pixels = torch.as_tensor(inputs)
-        if pixels.dim() != 4 or not pixels.is_floating_point():
-            raise ValueError("inputs must be pixel values [batch, channels, height, width] "
+        if pixels.dim() not in (4, 5) or not pixels.is_floating_point():
+            raise ValueError("inputs must be pixel values [batch, channels, height, width] (or "
+                             "[batch, frames, channels, height, width] for a video model) "
                              f"(float), got {pixels.dtype} of shape {list(pixels.shape)}")
         pixels = pixels.to(torch.float32).contiguous()
         native = native_model.forward(pixel_values=pixels, output_hidden_states=True,
@@ -247,8 +250,8 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     """Run both models on `inputs` and compare every output.
 
     `inputs`: token ids [batch, seq] (with an optional attention_mask), or for a vision model
-    (main_input_name "pixel_values") pixel values [batch, channels, height, width], compared in
-    float32; `interpolate_pos_encoding` resizes the position table for an image of another size
+    (main_input_name "pixel_values") pixel values [batch, channels, height, width] (VideoMAE:
+    [batch, frames, channels, height, width]), compared in float32; `interpolate_pos_encoding` resizes the position table for an image of another size
     (passed to transformers where its forward takes it: ViT; DINOv2 always resizes).
     `native_model`: an hfport.models.Model (anything whose ``forward`` returns the same dict).
     `hf_model`: a transformers model in eval mode, run with ``output_hidden_states=True`` under
@@ -326,12 +329,12 @@ def random_input_ids(vocab_size: int, batch: int, seq: int, seed: int) -> torch.
     return torch.randint(0, vocab_size, (batch, seq), generator=generator)
 
 
-def random_pixel_values(channels: int, height: int, width: int, batch: int,
-                        seed: int) -> torch.Tensor:
-    """Pixel values ~ N(0, 1) (what an image processor's normalisation leaves, roughly), float32
-    [batch, channels, height, width], from a generator seeded with `seed`."""
+def random_pixel_values(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Pixel values ~ N(0, 1) (what an image processor's normalisation leaves, roughly), float32,
+    of `shape` ([batch, channels, H, W], or [batch, frames, channels, H, W] for a video), from a
+    generator seeded with `seed`."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn((batch, channels, height, width), generator=generator)
+    return torch.randn(shape, generator=generator)
 
 
 def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16, seed: int = 0,
@@ -342,9 +345,10 @@ def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16
                        image_size: int | tuple[int, int] | None = None) -> ParityReport:
     """Load the checkpoint folder `path` natively and with transformers, and compare them on
     random inputs (what `hfport parity PATH` prints): token ids [batch, seq], or for a vision
-    family pixel values [batch, num_channels, H, W] of config.json's image_size (seq unused).
-    `image_size` (vision only; an int or (H, W)): another image size, the positions resized as
-    transformers' interpolate_pos_encoding does. spec, family, strict, dtype, device and heads
+    family pixel values [batch, num_channels, H, W] of config.json's image_size (VideoMAE:
+    [batch, num_frames, num_channels, H, W]; seq unused). `image_size` (an int or (H, W); ViT and
+    DINOv2): another image size, the positions resized as transformers' interpolate_pos_encoding
+    does. spec, family, strict, dtype, device and heads
     are hfport.models.from_pretrained's; the reference is the transformers class config.json
     names, in float32."""
     from hfport.errors import ArgumentError
@@ -368,8 +372,14 @@ def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16
     else:
         height, width = (int(v) for v in image_size)
     resized = (height, width) != (native_size, native_size)
-    pixels = random_pixel_values(int(model.config["num_channels"]), height, width, batch, seed)
-    title = (f"{model.family}, batch {batch}, pixels {height}x{width}"
-             f"{' (positions resized)' if resized else ''}, seed {seed}")
+    channels = int(model.config["num_channels"])
+    if model.family in VIDEO_FAMILIES:
+        frames = int(model.config["num_frames"])
+        pixels = random_pixel_values((batch, frames, channels, height, width), seed)
+        title = f"{model.family}, batch {batch}, {frames} frames of {height}x{width}, seed {seed}"
+    else:
+        pixels = random_pixel_values((batch, channels, height, width), seed)
+        title = (f"{model.family}, batch {batch}, pixels {height}x{width}"
+                 f"{' (positions resized)' if resized else ''}, seed {seed}")
     return compare(model, reference, pixels, rtol=rtol, atol=atol, title=title,
                    interpolate_pos_encoding=resized)

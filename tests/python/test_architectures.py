@@ -9,8 +9,9 @@ and whether it runs natively. For every row a tiny random model of that architec
 - native `yes`: hfport.models.from_pretrained builds it and hfport.parity.compare_checkpoint (the
   transformers class config.json names, float32, every layer) is within tolerance, on token ids,
   or for the vision families on pixel values of config.json's image size and again of another
-  (oblong) size with the positions resized; `base`: the base model builds and matches
-  transformers' base model (heads="none"); `no`: from_pretrained raises an hfport error.
+  (oblong) size with the positions resized (VideoMAE: on videos of its config's frames and size,
+  the only ones its fixed positions fit); `base`: the base model builds and matches transformers'
+  base model (heads="none"); `no`: from_pretrained raises an hfport error.
 A last test checks that the table lists every architecture transformers has for each family it
 names (the AutoModel mappings), so a new task class cannot go unmentioned.
 """
@@ -143,7 +144,11 @@ def test_architecture_row(tmp_path, family, architecture, head, loads, native):
 
     if native in ("yes", "base"):
         heads = "none" if native == "base" else "auto"
-        if family in hfport.parity.VISION_FAMILIES:
+        if family in hfport.parity.VIDEO_FAMILIES:
+            # Fixed sin-cos positions: videos of the config's frames and size only.
+            reports = [hfport.parity.compare_checkpoint(folder, batch=2, heads=heads)]
+            assert "4 frames of 16x16" in reports[0].title
+        elif family in hfport.parity.VISION_FAMILIES:
             # Pixels of the config's size, then of another one (positions resized).
             reports = [hfport.parity.compare_checkpoint(folder, batch=2, heads=heads,
                                                         image_size=size)

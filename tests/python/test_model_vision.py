@@ -1,4 +1,4 @@
-"""The native ViT, DINOv2 and DINOv2-with-registers encoders against transformers.
+"""The native ViT, DINOv2, DINOv2-with-registers and VideoMAE encoders against transformers.
 
 Tiny random models (hidden 32, 2 layers, 4 heads, 32x32 images of 8x8 patches; fixed seeds, every
 parameter redrawn away from its initial value, layer scales around 1 but not 1, eager attention,
@@ -6,7 +6,9 @@ float32) are saved with save_pretrained and loaded by hfport.models.from_pretrai
 state, last_hidden_state, the pooled output and the classifier's logits must be within relative
 L2 1e-5 of transformers', at the config's image size and at 48x40 with the positions resized
 (interpolate_pos_encoding for ViT; DINOv2 always resizes). Then the mask-token path, the input
-dtypes, and the errors a caller meets, each naming what was expected.
+dtypes, and the errors a caller meets, each naming what was expected. VideoMAE (4 frames of 16x16,
+tubelets of 2): base and video classifier, mean pooling on and off, q/k/v biases on and off, the
+masked tubelets dropped, and the videos it refuses.
 """
 
 from __future__ import annotations
@@ -255,3 +257,81 @@ def test_parity_report_on_pixels(tmp_path: Path) -> None:
                                                  "last_hidden_state", "pooled"]
     with pytest.raises(ValueError, match=r"pixel values \[batch, channels, height, width\]"):
         hfport.parity.compare(native, reference, torch.zeros(2, 8, dtype=torch.int64))
+
+
+# VideoMAE: videos [batch, frames, channels, H, W] of 4 frames of 16x16, tubelets of 2 frames.
+VIDEO = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+             image_size=16, patch_size=8, num_frames=4, tubelet_size=2)
+
+
+def build_video(tmp_path: Path, class_name: str, seed: int = 0,
+                **overrides: Any) -> tuple[Any, hfport.models.Model]:
+    config = transformers.VideoMAEConfig(**{**VIDEO, **overrides})
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    reference = getattr(transformers, class_name)(config).eval()
+    redraw(reference, seed)
+    folder = tmp_path / f"{class_name}_{len(list(tmp_path.iterdir()))}"
+    reference.save_pretrained(folder)
+    return reference, hfport.models.from_pretrained(folder)
+
+
+def video(batch: int, frames: int = 4, size: int = 16, seed: int = 4) -> torch.Tensor:
+    return torch.randn((batch, frames, 3, size, size), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("class_name", ["VideoMAEModel", "VideoMAEForVideoClassification"])
+@pytest.mark.parametrize("mean_pooling", [True, False])
+def test_videomae_matches_transformers(tmp_path: Path, class_name: str,
+                                       mean_pooling: bool) -> None:
+    labels = {"num_labels": 3} if "Classification" in class_name else {}
+    reference, native = build_video(tmp_path, class_name, use_mean_pooling=mean_pooling,
+                                    qkv_bias=mean_pooling, **labels)
+    assert native.family == "videomae" and native.main_input_name == "pixel_values"
+    x = video(2)
+    with torch.no_grad():
+        want = reference(pixel_values=x, output_hidden_states=True)
+    got = native.forward(pixel_values=x, output_hidden_states=True)
+    assert_matches(want, got)
+    assert tuple(got["hidden_states"][0].shape) == (2, 2 * 2 * 2, 32)
+    # The frames may come in any strides (here a [batch, channels, frames, H, W] buffer).
+    strided = x.permute(0, 2, 1, 3, 4).contiguous().permute(0, 2, 1, 3, 4)
+    again = native.forward(pixel_values=strided)
+    assert torch.equal(torch.from_dlpack(again["last_hidden_state"]),
+                       torch.from_dlpack(got["last_hidden_state"]))
+
+
+def test_videomae_mask_drops_the_masked_tubelets(tmp_path: Path) -> None:
+    reference, native = build_video(tmp_path, "VideoMAEModel")
+    masked = torch.zeros(2, 8, dtype=torch.bool)
+    masked[0, [1, 2, 6]] = True
+    masked[1, [0, 3, 7]] = True
+    x = video(2)
+    with torch.no_grad():
+        want = reference(pixel_values=x, bool_masked_pos=masked, output_hidden_states=True)
+    got = native.forward(pixel_values=x, bool_masked_pos=masked, output_hidden_states=True)
+    assert_matches(want, got)
+    assert tuple(got["last_hidden_state"].shape) == (2, 5, 32)
+    uneven = masked.clone()
+    uneven[1, 5] = True
+    with pytest.raises(ArgumentError, match="must mask as many tubelets in every video .* row 0 "
+                       "keeps 5, row 1 keeps 4"):
+        native.forward(pixel_values=x, bool_masked_pos=uneven)
+
+
+def test_videomae_bad_videos_name_the_expected_shape(tmp_path: Path) -> None:
+    _, native = build_video(tmp_path, "VideoMAEModel")
+    with pytest.raises(ArgumentError, match=r"pixel_values has 3 frames, not a multiple of "
+                       r"tubelet_size 2: \[1, 3, 3, 16, 16\]"):
+        native(pixel_values=video(1, frames=3))
+    with pytest.raises(ArgumentError, match=r"pixel_values must be \[batch, 4, 3, 16, 16\] "
+                       r"\(config.json's num_frames 4: the sin-cos positions are for 2 "
+                       r"tubelets\), got \[1, 6, 3, 16, 16\]"):
+        native(pixel_values=video(1, frames=6))
+    with pytest.raises(ArgumentError, match=r"pixel_values must be \[batch, num_frames, "
+                       r"num_channels, height, width\] = \[batch, 4, 3, 16, 16\]"):
+        native(pixel_values=video(1, size=24))
+    with pytest.raises(ArgumentError, match=r"got \[1, 3, 16, 16\]"):
+        native(pixel_values=torch.randn(1, 3, 16, 16))
+    with pytest.raises(ArgumentError, match="interpolate_pos_encoding is not supported"):
+        native(pixel_values=video(1), interpolate_pos_encoding=True)
