@@ -246,6 +246,9 @@ def test_inputs_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ArgumentError, match="interpolate_pos_encoding and bool_masked_pos go with "
                        "pixel_values"):
         bert(ids, interpolate_pos_encoding=True)
+    with pytest.raises(ArgumentError, match="image_size is for the vision families; bert takes "
+                       "token ids"):
+        hfport.parity.compare_checkpoint(tmp_path / "bert", image_size=40)
 
 
 def test_parity_report_on_pixels(tmp_path: Path) -> None:
@@ -335,3 +338,31 @@ def test_videomae_bad_videos_name_the_expected_shape(tmp_path: Path) -> None:
         native(pixel_values=torch.randn(1, 3, 16, 16))
     with pytest.raises(ArgumentError, match="interpolate_pos_encoding is not supported"):
         native(pixel_values=video(1), interpolate_pos_encoding=True)
+
+
+def test_cli_parity_on_a_vision_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import hfport.parity
+    from hfport.cli import main
+
+    build(tmp_path, "vit_classifier")
+    folder = str(tmp_path / "vit_classifier")
+    assert main(["parity", folder, "--image-size", "40", "24", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and "pixels 40x24 (positions resized)" in report["title"]
+    assert [row["name"] for row in report["rows"]][-1] == "logits"
+    assert report["rows"][0]["shape"] == [2, 1 + 5 * 3, 32]
+
+    real = hfport.parity.reference_model
+
+    def perturbed(path: Path, family: str, **options: object) -> torch.nn.Module:
+        model = real(path, family, **options)
+        with torch.no_grad():
+            model.vit.layers[1].mlp.fc2.weight.mul_(1.01)
+        return model
+
+    monkeypatch.setattr(hfport.parity, "reference_model", perturbed)
+    assert main(["parity", folder]) == 1
+    assert "first divergent: layers.1" in capsys.readouterr().out
