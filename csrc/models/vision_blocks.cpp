@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "core/parallel.h"
 #include "models/model_inputs.h"
 #include "ops/attention.h"
 #include "ops/linear.h"
@@ -12,19 +13,21 @@ namespace hfport::models {
 
 namespace {
 
-// a[r, c] = a[r, c] * scale[c] + residual[r, c].
+// a[r, c] = a[r, c] * scale[c] + residual[r, c], rows spread over the pool.
 void scale_add_inplace(const Tensor& a, const Tensor& scale, const Tensor& residual) {
   const int64_t cols = scale.numel();
   const int64_t rows = a.numel() / cols;
   float* x = a.data_as<float>();
   const float* s = scale.data_as<float>();
   const float* r = residual.data_as<float>();
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t c = 0; c < cols; ++c) {
-      const float scaled = x[i * cols + c] * s[c];
-      x[i * cols + c] = scaled + r[i * cols + c];
+  parallel_for(rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      for (int64_t c = 0; c < cols; ++c) {
+        const float scaled = x[i * cols + c] * s[c];
+        x[i * cols + c] = scaled + r[i * cols + c];
+      }
     }
-  }
+  });
 }
 
 // branch = branch * scale + residual (layer scale), or branch + residual.
