@@ -15,12 +15,8 @@
 // registers, in F32. ViT resizes only when asked (interpolate_pos_encoding), and otherwise needs H
 // and W to be config.json's image_size; DINOv2 always resizes, as its transformers model does.
 //
-// Blocks (pre-norm; ls1 = ls2 = 1 without layer scale):
-//   h = h + ls1 * attn_out(attention(attn_qkv(layer_norm(h, attn_norm))))     (no mask, non-causal)
-//   h = h + ls2 * mlp(layer_norm(h, ffn_norm))
-//   mlp: ffn_down(gelu(ffn_up(x))), or SwiGLU (DINOv2 use_swiglu_ffn): g, u = halves of
-//        ffn_gate_up(x) (gate first, transformers' chunk order), ffn_down(silu(g) * u)
-// last_hidden_state = layer_norm(h, output_norm).
+// Blocks: the pre-norm blocks of models/vision_blocks.h (DINOv2: layer scale ls1/ls2, and the
+// SwiGLU MLP with use_swiglu_ffn). last_hidden_state = layer_norm(h, output_norm).
 //
 // Outputs (ModelOutput): last_hidden_state; pooled for the base model only, as transformers returns
 // it: ViT's pooler tanh(pooler(last[:, 0])) when the checkpoint has one, DINOv2's pooler_output
