@@ -9,8 +9,8 @@
 #   make lint   ruff over the Python (part of make test)
 #   make test-sanitize  the C++ tests and the reader, loader and ops pytest files against an
 #               ASan + UBSan build (CPU only) in build/sanitize; the installed package is untouched
-#   make bench  the CPU benchmarks (loader, mapping, kernels, models, recurrent); writes
-#               docs/benchmarks.md
+#   make bench  the CPU benchmarks (loader, mapping, kernels, models, vision, recurrent);
+#               writes docs/benchmarks.md
 #   make gpu-deps  the .deb files benchmarks/gpu_check.sh unpacks on a GPU machine without network
 #   make fuzz-deps   deps-debian plus clang and libFuzzer (as root)
 #   make fuzz        the libFuzzer harnesses (tests/fuzz) built with ASan+UBSan into build/fuzz,
@@ -142,6 +142,7 @@ bench: dev
 	$(PYTHON) benchmarks/bench_kernels.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_overhead.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_models.py --write docs/benchmarks.md
+	$(PYTHON) benchmarks/bench_vision.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_recurrent.py --write docs/benchmarks.md
 
 clean:

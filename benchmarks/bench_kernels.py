@@ -177,6 +177,45 @@ def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
     return out
 
 
+def attention_gflop(label: str) -> float:
+    """Multiply-adds x 2 of an attention row's case: q k^T and p v over the visible keys."""
+    seq = int(label.split(" S", 1)[1].split(" ", 1)[0])
+    visible = seq * (seq + 1) / 2 if "causal" in label.split(",")[1] else seq * seq
+    return 2 * 2 * 8 * 64 * visible / 1e9
+
+
+def sgemm_gflops(size: int, repeats: int = 5) -> float:
+    """torch.mm's float32 rate on [size, size] @ [size, size]: the practical FMA ceiling of this
+    CPU at this thread count (the BLAS torch ships is tuned to within a few percent of it)."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def roofline_lines(attention_times: list[tuple[str, float, float]], small: bool) -> list[str]:
+    """Attention's float rate against the sgemm ceiling, so a target can be read against what
+    the machine can do at all."""
+    ceiling = sgemm_gflops(1024 if small else 2048)
+    lines = ["", (f"Attention against this CPU's float32 ceiling: torch.mm on "
+                  f"{1024 if small else 2048}^3 runs at {ceiling:.0f} GFLOP/s here (same run). "
+                  f"GFLOP/s count the two matrix products over the visible keys (4 B H S_k D "
+                  f"per query row)."), "",
+             ("| op | hfport GFLOP/s | reference GFLOP/s | reference, % of ceiling | "
+              "1.2x the reference, % of ceiling |"), "| --- | ---: | ---: | ---: | ---: |"]
+    for label, t_ours, t_theirs in attention_times:
+        work = attention_gflop(label)
+        ours, theirs = work / t_ours, work / t_theirs
+        lines.append(f"| {label} | {ours:.0f} | {theirs:.0f} | {100 * theirs / ceiling:.0f}% | "
+                     f"{120 * theirs / ceiling:.0f}% |")
+    return lines
+
+
 def run(small: bool, repeats: int) -> str:
     lines = [
         "## Kernels (CPU, float32)",
@@ -192,20 +231,26 @@ def run(small: bool, repeats: int) -> str:
         "| op | hfport (ms) | reference (ms) | ratio (>1: hfport faster) | target | met? | rel. L2 vs reference | ratio, interleaved |",
         "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |",
     ]
+    attention_times = []
     for label, target, needed, ours, theirs, check in cases(small):
         if not check < 1e-5:
             raise AssertionError(f"{label}: hfport and the reference disagree (rel. L2 {check:.2e})")
         t_ours, t_theirs = median_pair(ours, theirs, repeats)
+        if label.startswith("attention"):
+            attention_times.append((label, t_ours, t_theirs))
         ratio = t_theirs / t_ours
         mixed = interleaved_ratio(ours, theirs, repeats)
         lines.append(f"| {label} | {t_ours * 1e3:.2f} | {t_theirs * 1e3:.2f} | {ratio:.2f}x | "
                      f"{target} | {'yes' if ratio >= needed else '**no**'} | {check:.1e} | "
                      f"{mixed:.2f}x |")
+    lines += roofline_lines(attention_times, small)
     lines += ["", ("SIMD: attention picks its micro-kernels at run time; each attention row names "
                    "the set it ran (every set this CPU has, the lower ones forced with "
-                   "HFPORT_ATTENTION_KERNELS). RoPE, the scan and RMSNorm have no run-time "
-                   "dispatch: they are compiled for the x86-64 baseline (SSE2) and vectorised by "
-                   "the compiler, the same code on every machine."),
+                   "HFPORT_ATTENTION_KERNELS). RoPE's rotation, the scan and the norms' row loops are "
+                   "compiled three times by the compiler (x86-64-v4 = AVX-512, v3 = AVX2 + FMA, "
+                   "and the SSE2 baseline; kernels/cpu/float_math.h) and the loader picks the best "
+                   "this CPU has; that choice cannot be forced at run time, so their rows "
+                   "name no level."),
               "", ("References: attention `torch.nn.functional.scaled_dot_product_attention` "
               "(`enable_gqa` for GQA); RoPE `transformers...modeling_llama.apply_rotary_pos_emb`; "
               "selective scan `transformers.models.mamba.modeling_mamba.mamba_selective_scan` (the slow "

@@ -21,6 +21,16 @@ Tensor Model::forward_cached(const Tensor&, const Tensor&, DecodeCache&) {
   throw Error("model family '" + family() + "' does not decode (it has no cache)");
 }
 
+ModelOutput Model::forward_pixels(const Tensor& pixel_values, bool output_hidden_states,
+                                  bool interpolate_pos_encoding) {
+  return forward_pixels(pixel_values, Tensor(), output_hidden_states, interpolate_pos_encoding);
+}
+
+ModelOutput Model::forward_pixels(const Tensor&, const Tensor&, bool, bool) {
+  throw ArgumentError("native " + family() + " model: takes " + main_input_name() +
+                      ", not pixel_values");
+}
+
 std::vector<std::string> native_families() {
   std::vector<std::string> names;
   for (const auto& [family, build] : model_builders()) names.push_back(family);

@@ -34,7 +34,9 @@ namespace hfport::models {
 struct ModelOutput {
   Tensor logits;                       // the head's output; undefined for a base model
   Tensor last_hidden_state;            // [batch, seq, hidden], after the final norm where there is one
-  Tensor pooled;                       // BERT's pooler output [batch, hidden]; undefined otherwise
+  // [batch, hidden]: BERT's and ViT's pooler (dense + tanh on the first token) when the checkpoint
+  // has one, DINOv2's pooler_output (the first token of last_hidden_state); undefined otherwise
+  Tensor pooled;
   std::vector<Tensor> hidden_states;   // filled when asked
 };
 
@@ -50,10 +52,27 @@ class Model {
   virtual std::string family() const = 0;
   virtual const nlohmann::json& config() const = 0;
 
+  // What the model reads, named as transformers' `main_input_name`: "input_ids" for the text
+  // families (forward), "pixel_values" for the vision ones (forward_pixels).
+  virtual std::string main_input_name() const { return "input_ids"; }
+
   // input_ids: [batch, seq] I64 (I32 accepted). attention_mask: [batch, seq], 1 = token, 0 =
-  // padding (transformers' convention), or an undefined Tensor for none.
+  // padding (transformers' convention), or an undefined Tensor for none. A vision model throws
+  // ArgumentError naming its family: it takes pixel_values.
   virtual ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
                               bool output_hidden_states) = 0;
+
+  // pixel_values: [batch, num_channels, height, width], normalised as the checkpoint's image
+  // processor leaves them (resizing and normalising are the processor's job, not the model's);
+  // F32, F16 or BF16 (computed in F32). interpolate_pos_encoding: resize the learned positions to
+  // another image size, as transformers' argument of that name (families whose transformers model
+  // always interpolates, DINOv2, do so whatever it says). bool_masked_pos: [batch, num_patches],
+  // nonzero = replace that patch's embedding by the mask token (transformers' bool_masked_pos), or
+  // undefined. The base versions throw ArgumentError naming the family: it takes input_ids.
+  virtual ModelOutput forward_pixels(const Tensor& pixel_values, bool output_hidden_states,
+                                     bool interpolate_pos_encoding);
+  virtual ModelOutput forward_pixels(const Tensor& pixel_values, const Tensor& bool_masked_pos,
+                                     bool output_hidden_states, bool interpolate_pos_encoding);
 
   // Decoding; the base versions throw hfport::Error naming the family (encoders cannot decode).
   virtual std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t max_length) const;

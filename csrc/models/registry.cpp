@@ -5,11 +5,14 @@
 
 #include "models/albert.h"
 #include "models/bert.h"
+#include "models/dinov2.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
 #include "models/mamba.h"
 #include "models/mamba2.h"
 #include "models/rwkv.h"
+#include "models/videomae.h"
+#include "models/vit.h"
 
 namespace hfport::models {
 
@@ -50,6 +53,20 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"bert", host_only("bert", build_bert_model)},
       {"roberta", host_only("roberta", build_roberta_model)},
       {"albert", host_only("albert", build_albert_model)},
+      {"vit", host_only("vit", build_vit_model)},
+      {"dinov2", host_only("dinov2", [](nlohmann::json config,
+                                        std::vector<std::pair<std::string, Tensor>> state,
+                                        const std::string& head) {
+         return build_dinov2_model("dinov2", std::move(config), std::move(state), head);
+       })},
+      {"dinov2_with_registers",
+       host_only("dinov2_with_registers", [](nlohmann::json config,
+                                             std::vector<std::pair<std::string, Tensor>> state,
+                                             const std::string& head) {
+         return build_dinov2_model("dinov2_with_registers", std::move(config), std::move(state),
+                                   head);
+       })},
+      {"videomae", host_only("videomae", build_videomae_model)},
   };
   return builders;
 }

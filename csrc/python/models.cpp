@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -52,15 +53,42 @@ void bind_models(py::module_& m) {
       .def_property_readonly("config", [](const Model& model) {
         return py::module_::import("json").attr("loads")(model.config().dump());
       })
+      .def_property_readonly("main_input_name", &Model::main_input_name)
       .def("forward",
-           [](Model& model, py::handle input_ids, const py::object& attention_mask,
-              bool output_hidden_states) {
-             const Tensor ids = tensor_arg(input_ids, "input_ids");
-             const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
+           [](Model& model, const py::object& input_ids, const py::object& attention_mask,
+              bool output_hidden_states, const py::object& pixel_values,
+              bool interpolate_pos_encoding, const py::object& bool_masked_pos) {
+             const bool takes_pixels = model.main_input_name() == "pixel_values";
+             // A vision model's first argument is its pixel values (transformers' main input).
+             py::object pixels = pixel_values;
+             py::object ids = input_ids;
+             if (takes_pixels && pixels.is_none()) std::swap(pixels, ids);
+             if (!pixels.is_none() && !ids.is_none()) {
+               throw ArgumentError("forward: pass input_ids or pixel_values, not both");
+             }
              hfport::models::ModelOutput out;
-             {
+             if (!pixels.is_none()) {
+               if (!attention_mask.is_none()) {
+                 throw ArgumentError("forward: attention_mask goes with input_ids; a model given "
+                                     "pixel_values takes none");
+               }
+               const Tensor pixels_t = tensor_arg(pixels, "pixel_values");
+               const Tensor mask_t = optional_tensor_arg(bool_masked_pos, "bool_masked_pos");
                py::gil_scoped_release unlocked;
-               out = model.forward(ids, mask, output_hidden_states);
+               out = model.forward_pixels(pixels_t, mask_t, output_hidden_states,
+                                          interpolate_pos_encoding);
+             } else {
+               if (ids.is_none()) {
+                 throw ArgumentError("forward: " + model.main_input_name() + " is required");
+               }
+               if (interpolate_pos_encoding || !bool_masked_pos.is_none()) {
+                 throw ArgumentError("forward: interpolate_pos_encoding and bool_masked_pos go "
+                                     "with pixel_values, not input_ids");
+               }
+               const Tensor ids_t = tensor_arg(ids, "input_ids");
+               const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
+               py::gil_scoped_release unlocked;
+               out = model.forward(ids_t, mask, output_hidden_states);
              }
              py::dict result;
              if (out.logits.defined()) result["logits"] = out.logits;
@@ -69,8 +97,10 @@ void bind_models(py::module_& m) {
              if (output_hidden_states) result["hidden_states"] = out.hidden_states;
              return result;
            },
-           py::arg("input_ids"), py::arg("attention_mask") = py::none(),
-           py::arg("output_hidden_states") = false)
+           py::arg("input_ids") = py::none(), py::arg("attention_mask") = py::none(),
+           py::arg("output_hidden_states") = false, py::kw_only(),
+           py::arg("pixel_values") = py::none(), py::arg("interpolate_pos_encoding") = false,
+           py::arg("bool_masked_pos") = py::none())
       .def("generate",
            [](Model& model, py::handle input_ids, const py::object& attention_mask,
               int64_t max_new_tokens, int64_t min_new_tokens, const py::object& eos_token_id,

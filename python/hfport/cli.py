@@ -162,8 +162,9 @@ def run_diff(a: str, b: str, as_json: bool) -> int:
 
 def run_parity(path: str, batch: int, seq: int, seed: int, as_json: bool,
                **options: Any) -> int:
-    """The native model of `path` against transformers' on seeded random ids; 1 when over.
-    options: spec, family, strict, dtype, device, heads (from_pretrained's)."""
+    """The native model of `path` against transformers' on seeded random ids (pixel values for a
+    vision family); 1 when over. options: spec, family, strict, dtype, device, heads
+    (from_pretrained's), image_size (vision: another size, positions resized)."""
     import transformers
     from rich.console import Console
 
@@ -211,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("b")
     diff.add_argument("--json", action="store_true")
     parity = commands.add_parser("parity", help="every layer of the native model against "
-                                 "transformers, on seeded random token ids")
+                                 "transformers, on seeded random token ids (or pixel values)")
     parity.add_argument("path", help="a checkpoint folder (config.json + safetensors)")
     parity.add_argument("--seq", type=int, default=16, help="tokens per sequence (default 16)")
     parity.add_argument("--batch", type=int, default=2, help="sequences (default 2)")
-    parity.add_argument("--seed", type=int, default=0, help="seed of the token ids (default 0)")
+    parity.add_argument("--seed", type=int, default=0, help="seed of the inputs (default 0)")
+    parity.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="vision families: images of this size instead of config.json's, "
+                        "the positions resized (interpolate_pos_encoding)")
     parity.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_spec_arguments(parity)
     parity.add_argument("--dtype", default="float32",
@@ -252,7 +256,8 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "parity":
             return run_parity(args.path, args.batch, args.seq, args.seed, args.json,
                               spec=args.spec, family=args.family, strict=not args.permissive,
-                              dtype=args.dtype, device=args.device, heads=args.heads)
+                              dtype=args.dtype, device=args.device, heads=args.heads,
+                              image_size=tuple(args.image_size) if args.image_size else None)
         else:
             from hfport.demo import run_demo
 

@@ -5,6 +5,8 @@
 >>> out = model(input_ids, attention_mask=mask, output_hidden_states=True)
 >>> tokens = torch.from_dlpack(model.generate(input_ids, max_new_tokens=32))   # greedy
 >>> tokens = model.generate(ids, mask, max_new_tokens=32, do_sample=True, top_p=0.9, seed=0)
+>>> vit = hfport.models.from_pretrained("vit_dir")                # ViT, DINOv2: pixel_values
+>>> out = vit.forward(pixel_values=pixels, output_hidden_states=True)
 """
 
 from __future__ import annotations
@@ -40,22 +42,50 @@ class Model:
         """config.json with the family spec's defaults applied."""
         return self._native.config
 
-    def __call__(self, input_ids: Any, attention_mask: Any = None,
-                 output_hidden_states: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
+    @property
+    def main_input_name(self) -> str:
+        """What the model reads, as transformers names it: "input_ids" (text families) or
+        "pixel_values" (vision families)."""
+        return self._native.main_input_name
+
+    def __call__(self, input_ids: Any = None, attention_mask: Any = None,
+                 output_hidden_states: bool = False, *, pixel_values: Any = None,
+                 interpolate_pos_encoding: bool = False,
+                 bool_masked_pos: Any = None) -> Tensor | tuple[Tensor, list[Tensor]]:
         """The head's logits ([batch, seq, vocab] for a language model, [batch, labels] for a
-        sequence classifier); a base model without a head: its last hidden state. With
-        output_hidden_states, (that, hidden_states) as transformers orders them."""
-        out = self._native.forward(input_ids, attention_mask, output_hidden_states)
+        sequence or image classifier); a base model without a head: its last hidden state. With
+        output_hidden_states, (that, hidden_states) as transformers orders them.
+
+        Text families take input_ids (and attention_mask); vision families take pixel_values
+        [batch, channels, height, width], as the first argument or by name, already resized and
+        normalised by the checkpoint's image processor. See forward for the vision options."""
+        out = self.forward(input_ids, attention_mask, output_hidden_states,
+                           pixel_values=pixel_values,
+                           interpolate_pos_encoding=interpolate_pos_encoding,
+                           bool_masked_pos=bool_masked_pos)
         main = out["logits"] if "logits" in out else out["last_hidden_state"]
         if output_hidden_states:
             return main, out["hidden_states"]
         return main
 
-    def forward(self, input_ids: Any, attention_mask: Any = None,
-                output_hidden_states: bool = False) -> dict[str, Any]:
-        """Everything the model computes: logits (with a head), last_hidden_state, pooled (BERT's
-        pooler), hidden_states (when asked)."""
-        return self._native.forward(input_ids, attention_mask, output_hidden_states)
+    def forward(self, input_ids: Any = None, attention_mask: Any = None,
+                output_hidden_states: bool = False, *, pixel_values: Any = None,
+                interpolate_pos_encoding: bool = False,
+                bool_masked_pos: Any = None) -> dict[str, Any]:
+        """Everything the model computes: logits (with a head), last_hidden_state, pooled (the
+        BERT and ViT poolers, DINOv2's pooler_output; base models only), hidden_states (when
+        asked).
+
+        pixel_values (vision families): [batch, num_channels, height, width], F32/F16/BF16
+            (VideoMAE: [batch, num_frames, num_channels, height, width]).
+        interpolate_pos_encoding: resize the learned positions (bicubic, as transformers) for an
+            image of another size than config.json's image_size; DINOv2 always does.
+        bool_masked_pos: [batch, num_patches] of 0/1 (bool or integers): the patches replaced by
+            the checkpoint's mask token."""
+        return self._native.forward(input_ids, attention_mask, output_hidden_states,
+                                    pixel_values=pixel_values,
+                                    interpolate_pos_encoding=interpolate_pos_encoding,
+                                    bool_masked_pos=bool_masked_pos)
 
     def generate(self, input_ids: Any, attention_mask: Any = None, *, max_new_tokens: int,
                  min_new_tokens: int = 0, eos_token_id: int | Sequence[int] | None = None,

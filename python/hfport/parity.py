@@ -4,11 +4,14 @@
 >>> print(report)              # plain table; rich.print(report) draws it with rich
 >>> report.ok, report.first_divergent
 >>> report = hfport.parity.compare_checkpoint("llama_dir", batch=2, seq=16, seed=0)
+>>> report = hfport.parity.compare(vit, hf_vit, pixel_values)    # vision families: pixels
+>>> report = hfport.parity.compare_checkpoint("vit_dir", image_size=(48, 40))   # resized positions
 
-Both models see the same input ids (and attention mask). Rows follow transformers'
-`output_hidden_states` tuple: the embedding output, one row per layer (decoders apply the final
-norm to the last one, as transformers does), then the logits, or for encoders the last hidden state
-and the pooled output. Each row holds the largest absolute error, the relative L2 error
+Both models see the same input ids (and attention mask), or for the vision families (ViT,
+DINOv2, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
+embedding output (for vision families: patches, class token, registers and positions), one row
+per layer (decoders apply the final norm to the last one, as transformers does), then the logits,
+or for encoders the last hidden state and the pooled output. Each row holds the largest absolute error, the relative L2 error
 ||native - reference|| / ||reference|| and the cosine similarity, computed in float64 over the
 positions the mask keeps (padding positions are free to differ). A row is over tolerance when its
 relative L2 exceeds `rtol` (default by dtype: 1e-5 for float32) or, when `atol` is given, its
@@ -21,6 +24,7 @@ natively.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -40,6 +44,10 @@ DEFAULT_RTOL: dict[torch.dtype, float] = {
 
 # Families whose reference is transformers' AutoModel (the bare encoder), not a causal LM head.
 ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
+# Encoders that read pixel values (main_input_name "pixel_values") instead of token ids: images,
+# or for VideoMAE videos [batch, frames, channels, H, W].
+VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "videomae"})
+VIDEO_FAMILIES = frozenset({"videomae"})
 
 
 @dataclass(frozen=True)
@@ -204,28 +212,35 @@ def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
     return names
 
 
-def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
-            attention_mask: Any = None, *, rtol: float | None = None,
-            atol: float | None = None, title: str = "") -> ParityReport:
-    """Run both models on `inputs` (token ids [batch, seq]) and compare every output.
+def _takes_pixels(native_model: Any) -> bool:
+    return getattr(native_model, "main_input_name", "input_ids") == "pixel_values"
 
-    `native_model`: an hfport.models.Model (anything whose ``forward(ids, mask,
-    output_hidden_states)`` returns the same dict). `hf_model`: a transformers model in eval mode,
-    run with ``output_hidden_states=True`` under ``torch.no_grad``; use eager attention for a
-    float32 comparison at 1e-5. `rtol`: relative L2 tolerance (default by the native dtype);
-    `atol`: an optional bound on the largest absolute error.
 
-    Rows: the hidden states, then what both sides return of last_hidden_state (a base model),
-    pooled (BERT's pooler) and logits (a model with a head: vocabulary logits, or a classifier's
-    scores).
-    """
+def _run_both(native_model: Any, hf_model: torch.nn.Module, inputs: Any, attention_mask: Any,
+              interpolate_pos_encoding: bool) -> tuple[dict[str, Any], Any, torch.Tensor | None]:
+    """Both models' outputs on one input, and the [batch, seq] positions the rows compare (None:
+    all)."""
+    if _takes_pixels(native_model):
+        pixels = torch.as_tensor(inputs)
+        if pixels.dim() not in (4, 5) or not pixels.is_floating_point():
+            raise ValueError("inputs must be pixel values [batch, channels, height, width] (or "
+                             "[batch, frames, channels, height, width] for a video model) "
+                             f"(float), got {pixels.dtype} of shape {list(pixels.shape)}")
+        pixels = pixels.to(torch.float32).contiguous()
+        native = native_model.forward(pixel_values=pixels, output_hidden_states=True,
+                                      interpolate_pos_encoding=interpolate_pos_encoding)
+        options = {}
+        # ViT takes the switch; DINOv2 has none (it always resizes its positions).
+        if "interpolate_pos_encoding" in inspect.signature(hf_model.forward).parameters:
+            options["interpolate_pos_encoding"] = interpolate_pos_encoding
+        with torch.no_grad():
+            reference = hf_model(pixel_values=pixels, output_hidden_states=True, **options)
+        return native, reference, None
     ids = torch.as_tensor(inputs)
     if ids.dim() != 2:
         raise ValueError(f"inputs must be token ids [batch, seq], got shape {list(ids.shape)}")
     ids = ids.to(torch.int64).contiguous()
     mask = None if attention_mask is None else torch.as_tensor(attention_mask).to(torch.int64)
-    keep = None if mask is None else mask.bool()
-
     native = native_model.forward(ids, mask, True)
     family = getattr(native_model, "family", "")
     # transformers' RWKV builds its decoding state by default, sized by hidden_size even where
@@ -234,6 +249,31 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     with torch.no_grad():
         reference = hf_model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
                              **options)
+    return native, reference, None if mask is None else mask.bool()
+
+
+def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
+            attention_mask: Any = None, *, rtol: float | None = None,
+            atol: float | None = None, title: str = "",
+            interpolate_pos_encoding: bool = False) -> ParityReport:
+    """Run both models on `inputs` and compare every output.
+
+    `inputs`: token ids [batch, seq] (with an optional attention_mask), or for a vision model
+    (main_input_name "pixel_values") pixel values [batch, channels, height, width] (VideoMAE:
+    [batch, frames, channels, height, width]), compared in float32; `interpolate_pos_encoding` resizes the position table for an image of another size
+    (passed to transformers where its forward takes it: ViT; DINOv2 always resizes).
+    `native_model`: an hfport.models.Model (anything whose ``forward`` returns the same dict).
+    `hf_model`: a transformers model in eval mode, run with ``output_hidden_states=True`` under
+    ``torch.no_grad``; use eager attention for a float32 comparison at 1e-5. `rtol`: relative L2
+    tolerance (default by the native dtype); `atol`: an optional bound on the largest absolute
+    error.
+
+    Rows: the hidden states, then what both sides return of last_hidden_state (a base model),
+    pooled (BERT's and ViT's pooler, DINOv2's pooler_output) and logits (a model with a head:
+    vocabulary logits, or a classifier's scores).
+    """
+    native, reference, keep = _run_both(native_model, hf_model, inputs, attention_mask,
+                                        interpolate_pos_encoding)
 
     native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
     main = native.get("logits", native.get("last_hidden_state"))
@@ -241,10 +281,12 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     if rtol is None:
         rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
 
+    family = getattr(native_model, "family", "")
+    is_decoder = family not in ENCODER_FAMILIES and family not in VISION_FAMILIES
     reference_hidden = list(reference.hidden_states or ())
     count = max(len(native_hidden), len(reference_hidden))
     rows = []
-    for i, name in enumerate(_hidden_state_names(family, count, family not in ENCODER_FAMILIES)):
+    for i, name in enumerate(_hidden_state_names(family, count, is_decoder)):
         a = native_hidden[i] if i < len(native_hidden) else None
         b = reference_hidden[i] if i < len(reference_hidden) else None
         rows.append(_row(name, a, b, keep, rtol, atol))
@@ -276,7 +318,7 @@ def reference_model(path: str | os.PathLike, family: str = "", *,
     if base_only:
         auto = transformers.AutoModel
     if auto is None:
-        auto = (transformers.AutoModel if family in ENCODER_FAMILIES
+        auto = (transformers.AutoModel if family in ENCODER_FAMILIES | VISION_FAMILIES
                 else transformers.AutoModelForCausalLM)
     model, info = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
                                        attn_implementation="eager", output_loading_info=True)
@@ -296,20 +338,57 @@ def random_input_ids(vocab_size: int, batch: int, seq: int, seed: int) -> torch.
     return torch.randint(0, vocab_size, (batch, seq), generator=generator)
 
 
+def random_pixel_values(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Pixel values ~ N(0, 1) (what an image processor's normalisation leaves, roughly), float32,
+    of `shape` ([batch, channels, H, W], or [batch, frames, channels, H, W] for a video), from a
+    generator seeded with `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator)
+
+
 def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16, seed: int = 0,
                        rtol: float | None = None, atol: float | None = None,
                        spec: Any = None, family: str | None = None, strict: bool = True,
                        dtype: Any = "float32", device: str = "cpu",
-                       heads: str = "auto") -> ParityReport:
+                       heads: str = "auto",
+                       image_size: int | tuple[int, int] | None = None) -> ParityReport:
     """Load the checkpoint folder `path` natively and with transformers, and compare them on
-    random token ids (what `hfport parity PATH` prints). spec, family, strict, dtype, device and
-    heads are hfport.models.from_pretrained's; the reference is the transformers class
-    config.json names, in float32."""
+    random inputs (what `hfport parity PATH` prints): token ids [batch, seq], or for a vision
+    family pixel values [batch, num_channels, H, W] of config.json's image_size (VideoMAE:
+    [batch, num_frames, num_channels, H, W]; seq unused). `image_size` (an int or (H, W); ViT and
+    DINOv2): another image size, the positions resized as transformers' interpolate_pos_encoding
+    does. spec, family, strict, dtype, device and heads
+    are hfport.models.from_pretrained's; the reference is the transformers class config.json
+    names, in float32."""
+    from hfport.errors import ArgumentError
     from hfport.models import from_pretrained
 
     model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
                             device=device, heads=heads)
     reference = reference_model(path, model.family, base_only=heads == "none")
-    ids = random_input_ids(int(model.config["vocab_size"]), batch, seq, seed)
-    title = f"{model.family}, batch {batch}, seq {seq}, seed {seed}"
-    return compare(model, reference, ids, rtol=rtol, atol=atol, title=title)
+    if not _takes_pixels(model):
+        if image_size is not None:
+            raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "
+                                f"{model.family} takes token ids")
+        ids = random_input_ids(int(model.config["vocab_size"]), batch, seq, seed)
+        title = f"{model.family}, batch {batch}, seq {seq}, seed {seed}"
+        return compare(model, reference, ids, rtol=rtol, atol=atol, title=title)
+    native_size = int(model.config["image_size"])
+    if image_size is None:
+        height = width = native_size
+    elif isinstance(image_size, int):
+        height = width = image_size
+    else:
+        height, width = (int(v) for v in image_size)
+    resized = (height, width) != (native_size, native_size)
+    channels = int(model.config["num_channels"])
+    if model.family in VIDEO_FAMILIES:
+        frames = int(model.config["num_frames"])
+        pixels = random_pixel_values((batch, frames, channels, height, width), seed)
+        title = f"{model.family}, batch {batch}, {frames} frames of {height}x{width}, seed {seed}"
+    else:
+        pixels = random_pixel_values((batch, channels, height, width), seed)
+        title = (f"{model.family}, batch {batch}, pixels {height}x{width}"
+                 f"{' (positions resized)' if resized else ''}, seed {seed}")
+    return compare(model, reference, pixels, rtol=rtol, atol=atol, title=title,
+                   interpolate_pos_encoding=resized)

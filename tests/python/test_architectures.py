@@ -7,9 +7,11 @@ and whether it runs natively. For every row a tiny random model of that architec
   `base, head reported`: the base model loads strict and the head's tensors are listed apart;
   `no`: a strict load raises LoadError;
 - native `yes`: hfport.models.from_pretrained builds it and hfport.parity.compare_checkpoint (the
-  transformers class config.json names, float32, every layer) is within tolerance; `base`: the
-  base model builds and matches transformers' base model (heads="none"); `no`: from_pretrained
-  raises an hfport error.
+  transformers class config.json names, float32, every layer) is within tolerance, on token ids,
+  or for the vision families on pixel values of config.json's image size and again of another
+  (oblong) size with the positions resized (VideoMAE: on videos of its config's frames and size,
+  the only ones its fixed positions fit); `base`: the base model builds and matches transformers'
+  base model (heads="none"); `no`: from_pretrained raises an hfport error.
 A last test checks that the table lists every architecture transformers has for each family it
 names (the AutoModel mappings), so a new task class cannot go unmentioned.
 """
@@ -142,10 +144,22 @@ def test_architecture_row(tmp_path, family, architecture, head, loads, native):
 
     if native in ("yes", "base"):
         heads = "none" if native == "base" else "auto"
-        parity = hfport.parity.compare_checkpoint(folder, batch=2, seq=8, heads=heads)
-        assert parity.ok, str(parity)
-        names = [row.name for row in parity.rows]
-        assert ("logits" in names) == (native == "yes" and head != "")
+        if family in hfport.parity.VIDEO_FAMILIES:
+            # Fixed sin-cos positions: videos of the config's frames and size only.
+            reports = [hfport.parity.compare_checkpoint(folder, batch=2, heads=heads)]
+            assert "4 frames of 16x16" in reports[0].title
+        elif family in hfport.parity.VISION_FAMILIES:
+            # Pixels of the config's size, then of another one (positions resized).
+            reports = [hfport.parity.compare_checkpoint(folder, batch=2, heads=heads,
+                                                        image_size=size)
+                       for size in (None, (40, 24))]
+            assert "pixels 32x32" in reports[0].title and "pixels 40x24" in reports[1].title
+        else:
+            reports = [hfport.parity.compare_checkpoint(folder, batch=2, seq=8, heads=heads)]
+        for parity in reports:
+            assert parity.ok, str(parity)
+            names = [row.name for row in parity.rows]
+            assert ("logits" in names) == (native == "yes" and head != "")
     else:
         assert native.startswith("no"), native
         with pytest.raises(Error):

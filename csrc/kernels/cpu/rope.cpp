@@ -9,6 +9,7 @@
 #include "core/cast.h"
 #include "core/dtype.h"
 #include "core/parallel.h"
+#include "kernels/cpu/float_math.h"
 
 namespace hfport {
 
@@ -27,7 +28,9 @@ float load_f32(const void* base, DType dtype, int64_t index) {
   return dtype == DType::F16 ? f16_to_f32(bits) : bf16_to_f32(bits);
 }
 
-// The rotation of one head row in f32 (x and out may be the same row).
+// The rotation of one head row in f32 (x and out may be the same row); cloned for AVX-512 and
+// AVX2 (float_math.h), where the loader picks the best the CPU has.
+HFPORT_SIMD_CLONES
 void rotate_row(const float* x, float* out, const float* c, const float* s, int64_t rotary,
                 bool interleaved) {
   const int64_t half = rotary / 2;

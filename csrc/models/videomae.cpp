@@ -1,0 +1,273 @@
+// VideoMAE, native. See videomae.h for the computation.
+#include "models/videomae.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/cast.h"
+#include "core/device_copy.h"
+#include "core/error.h"
+#include "models/model_inputs.h"
+#include "models/parameters.h"
+#include "models/vision_blocks.h"
+#include "models/vision_transformer.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "ops/patch_embed.h"
+
+namespace hfport::models {
+
+namespace {
+
+const std::string kFamily = "videomae";
+const std::string kWho = "native videomae model: ";
+
+// get_sinusoid_encoding_table(count, hidden): [count, hidden] F32.
+Tensor sinusoid_table(int64_t count, int64_t hidden) {
+  Tensor table = Tensor::empty(DType::F32, {count, hidden});
+  float* out = table.data_as<float>();
+  for (int64_t pos = 0; pos < count; ++pos) {
+    for (int64_t j = 0; j < hidden; ++j) {
+      const double exponent = static_cast<double>(2 * (j / 2)) / static_cast<double>(hidden);
+      const double angle = static_cast<double>(pos) / std::pow(10000.0, exponent);
+      out[pos * hidden + j] = static_cast<float>(j % 2 == 0 ? std::sin(angle) : std::cos(angle));
+    }
+  }
+  return table;
+}
+
+// [3 * hidden]: the q, k and v biases side by side, as the fused qkv projection adds them.
+Tensor joined_qkv_bias(const Parameters& params, int64_t i, int64_t hidden) {
+  const std::string p = "blk." + std::to_string(i) + ".";
+  Tensor bias = Tensor::empty(DType::F32, {3 * hidden});
+  const char* parts[] = {"attn_q.bias", "attn_k.bias", "attn_v.bias"};
+  for (int64_t which = 0; which < 3; ++which) {
+    const Tensor part = params.get(p + parts[which]).contiguous();
+    std::memcpy(bias.data_as<float>() + which * hidden, part.data(),
+                static_cast<size_t>(hidden) * sizeof(float));
+  }
+  return bias;
+}
+
+class VideoMae final : public Model {
+ public:
+  VideoMae(nlohmann::json config, Parameters params, std::string head)
+      : config_(std::move(config)), params_(std::move(params)), head_(std::move(head)) {
+    VisionTransformerVariant sizes = vision_sizes(kFamily, config_, 1e-12);
+    hidden_ = sizes.hidden;
+    image_size_ = sizes.image_size;
+    patch_size_ = sizes.patch_size;
+    channels_ = sizes.channels;
+    frames_ = config_int(kFamily, config_, "num_frames");
+    tubelet_ = config_int(kFamily, config_, "tubelet_size");
+    mean_pooling_ = config_bool(kFamily, config_, "use_mean_pooling", true);
+    if (sizes.heads <= 0 || hidden_ % sizes.heads != 0) {
+      throw ConfigError(kWho + "hidden_size " + std::to_string(hidden_) +
+                        " is not a multiple of num_attention_heads " + std::to_string(sizes.heads));
+    }
+    if (patch_size_ <= 0 || tubelet_ <= 0 || image_size_ < patch_size_ || frames_ < tubelet_) {
+      throw ConfigError(kWho + "image_size " + std::to_string(image_size_) + " and num_frames " +
+                        std::to_string(frames_) + " must hold at least one tubelet of patch_size " +
+                        std::to_string(patch_size_) + " and tubelet_size " +
+                        std::to_string(tubelet_));
+    }
+    const int64_t grid = image_size_ / patch_size_;
+    positions_ = sinusoid_table((frames_ / tubelet_) * grid * grid, hidden_);
+    const bool qkv_bias = config_bool(kFamily, config_, "qkv_bias", true);
+    for (int64_t i = 0; i < sizes.layers; ++i) {
+      PrenormBlock block = load_prenorm_block(params_, i, false, false);
+      if (qkv_bias) block.qkv_b = joined_qkv_bias(params_, i, hidden_);
+      blocks_.push_back(std::move(block));
+    }
+    options_.heads = sizes.heads;
+    options_.eps = sizes.eps;
+    options_.gelu = vision_gelu(kFamily, config_);
+  }
+
+  std::string family() const override { return kFamily; }
+  const nlohmann::json& config() const override { return config_; }
+  std::string main_input_name() const override { return "pixel_values"; }
+
+  ModelOutput forward(const Tensor&, const Tensor&, bool) override {
+    throw ArgumentError(kWho + "takes pixel_values, not input_ids");
+  }
+
+  using Model::forward_pixels;
+  ModelOutput forward_pixels(const Tensor& pixel_values, const Tensor& bool_masked_pos,
+                             bool output_hidden_states, bool interpolate_pos_encoding) override {
+    if (interpolate_pos_encoding) {
+      throw ArgumentError(kWho + "interpolate_pos_encoding is not supported: VideoMAE's "
+                          "positions are a fixed sin-cos table of config.json's num_frames and "
+                          "image_size, and transformers' VideoMAEModel takes no other size");
+    }
+    const Tensor video = checked_video(pixel_values);
+    const Tensor patches = patch_embed(video, params_.get("patch_embd.weight"),
+                                       params_.get("patch_embd.bias"),
+                                       PatchSize{patch_size_, patch_size_, tubelet_});
+    const int64_t batch = patches.shape()[0], count = patches.shape()[1];
+    Tensor h = keep_unmasked(with_positions(patches), bool_masked_pos, batch, count);
+    ModelOutput out;
+    if (output_hidden_states) out.hidden_states.push_back(h);
+    h = run_prenorm_blocks(h, blocks_, options_, output_hidden_states ? &out.hidden_states : nullptr);
+    out.last_hidden_state =
+        mean_pooling_ ? h
+                      : layer_norm(h, params_.get("output_norm.weight"),
+                                   params_.get("output_norm.bias"), options_.eps);
+    if (!head_.empty()) {
+      Tensor input;
+      if (mean_pooling_) {
+        // nn.LayerNorm(hidden_size) with torch's default eps, not config.json's layer_norm_eps.
+        input = layer_norm(token_mean(out.last_hidden_state), params_.get("cls.norm.weight"),
+                           params_.get("cls.norm.bias"), 1e-5);
+      } else {
+        input = out.last_hidden_state.select(1, 0).contiguous();
+      }
+      out.logits = linear(input, params_.get("cls.out.weight"), params_.get("cls.out.bias"));
+    }
+    return out;
+  }
+
+ private:
+  // [batch, channels, frames, H, W] view (F32, host) of pixel_values [batch, frames, channels, H, W].
+  Tensor checked_video(const Tensor& pixel_values) const {
+    if (!pixel_values.defined()) throw ArgumentError(kWho + "pixel_values is required");
+    const Shape& s = pixel_values.shape();
+    const std::string expected = "[batch, " + std::to_string(frames_) + ", " +
+                                 std::to_string(channels_) + ", " + std::to_string(image_size_) +
+                                 ", " + std::to_string(image_size_) + "]";
+    if (pixel_values.ndim() != 5 || s[0] < 1 || s[2] != channels_ || s[3] != image_size_ ||
+        s[4] != image_size_) {
+      throw ArgumentError(kWho + "pixel_values must be [batch, num_frames, num_channels, height, "
+                          "width] = " + expected + " (config.json's num_channels and image_size; "
+                          "batch >= 1), got " + shape_to_string(s));
+    }
+    if (s[1] % tubelet_ != 0) {
+      throw ArgumentError(kWho + "pixel_values has " + std::to_string(s[1]) + " frames, not a "
+                          "multiple of tubelet_size " + std::to_string(tubelet_) + ": " +
+                          shape_to_string(s));
+    }
+    if (s[1] / tubelet_ != frames_ / tubelet_) {
+      throw ArgumentError(kWho + "pixel_values must be " + expected + " (config.json's "
+                          "num_frames " + std::to_string(frames_) + ": the sin-cos positions are "
+                          "for " + std::to_string(frames_ / tubelet_) + " tubelets), got " +
+                          shape_to_string(s));
+    }
+    const DType dt = pixel_values.dtype();
+    if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16 && dt != DType::F64) {
+      throw ArgumentError(kWho + "pixel_values must be a float tensor (F32, F16, BF16 or F64), "
+                          "got " + std::string(dtype_name(dt)));
+    }
+    Tensor host = pixel_values.device().type == DeviceType::CPU ? pixel_values
+                                                                : to_device(pixel_values, Device{});
+    if (dt != DType::F32) host = cast(host, DType::F32);
+    const Shape& st = host.strides();
+    return Tensor(host.storage(), host.byte_offset(), DType::F32, {s[0], s[2], s[1], s[3], s[4]},
+                  {st[0], st[2], st[1], st[3], st[4]});
+  }
+
+  Tensor with_positions(const Tensor& patches) const {
+    const int64_t batch = patches.shape()[0], count = patches.shape()[1];
+    Tensor h = Tensor::empty(DType::F32, {batch, count, hidden_});
+    const float* x = patches.data_as<float>();
+    const float* pos = positions_.data_as<float>();
+    float* dst = h.data_as<float>();
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t i = 0; i < count * hidden_; ++i) {
+        dst[b * count * hidden_ + i] = x[b * count * hidden_ + i] + pos[i];
+      }
+    }
+    return h;
+  }
+
+  // The tokens bool_masked_pos keeps, in order: embeddings[~bool_masked_pos].reshape(batch, -1,
+  // hidden), so every row must mask as many tokens.
+  Tensor keep_unmasked(const Tensor& h, const Tensor& bool_masked_pos, int64_t batch,
+                       int64_t count) const {
+    if (!bool_masked_pos.defined()) return h;
+    const std::string what = kWho + "bool_masked_pos";
+    if (bool_masked_pos.shape() != Shape{batch, count}) {
+      throw ArgumentError(what + " must be [batch, num_patches] = " +
+                          shape_to_string({batch, count}) + ", got " +
+                          shape_to_string(bool_masked_pos.shape()));
+    }
+    if (dtype_is_floating(bool_masked_pos.dtype())) {
+      throw ArgumentError(what + " must be a bool or integer tensor, got " +
+                          std::string(dtype_name(bool_masked_pos.dtype())));
+    }
+    const Tensor mask = (bool_masked_pos.device().type == DeviceType::CPU
+                             ? bool_masked_pos
+                             : to_device(bool_masked_pos, Device{}))
+                            .contiguous();
+    std::vector<std::vector<int64_t>> kept(static_cast<size_t>(batch));
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t i = 0; i < count; ++i) {
+        const double v = load_as_f64(mask.data(), mask.dtype(), static_cast<size_t>(b * count + i));
+        if (v != 0.0 && v != 1.0) {
+          throw ArgumentError(what + " holds " + std::to_string(static_cast<int64_t>(v)) +
+                              "; only 1 (masked) and 0 (kept) are meaningful");
+        }
+        if (v == 0.0) kept[static_cast<size_t>(b)].push_back(i);
+      }
+      if (kept[static_cast<size_t>(b)].size() != kept[0].size()) {
+        throw ArgumentError(what + " must mask as many tubelets in every video (transformers "
+                            "reshapes the kept ones to [batch, -1, hidden]); row 0 keeps " +
+                            std::to_string(kept[0].size()) + ", row " + std::to_string(b) +
+                            " keeps " + std::to_string(kept[static_cast<size_t>(b)].size()));
+      }
+    }
+    const int64_t keep = static_cast<int64_t>(kept[0].size());
+    if (keep == 0) throw ArgumentError(what + " masks every tubelet; at least one must stay");
+    Tensor out = Tensor::empty(DType::F32, {batch, keep, hidden_});
+    const size_t row = static_cast<size_t>(hidden_) * sizeof(float);
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t k = 0; k < keep; ++k) {
+        const int64_t i = kept[static_cast<size_t>(b)][static_cast<size_t>(k)];
+        std::memcpy(out.data_as<float>() + (b * keep + k) * hidden_,
+                    h.data_as<float>() + (b * count + i) * hidden_, row);
+      }
+    }
+    return out;
+  }
+
+  // [batch, hidden]: the mean over the tokens, summed in float64.
+  Tensor token_mean(const Tensor& h) const {
+    const int64_t batch = h.shape()[0], seq = h.shape()[1];
+    Tensor mean = Tensor::empty(DType::F32, {batch, hidden_});
+    std::vector<double> sum(static_cast<size_t>(hidden_));
+    for (int64_t b = 0; b < batch; ++b) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t t = 0; t < seq; ++t) {
+        const float* x = h.data_as<float>() + (b * seq + t) * hidden_;
+        for (int64_t c = 0; c < hidden_; ++c) sum[static_cast<size_t>(c)] += x[c];
+      }
+      for (int64_t c = 0; c < hidden_; ++c) {
+        mean.data_as<float>()[b * hidden_ + c] =
+            static_cast<float>(sum[static_cast<size_t>(c)] / static_cast<double>(seq));
+      }
+    }
+    return mean;
+  }
+
+  nlohmann::json config_;
+  Parameters params_;
+  std::string head_;
+  std::vector<PrenormBlock> blocks_;
+  PrenormBlockOptions options_;
+  Tensor positions_;  // [patches, hidden]
+  int64_t hidden_ = 0, image_size_ = 0, patch_size_ = 0, channels_ = 0, frames_ = 0, tubelet_ = 0;
+  bool mean_pooling_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> build_videomae_model(nlohmann::json config,
+                                            std::vector<std::pair<std::string, Tensor>> state,
+                                            const std::string& head) {
+  require_head(kFamily, head, {"", "video_classification"});
+  Parameters params = f32_parameters(kFamily, std::move(state));
+  return std::make_unique<VideoMae>(std::move(config), std::move(params), head);
+}
+
+}  // namespace hfport::models

@@ -1,0 +1,296 @@
+// The ViT-family image encoder, native. See vision_transformer.h for the computation.
+#include "models/vision_transformer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/cast.h"
+#include "core/device_copy.h"
+#include "core/error.h"
+#include "models/model_inputs.h"
+#include "models/parameters.h"
+#include "models/vision_blocks.h"
+#include "ops/interpolate.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "ops/patch_embed.h"
+
+namespace hfport::models {
+
+namespace {
+
+std::string dims(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+
+class VisionTransformer final : public Model {
+ public:
+  VisionTransformer(VisionTransformerVariant v, nlohmann::json config, Parameters params,
+                    std::string head)
+      : v_(std::move(v)), config_(std::move(config)), params_(std::move(params)),
+        head_(std::move(head)) {
+    if (v_.heads <= 0 || v_.hidden % v_.heads != 0) {
+      throw ConfigError("native " + v_.family + " model: hidden_size " + std::to_string(v_.hidden) +
+                        " is not a multiple of num_attention_heads " + std::to_string(v_.heads));
+    }
+    if (v_.patch_size <= 0 || v_.image_size < v_.patch_size) {
+      throw ConfigError("native " + v_.family + " model: image_size " +
+                        std::to_string(v_.image_size) + " must hold at least one patch of " +
+                        "patch_size " + std::to_string(v_.patch_size));
+    }
+    grid_ = v_.image_size / v_.patch_size;
+    // The tables the embeddings read element by element, contiguous once here.
+    cls_ = params_.get("cls_embd").contiguous();
+    pos_ = params_.get("pos_embd").contiguous();
+    if (v_.registers > 0) registers_ = params_.get("register_embd").contiguous();
+    if (const Tensor* token = params_.find("mask_embd")) mask_token_ = token->contiguous();
+    for (int64_t i = 0; i < v_.layers; ++i) {
+      layers_.push_back(load_prenorm_block(params_, i, v_.swiglu, v_.layer_scale));
+    }
+    block_options_.heads = v_.heads;
+    block_options_.eps = v_.eps;
+    block_options_.swiglu = v_.swiglu;
+    block_options_.gelu = v_.gelu;
+  }
+
+  std::string family() const override { return v_.family; }
+  const nlohmann::json& config() const override { return config_; }
+  std::string main_input_name() const override { return "pixel_values"; }
+
+  ModelOutput forward(const Tensor&, const Tensor&, bool) override {
+    throw ArgumentError("native " + v_.family + " model: takes pixel_values, not input_ids");
+  }
+
+  using Model::forward_pixels;
+  ModelOutput forward_pixels(const Tensor& pixel_values, const Tensor& bool_masked_pos,
+                             bool output_hidden_states, bool interpolate_pos_encoding) override {
+    const Tensor pixels = checked_pixels(pixel_values, interpolate_pos_encoding);
+    const int64_t batch = pixels.shape()[0];
+    const int64_t height = pixels.shape()[2], width = pixels.shape()[3];
+    const int64_t gh = height / v_.patch_size, gw = width / v_.patch_size;
+    const Tensor mask = checked_mask(bool_masked_pos, batch, gh * gw);
+
+    ModelOutput out;
+    Tensor h = embeddings(pixels, mask, height, width);
+    if (output_hidden_states) out.hidden_states.push_back(h);
+    h = run_prenorm_blocks(h, layers_, block_options_,
+                           output_hidden_states ? &out.hidden_states : nullptr);
+    out.last_hidden_state =
+        layer_norm(h, params_.get("output_norm.weight"), params_.get("output_norm.bias"), v_.eps);
+    const Tensor first = out.last_hidden_state.select(1, 0).contiguous();  // [batch, hidden]
+    if (head_.empty()) {
+      const Tensor* pool_w = params_.find("pooler.weight");
+      if (v_.pooled == VisionTransformerVariant::Pooled::FirstToken) {
+        out.pooled = first;
+      } else if (pool_w != nullptr) {
+        out.pooled = linear(first, *pool_w, optional("pooler.bias"));
+        tanh_inplace(out.pooled);
+      }
+    } else {
+      out.logits = linear(classifier_input(out.last_hidden_state, first),
+                          params_.get("cls.out.weight"), params_.get("cls.out.bias"));
+    }
+    return out;
+  }
+
+ private:
+  Tensor optional(const std::string& name) const {
+    const Tensor* t = params_.find(name);
+    return t ? *t : Tensor();
+  }
+
+  std::string who() const { return "native " + v_.family + " model: "; }
+
+  // pixel_values as an F32 host tensor (any strides), after the shape checks transformers makes
+  // and the ones it leaves to a crash.
+  Tensor checked_pixels(const Tensor& pixel_values, bool interpolate) const {
+    if (!pixel_values.defined()) throw ArgumentError(who() + "pixel_values is required");
+    const Shape& s = pixel_values.shape();
+    const std::string expected = "[batch, " + std::to_string(v_.channels) + ", height, width]";
+    if (pixel_values.ndim() != 4 || s[0] < 1 || s[1] != v_.channels) {
+      throw ArgumentError(who() + "pixel_values must be " + expected + " (num_channels " +
+                          std::to_string(v_.channels) + ", batch >= 1), got " +
+                          shape_to_string(s));
+    }
+    const DType dt = pixel_values.dtype();
+    if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16 && dt != DType::F64) {
+      throw ArgumentError(who() + "pixel_values must be a float tensor (F32, F16, BF16 or F64), "
+                          "got " + std::string(dtype_name(dt)));
+    }
+    const bool resizes =
+        interpolate || v_.resize == VisionTransformerVariant::PositionResize::Always;
+    if (!resizes && (s[2] != v_.image_size || s[3] != v_.image_size)) {
+      throw ArgumentError(who() + "pixel_values must be [batch, " + std::to_string(v_.channels) +
+                          ", " + std::to_string(v_.image_size) + ", " +
+                          std::to_string(v_.image_size) + "] (config.json's image_size " +
+                          std::to_string(v_.image_size) + "), got " + shape_to_string(s) +
+                          "; pass interpolate_pos_encoding=True to resize the positions to "
+                          "another image size");
+    }
+    if (s[2] < v_.patch_size || s[3] < v_.patch_size) {
+      throw ArgumentError(who() + "pixel_values must be at least one patch (" +
+                          dims(v_.patch_size, v_.patch_size) + ") high and wide, got " +
+                          shape_to_string(s));
+    }
+    const Tensor host =
+        pixel_values.device().type == DeviceType::CPU ? pixel_values : to_device(pixel_values, Device{});
+    return dt == DType::F32 ? host : cast(host, DType::F32);
+  }
+
+  // bool_masked_pos [batch, patches], integer or bool, 0/1: a contiguous U8 copy, or undefined
+  // (none given, or DINOv2 without a mask token, which ignores it).
+  Tensor checked_mask(const Tensor& bool_masked_pos, int64_t batch, int64_t patches) const {
+    if (!bool_masked_pos.defined()) return Tensor();
+    const std::string what = who() + "bool_masked_pos";
+    if (bool_masked_pos.shape() != Shape{batch, patches}) {
+      throw ArgumentError(what + " must be [batch, num_patches] = " +
+                          shape_to_string({batch, patches}) + ", got " +
+                          shape_to_string(bool_masked_pos.shape()));
+    }
+    if (dtype_is_floating(bool_masked_pos.dtype())) {
+      throw ArgumentError(what + " must be a bool or integer tensor, got " +
+                          std::string(dtype_name(bool_masked_pos.dtype())));
+    }
+    if (!mask_token_.defined()) {
+      if (v_.mask_ignored_without_token) return Tensor();
+      throw ArgumentError(what + " needs the checkpoint's mask token (embeddings.mask_token), "
+                          "which this one does not have");
+    }
+    const Tensor c = (bool_masked_pos.device().type == DeviceType::CPU
+                          ? bool_masked_pos
+                          : to_device(bool_masked_pos, Device{}))
+                         .contiguous();
+    Tensor mask = Tensor::empty(DType::U8, {batch, patches});
+    for (int64_t i = 0; i < c.numel(); ++i) {
+      const double value = load_as_f64(c.data(), c.dtype(), static_cast<size_t>(i));
+      if (value != 0.0 && value != 1.0) {
+        throw ArgumentError(what + " holds " + std::to_string(static_cast<int64_t>(value)) +
+                            "; only 1 (masked) and 0 (kept) are meaningful");
+      }
+      mask.data_as<uint8_t>()[i] = static_cast<uint8_t>(value);
+    }
+    return mask;
+  }
+
+  // The positions of the patches, [gh * gw, hidden] contiguous: the table's own rows, or their
+  // bicubic resize to the grid of this image.
+  Tensor patch_positions(int64_t height, int64_t width) const {
+    const Tensor& table = pos_;  // [1, 1 + grid^2, hidden]
+    const int64_t hidden = v_.hidden;
+    const int64_t gh = height / v_.patch_size, gw = width / v_.patch_size;
+    const size_t row_bytes = static_cast<size_t>(hidden) * sizeof(float);
+    if (gh * gw == grid_ * grid_ && height == width) {
+      return Tensor(table.storage(), table.byte_offset() + row_bytes, DType::F32,
+                    {grid_ * grid_, hidden}, {hidden, 1});
+    }
+    // The grid^2 rows as [1, hidden, grid, grid], channels last, as transformers permutes them.
+    const Tensor grid(table.storage(), table.byte_offset() + row_bytes, DType::F32,
+                      {1, hidden, grid_, grid_}, {grid_ * grid_ * hidden, 1, grid_ * hidden, hidden});
+    const Tensor resized = interpolate_bicubic(grid, gh, gw, v_.antialias);  // [1, hidden, gh, gw]
+    Tensor rows = Tensor::empty(DType::F32, {gh * gw, hidden});
+    const float* src = resized.data_as<float>();
+    float* dst = rows.data_as<float>();
+    for (int64_t p = 0; p < gh * gw; ++p) {
+      for (int64_t c = 0; c < hidden; ++c) dst[p * hidden + c] = src[c * gh * gw + p];
+    }
+    return rows;
+  }
+
+  // [batch, 1 + registers + gh * gw, hidden]: class token, registers, patches, positions added.
+  Tensor embeddings(const Tensor& pixels, const Tensor& mask, int64_t height, int64_t width) const {
+    const Tensor patches = patch_embed(pixels, params_.get("patch_embd.weight"),
+                                       params_.get("patch_embd.bias"),
+                                       PatchSize{v_.patch_size, v_.patch_size});
+    const Tensor positions = patch_positions(height, width);
+    const int64_t batch = patches.shape()[0], count = patches.shape()[1], hidden = v_.hidden;
+    const int64_t seq = 1 + v_.registers + count;
+    Tensor h = Tensor::empty(DType::F32, {batch, seq, hidden});
+    const float* cls = cls_.data_as<float>();
+    const float* pos0 = pos_.data_as<float>();
+    const float* pos = positions.data_as<float>();
+    const float* registers = v_.registers > 0 ? registers_.data_as<float>() : nullptr;
+    const float* token = mask.defined() ? mask_token_.data_as<float>() : nullptr;
+    const float* patch = patches.data_as<float>();
+    float* dst = h.data_as<float>();
+    for (int64_t b = 0; b < batch; ++b) {
+      float* row = dst + b * seq * hidden;
+      for (int64_t c = 0; c < hidden; ++c) row[c] = cls[c] + pos0[c];
+      if (registers != nullptr) {
+        std::memcpy(row + hidden, registers, static_cast<size_t>(v_.registers * hidden) * 4);
+      }
+      for (int64_t p = 0; p < count; ++p) {
+        const bool masked = token != nullptr && mask.data_as<uint8_t>()[b * count + p] != 0;
+        const float* x = masked ? token : patch + (b * count + p) * hidden;
+        float* out = row + (1 + v_.registers + p) * hidden;
+        for (int64_t c = 0; c < hidden; ++c) out[c] = x[c] + pos[p * hidden + c];
+      }
+    }
+    return h;
+  }
+
+  // [batch, hidden] (the first token) or [batch, 2 * hidden] (it and the mean patch token).
+  Tensor classifier_input(const Tensor& last, const Tensor& first) const {
+    if (v_.classifier == VisionTransformerVariant::ClassifierInput::FirstToken) return first;
+    const int64_t batch = last.shape()[0], seq = last.shape()[1], hidden = v_.hidden;
+    const int64_t skip = 1 + v_.registers, count = seq - skip;
+    Tensor input = Tensor::empty(DType::F32, {batch, 2 * hidden});
+    const float* x = last.data_as<float>();
+    float* dst = input.data_as<float>();
+    std::vector<double> sum(static_cast<size_t>(hidden));
+    for (int64_t b = 0; b < batch; ++b) {
+      std::memcpy(dst + b * 2 * hidden, x + b * seq * hidden, static_cast<size_t>(hidden) * 4);
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t p = skip; p < seq; ++p) {
+        for (int64_t c = 0; c < hidden; ++c) sum[c] += x[(b * seq + p) * hidden + c];
+      }
+      for (int64_t c = 0; c < hidden; ++c) {
+        dst[b * 2 * hidden + hidden + c] = static_cast<float>(sum[c] / static_cast<double>(count));
+      }
+    }
+    return input;
+  }
+
+  VisionTransformerVariant v_;
+  nlohmann::json config_;
+  Parameters params_;
+  std::string head_;
+  std::vector<PrenormBlock> layers_;
+  PrenormBlockOptions block_options_;
+  Tensor cls_, pos_, registers_, mask_token_;  // contiguous; registers_ and mask_token_ optional
+  int64_t grid_ = 0;  // the position table's side: image_size / patch_size
+};
+
+}  // namespace
+
+GeluApproximation vision_gelu(const std::string& family, const nlohmann::json& config) {
+  const std::string act = config.value("hidden_act", std::string("gelu"));
+  if (act == "gelu") return GeluApproximation::None;
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh") return GeluApproximation::Tanh;
+  throw ConfigError("native " + family + " model: hidden_act '" + act + "' is not supported "
+                    "(gelu, gelu_new, gelu_pytorch_tanh)");
+}
+
+VisionTransformerVariant vision_sizes(const std::string& family, const nlohmann::json& config,
+                                      double default_eps) {
+  VisionTransformerVariant v;
+  v.family = family;
+  v.hidden = config_int(family, config, "hidden_size");
+  v.layers = config_int(family, config, "num_hidden_layers");
+  v.heads = config_int(family, config, "num_attention_heads");
+  v.image_size = config_int(family, config, "image_size");
+  v.patch_size = config_int(family, config, "patch_size");
+  v.channels = config_int(family, config, "num_channels");
+  v.eps = config_number(family, config, "layer_norm_eps", default_eps);
+  return v;
+}
+
+std::unique_ptr<Model> build_vision_transformer(VisionTransformerVariant variant,
+                                                nlohmann::json config,
+                                                std::vector<std::pair<std::string, Tensor>> state,
+                                                const std::string& head) {
+  require_head(variant.family, head, {"", "image_classification"});
+  Parameters params = f32_parameters(variant.family, std::move(state));
+  return std::make_unique<VisionTransformer>(std::move(variant), std::move(config),
+                                             std::move(params), head);
+}
+
+}  // namespace hfport::models
