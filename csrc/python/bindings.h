@@ -29,11 +29,8 @@ void bind_checkpoint(py::module_& m);
 void bind_mapping(py::module_& m);
 void bind_attention_ops(py::module_& ops);
 void bind_sequence_ops(py::module_& ops);
-<<<<<<< HEAD
 void bind_recurrent_ops(py::module_& ops);
-=======
 void bind_vision_ops(py::module_& ops);
->>>>>>> main
 void bind_models(py::module_& m);
 // _flash_attention_for_tests (builds with CUDA only): the flash kernel on caller-owned tensors.
 void bind_flash_attention_testing(py::module_& m);

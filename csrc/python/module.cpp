@@ -20,9 +20,6 @@ PYBIND11_MODULE(_hfport, m) {
   py::module_ ops = m.def_submodule("ops", "fused kernels on hfport.Tensor or any DLPack producer");
   bind_attention_ops(ops);
   bind_sequence_ops(ops);
-<<<<<<< HEAD
   bind_recurrent_ops(ops);
-=======
   bind_vision_ops(ops);
->>>>>>> main
 }
