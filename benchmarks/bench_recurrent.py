@@ -180,7 +180,10 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
          "`Mamba2ForCausalLM` and `RwkvForCausalLM` (eval, so with its rescaling) under "
          "`torch.no_grad()` and `use_cache=False`, on their torch paths (mamba_ssm's kernels and "
          "RWKV's CUDA kernel need a GPU). The kernel rows compare the outputs only (no final "
-         "state asked for)."),
+         "state asked for). The RWKV forward is GEMM-bound: its projections and head are about 67 "
+         "GFLOP at seq 256, which both sides run through a BLAS sgemm at the same speed, so the "
+         "WKV's gain is a small part of it; a loaded machine slows torch's side more (an earlier "
+         "run on this machine at load 2-3 gave 2.7x)."),
     ]
     return "\n".join(lines) + "\n"
 
