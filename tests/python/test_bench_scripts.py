@@ -26,7 +26,11 @@ def test_small_run_prints_every_row(script: str, rows: int) -> None:
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--small"],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    table = [line for line in result.stdout.splitlines() if line.startswith("| ")][2:]
+    # The first table holds the timed rows; a script may print more tables after it.
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("| ")), len(lines))
+    table = lines[start + 2:end]
     assert len(table) == rows, result.stdout
     for line in table:
         ratio = line.split("|")[4].strip()
