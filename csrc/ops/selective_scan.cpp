@@ -72,30 +72,12 @@ void check_optional_vector(const char* op, const char* arg, const Tensor& t, int
 // [batch, G, L, N] so that one time step's N values are adjacent.
 Tensor pack_time_varying(const Tensor& t) {
   const bool grouped = t.ndim() == 4;
-  const int64_t batch = t.shape()[0];
   const int64_t groups = grouped ? t.shape()[1] : 1;
   const int64_t n = t.shape()[grouped ? 2 : 1];
   const int64_t seqlen = t.shape()[grouped ? 3 : 2];
-  const int64_t s_b = t.strides()[0];
-  const int64_t s_g = grouped ? t.strides()[1] : 0;
-  const int64_t s_n = t.strides()[grouped ? 2 : 1];
-  const int64_t s_l = t.strides()[grouped ? 3 : 2];
-  Tensor packed = Tensor::empty(DType::F32, {batch, groups, seqlen, n});
-  float* dst = packed.data_as<float>();
-  dispatch_float(t.dtype(), [&](auto tag) {
-    using E = decltype(tag);
-    const auto* src = t.data_as<typename E::Stored>();
-    parallel_for(batch * groups, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t bg = begin; bg < end; ++bg) {
-        const auto* in = src + (bg / groups) * s_b + (bg % groups) * s_g;
-        float* out = dst + bg * seqlen * n;
-        for (int64_t i = 0; i < n; ++i) {
-          for (int64_t l = 0; l < seqlen; ++l) out[l * n + i] = E::load(in[i * s_n + l * s_l]);
-        }
-      }
-    });
-  });
-  return packed;
+  return pack_bgln_f32(t, {t.shape()[0], groups, seqlen, n},
+                       {t.strides()[0], grouped ? t.strides()[1] : 0,
+                        t.strides()[grouped ? 3 : 2], t.strides()[grouped ? 2 : 1]});
 }
 
 Device scan_device(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,

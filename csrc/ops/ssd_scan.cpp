@@ -59,26 +59,8 @@ int64_t groups_of(const char* op, const Tensor& B, int64_t dim, int64_t heads) {
 // B or C [batch, L, G, N], any float type and strides, as F32 [batch, G, L, N]: one step's N
 // values adjacent, one group's steps one after another.
 Tensor pack_group_major(const Tensor& t) {
-  const int64_t batch = t.shape()[0], seqlen = t.shape()[1], groups = t.shape()[2],
-                n = t.shape()[3];
-  const int64_t s_b = t.strides()[0], s_l = t.strides()[1], s_g = t.strides()[2],
-                s_n = t.strides()[3];
-  Tensor packed = Tensor::empty(DType::F32, {batch, groups, seqlen, n});
-  float* dst = packed.data_as<float>();
-  dispatch_float(t.dtype(), [&](auto tag) {
-    using E = decltype(tag);
-    const auto* src = t.data_as<typename E::Stored>();
-    parallel_for(batch * groups, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t bg = begin; bg < end; ++bg) {
-        const auto* in = src + (bg / groups) * s_b + (bg % groups) * s_g;
-        float* out = dst + bg * seqlen * n;
-        for (int64_t l = 0; l < seqlen; ++l) {
-          for (int64_t i = 0; i < n; ++i) out[l * n + i] = E::load(in[l * s_l + i * s_n]);
-        }
-      }
-    });
-  });
-  return packed;
+  return pack_bgln_f32(t, {t.shape()[0], t.shape()[2], t.shape()[1], t.shape()[3]},
+                       {t.strides()[0], t.strides()[2], t.strides()[1], t.strides()[3]});
 }
 
 Device scan_device(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,

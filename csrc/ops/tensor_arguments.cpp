@@ -2,6 +2,8 @@
 
 #include "core/cast.h"
 #include "core/device.h"
+#include "core/parallel.h"
+#include "kernels/cpu/float_element.h"
 
 namespace hfport {
 
@@ -113,6 +115,28 @@ void require_no_overlap(const char* op, const Tensor& out, const Tensor& input,
     throw ArgumentError(prefix(op, "out") + " shares memory with " + input_name +
                         "; pass a separate output tensor");
   }
+}
+
+Tensor pack_bgln_f32(const Tensor& t, const std::array<int64_t, 4>& sizes,
+                     const std::array<int64_t, 4>& strides) {
+  const auto [batch, groups, seqlen, n] = sizes;
+  const auto [s_b, s_g, s_l, s_n] = strides;
+  Tensor packed = Tensor::empty(DType::F32, {batch, groups, seqlen, n});
+  float* dst = packed.data_as<float>();
+  dispatch_float(t.dtype(), [&](auto tag) {
+    using E = decltype(tag);
+    const auto* src = t.data_as<typename E::Stored>();
+    parallel_for(batch * groups, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t bg = begin; bg < end; ++bg) {
+        const auto* in = src + (bg / groups) * s_b + (bg % groups) * s_g;
+        float* out = dst + bg * seqlen * n;
+        for (int64_t l = 0; l < seqlen; ++l) {
+          for (int64_t i = 0; i < n; ++i) out[l * n + i] = E::load(in[l * s_l + i * s_n]);
+        }
+      }
+    });
+  });
+  return packed;
 }
 
 Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape& shape) {

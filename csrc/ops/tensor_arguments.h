@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -50,6 +51,13 @@ void require_same_dtype(const char* op, const char* arg, const Tensor& t, const 
 // The small parameter tensors (A, D, biases, norm weights, conv weights) are read as contiguous
 // float32: converted (or made contiguous) once per call, which costs nothing next to the kernel.
 Tensor as_f32_contiguous(const Tensor& t);
+
+// A float tensor read as four logical dims [batch, groups, seqlen, n] through `strides` (element
+// strides of those dims, in that order, so [b, l, g, n] or [b, g, n, l] storage both read), copied
+// to a contiguous F32 [batch, groups, seqlen, n]: the scans' B and C with one time step's n values
+// adjacent. Parallel over (batch, group).
+Tensor pack_bgln_f32(const Tensor& t, const std::array<int64_t, 4>& sizes,
+                     const std::array<int64_t, 4>& strides);
 
 // The tensor an op writes its result into: `out` when the caller passed one (it must be a
 // contiguous host tensor of `dtype` and `shape`; tests pass one filled with NaN so that elements a
