@@ -149,18 +149,9 @@ class Gpt2Model final : public Model {
 
   Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
                         DecodeCache& cache) override {
-    auto* gpt2_cache = dynamic_cast<Gpt2Cache*>(&cache);
-    if (gpt2_cache == nullptr) {
-      throw ArgumentError("native gpt2 model: forward_cached needs a cache from this model's "
-                          "new_cache");
-    }
     const Tensor ids = checked_token_ids(kFamily, input_ids, vocab_);
+    Gpt2Cache* gpt2_cache = &own_cache<Gpt2Cache>(kFamily, cache, ids.shape()[0]);
     const int64_t seq = ids.shape()[1];
-    if (ids.shape()[0] != gpt2_cache->batch()) {
-      throw ArgumentError("native gpt2 model: input_ids has batch " +
-                          std::to_string(ids.shape()[0]) + " but the cache was made for " +
-                          std::to_string(gpt2_cache->batch()));
-    }
     const int64_t total = gpt2_cache->length() + seq;
     check_positions(gpt2_cache->length(), seq);
     if (total > gpt2_cache->capacity()) {

@@ -296,17 +296,8 @@ class LlamaModel final : public Model {
 
   Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
                         DecodeCache& cache) override {
-    auto* llama_cache = dynamic_cast<LlamaCache*>(&cache);
-    if (!llama_cache) {
-      throw Error("native " + family_ + " model: forward_cached needs a cache made by this "
-                  "model's new_cache");
-    }
     const Tensor ids = checked_token_ids(family_, input_ids, shape_.vocab);
-    if (ids.shape()[0] != llama_cache->batch()) {
-      throw Error("native " + family_ + " model: input_ids has batch " +
-                  std::to_string(ids.shape()[0]) + "; the cache was made for batch " +
-                  std::to_string(llama_cache->batch()));
-    }
+    LlamaCache* llama_cache = &own_cache<LlamaCache>(family_, cache, ids.shape()[0]);
     const int64_t past = llama_cache->length(), seq = ids.shape()[1];
     // With a mask, the keys it pads are masked and positions are generate's (decode_mask.h).
     const Tensor mask = checked_decode_mask(family_, attention_mask, ids.shape()[0], past, seq);

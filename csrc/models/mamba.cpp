@@ -132,17 +132,8 @@ class MambaModel final : public Model {
 
   Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
                         DecodeCache& cache) override {
-    auto* mamba_cache = dynamic_cast<MambaCache*>(&cache);
-    if (mamba_cache == nullptr) {
-      throw ArgumentError("native mamba model: forward_cached needs a cache from this model's "
-                          "new_cache");
-    }
     const Tensor ids = checked_token_ids(kFamily, input_ids, vocab_);
-    if (ids.shape()[0] != mamba_cache->batch()) {
-      throw ArgumentError("native mamba model: input_ids has batch " +
-                          std::to_string(ids.shape()[0]) + " but the cache was made for " +
-                          std::to_string(mamba_cache->batch()));
-    }
+    MambaCache* mamba_cache = &own_cache<MambaCache>(kFamily, cache, ids.shape()[0]);
     // Only the new tokens' columns mask anything: the state already holds the cached ones. A
     // generate step's column is all ones, so after the prompt nothing is masked, as in
     // transformers, whose Mamba drops the mask after the first step.

@@ -182,17 +182,8 @@ class Mamba2Model final : public Model {
 
   Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
                         DecodeCache& cache) override {
-    auto* own = dynamic_cast<Mamba2Cache*>(&cache);
-    if (own == nullptr) {
-      throw ArgumentError("native mamba2 model: forward_cached needs a cache from this model's "
-                          "new_cache");
-    }
     const Tensor ids = checked_token_ids(kFamily, input_ids, vocab_);
-    if (ids.shape()[0] != own->batch()) {
-      throw ArgumentError("native mamba2 model: input_ids has batch " +
-                          std::to_string(ids.shape()[0]) + " but the cache was made for " +
-                          std::to_string(own->batch()));
-    }
+    Mamba2Cache* own = &own_cache<Mamba2Cache>(kFamily, cache, ids.shape()[0]);
     // Only the new tokens' columns mask anything: the states already hold the cached ones.
     const int64_t seq = ids.shape()[1];
     const Tensor mask =

@@ -17,10 +17,29 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "core/tensor.h"
+#include "models/model.h"
 #include "models/parameters.h"
 
 namespace hfport::models {
+
+// The model's own cache type behind `cache`, for forward_cached: ArgumentError naming the family
+// when another model's new_cache made it, or when it holds another batch size than `batch`.
+template <typename OwnCache>
+OwnCache& own_cache(const std::string& family, DecodeCache& cache, int64_t batch) {
+  auto* own = dynamic_cast<OwnCache*>(&cache);
+  if (own == nullptr) {
+    throw ArgumentError("native " + family + " model: forward_cached needs a cache from this "
+                        "model's new_cache");
+  }
+  if (batch != own->batch()) {
+    throw ArgumentError("native " + family + " model: input_ids has batch " +
+                        std::to_string(batch) + " but the cache was made for " +
+                        std::to_string(own->batch()));
+  }
+  return *own;
+}
 
 // Throws Error naming the family, the head and the heads it has a forward for, unless `head` (the
 // head the load selected, "" for the base model) is one of `supported`.

@@ -209,17 +209,8 @@ class RwkvModel final : public Model {
 
   Tensor forward_cached(const Tensor& input_ids, const Tensor& attention_mask,
                         DecodeCache& cache) override {
-    auto* own = dynamic_cast<RwkvCache*>(&cache);
-    if (own == nullptr) {
-      throw ArgumentError("native " + family_ + " model: forward_cached needs a cache from this "
-                          "model's new_cache");
-    }
     const Tensor ids = checked_token_ids(family_, input_ids, vocab_);
-    if (ids.shape()[0] != own->batch()) {
-      throw ArgumentError("native " + family_ + " model: input_ids has batch " +
-                          std::to_string(ids.shape()[0]) + " but the cache was made for " +
-                          std::to_string(own->batch()));
-    }
+    RwkvCache* own = &own_cache<RwkvCache>(family_, cache, ids.shape()[0]);
     // The cached positions are in the state already; only the new columns can skip anything.
     const int64_t seq = ids.shape()[1];
     const Tensor mask =
