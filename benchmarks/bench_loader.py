@@ -508,6 +508,24 @@ def table_options(doc: str, small_help: str = "small shapes (tests)") -> argpars
     return parser
 
 
+def main_with_workdir(argv: list[str] | None, doc: str, script: str,
+                      run: Callable[[Path, bool, int], str], repeats: tuple[int, int],
+                      small_help: str = "tiny models (tests)") -> int:
+    """The main of a script that saves checkpoints into a scratch folder and prints one section:
+    table_options' flags; `repeats` is the default (small, full) when --repeats is not given; the
+    folder is removed afterwards; --write updates that file's `script` section."""
+    args = table_options(doc, small_help).parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix=f"hfport_{script}_"))
+    try:
+        section = run(workdir, args.small, args.repeats or repeats[0 if args.small else 1])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sys.stdout.write(section)
+    if args.write:
+        write_section(args.write, section, script)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true",

@@ -17,9 +17,7 @@ timed in blocks (hfport's calls, then transformers') after a warm-up, median of 
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,10 @@ import hfport
 import torch
 import transformers
 from bench_kernels import median_pair  # block timing, shared with the kernel table
-from bench_loader import machine_line, table_options, write_section  # shared by all
+from bench_loader import (  # shared by all
+    machine_line,
+    main_with_workdir,
+)
 
 transformers.utils.logging.disable_progress_bar()
 transformers.utils.logging.set_verbosity_error()
@@ -102,17 +103,7 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = table_options(__doc__, "tiny models (tests)").parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="hfport_bench_models_"))
-    try:
-        section = run(workdir, args.small, args.repeats or (2 if args.small else 5))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    sys.stdout.write(section)
-    if args.write:
-        write_section(args.write, section, "bench_models")
-    return 0
-
+    return main_with_workdir(argv, __doc__, "bench_models", run, (2, 5))
 
 if __name__ == "__main__":
     sys.exit(main())

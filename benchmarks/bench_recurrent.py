@@ -27,9 +27,7 @@ other work on the machine slows both sides, the multi-threaded parts most.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,10 @@ import hfport
 import torch
 import transformers
 from bench_kernels import median_pair  # block timing, shared with the kernel table
-from bench_loader import machine_line, table_options, write_section  # shared by all
+from bench_loader import (  # shared by all
+    machine_line,
+    main_with_workdir,
+)
 from transformers.models.mamba2 import modeling_mamba2
 from transformers.models.rwkv import modeling_rwkv
 
@@ -189,17 +190,8 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = table_options(__doc__, "tiny shapes (tests)").parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="hfport_bench_recurrent_"))
-    try:
-        section = run(workdir, args.small, args.repeats or (2 if args.small else 3))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    sys.stdout.write(section)
-    if args.write:
-        write_section(args.write, section, "bench_recurrent")
-    return 0
-
+    return main_with_workdir(argv, __doc__, "bench_recurrent", run, (2, 3),
+                             small_help="tiny shapes (tests)")
 
 if __name__ == "__main__":
     sys.exit(main())
