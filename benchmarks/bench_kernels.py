@@ -180,7 +180,8 @@ def cases(small: bool) -> list[tuple[str, str, float, Callable, Callable, Any]]:
 def attention_gflop(label: str) -> float:
     """Multiply-adds x 2 of an attention row's case: q k^T and p v over the visible keys."""
     seq = int(label.split(" S", 1)[1].split(" ", 1)[0])
-    visible = seq * (seq + 1) / 2 if "causal" in label.split(",")[1] else seq * seq
+    causal = "causal" in label and "non-causal" not in label
+    visible = seq * (seq + 1) / 2 if causal else seq * seq
     return 2 * 2 * 8 * 64 * visible / 1e9
 
 
