@@ -123,9 +123,9 @@ TEST(LlamaModel, ErrorsNameWhatIsWrong) {
   TinyCheckpoint checkpoint("llama");
   auto model = hfport::models::load_model(checkpoint.dir.path().string());
   auto cache = model->new_cache(2, 8);
-  EXPECT_TRUE(hfport_test::throws_exactly<hfport::Error>(
+  EXPECT_TRUE(hfport_test::throws_exactly<hfport::ArgumentError>(
       [&] { model->forward_cached(ids_tensor(1, {1, 2}), *cache); },
-      {"input_ids has batch 1", "made for batch 2"}));
+      {"native llama model: input_ids has batch 1 but the cache was made for 2"}));
   EXPECT_TRUE(hfport_test::throws_exactly<hfport::ArgumentError>(
       [&] { model->forward(ids_tensor(1, {1, kVocab}), Tensor(), false); },
       {"input_ids[0, 1] = 40 is outside the vocabulary [0, 40)"}));
