@@ -119,8 +119,9 @@ void require_no_overlap(const char* op, const Tensor& out, const Tensor& input,
 
 Tensor pack_bgln_f32(const Tensor& t, const std::array<int64_t, 4>& sizes,
                      const std::array<int64_t, 4>& strides) {
-  const auto [batch, groups, seqlen, n] = sizes;
-  const auto [s_b, s_g, s_l, s_n] = strides;
+  // Plain names, not structured bindings: clang before 16 cannot capture those in the lambdas.
+  const int64_t batch = sizes[0], groups = sizes[1], seqlen = sizes[2], n = sizes[3];
+  const int64_t s_b = strides[0], s_g = strides[1], s_l = strides[2], s_n = strides[3];
   Tensor packed = Tensor::empty(DType::F32, {batch, groups, seqlen, n});
   float* dst = packed.data_as<float>();
   dispatch_float(t.dtype(), [&](auto tag) {
