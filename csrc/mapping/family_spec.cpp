@@ -478,6 +478,8 @@ std::string config_model_type(const nlohmann::json& config) {
              ? config["model_type"].get<std::string>() : "";
 }
 
+}  // namespace
+
 std::vector<std::string> config_architectures(const nlohmann::json& config) {
   std::vector<std::string> architectures;
   if (config.is_object() && config.contains("architectures") && config["architectures"].is_array()) {
@@ -487,8 +489,6 @@ std::vector<std::string> config_architectures(const nlohmann::json& config) {
   }
   return architectures;
 }
-
-}  // namespace
 
 const FamilySpec& select_family(const nlohmann::json& config, const std::string& config_origin) {
   const std::string model_type = config_model_type(config);

@@ -88,6 +88,9 @@ struct FamilySpec {
 FamilySpec parse_family_spec_text(const std::string& json_text, const std::string& origin);
 FamilySpec parse_family_spec(const nlohmann::ordered_json& document, const std::string& origin);
 
+// config.json's `architectures` strings, in order (none when the field is absent or not a list).
+std::vector<std::string> config_architectures(const nlohmann::json& config);
+
 // The head whose architectures name one of config.json's `architectures` (in their order), else
 // the spec's default_head when config.json names none; null for the base model alone.
 const SpecHead* select_head(const FamilySpec& spec, const nlohmann::json& config);

@@ -150,10 +150,8 @@ std::variant<std::vector<Shape>, std::string> simulate(const SpecRule& rule, con
 // names no head of the spec.
 std::string unknown_head_note(const FamilySpec& spec, const nlohmann::json& config) {
   std::string architectures;
-  if (config.contains("architectures") && config["architectures"].is_array()) {
-    for (const auto& a : config["architectures"]) {
-      if (a.is_string()) architectures += (architectures.empty() ? "" : ", ") + a.get<std::string>();
-    }
+  for (const auto& a : config_architectures(config)) {
+    architectures += (architectures.empty() ? "" : ", ") + a;
   }
   std::string known;
   for (const auto& head : spec.heads) {
