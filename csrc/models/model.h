@@ -62,6 +62,14 @@ class Model {
   virtual ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
                               bool output_hidden_states) = 0;
 
+  // forward with the token types a tokenizer returns beside the ids (token_type_ids [batch, seq],
+  // undefined for none), as transformers' BERT-like models take them. The families with token-type
+  // embeddings (bert, roberta, albert) override it; the others accept only all-zero types (what a
+  // tokenizer gives for one segment), refusing any other with ArgumentError naming the family.
+  virtual ModelOutput forward_with_token_types(const Tensor& input_ids, const Tensor& token_type_ids,
+                                               const Tensor& attention_mask,
+                                               bool output_hidden_states);
+
   // pixel_values: [batch, num_channels, height, width], normalised as the checkpoint's image
   // processor leaves them (resizing and normalising are the processor's job, not the model's);
   // F32, F16 or BF16 (computed in F32). interpolate_pos_encoding: resize the learned positions to

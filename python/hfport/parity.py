@@ -11,7 +11,7 @@ Both models see the same input ids (and attention mask), or for the vision famil
 DINOv2, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
 embedding output (for vision families: patches, class token, registers and positions), one row
 per layer (decoders apply the final norm to the last one, as transformers does), then the logits,
-or for encoders the last hidden state and the pooled output. Each row holds the largest absolute error, the relative L2 error
+or for encoders the last hidden state and the pooler output. Each row holds the largest absolute error, the relative L2 error
 ||native - reference|| / ||reference|| and the cosine similarity, computed in float64 over the
 positions the mask keeps (padding positions are free to differ). A row is over tolerance when its
 relative L2 exceeds `rtol` (default by dtype: 1e-5 for float32) or, when `atol` is given, its
@@ -241,7 +241,7 @@ def _run_both(native_model: Any, hf_model: torch.nn.Module, inputs: Any, attenti
         raise ValueError(f"inputs must be token ids [batch, seq], got shape {list(ids.shape)}")
     ids = ids.to(torch.int64).contiguous()
     mask = None if attention_mask is None else torch.as_tensor(attention_mask).to(torch.int64)
-    native = native_model.forward(ids, mask, True)
+    native = native_model.forward(ids, mask, output_hidden_states=True)
     family = getattr(native_model, "family", "")
     # transformers' RWKV builds its decoding state by default, sized by hidden_size even where
     # the attention is narrower (attention_hidden_size), which fails; a comparison needs no state.
@@ -269,7 +269,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     error.
 
     Rows: the hidden states, then what both sides return of last_hidden_state (a base model),
-    pooled (BERT's and ViT's pooler, DINOv2's pooler_output) and logits (a model with a head:
+    pooler_output (BERT's and ViT's pooler, DINOv2's first token) and logits (a model with a head:
     vocabulary logits, or a classifier's scores).
     """
     native, reference, keep = _run_both(native_model, hf_model, inputs, attention_mask,
@@ -295,7 +295,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     if getattr(reference, "last_hidden_state", None) is not None:
         rows.append(_row("last_hidden_state", _torch(native.get("last_hidden_state")),
                          reference.last_hidden_state, keep, rtol, atol))
-    for name, reference_name, row_keep in (("pooled", "pooler_output", None),
+    for name, reference_name, row_keep in (("pooler_output", "pooler_output", None),
                                            ("logits", "logits", keep)):
         a = _torch(native.get(name))
         b = getattr(reference, reference_name, None)

@@ -3,7 +3,7 @@
 Tiny random models (hidden 32, 2 layers, 4 heads, 32x32 images of 8x8 patches; fixed seeds, every
 parameter redrawn away from its initial value, layer scales around 1 but not 1, eager attention,
 float32) are saved with save_pretrained and loaded by hfport.models.from_pretrained. Every hidden
-state, last_hidden_state, the pooled output and the classifier's logits must be within relative
+state, last_hidden_state, the pooler output and the classifier's logits must be within relative
 L2 1e-5 of transformers', at the config's image size and at 48x40 with the positions resized
 (interpolate_pos_encoding for ViT; DINOv2 always resizes). Then the mask-token path, the input
 dtypes, and the errors a caller meets, each naming what was expected. VideoMAE (4 frames of 16x16,
@@ -94,9 +94,9 @@ def assert_matches(want: Any, got: dict[str, Any]) -> None:
         assert relative_l2(torch.from_dlpack(got["last_hidden_state"]),
                            want.last_hidden_state) < TOLERANCE
     if getattr(want, "pooler_output", None) is not None:
-        assert relative_l2(torch.from_dlpack(got["pooled"]), want.pooler_output) < TOLERANCE
+        assert relative_l2(torch.from_dlpack(got["pooler_output"]), want.pooler_output) < TOLERANCE
     else:
-        assert "pooled" not in got
+        assert "pooler_output" not in got
     if getattr(want, "logits", None) is not None:
         logits = torch.from_dlpack(got["logits"])
         assert logits.shape == want.logits.shape
@@ -182,26 +182,27 @@ def test_mask_errors_name_the_expected_shape(tmp_path: Path) -> None:
 def test_pixel_dtypes_positional_call_and_head_output(tmp_path: Path) -> None:
     reference, native = build(tmp_path, "vit_classifier")
     x = pixels(2, 32, 32)
-    logits = torch.from_dlpack(native(x))  # the first argument of a vision model is its pixels
+    logits = torch.from_dlpack(native(x).logits)  # the first argument of a vision model is its pixels
     assert logits.shape == (2, 5)
-    assert torch.equal(logits, torch.from_dlpack(native(pixel_values=x)))
+    assert torch.equal(logits, torch.from_dlpack(native(pixel_values=x).logits))
     for dtype in (torch.bfloat16, torch.float16, torch.float64):
         narrow = x.to(dtype)
-        got = torch.from_dlpack(native(pixel_values=narrow))
+        got = torch.from_dlpack(native(pixel_values=narrow).logits)
         with torch.no_grad():
             want = reference(pixel_values=narrow.float()).logits
         assert relative_l2(got, want) < TOLERANCE, dtype
     # Strided pixels (channels last) read in place.
     strided = x.to(memory_format=torch.channels_last)
-    assert torch.equal(torch.from_dlpack(native(strided)), logits)
-    main, hidden = native(x, output_hidden_states=True)
+    assert torch.equal(torch.from_dlpack(native(strided).logits), logits)
+    out = native(x, output_hidden_states=True)
+    main, hidden = out.logits, out.hidden_states
     assert torch.equal(torch.from_dlpack(main), logits) and len(hidden) == 3
 
 
 def test_vit_without_pooler_returns_no_pooled(tmp_path: Path) -> None:
     reference, native = build(tmp_path, "vit", model_kwargs={"add_pooling_layer": False})
     want, got = run_both(reference, native, pixels(1, 32, 32))
-    assert want.pooler_output is None and "pooled" not in got
+    assert want.pooler_output is None and "pooler_output" not in got
     assert_matches(want, got)
 
 
@@ -232,7 +233,7 @@ def test_inputs_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
     ids = torch.zeros(1, 4, dtype=torch.int64)
     with pytest.raises(ArgumentError, match="pass input_ids or pixel_values, not both"):
         vit.forward(ids, pixel_values=pixels(1, 32, 32))
-    with pytest.raises(ArgumentError, match="attention_mask goes with input_ids"):
+    with pytest.raises(ArgumentError, match="attention_mask and token_type_ids go with input_ids"):
         vit.forward(pixel_values=pixels(1, 32, 32), attention_mask=ids)
     with pytest.raises(ArgumentError, match="pixel_values is required"):
         vit.forward()
@@ -257,7 +258,7 @@ def test_parity_report_on_pixels(tmp_path: Path) -> None:
                                    interpolate_pos_encoding=True, title="registers")
     assert report.ok, str(report)
     assert [row.name for row in report.rows] == ["embeddings", "layers.0", "layers.1",
-                                                 "last_hidden_state", "pooled"]
+                                                 "last_hidden_state", "pooler_output"]
     with pytest.raises(ValueError, match=r"pixel values \[batch, channels, height, width\]"):
         hfport.parity.compare(native, reference, torch.zeros(2, 8, dtype=torch.int64))
 

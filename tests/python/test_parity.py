@@ -33,7 +33,7 @@ class TransformersAsNative:
         self.model = model
         self.padding = padding  # a mask: its 0 positions get garbage in every output
 
-    def forward(self, ids: Any, mask: Any, output_hidden_states: bool) -> dict[str, Any]:
+    def forward(self, ids: Any, mask: Any, *, output_hidden_states: bool) -> dict[str, Any]:
         with torch.no_grad():
             out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         hidden = [h.clone() for h in out.hidden_states]
@@ -119,8 +119,8 @@ def test_missing_layers_and_shapes_are_reported(tiny_llama: LlamaForCausalLM) ->
     ids = random_input_ids(97, 1, 4, seed=7)
 
     class DropsALayer(TransformersAsNative):
-        def forward(self, ids: Any, mask: Any, output_hidden_states: bool) -> dict[str, Any]:
-            out = super().forward(ids, mask, output_hidden_states)
+        def forward(self, ids: Any, mask: Any, *, output_hidden_states: bool) -> dict[str, Any]:
+            out = super().forward(ids, mask, output_hidden_states=output_hidden_states)
             out["hidden_states"] = out["hidden_states"][:-1]
             out["logits"] = out["logits"][..., :-1]
             return out
@@ -182,8 +182,8 @@ def test_native_bert_matches_transformers(bert_dir: Path) -> None:
     for attention_mask in (None, mask):
         report = compare(model, reference, ids, attention_mask=attention_mask)
         assert report.ok, str(report)
-        assert [r.name for r in report.rows][-2:] == ["last_hidden_state", "pooled"]
-        assert report["pooled"].shape == (2, 48)
+        assert [r.name for r in report.rows][-2:] == ["last_hidden_state", "pooler_output"]
+        assert report["pooler_output"].shape == (2, 48)
 
 
 def test_swapped_layers_are_caught_at_the_first_swap(llama_dir: Path, tmp_path: Path) -> None:
@@ -249,4 +249,4 @@ def test_demo_runs_and_matches() -> None:
     assert "head: masked_lm" in result.stdout and "filled in: " in result.stdout
     assert "layers.2 + norm" in result.stdout  # the LLaMA's three layers
     assert "layers.5" in result.stdout and "last_hidden_state" in result.stdout  # MiniLM's six
-    assert "pooled" in result.stdout
+    assert "pooler_output" in result.stdout
