@@ -179,8 +179,29 @@ def run_parity(path: str, batch: int, seq: int, seed: int, as_json: bool,
     return 0 if report.ok else 1
 
 
+class _PrintVersion(argparse.Action):
+    # argparse's own "version" action folds the line to the terminal's width.
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(version_line())
+        parser.exit()
+
+
+def version_line() -> str:
+    """`hfport --version`: the version, and what this build can run on."""
+    if not _hfport.built_with_cuda():
+        cuda = "CPU only (built without CUDA)"
+    else:
+        cuda = f"CUDA compiled in, {_hfport.cuda_device_count()} device(s) visible"
+        if not _hfport.built_with_cublaslt():
+            cuda += ", without cuBLASLt"
+    return (f"hfport {_hfport.__version__} ({cuda}; Python {sys.version.split()[0]}; "
+            f"{Path(__file__).resolve().parent})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hfport", description=__doc__)
+    parser.add_argument("--version", action=_PrintVersion, nargs=0,
+                        help="print the version and the build's devices, then exit")
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="list a checkpoint's tensors and config")
     inspect.add_argument("path", help="a .safetensors file, a sharded folder, or an index.json")

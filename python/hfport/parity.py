@@ -34,6 +34,8 @@ from typing import Any
 
 import torch
 
+from hfport.errors import ArgumentError
+
 # Relative L2 a row may reach, by the dtype the native model computes in.
 DEFAULT_RTOL: dict[torch.dtype, float] = {
     torch.float64: 1e-10,
@@ -304,6 +306,19 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     return ParityReport(rows, rtol, atol, str(dtype).removeprefix("torch."), title)
 
 
+def _check_checkpoint_folder(path: str | os.PathLike) -> None:
+    """ArgumentError in one line unless `path` is a folder with a config.json: the reference is
+    built by transformers from that folder alone."""
+    folder = Path(path)
+    if not folder.is_dir():
+        what = "a file" if folder.is_file() else "not found"
+        raise ArgumentError(f"parity needs a checkpoint folder (config.json + weights), and "
+                            f"{os.fspath(path)} is {what}")
+    if not (folder / "config.json").is_file():
+        raise ArgumentError(f"parity needs the checkpoint's config.json, and {os.fspath(path)} "
+                            "has none (transformers builds the reference from it)")
+
+
 def reference_model(path: str | os.PathLike, family: str = "", *,
                     base_only: bool = False) -> torch.nn.Module:
     """transformers' model for the checkpoint folder `path`, float32, eager attention, eval mode:
@@ -312,6 +327,7 @@ def reference_model(path: str | os.PathLike, family: str = "", *,
     model (AutoModel) whatever the checkpoint's head."""
     import transformers
 
+    _check_checkpoint_folder(path)
     config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
     architectures = config.get("architectures") or []
     auto = getattr(transformers, architectures[0], None) if architectures else None
@@ -320,8 +336,17 @@ def reference_model(path: str | os.PathLike, family: str = "", *,
     if auto is None:
         auto = (transformers.AutoModel if family in ENCODER_FAMILIES | VISION_FAMILIES
                 else transformers.AutoModelForCausalLM)
-    model, info = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
-                                       attn_implementation="eager", output_loading_info=True)
+    # The folder is all there is: the hub is never asked (a wrong path would otherwise be retried
+    # there with back-off), and transformers' loading bar stays out of hfport's output.
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        model, info = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
+                                           attn_implementation="eager", output_loading_info=True,
+                                           local_files_only=True)
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     # A base encoder read from a task checkpoint saved without its pooler (BertLMHeadModel,
     # RobertaForCausalLM) gets a freshly initialised one: no part of the checkpoint, so the
     # reference drops it rather than have its noise compared.
@@ -360,9 +385,20 @@ def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16
     does. spec, family, strict, dtype, device and heads
     are hfport.models.from_pretrained's; the reference is the transformers class config.json
     names, in float32."""
-    from hfport.errors import ArgumentError
     from hfport.models import from_pretrained
 
+    _check_checkpoint_folder(path)
+    for name, value in (("batch", batch), ("seq", seq)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ArgumentError(f"compare_checkpoint: {name} must be an integer >= 1, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ArgumentError(f"compare_checkpoint: seed must be an integer in [0, 2**63), got {seed!r}")
+    if image_size is not None:
+        sizes = (image_size,) if isinstance(image_size, int) else tuple(image_size)
+        if len(sizes) not in (1, 2) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                           for v in sizes):
+            raise ArgumentError("compare_checkpoint: image_size must be an integer >= 1 or a pair "
+                                f"(height, width) of them, got {image_size!r}")
     model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
                             device=device, heads=heads)
     reference = reference_model(path, model.family, base_only=heads == "none")

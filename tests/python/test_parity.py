@@ -13,6 +13,7 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 from hfport import models
 from hfport.cli import main
 from hfport.demo import build_tiny_llama
+from hfport.errors import ArgumentError
 from hfport.parity import compare, random_input_ids, reference_model
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
@@ -221,6 +223,45 @@ def test_cli_parity_prints_the_table(llama_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["ok"] and report["rows"][-1]["shape"] == [2, 5, 256]
+
+
+def test_cli_parity_output_has_no_progress_bar(llama_dir: Path) -> None:
+    """transformers' "Loading weights" bar is its own; hfport's output shows the table only."""
+    result = run_cli("parity", str(llama_dir), "--seq", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Loading weights" not in result.stdout + result.stderr
+    assert "it/s" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "-1"], "batch must be an integer >= 1, got -1"),
+    (["--seq", "0"], "seq must be an integer >= 1, got 0"),
+    (["--seed", "-3"], r"seed must be an integer in [0, 2**63), got -3"),
+    (["--image-size", "0", "32"], "image_size must be an integer >= 1 or a pair"),
+])
+def test_cli_parity_bad_arguments_are_one_line(llama_dir: Path, args: list[str],
+                                               message: str) -> None:
+    result = run_cli("parity", str(llama_dir), *args)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"hfport: ArgumentError: compare_checkpoint: {message}")
+
+
+def test_cli_parity_on_a_file_or_missing_folder_never_asks_the_hub(llama_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """A file, a missing path or a folder without config.json: one line at once, no traceback,
+    no retries against the hub (transformers would read a path that is no folder as a repo id)."""
+    weights = next(llama_dir.glob("*.safetensors"))
+    cases = {weights: "is a file", tmp_path / "absent": "is not found",
+             tmp_path: "has none (transformers builds the reference from it)"}
+    for path, message in cases.items():
+        started = time.monotonic()
+        result = run_cli("parity", str(path))
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+        assert time.monotonic() - started < 60
+    with pytest.raises(ArgumentError, match="is a file"):
+        reference_model(weights)
 
 
 def test_cli_parity_exits_1_over_tolerance(llama_dir: Path, monkeypatch: pytest.MonkeyPatch,
