@@ -8,7 +8,7 @@
 >>> report = hfport.parity.compare_checkpoint("vit_dir", image_size=(48, 40))   # resized positions
 
 Both models see the same input ids (and attention mask), or for the vision families (ViT,
-DINOv2, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
+DINOv2, DINOv3, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
 embedding output (for vision families: patches, class token, registers and positions), one row
 per layer (decoders apply the final norm to the last one, as transformers does), then the logits,
 or for encoders the last hidden state and the pooler output. Each row holds the largest absolute error, the relative L2 error
@@ -48,7 +48,7 @@ DEFAULT_RTOL: dict[torch.dtype, float] = {
 ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
 # Encoders that read pixel values (main_input_name "pixel_values") instead of token ids: images,
 # or for VideoMAE videos [batch, frames, channels, H, W].
-VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "videomae"})
+VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "dinov3", "videomae"})
 VIDEO_FAMILIES = frozenset({"videomae"})
 
 
