@@ -56,7 +56,7 @@ def fill_masked_atoms(folder: Path, reaction: str = REACTION) -> str:
     masked = set(atoms[2::3])
     ids = [index["[CLS]"]] + [index["[MASK]"] if i in masked else index[t]
                               for i, t in enumerate(tokens)] + [index["[SEP]"]]
-    logits = torch.from_dlpack(from_pretrained(folder)(torch.tensor([ids])).logits)
+    logits = torch.utils.dlpack.from_dlpack(from_pretrained(folder)(torch.tensor([ids])).logits)
     guesses = logits[0, 1:-1].argmax(-1).tolist()
     shown = "".join("_" if i in masked else t for i, t in enumerate(tokens))
     filled = "".join(vocab[guesses[i]] if i in masked else t for i, t in enumerate(tokens))

@@ -168,7 +168,7 @@ class Model:
         return f"hfport.models.Model(family={self.family!r})"
 
 
-def from_pretrained(path: str | os.PathLike, spec: SpecArg = None, dtype: Any = "float32",
+def from_pretrained(path: str | os.PathLike[str], spec: SpecArg = None, dtype: Any = "float32",
                     device: str = "cpu", strict: bool = True, *, family: str | None = None,
                     heads: str = "auto") -> Model:
     """Load a checkpoint through its family spec and build the native model.

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.dlpack import from_dlpack
 
 from hfport.errors import ArgumentError
 
@@ -183,10 +184,12 @@ def _keep_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
 def _row(name: str, native: torch.Tensor | None, reference: torch.Tensor | None,
          keep: torch.Tensor | None, rtol: float, atol: float | None) -> ParityRow:
     nan = math.nan
-    if reference is None:
-        return ParityRow(name, tuple(native.shape), nan, nan, nan, "native only")
-    if native is None:
-        return ParityRow(name, tuple(reference.shape), nan, nan, nan, "reference only")
+    if native is None or reference is None:
+        only = native if native is not None else reference
+        if only is None:
+            raise ValueError(f"parity row {name!r}: neither side has this output")
+        status = "native only" if reference is None else "reference only"
+        return ParityRow(name, tuple(only.shape), nan, nan, nan, status)
     if native.shape != reference.shape:
         return ParityRow(name, tuple(native.shape), nan, nan, nan, "shape")
     max_abs, rel_l2, cosine = _metrics(_keep_tokens(native, keep), _keep_tokens(reference, keep))
@@ -196,7 +199,7 @@ def _row(name: str, native: torch.Tensor | None, reference: torch.Tensor | None,
 
 
 def _torch(x: Any) -> torch.Tensor | None:
-    return None if x is None else torch.from_dlpack(x)
+    return None if x is None else from_dlpack(x)
 
 
 def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
@@ -279,7 +282,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
 
     native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
     main = native.get("logits", native.get("last_hidden_state"))
-    dtype = _torch(main).dtype if main is not None else native_hidden[-1].dtype
+    dtype = from_dlpack(main).dtype if main is not None else native_hidden[-1].dtype
     if rtol is None:
         rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
 
@@ -306,7 +309,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     return ParityReport(rows, rtol, atol, str(dtype).removeprefix("torch."), title)
 
 
-def _check_checkpoint_folder(path: str | os.PathLike) -> None:
+def _check_checkpoint_folder(path: str | os.PathLike[str]) -> None:
     """ArgumentError in one line unless `path` is a folder with a config.json: the reference is
     built by transformers from that folder alone."""
     folder = Path(path)
@@ -319,7 +322,7 @@ def _check_checkpoint_folder(path: str | os.PathLike) -> None:
                             "has none (transformers builds the reference from it)")
 
 
-def reference_model(path: str | os.PathLike, family: str = "", *,
+def reference_model(path: str | os.PathLike[str], family: str = "", *,
                     base_only: bool = False) -> torch.nn.Module:
     """transformers' model for the checkpoint folder `path`, float32, eager attention, eval mode:
     the class config.json's `architectures` names (BertForMaskedLM, LlamaModel, ...), else
@@ -341,9 +344,11 @@ def reference_model(path: str | os.PathLike, family: str = "", *,
     bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()
     try:
-        model, info = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
+        # (model, loading info) with output_loading_info, whatever from_pretrained's annotation.
+        loaded: Any = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
                                            attn_implementation="eager", output_loading_info=True,
                                            local_files_only=True)
+        model, info = loaded
     finally:
         if bars:
             transformers.utils.logging.enable_progress_bar()
@@ -371,7 +376,7 @@ def random_pixel_values(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return torch.randn(shape, generator=generator)
 
 
-def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16, seed: int = 0,
+def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int = 16, seed: int = 0,
                        rtol: float | None = None, atol: float | None = None,
                        spec: Any = None, family: str | None = None, strict: bool = True,
                        dtype: Any = "float32", device: str = "cpu",

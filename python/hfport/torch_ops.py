@@ -20,12 +20,15 @@ No autograd formula is registered: these are inference kernels.
 # No `from __future__ import annotations`: torch.library reads the schema from real annotations.
 
 import torch
+from torch.utils.dlpack import from_dlpack
 
 from hfport import ops
 
+Tensor = torch.Tensor
+
 
 def _torch(result: object) -> torch.Tensor:
-    return torch.from_dlpack(result)
+    return from_dlpack(result)
 
 
 @torch.library.custom_op("hfport::attention", mutates_args=())
@@ -40,8 +43,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = 
 
 
 @attention.register_fake
-def _(q, k, v, causal=False, scale=None, attn_mask=None, key_padding_mask=None,
-      sliding_window=None, layout="bhsd"):
+def _(q: Tensor, k: Tensor, v: Tensor, causal: bool = False, scale: float | None = None,
+      attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None,
+      sliding_window: int | None = None, layout: str = "bhsd") -> Tensor:
     return q.new_empty(q.shape)
 
 
@@ -53,7 +57,7 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6,
 
 
 @rms_norm.register_fake
-def _(x, weight, eps=1e-6, add_unit_offset=False):
+def _(x: Tensor, weight: Tensor, eps: float = 1e-6, add_unit_offset: bool = False) -> Tensor:
     return x.new_empty(x.shape)
 
 
@@ -65,7 +69,8 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor | None = None,
 
 
 @layer_norm.register_fake
-def _(x, weight=None, bias=None, eps=1e-5):
+def _(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
+      eps: float = 1e-5) -> Tensor:
     return x.new_empty(x.shape)
 
 
@@ -77,7 +82,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 
 @linear.register_fake
-def _(x, weight, bias=None, activation=None):
+def _(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+      activation: str | None = None) -> Tensor:
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
@@ -100,17 +106,17 @@ def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 
 
 @gelu.register_fake
-def _(x, approximate="none"):
+def _(x: Tensor, approximate: str = "none") -> Tensor:
     return x.new_empty(x.shape)
 
 
 @silu.register_fake
-def _(x):
+def _(x: Tensor) -> Tensor:
     return x.new_empty(x.shape)
 
 
 @swiglu.register_fake
-def _(gate, up):
+def _(gate: Tensor, up: Tensor) -> Tensor:
     return gate.new_empty(gate.shape)
 
 
@@ -125,7 +131,8 @@ def rope(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
 
 
 @rope.register_fake
-def _(q, k, cos, sin, interleaved=False, rotary_dim=None, layout="bhsd"):
+def _(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor, interleaved: bool = False,
+      rotary_dim: int | None = None, layout: str = "bhsd") -> tuple[Tensor, Tensor]:
     return q.new_empty(q.shape), k.new_empty(k.shape)
 
 
@@ -137,7 +144,8 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 
 
 @causal_conv1d.register_fake
-def _(x, weight, bias=None, activation=None):
+def _(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+      activation: str | None = None) -> Tensor:
     return x.new_empty(x.shape)
 
 
@@ -151,7 +159,9 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
 
 
 @selective_scan.register_fake
-def _(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+def _(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
+      z: Tensor | None = None, delta_bias: Tensor | None = None,
+      delta_softplus: bool = False) -> Tensor:
     return u.new_empty(u.shape)
 
 
