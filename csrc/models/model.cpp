@@ -53,6 +53,11 @@ ModelOutput Model::forward_with_token_types(const Tensor& input_ids, const Tenso
   return forward(input_ids, attention_mask, output_hidden_states);
 }
 
+ModelOutput Model::forward_audio(const Tensor&, const Tensor&, bool) {
+  throw ArgumentError("native " + family() + " model: takes " + main_input_name() +
+                      ", not input_features");
+}
+
 std::vector<std::string> native_families() {
   std::vector<std::string> names;
   for (const auto& [family, build] : model_builders()) names.push_back(family);

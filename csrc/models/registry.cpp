@@ -14,6 +14,7 @@
 #include "models/rwkv.h"
 #include "models/videomae.h"
 #include "models/vit.h"
+#include "models/wav2vec2_bert.h"
 
 namespace hfport::models {
 
@@ -56,6 +57,7 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"albert", host_only("albert", build_albert_model)},
       {"vit", host_only("vit", build_vit_model)},
       {"dinov3", host_only("dinov3", build_dinov3_model)},
+      {"wav2vec2-bert", host_only("wav2vec2-bert", build_wav2vec2_bert_model)},
       {"dinov2", host_only("dinov2", [](nlohmann::json config,
                                         std::vector<std::pair<std::string, Tensor>> state,
                                         const std::string& head) {

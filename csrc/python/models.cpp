@@ -58,7 +58,29 @@ void bind_models(py::module_& m) {
            [](Model& model, const py::object& input_ids, const py::object& attention_mask,
               const py::object& token_type_ids, bool output_hidden_states,
               const py::object& pixel_values, bool interpolate_pos_encoding,
-              const py::object& bool_masked_pos) {
+              const py::object& bool_masked_pos, const py::object& input_features) {
+             if (model.main_input_name() == "input_features" || !input_features.is_none()) {
+               // An audio encoder: its features come first, as transformers' main input.
+               const py::object features = input_features.is_none() ? input_ids : input_features;
+               if ((!input_features.is_none() && !input_ids.is_none()) ||
+                   !token_type_ids.is_none() || !pixel_values.is_none()) {
+                 throw ArgumentError("forward: an audio model takes input_features and "
+                                     "attention_mask only");
+               }
+               const Tensor features_t = tensor_arg(features, "input_features");
+               const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
+               hfport::models::ModelOutput out;
+               {
+                 py::gil_scoped_release unlocked;
+                 out = model.forward_audio(features_t, mask, output_hidden_states);
+               }
+               py::dict result;
+               result["last_hidden_state"] = out.last_hidden_state;
+               if (output_hidden_states) {
+                 result["hidden_states"] = py::tuple(py::cast(out.hidden_states));
+               }
+               return result;
+             }
              const bool takes_pixels = model.main_input_name() == "pixel_values";
              // A vision model's first argument is its pixel values (transformers' main input).
              py::object pixels = pixel_values;
@@ -103,7 +125,7 @@ void bind_models(py::module_& m) {
            py::arg("token_type_ids") = py::none(), py::kw_only(),
            py::arg("output_hidden_states") = false,
            py::arg("pixel_values") = py::none(), py::arg("interpolate_pos_encoding") = false,
-           py::arg("bool_masked_pos") = py::none())
+           py::arg("bool_masked_pos") = py::none(), py::arg("input_features") = py::none())
       .def("generate",
            [](Model& model, py::handle input_ids, const py::object& attention_mask,
               int64_t max_new_tokens, int64_t min_new_tokens, const py::object& eos_token_id,

@@ -91,19 +91,19 @@ class Model:
     def __call__(self, input_ids: Any = None, attention_mask: Any = None,
                  token_type_ids: Any = None, *, output_hidden_states: bool = False,
                  pixel_values: Any = None, interpolate_pos_encoding: bool = False,
-                 bool_masked_pos: Any = None) -> ModelOutput:
+                 bool_masked_pos: Any = None, input_features: Any = None) -> ModelOutput:
         """The forward pass, called as transformers' models are: ``model(**tokenizer(texts,
         padding=True, return_tensors="pt"))`` or ``model(pixel_values)``. See forward."""
         return self.forward(input_ids, attention_mask, token_type_ids,
                             output_hidden_states=output_hidden_states,
                             pixel_values=pixel_values,
                             interpolate_pos_encoding=interpolate_pos_encoding,
-                            bool_masked_pos=bool_masked_pos)
+                            bool_masked_pos=bool_masked_pos, input_features=input_features)
 
     def forward(self, input_ids: Any = None, attention_mask: Any = None,
                 token_type_ids: Any = None, *, output_hidden_states: bool = False,
                 pixel_values: Any = None, interpolate_pos_encoding: bool = False,
-                bool_masked_pos: Any = None) -> ModelOutput:
+                bool_masked_pos: Any = None, input_features: Any = None) -> ModelOutput:
         """A ModelOutput with transformers' names: logits (with a head: [batch, seq, vocab] for a
         language model, [batch, labels] for a sequence or image classifier), last_hidden_state,
         pooler_output (the BERT and ViT poolers, DINOv2's first token; base models only),
@@ -117,12 +117,14 @@ class Model:
         interpolate_pos_encoding: resize the learned positions (bicubic, as transformers) for an
             image of another size than config.json's image_size; DINOv2 always does.
         bool_masked_pos: [batch, num_patches] of 0/1 (bool or integers): the patches replaced by
-            the checkpoint's mask token."""
+            the checkpoint's mask token.
+        input_features (audio encoders, Wav2Vec2-BERT; first argument or by name): [batch,
+            frames, features], the feature extractor's output, with its attention_mask."""
         return ModelOutput(self._native.forward(
             input_ids, attention_mask, token_type_ids,
             output_hidden_states=output_hidden_states, pixel_values=pixel_values,
             interpolate_pos_encoding=interpolate_pos_encoding,
-            bool_masked_pos=bool_masked_pos))
+            bool_masked_pos=bool_masked_pos, input_features=input_features))
 
     def generate(self, input_ids: Any, attention_mask: Any = None, *, max_new_tokens: int,
                  min_new_tokens: int = 0, eos_token_id: int | Sequence[int] | None = None,

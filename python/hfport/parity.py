@@ -50,6 +50,9 @@ ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
 # Encoders that read pixel values (main_input_name "pixel_values") instead of token ids: images,
 # or for VideoMAE videos [batch, frames, channels, H, W].
 VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "dinov3", "videomae"})
+# Encoders that read an audio front end's features [batch, frames, features] (main_input_name
+# "input_features") with an optional attention_mask over the frames.
+AUDIO_ENCODER_FAMILIES = frozenset({"wav2vec2-bert"})
 VIDEO_FAMILIES = frozenset({"videomae"})
 
 
@@ -211,6 +214,9 @@ def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
     if family in ("rwkv", "rwkv_original"):
         # RwkvModel: each block's output (after the inference rescaling), then ln_out of the last.
         return [f"layers.{i}" for i in range(count - 1)] + ["ln_out"]
+    if family in AUDIO_ENCODER_FAMILIES:
+        # Wav2Vec2BertModel: the projected features, then each conformer block's output.
+        return ["feature_projection"] + [f"layers.{i}" for i in range(count - 1)]
     names = ["embeddings"] + [f"layers.{i}" for i in range(count - 1)]
     if is_decoder and count > 1:
         names[-1] += " + norm"  # transformers applies the final norm to the last entry
@@ -225,6 +231,19 @@ def _run_both(native_model: Any, hf_model: torch.nn.Module, inputs: Any, attenti
               interpolate_pos_encoding: bool) -> tuple[dict[str, Any], Any, torch.Tensor | None]:
     """Both models' outputs on one input, and the [batch, seq] positions the rows compare (None:
     all)."""
+    if getattr(native_model, "main_input_name", "") == "input_features":
+        features = torch.as_tensor(inputs)
+        if features.dim() != 3 or not features.is_floating_point():
+            raise ValueError("inputs must be input features [batch, frames, features] (float), "
+                             f"got {features.dtype} of shape {list(features.shape)}")
+        features = features.to(torch.float32).contiguous()
+        mask = None if attention_mask is None else torch.as_tensor(attention_mask).to(torch.int64)
+        native = native_model.forward(input_features=features, attention_mask=mask,
+                                      output_hidden_states=True)
+        with torch.no_grad():
+            reference = hf_model(input_features=features, attention_mask=mask,
+                                 output_hidden_states=True)
+        return native, reference, None if mask is None else mask.bool()
     if _takes_pixels(native_model):
         pixels = torch.as_tensor(inputs)
         if pixels.dim() not in (4, 5) or not pixels.is_floating_point():
@@ -287,7 +306,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
         rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
 
     family = getattr(native_model, "family", "")
-    is_decoder = family not in ENCODER_FAMILIES and family not in VISION_FAMILIES
+    is_decoder = family not in ENCODER_FAMILIES | VISION_FAMILIES | AUDIO_ENCODER_FAMILIES
     reference_hidden = list(reference.hidden_states or ())
     count = max(len(native_hidden), len(reference_hidden))
     rows = []
@@ -337,7 +356,8 @@ def reference_model(path: str | os.PathLike[str], family: str = "", *,
     if base_only:
         auto = transformers.AutoModel
     if auto is None:
-        auto = (transformers.AutoModel if family in ENCODER_FAMILIES | VISION_FAMILIES
+        auto = (transformers.AutoModel
+                if family in ENCODER_FAMILIES | VISION_FAMILIES | AUDIO_ENCODER_FAMILIES
                 else transformers.AutoModelForCausalLM)
     # The folder is all there is: the hub is never asked (a wrong path would otherwise be retried
     # there with back-off), and transformers' loading bar stays out of hfport's output.
@@ -407,6 +427,15 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
     model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
                             device=device, heads=heads)
     reference = reference_model(path, model.family, base_only=heads == "none")
+    if model.main_input_name == "input_features":
+        if image_size is not None:
+            raise ArgumentError("compare_checkpoint: image_size is for the vision families; "
+                                f"{model.family} takes input features")
+        width = int(model.config["feature_projection_input_dim"])
+        generator = torch.Generator().manual_seed(seed)
+        features = torch.randn((batch, seq, width), generator=generator)
+        title = f"{model.family}, batch {batch}, {seq} frames, seed {seed}"
+        return compare(model, reference, features, rtol=rtol, atol=atol, title=title)
     if not _takes_pixels(model):
         if image_size is not None:
             raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "
