@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/json_strict.h"
+#include "core/name_suggestions.h"
 #include "core/regular_file.h"
 
 namespace hfport {
@@ -240,11 +241,61 @@ void Checkpoint::read_config(const std::string& folder) {
   config_ = std::move(parsed.value);
 }
 
+void Checkpoint::check_open() const {
+  if (closed_) {
+    throw CheckpointClosedError("checkpoint '" + path_ + "' is closed; open it again "
+                                "(hfport.open) to read more tensors");
+  }
+}
+
+void Checkpoint::close() {
+  closed_ = true;
+  // Entries point into the shards' headers: cleared with them.
+  entries_.clear();
+  names_.clear();
+  names_.shrink_to_fit();
+  shards_.clear();
+  metadata_.clear();
+  config_ = nullptr;
+}
+
+const std::vector<std::shared_ptr<SafetensorsFile>>& Checkpoint::shards() const {
+  check_open();
+  return shards_;
+}
+
+const std::vector<std::string>& Checkpoint::names() const {
+  check_open();
+  return names_;
+}
+
+bool Checkpoint::contains(const std::string& name) const {
+  check_open();
+  return entries_.count(name) != 0;
+}
+
+const std::map<std::string, std::string>& Checkpoint::metadata() const {
+  check_open();
+  return metadata_;
+}
+
+const nlohmann::json& Checkpoint::config() const {
+  check_open();
+  return config_;
+}
+
 const Checkpoint::Entry& Checkpoint::entry(const std::string& name) const {
+  check_open();
   auto it = entries_.find(name);
   if (it == entries_.end()) {
-    throw TensorNotFoundError("no tensor '" + name + "' in '" + path_ + "' (" +
-                              std::to_string(entries_.size()) + " tensors)");
+    std::string message = "no tensor '" + name + "' in '" + path_ + "' (" +
+                          std::to_string(entries_.size()) + " tensors)";
+    const std::vector<std::string> close = closest_names(name, names_);
+    for (size_t i = 0; i < close.size(); ++i) {
+      message += (i == 0 ? "; did you mean '" : "', '") + close[i];
+    }
+    if (!close.empty()) message += "'?";
+    throw TensorNotFoundError(message);
   }
   return it->second;
 }

@@ -31,20 +31,28 @@ class Checkpoint {
 
   const std::string& path() const { return path_; }     // what was opened
   bool is_sharded() const { return !index_path_.empty(); }
-  const std::vector<std::shared_ptr<SafetensorsFile>>& shards() const { return shards_; }
 
-  const std::vector<std::string>& names() const { return names_; }  // sorted
-  size_t size() const { return names_.size(); }
-  bool contains(const std::string& name) const { return entries_.count(name) != 0; }
-  const TensorInfo& info(const std::string& name) const;        // throws TensorNotFoundError
+  // Drops this checkpoint's hold on its files; every accessor below then throws
+  // CheckpointClosedError. Views already taken stay valid: each holds its file's mapping (or
+  // buffer) itself, which is released when the last of them is gone. Like closing a file, it must
+  // not race with another thread reading through this checkpoint.
+  void close();
+  bool closed() const { return closed_; }
+
+  const std::vector<std::shared_ptr<SafetensorsFile>>& shards() const;
+  const std::vector<std::string>& names() const;  // sorted
+  size_t size() const { return names().size(); }
+  bool contains(const std::string& name) const;
+  // TensorNotFoundError naming the checkpoint and the closest names ("did you mean") if absent.
+  const TensorInfo& info(const std::string& name) const;
   const SafetensorsFile& shard_of(const std::string& name) const;
   Tensor tensor(const std::string& name) const;                 // zero-copy view
 
   // A single file's __metadata__; for a sharded checkpoint the index's "metadata" (values that are
   // not strings written as JSON text, e.g. "total_size").
-  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::map<std::string, std::string>& metadata() const;
   // Parsed config.json, or null when the checkpoint has none.
-  const nlohmann::json& config() const { return config_; }
+  const nlohmann::json& config() const;
 
  private:
   struct Entry {
@@ -57,6 +65,7 @@ class Checkpoint {
   void open_single(const std::string& file, FileAccess access);
   void open_index(const std::string& index_file, FileAccess access);
   void read_config(const std::string& folder);
+  void check_open() const;  // CheckpointClosedError after close()
 
   std::string path_;
   std::string index_path_;
@@ -65,6 +74,7 @@ class Checkpoint {
   std::vector<std::string> names_;
   std::map<std::string, std::string> metadata_;
   nlohmann::json config_;
+  bool closed_ = false;
 };
 
 }  // namespace hfport

@@ -12,23 +12,18 @@ namespace hfport {
 
 namespace {
 
-// DLPack 1.x codes absent from the 0.6 header.
-constexpr uint8_t kDLBoolCode = 6;
-constexpr uint8_t kDLFloat8E4M3FnCode = 10;
-constexpr uint8_t kDLFloat8E5M2Code = 12;
-
 DLDataType to_dl_dtype(DType dtype) {
   const uint8_t bits = static_cast<uint8_t>(dtype_size(dtype) * 8);
   switch (dtype) {
-    case DType::BOOL: return {kDLBoolCode, 8, 1};
+    case DType::BOOL: return {kDLBool, 8, 1};
     case DType::U8: case DType::U16: case DType::U32: case DType::U64:
       return {kDLUInt, bits, 1};
     case DType::I8: case DType::I16: case DType::I32: case DType::I64:
       return {kDLInt, bits, 1};
     case DType::F16: case DType::F32: case DType::F64: return {kDLFloat, bits, 1};
     case DType::BF16: return {kDLBfloat, 16, 1};
-    case DType::F8_E4M3: return {kDLFloat8E4M3FnCode, 8, 1};
-    case DType::F8_E5M2: return {kDLFloat8E5M2Code, 8, 1};
+    case DType::F8_E4M3: return {kDLFloat8_e4m3fn, 8, 1};
+    case DType::F8_E5M2: return {kDLFloat8_e5m2, 8, 1};
   }
   throw DLPackError("unhandled dtype");
 }
@@ -62,34 +57,29 @@ std::optional<DType> from_dl_dtype(DLDataType t) {
     case kDLBfloat:
       if (t.bits == 16) return DType::BF16;
       break;
-    case kDLBoolCode:
+    case kDLBool:
       if (t.bits == 8) return DType::BOOL;
       break;
-    case kDLFloat8E4M3FnCode:
+    case kDLFloat8_e4m3fn:
       if (t.bits == 8) return DType::F8_E4M3;
       break;
-    case kDLFloat8E5M2Code:
+    case kDLFloat8_e5m2:
       if (t.bits == 8) return DType::F8_E5M2;
       break;
   }
   return std::nullopt;
 }
 
-// What an exported DLManagedTensor owns: the view (and so the storage) and the shape arrays.
+// What an exported DLManagedTensor(Versioned) owns: the view (and so the storage) and the shape
+// arrays.
 struct ExportContext {
   Tensor tensor;
   std::vector<int64_t> shape;
   std::vector<int64_t> strides;
 };
 
-void delete_export(DLManagedTensor* managed) {
-  delete static_cast<ExportContext*>(managed->manager_ctx);
-  delete managed;
-}
-
-}  // namespace
-
-DLManagedTensor* to_dlpack(const Tensor& tensor) {
+// The DLTensor describing `tensor` and the context that keeps what it points at alive.
+std::unique_ptr<ExportContext> describe(const Tensor& tensor, DLTensor& dl) {
   Shape strides = tensor.strides();
   for (int64_t& stride : strides) {
     // An empty tensor's strides address nothing: a negative one is exported as 0.
@@ -103,8 +93,6 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
   }
   auto context = std::make_unique<ExportContext>(
       ExportContext{tensor, tensor.shape(), std::move(strides)});
-  auto managed = std::make_unique<DLManagedTensor>();
-  DLTensor& dl = managed->dl_tensor;
   dl.data = tensor.data();
   const Device device = tensor.device();
   dl.device = device.type == DeviceType::CPU ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, device.index};
@@ -113,8 +101,37 @@ DLManagedTensor* to_dlpack(const Tensor& tensor) {
   dl.shape = context->shape.data();
   dl.strides = context->strides.data();
   dl.byte_offset = 0;
+  return context;
+}
+
+template <typename Managed>
+void delete_export(Managed* managed) {
+  delete static_cast<ExportContext*>(managed->manager_ctx);
+  delete managed;
+}
+
+// The tensor viewing a producer's DLTensor; `owner` calls the producer's deleter when dropped
+// (it is dropped on every throw here, and held by the storage otherwise).
+Tensor import_view(const DLTensor& dl, std::shared_ptr<void> owner, bool read_only);
+
+}  // namespace
+
+DLManagedTensor* to_dlpack(const Tensor& tensor) {
+  auto managed = std::make_unique<DLManagedTensor>();
+  auto context = describe(tensor, managed->dl_tensor);
   managed->manager_ctx = context.release();
-  managed->deleter = delete_export;
+  managed->deleter = delete_export<DLManagedTensor>;
+  return managed.release();
+}
+
+DLManagedTensorVersioned* to_dlpack_versioned(const Tensor& tensor, uint64_t extra_flags) {
+  auto managed = std::make_unique<DLManagedTensorVersioned>();
+  auto context = describe(tensor, managed->dl_tensor);
+  managed->version = {DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION};
+  managed->flags = extra_flags;
+  if (tensor.storage()->read_only()) managed->flags |= DLPACK_FLAG_BITMASK_READ_ONLY;
+  managed->manager_ctx = context.release();
+  managed->deleter = delete_export<DLManagedTensorVersioned>;
   return managed.release();
 }
 
@@ -138,7 +155,25 @@ Tensor from_dlpack(DLManagedTensor* managed) {
   std::shared_ptr<DLManagedTensor> owner(managed, [](DLManagedTensor* m) {
     if (m->deleter) m->deleter(m);
   });
-  const DLTensor& dl = managed->dl_tensor;
+  return import_view(managed->dl_tensor, std::move(owner), false);
+}
+
+Tensor from_dlpack(DLManagedTensorVersioned* managed) {
+  std::shared_ptr<DLManagedTensorVersioned> owner(managed, [](DLManagedTensorVersioned* m) {
+    if (m->deleter) m->deleter(m);
+  });
+  if (managed->version.major != DLPACK_MAJOR_VERSION) {
+    throw DLPackError("DLPack tensor has version " + std::to_string(managed->version.major) + "." +
+                      std::to_string(managed->version.minor) + "; hfport reads major version " +
+                      std::to_string(DLPACK_MAJOR_VERSION));
+  }
+  const bool read_only = (managed->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0;
+  return import_view(managed->dl_tensor, std::move(owner), read_only);
+}
+
+namespace {
+
+Tensor import_view(const DLTensor& dl, std::shared_ptr<void> owner, bool read_only) {
   const auto dtype = from_dl_dtype(dl.dtype);
   if (!dtype) {
     throw DLPackError("DLPack tensor has dtype code " + std::to_string(dl.dtype.code) + ", " +
@@ -182,7 +217,8 @@ Tensor from_dlpack(DLManagedTensor* managed) {
   if (empty) {
     // Nothing will be read: keep the producer's pointer (often null) without offsetting it.
     auto storage = std::make_shared<ExternalStorage>(static_cast<std::byte*>(dl.data), 0, device,
-                                                     [owner]() mutable { owner.reset(); });
+                                                     [owner]() mutable { owner.reset(); },
+                                                     read_only);
     return Tensor(std::move(storage), 0, *dtype, std::move(shape), std::move(strides));
   }
   int64_t numel = 1;
@@ -228,9 +264,12 @@ Tensor from_dlpack(DLManagedTensor* managed) {
   // Releasing the storage drops `owner`, which calls the producer's deleter.
   auto storage = std::make_shared<ExternalStorage>(reinterpret_cast<std::byte*>(base),
                                                    static_cast<size_t>(span), device,
-                                                   [owner]() mutable { owner.reset(); });
+                                                   [owner]() mutable { owner.reset(); },
+                                                   read_only);
   return Tensor(std::move(storage), static_cast<size_t>(-lowest_bytes), *dtype, std::move(shape),
                 std::move(strides));
 }
+
+}  // namespace
 
 }  // namespace hfport

@@ -32,6 +32,7 @@
 //   ├── LoadError                 a strict load found missing, unexpected or mismatched tensors
 //   ├── ArgumentError             an op given a tensor or option it cannot take (shape, dtype, strides)
 //   ├── TensorNotFoundError       no tensor of that name (in Python also a KeyError)
+//   ├── CheckpointClosedError     a checkpoint used after close() (in Python also a ValueError)
 //   ├── SliceError                an index or slice outside a tensor's shape
 //   ├── DTypeConversionError      a cast between dtypes hfport does not convert
 //   ├── DLPackError               a tensor that cannot cross DLPack (device, dtype, lanes)
@@ -91,6 +92,7 @@ HFPORT_ERROR_CLASS(ExpressionError, SpecError)
 HFPORT_ERROR_CLASS(LoadError, Error)
 HFPORT_ERROR_CLASS(ArgumentError, Error)
 HFPORT_ERROR_CLASS(TensorNotFoundError, Error)
+HFPORT_ERROR_CLASS(CheckpointClosedError, Error)
 HFPORT_ERROR_CLASS(SliceError, Error)
 HFPORT_ERROR_CLASS(DTypeConversionError, Error)
 HFPORT_ERROR_CLASS(DLPackError, Error)

@@ -27,6 +27,10 @@ class Storage {
   virtual std::byte* data() const = 0;
   virtual size_t size() const = 0;
   virtual Device device() const { return {}; }
+  // Bytes a consumer must not write: memory a DLPack producer lent read-only (a numpy array with
+  // writeable=False). Exports of it carry DLPack's READ_ONLY flag. hfport's own memory, mapped
+  // files included (MAP_PRIVATE: writes stay in this process), is writable.
+  virtual bool read_only() const { return false; }
 };
 
 // 64-byte aligned host memory; zero-filled only when asked (like torch.empty vs torch.zeros).
@@ -51,11 +55,14 @@ class HostStorage final : public Storage {
 void prefault_for_write(void* data, size_t size);
 
 // Bytes owned elsewhere (a torch or numpy array imported through DLPack); `release` runs once,
-// when the last view is gone, and hands the memory back to its owner.
+// when the last view is gone, and hands the memory back to its owner. `read_only` when the owner
+// lent them so (DLPack 1.x's READ_ONLY flag).
 class ExternalStorage final : public Storage {
  public:
-  ExternalStorage(std::byte* data, size_t size, Device device, std::function<void()> release)
-      : data_(data), size_(size), device_(device), release_(std::move(release)) {}
+  ExternalStorage(std::byte* data, size_t size, Device device, std::function<void()> release,
+                  bool read_only = false)
+      : data_(data), size_(size), device_(device), release_(std::move(release)),
+        read_only_(read_only) {}
   ~ExternalStorage() override {
     if (release_) release_();
   }
@@ -65,12 +72,14 @@ class ExternalStorage final : public Storage {
   std::byte* data() const override { return data_; }
   size_t size() const override { return size_; }
   Device device() const override { return device_; }
+  bool read_only() const override { return read_only_; }
 
  private:
   std::byte* data_;
   size_t size_;
   Device device_;
   std::function<void()> release_;
+  bool read_only_;
 };
 
 }  // namespace hfport

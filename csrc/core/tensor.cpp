@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "core/cuda_storage.h"
 #include "core/error.h"
@@ -125,6 +126,14 @@ Tensor Tensor::select(int64_t dim, int64_t index) const {
   if (out.numel() > 0) {  // as in slice
     out.byte_offset_ += static_cast<size_t>(i * strides_[d]) * dtype_size(dtype_);
   }
+  return out;
+}
+
+Tensor Tensor::transpose(int64_t a, int64_t b) const {
+  const int64_t da = checked_dim(a), db = checked_dim(b);
+  Tensor out = *this;
+  std::swap(out.shape_[da], out.shape_[db]);
+  std::swap(out.strides_[da], out.strides_[db]);
   return out;
 }
 

@@ -52,6 +52,8 @@ class Tensor {
   // caller or checked here); `select` removes it (a[index]). Both throw SliceError when out of range.
   Tensor slice(int64_t dim, int64_t start, int64_t stop, int64_t step = 1) const;
   Tensor select(int64_t dim, int64_t index) const;
+  // dims `a` and `b` swapped (negative counts from the end): shape and strides only, no copy.
+  Tensor transpose(int64_t a, int64_t b) const;
   // Same bytes, new shape; only for contiguous tensors.
   Tensor view(const Shape& shape) const;
   // Same bytes read as another dtype of the same size (BF16 as U16, say).

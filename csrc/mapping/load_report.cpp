@@ -9,6 +9,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/name_suggestions.h"
+
 namespace hfport {
 
 std::string_view param_status_name(ParamStatus status) {
@@ -67,25 +69,6 @@ std::string render_set(const std::set<int64_t>& values) {
   }
   return "{" + out + "}";
 }
-
-size_t edit_distance(const std::string& a, const std::string& b, size_t limit) {
-  const size_t n = a.size(), m = b.size();
-  if ((n > m ? n - m : m - n) > limit) return limit + 1;
-  std::vector<size_t> row(m + 1), next(m + 1);
-  for (size_t j = 0; j <= m; ++j) row[j] = j;
-  for (size_t i = 1; i <= n; ++i) {
-    next[0] = i;
-    size_t best = next[0];
-    for (size_t j = 1; j <= m; ++j) {
-      next[j] = std::min({row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      best = std::min(best, next[j]);
-    }
-    if (best > limit) return limit + 1;
-    std::swap(row, next);
-  }
-  return row[m];
-}
-
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
@@ -257,17 +240,9 @@ void add_suggestions(LoadReport& report, const std::vector<std::string>& checkpo
     };
     std::set<Candidate> best;
     for (const auto& wanted : entry.missing_sources) {
-      const size_t limit = std::max<size_t>(3, wanted.size() / 3);
+      const size_t limit = suggestion_limit(wanted);
       for (const auto& name : checkpoint_names) {
-        // A name that differs by a whole leading component (transformer.wte.weight vs wte.weight)
-        // is the commonest real mismatch and far in edit distance: rank it first.
-        const bool prefix_only = (wanted.size() > name.size() &&
-                                  wanted.compare(wanted.size() - name.size(), name.size(), name) == 0 &&
-                                  wanted[wanted.size() - name.size() - 1] == '.') ||
-                                 (name.size() > wanted.size() &&
-                                  name.compare(name.size() - wanted.size(), wanted.size(), wanted) == 0 &&
-                                  name[name.size() - wanted.size() - 1] == '.');
-        const size_t d = prefix_only ? 0 : edit_distance(wanted, name, limit);
+        const size_t d = name_distance(wanted, name);
         if (d <= limit) best.insert({d, !unexpected.count(name), name});
       }
     }

@@ -43,6 +43,12 @@ Tensor optional_tensor_arg(const py::object& value, const char* arg_name);
 
 // "F32", "float32", "fp32", "bfloat16", "bf16", ... -> DType; DTypeError listing the names otherwise.
 DType dtype_from_user_name(const std::string& name);
+// A dtype argument from Python: a name as above, or a torch / numpy / ml_dtypes dtype, which
+// hfport.dtypes.dtype_name (the one normaliser) turns into a name. DTypeError, one line, for
+// anything else. Take dtype parameters as py::object and pass them here, so that a wrong one gets
+// that line instead of pybind11's overload listing.
+DType dtype_arg(py::handle value);
+std::optional<DType> optional_dtype_arg(py::handle value);  // None -> nullopt
 
 // The staging keywords of a load (None: the default). ArgumentError when one is given for the CPU
 // or is out of range (validate_upload_options).

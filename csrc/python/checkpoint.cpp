@@ -68,12 +68,12 @@ void bind_checkpoint(py::module_& m) {
       .def("load_all",
            [](const Checkpoint& ck, const std::string& device,
               const std::optional<std::vector<std::string>>& names,
-              const std::optional<std::string>& dtype, std::optional<int64_t> staging_bytes,
+              const py::object& dtype, std::optional<int64_t> staging_bytes,
               std::optional<int> staging_buffers) {
              TensorLoadOptions options;
              options.device = parse_device(device);
              options.upload = upload_options_arg(options.device, staging_bytes, staging_buffers);
-             if (dtype) options.dtype = dtype_from_user_name(*dtype);
+             options.dtype = optional_dtype_arg(dtype);
              std::vector<std::pair<std::string, Tensor>> loaded;
              {
                py::gil_scoped_release unlocked;
@@ -98,7 +98,15 @@ void bind_checkpoint(py::module_& m) {
         if (ck.config().is_null()) return py::none();
         return py::module_::import("json").attr("loads")(ck.config().dump());
       }, "config.json beside the checkpoint as a dict, or None")
+      .def("close", &Checkpoint::close,
+           "drop this checkpoint's hold on its files; later access raises CheckpointClosedError. "
+           "Tensors already taken stay valid: each keeps its file mapped until it is gone")
+      .def_property_readonly("closed", &Checkpoint::closed)
+      .def("__enter__", [](const std::shared_ptr<Checkpoint>& ck) { return ck; })
+      .def("__exit__", [](Checkpoint& ck, const py::args&) { ck.close(); },
+           "closes the checkpoint, as safetensors' safe_open does")
       .def("__repr__", [](const Checkpoint& ck) {
+        if (ck.closed()) return "hfport.Checkpoint('" + ck.path() + "', closed)";
         return "hfport.Checkpoint('" + ck.path() + "', " + std::to_string(ck.size()) +
                " tensors, " + std::to_string(ck.shards().size()) + " file(s))";
       });

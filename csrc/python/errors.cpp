@@ -38,6 +38,8 @@ void bind_errors(py::module_& m) {
                                         py::make_tuple(base, py::handle(PyExc_ValueError)));
   py::register_exception<TensorNotFoundError>(m, "TensorNotFoundError",
                                               py::make_tuple(base, py::handle(PyExc_KeyError)));
+  py::register_exception<CheckpointClosedError>(
+      m, "CheckpointClosedError", py::make_tuple(base, py::handle(PyExc_ValueError)));
   py::register_exception<SliceError>(m, "SliceError",
                                      py::make_tuple(base, py::handle(PyExc_IndexError)));
   py::register_exception<DTypeConversionError>(m, "DTypeConversionError",

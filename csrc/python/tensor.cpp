@@ -1,11 +1,12 @@
 // hfport.Tensor for Python: properties, safetensors-style indexing (views, never copies), casts,
 // statistics, moves between devices, and the DLPack capsule protocol in both directions.
 //
-// Capsules follow the DLPack Python spec for the legacy struct: a producer's capsule is named
-// "dltensor" and its destructor frees the tensor only if no consumer took it; a consumer renames
-// it "used_dltensor" and from then on owns it. For CUDA tensors the `stream` argument follows the
-// spec in both directions, with hfport's work stream (the legacy default stream, see
-// core/cuda_stream.h) as our side of every handshake.
+// Capsules follow the DLPack Python spec: a producer's capsule is named "dltensor" (legacy
+// DLManagedTensor) or "dltensor_versioned" (DLPack 1.x, asked for with max_version >= (1, 0)), and
+// its destructor frees the tensor only if no consumer took it; a consumer renames it
+// "used_dltensor" / "used_dltensor_versioned" and from then on owns it. For CUDA tensors the
+// `stream` argument follows the spec in both directions, with hfport's work stream (the legacy
+// default stream, see core/cuda_stream.h) as our side of every handshake.
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
@@ -28,6 +29,8 @@ namespace {
 
 constexpr const char* kCapsuleName = "dltensor";
 constexpr const char* kUsedCapsuleName = "used_dltensor";
+constexpr const char* kVersionedName = "dltensor_versioned";
+constexpr const char* kUsedVersionedName = "used_dltensor_versioned";
 
 void destroy_unused_capsule(PyObject* capsule) {
   if (PyCapsule_IsValid(capsule, kCapsuleName)) {
@@ -36,9 +39,17 @@ void destroy_unused_capsule(PyObject* capsule) {
   }
 }
 
-py::capsule export_capsule(const Tensor& tensor) {
-  DLManagedTensor* managed = to_dlpack(tensor);
-  PyObject* capsule = PyCapsule_New(managed, kCapsuleName, destroy_unused_capsule);
+void destroy_unused_versioned_capsule(PyObject* capsule) {
+  if (PyCapsule_IsValid(capsule, kVersionedName)) {
+    auto* managed =
+        static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, kVersionedName));
+    if (managed->deleter) managed->deleter(managed);
+  }
+}
+
+template <typename Managed>
+py::capsule wrap_capsule(Managed* managed, const char* name, PyCapsule_Destructor destructor) {
+  PyObject* capsule = PyCapsule_New(managed, name, destructor);
   if (capsule == nullptr) {
     managed->deleter(managed);
     throw py::error_already_set();
@@ -46,17 +57,66 @@ py::capsule export_capsule(const Tensor& tensor) {
   return py::reinterpret_steal<py::capsule>(capsule);
 }
 
+// `copied`: `tensor` is a copy made for this export (IS_COPIED; also the reason a read-only
+// tensor may leave as a legacy capsule, which cannot say it is read-only).
+py::capsule export_capsule(const Tensor& tensor, bool versioned, bool copied) {
+  if (versioned) {
+    return wrap_capsule(to_dlpack_versioned(tensor, copied ? DLPACK_FLAG_BITMASK_IS_COPIED : 0),
+                        kVersionedName, destroy_unused_versioned_capsule);
+  }
+  if (tensor.storage()->read_only()) {
+    throw DLPackError("the tensor's memory is read-only (it was lent read-only through DLPack), "
+                      "and a legacy 'dltensor' capsule cannot say so: ask with "
+                      "max_version=(1, 0) for a read-only versioned capsule, or with copy=True");
+  }
+  return wrap_capsule(to_dlpack(tensor), kCapsuleName, destroy_unused_capsule);
+}
+
+bool is_versioned_capsule(const py::capsule& capsule) {
+  return PyCapsule_IsValid(capsule.ptr(), kVersionedName) != 0;
+}
+
+// The device a fresh capsule of either kind describes.
+DLDevice capsule_device(const py::capsule& capsule) {
+  if (is_versioned_capsule(capsule)) {
+    return static_cast<const DLManagedTensorVersioned*>(
+               PyCapsule_GetPointer(capsule.ptr(), kVersionedName))->dl_tensor.device;
+  }
+  if (PyCapsule_IsValid(capsule.ptr(), kCapsuleName)) {
+    return static_cast<const DLManagedTensor*>(
+               PyCapsule_GetPointer(capsule.ptr(), kCapsuleName))->dl_tensor.device;
+  }
+  return {kDLCPU, 0};
+}
+
 Tensor import_capsule(const py::capsule& capsule) {
-  if (PyCapsule_IsValid(capsule.ptr(), "dltensor_versioned")) {
-    throw DLPackError("got a versioned DLPack capsule; hfport reads the legacy 'dltensor' "
-                      "capsule (call x.__dlpack__() without max_version)");
+  if (is_versioned_capsule(capsule)) {
+    auto* managed = static_cast<DLManagedTensorVersioned*>(
+        PyCapsule_GetPointer(capsule.ptr(), kVersionedName));
+    if (PyCapsule_SetName(capsule.ptr(), kUsedVersionedName) != 0) throw py::error_already_set();
+    return from_dlpack(managed);
   }
   if (!PyCapsule_IsValid(capsule.ptr(), kCapsuleName)) {
-    throw DLPackError("expected an unused 'dltensor' capsule (a capsule can be consumed once)");
+    throw DLPackError("expected an unused 'dltensor' or 'dltensor_versioned' capsule (a capsule "
+                      "can be consumed once)");
   }
   auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), kCapsuleName));
   if (PyCapsule_SetName(capsule.ptr(), kUsedCapsuleName) != 0) throw py::error_already_set();
   return from_dlpack(managed);
+}
+
+// producer.__dlpack__(max_version=(1, 1), **kwargs): a versioned capsule, which says whether the
+// memory is read-only. A producer older than DLPack 1.0 takes no max_version and raises
+// TypeError; it is asked again without.
+py::capsule ask_producer(py::handle value, const py::kwargs& kwargs) {
+  const py::object method = value.attr("__dlpack__");
+  try {
+    const py::tuple ours = py::make_tuple(DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION);
+    return method(py::arg("max_version") = ours, **kwargs).cast<py::capsule>();
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+  }
+  return method(**kwargs).cast<py::capsule>();
 }
 
 // A CUDA producer is asked for its data on hfport's work stream, the legacy default stream
@@ -68,23 +128,28 @@ Tensor import_capsule(const py::capsule& capsule) {
 // A CUDA capsule got that way is dropped unconsumed (its deleter runs, nothing is read) and asked
 // for again with the stream: only CUDA imports pay the second call.
 Tensor import_producer(py::handle value) {
-  auto capsule = value.attr("__dlpack__")().cast<py::capsule>();
-  if (PyCapsule_IsValid(capsule.ptr(), kCapsuleName)) {
-    const auto* managed =
-        static_cast<const DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), kCapsuleName));
-    if (managed->dl_tensor.device.device_type == kDLCUDA) {
-      capsule = value.attr("__dlpack__")(py::arg("stream") = 1).cast<py::capsule>();
-    }
+  auto capsule = ask_producer(value, py::kwargs());
+  if (capsule_device(capsule).device_type == kDLCUDA) {
+    py::kwargs with_stream;
+    with_stream["stream"] = 1;
+    capsule = ask_producer(value, with_stream);
   }
   return import_capsule(capsule);
 }
 
-// __dlpack__(stream, max_version, dl_device, copy) of the DLPack Python spec. A request for
-// another device is served by a copy unless copy=False; copy=True copies on the same device.
-py::capsule dlpack_export(const Tensor& t, const py::object& stream, const py::object& dl_device,
-                          const py::object& copy) {
+// __dlpack__(stream, max_version, dl_device, copy) of the DLPack Python spec. max_version below
+// (1, 0) (or None) gets the legacy capsule. A request for another device is served by a copy
+// unless copy=False; copy=True copies on the same device. What cannot be done raises DLPackError,
+// which is a BufferError in Python, as the spec asks.
+py::capsule dlpack_export(const Tensor& t, const py::object& stream, const py::object& max_version,
+                          const py::object& dl_device, const py::object& copy) {
   const std::optional<bool> copy_flag =
       copy.is_none() ? std::nullopt : std::optional<bool>(copy.cast<bool>());
+  bool versioned = false;
+  if (!max_version.is_none()) {
+    const auto version = max_version.cast<std::pair<int64_t, int64_t>>();
+    versioned = version.first >= 1;
+  }
   Tensor out = t;
   bool copied = false;
   if (!dl_device.is_none()) {
@@ -111,10 +176,11 @@ py::capsule dlpack_export(const Tensor& t, const py::object& stream, const py::o
   if (copy_flag == true && !copied) {
     py::gil_scoped_release unlocked;
     out = copy_to_device(t, t.device());
+    copied = true;
   }
   prepare_dlpack_consumer_stream(
       out, stream.is_none() ? std::nullopt : std::optional<int64_t>(stream.cast<int64_t>()));
-  return export_capsule(out);
+  return export_capsule(out, versioned, copied);
 }
 
 }  // namespace
@@ -217,11 +283,18 @@ DType dtype_from_user_name(const std::string& name) {
   std::string lower = name;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   if (lower.rfind("torch.", 0) == 0) lower = lower.substr(6);
+  // torch's and numpy's names (ml_dtypes' for the float8 types); safetensors' own names, in any
+  // case, are matched below.
   static const std::pair<const char*, DType> kAliases[] = {
-      {"float32", DType::F32}, {"float", DType::F32},   {"fp32", DType::F32},
-      {"float16", DType::F16}, {"half", DType::F16},    {"fp16", DType::F16},
-      {"bfloat16", DType::BF16}, {"float64", DType::F64}, {"double", DType::F64},
-      {"fp64", DType::F64},
+      {"float32", DType::F32},   {"float", DType::F32},     {"fp32", DType::F32},
+      {"float16", DType::F16},   {"half", DType::F16},      {"fp16", DType::F16},
+      {"bfloat16", DType::BF16}, {"float64", DType::F64},   {"double", DType::F64},
+      {"fp64", DType::F64},      {"bool", DType::BOOL},     {"uint8", DType::U8},
+      {"int8", DType::I8},       {"int16", DType::I16},     {"short", DType::I16},
+      {"uint16", DType::U16},    {"int32", DType::I32},     {"int", DType::I32},
+      {"uint32", DType::U32},    {"int64", DType::I64},     {"long", DType::I64},
+      {"uint64", DType::U64},    {"float8_e4m3fn", DType::F8_E4M3},
+      {"float8_e5m2", DType::F8_E5M2},
   };
   for (const auto& [alias, dtype] : kAliases) {
     if (lower == alias) return dtype;
@@ -229,9 +302,65 @@ DType dtype_from_user_name(const std::string& name) {
   std::string upper = name;
   std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
   if (auto dtype = dtype_from_name(upper)) return *dtype;
-  throw DTypeError("unknown dtype '" + name + "'; use a safetensors name (F32, BF16, ...) or "
-                   "float32 / float16 / bfloat16 / float64");
+  throw DTypeError("unknown dtype '" + name + "'; use a safetensors name (F32, BF16, I64, ...), "
+                   "a torch or numpy name (float32, bfloat16, int64, ...), bf16 / f16 / f32, or "
+                   "a torch, numpy or ml_dtypes dtype");
 }
+
+DType dtype_arg(py::handle value) {
+  if (py::isinstance<py::str>(value)) return dtype_from_user_name(value.cast<std::string>());
+  // torch.bfloat16, np.float16, np.dtype("f4"), ml_dtypes.bfloat16: named by the one Python
+  // function that knows those libraries (hfport.dtypes.dtype_name).
+  const py::object name = py::module_::import("hfport.dtypes").attr("dtype_name")(value);
+  return dtype_from_user_name(name.cast<std::string>());
+}
+
+std::optional<DType> optional_dtype_arg(py::handle value) {
+  if (value.is_none()) return std::nullopt;
+  return dtype_arg(value);
+}
+
+namespace {
+
+// A Tensor.to argument that names a device: 'cpu', 'cuda', 'cuda:1', or a torch.device.
+bool is_device_arg(py::handle value) {
+  if (py::isinstance<py::str>(value)) {
+    const auto text = value.cast<std::string>();
+    return text.rfind("cpu", 0) == 0 || text.rfind("cuda", 0) == 0;
+  }
+  const py::handle type = py::type::of(value);
+  return py::str(type.attr("__name__")).cast<std::string>() == "device" &&
+         py::str(type.attr("__module__")).cast<std::string>() == "torch";
+}
+
+// Tensor.to(*args, dtype=None, device=None) as torch takes it: positional arguments are a device
+// or a dtype, in either order.
+Tensor tensor_to(const Tensor& t, const py::args& args, const py::object& dtype,
+                 const py::object& device) {
+  if (args.size() > 2) {
+    throw ArgumentError("Tensor.to takes a device and / or a dtype, got " +
+                        std::to_string(args.size()) + " positional arguments");
+  }
+  py::object want_device = device, want_dtype = dtype;
+  for (const auto& arg : args) {
+    py::object& slot = is_device_arg(arg) ? want_device : want_dtype;
+    if (!slot.is_none()) {
+      throw ArgumentError("Tensor.to got two " +
+                          std::string(&slot == &want_device ? "devices" : "dtypes") + ": " +
+                          std::string(py::repr(slot)) + " and " + std::string(py::repr(arg)));
+    }
+    slot = py::reinterpret_borrow<py::object>(arg);
+  }
+  const std::optional<Device> target_device =
+      want_device.is_none() ? std::nullopt
+                            : std::optional<Device>(parse_device(py::str(want_device)));
+  const std::optional<DType> target_dtype = optional_dtype_arg(want_dtype);
+  py::gil_scoped_release unlocked;
+  Tensor out = target_device ? to_device(t, *target_device) : t;
+  return target_dtype ? cast(out, *target_dtype) : out;
+}
+
+}  // namespace
 
 void bind_tensor(py::module_& m) {
   py::class_<Tensor>(m, "Tensor",
@@ -247,19 +376,33 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("device", [](const Tensor& t) { return device_name(t.device()); },
                              "'cpu' or 'cuda:N'")
       .def_property_readonly("ndim", &Tensor::ndim)
-      .def_property_readonly("numel", &Tensor::numel)
+      .def("numel", &Tensor::numel, "the number of elements")
+      .def("size", [](const Tensor& t, const std::optional<int64_t>& dim) -> py::object {
+             if (!dim) return to_tuple(t.shape());
+             const int64_t d = *dim < 0 ? *dim + t.ndim() : *dim;
+             if (d < 0 || d >= t.ndim()) {
+               throw SliceError("size(" + std::to_string(*dim) + "): dimension out of range for "
+                                "a tensor of shape " + shape_to_string(t.shape()));
+             }
+             return py::int_(t.shape()[d]);
+           }, py::arg("dim") = py::none(), "the shape as a tuple, or the size of one dimension")
       .def_property_readonly("nbytes", &Tensor::nbytes)
       .def_property_readonly("itemsize", [](const Tensor& t) { return dtype_size(t.dtype()); })
       .def_property_readonly("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data()); })
+      .def_property_readonly("read_only", [](const Tensor& t) {
+             return t.defined() && t.storage()->read_only();
+           }, "the memory was lent read-only through DLPack (a numpy array with writeable=False); "
+              "exports of it are read-only too. Mapped checkpoints are writable copy-on-write")
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("contiguous", &Tensor::contiguous, "a contiguous copy, or this tensor if it already is one")
       .def("clone", &Tensor::clone, "a contiguous copy in new host memory")
-      .def("to", [](const Tensor& t, const std::string& dtype) {
-             const DType target = dtype_from_user_name(dtype);
-             py::gil_scoped_release unlocked;
-             return cast(t, target);
-           }, py::arg("dtype"),
-           "cast to F32 / F64 / F16 / BF16 (multithreaded); returns this tensor if already that dtype")
+      .def("to", &tensor_to, py::kw_only(), py::arg("dtype") = py::none(),
+           py::arg("device") = py::none(),
+           "t.to(torch.float16), t.to('bf16'), t.to('cuda'), t.to('cpu', torch.float32), "
+           "t.to(dtype=..., device=...): a move to the device (a contiguous copy; see to_device), "
+           "then a cast to F32 / F64 / F16 / BF16 (multithreaded). Returns this tensor when "
+           "nothing changes. A dtype is a string ('bf16', 'float32', 'F16'), a torch, numpy or "
+           "ml_dtypes dtype")
       .def("to_device", [](const Tensor& t, const std::string& device) {
              const Device target = parse_device(device);
              py::gil_scoped_release unlocked;
@@ -268,9 +411,26 @@ void bind_tensor(py::module_& m) {
            "'cpu', 'cuda' or 'cuda:N': a contiguous copy there, or this tensor if already there. "
            "Runs on hfport's stream (the legacy default stream); a copy to the CPU has finished "
            "when it returns")
-      .def("view_dtype", [](const Tensor& t, const std::string& dtype) {
-             return t.view_dtype(dtype_from_user_name(dtype));
+      .def("view_dtype", [](const Tensor& t, const py::object& dtype) {
+             return t.view_dtype(dtype_arg(dtype));
            }, py::arg("dtype"), "the same bytes read as another dtype of the same size")
+      .def("transpose", &Tensor::transpose, py::arg("dim0"), py::arg("dim1"),
+           "a view with two dimensions swapped")
+      .def_property_readonly("mT", [](const Tensor& t) {
+             if (t.ndim() < 2) {
+               throw ArgumentError("tensor.mT needs at least 2 dimensions, got shape " +
+                                   shape_to_string(t.shape()));
+             }
+             return t.transpose(-2, -1);
+           }, "a view with the last two dimensions swapped")
+      .def_property_readonly("T", [](const Tensor& t) {
+             if (t.ndim() > 2) {
+               throw ArgumentError("tensor.T is the transpose of a 0-, 1- or 2-D tensor; this one "
+                                   "has shape " + shape_to_string(t.shape()) + ": use .mT (the "
+                                   "last two dims) or .transpose(d0, d1)");
+             }
+             return t.ndim() == 2 ? t.transpose(0, 1) : t;
+           }, "the transpose of a 2-D tensor (a view); 0- and 1-D tensors are returned as they are")
       .def("__getitem__", &index_tensor, "a view: ints select, slices (step > 0) narrow, ... fills")
       .def("get_shape", [](const Tensor& t) { return py::list(to_tuple(t.shape())); },
            "safetensors' slice API: the shape as a list")
@@ -280,27 +440,23 @@ void bind_tensor(py::module_& m) {
         if (t.ndim() == 0) throw py::type_error("len() of a 0-d tensor");
         return t.shape()[0];
       })
-      .def("__dlpack__",
-           [](const Tensor& t, py::object stream, py::object max_version, py::object dl_device,
-              py::object copy) {
-             (void)max_version;  // we always answer with the legacy capsule, as the spec allows
-             return dlpack_export(t, stream, dl_device, copy);
-           },
-           py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(),
-           py::arg("dl_device") = py::none(), py::arg("copy") = py::none())
+      .def("__dlpack__", &dlpack_export, py::kw_only(), py::arg("stream") = py::none(),
+           py::arg("max_version") = py::none(), py::arg("dl_device") = py::none(),
+           py::arg("copy") = py::none(),
+           "a DLPack capsule: versioned ('dltensor_versioned', DLPack 1.1, read-only where the "
+           "memory is) when max_version >= (1, 0), else legacy ('dltensor')")
       .def("__dlpack_device__", [](const Tensor& t) {
         const Device d = t.device();
         return py::make_tuple(d.type == DeviceType::CPU ? static_cast<int>(kDLCPU)
                                                         : static_cast<int>(kDLCUDA),
                               d.index);
-      })
-      .def("__repr__", [](const Tensor& t) {
-        return "hfport.Tensor(shape=" + shape_to_string(t.shape()) + ", dtype=" +
-               std::string(dtype_name(t.dtype())) + ", device=" + device_name(t.device()) + ")";
       });
 
   m.def("_tensor_from_capsule", &import_capsule, py::arg("capsule"),
-        "consume a 'dltensor' capsule; the tensor shares its memory");
+        "consume a 'dltensor' or 'dltensor_versioned' capsule; the tensor shares its memory");
+  m.def("_dtype_from_name", [](const std::string& name) {
+          return std::string(dtype_name(dtype_from_user_name(name)));
+        }, py::arg("name"), "the safetensors name of a dtype given by any name hfport accepts");
   m.def("_tensor_from_producer", &import_producer, py::arg("producer"),
         "view a DLPack producer's memory; a CUDA producer syncs to hfport's stream first");
   m.def("tensor_stats",

@@ -9,6 +9,8 @@
 
 from hfport import errors, models, ops
 from hfport._hfport import Checkpoint, Tensor, __version__, built_with_cuda, cuda_device_count
+from hfport.dtypes import dtype_name
+from hfport.files import load_file, save_file
 from hfport.load import LoadReport, families, family_spec, load, map_checkpoint
 from hfport.tensor import from_dlpack, to_numpy
 
@@ -29,6 +31,9 @@ def open(path: str, *, mmap: bool = True) -> Checkpoint:
     read kills the process with SIGBUS, as with numpy.memmap and safetensors; hfport refuses new
     views of a file whose size changed. mmap=False reads the files into memory instead, for files
     that may change while in use (a network file system, a checkpoint being rewritten).
+
+    The checkpoint is a context manager (``with hfport.open(p) as ck:``), as safetensors'
+    safe_open is; leaving the block closes it. Tensors taken from it stay valid after that.
     """
     return Checkpoint.open(str(path), mmap=mmap)
 
@@ -40,14 +45,17 @@ __all__ = [
     "__version__",
     "built_with_cuda",
     "cuda_device_count",
+    "dtype_name",
     "errors",
     "families",
     "family_spec",
     "from_dlpack",
     "load",
+    "load_file",
     "map_checkpoint",
     "models",
     "open",
     "ops",
+    "save_file",
     "to_numpy",
 ]

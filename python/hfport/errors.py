@@ -6,6 +6,8 @@ sharded-index rules. ``TensorNotFoundError`` is also a ``KeyError``, ``SliceErro
 ``IndexError``, ``ArgumentError`` (a bad op argument) a ``ValueError``, ``FileError`` an ``OSError``, ``DLPackError`` a ``BufferError``. ``SpecError``
 covers family specs, ``LoadError`` a strict load that found missing, unexpected or mismatched
 tensors, ``UnknownFamilyError`` a config.json that names no known family.
+``CheckpointClosedError`` (also a ``ValueError``, as for a closed file) is a checkpoint used after
+``close()``.
 
 ``PickleConversionError`` is the one class without a C++ twin: `hfport convert-pickle` runs only in
 Python (torch reads the pickle, in a child process), so no C++ code could throw it.
@@ -13,6 +15,7 @@ Python (torch reads the pickle, in a child process), so no C++ code could throw 
 
 from hfport._hfport import (
     ArgumentError,
+    CheckpointClosedError,
     ConfigError,
     CudaError,
     DeviceError,
@@ -57,6 +60,7 @@ class PickleConversionError(Error):
 
 __all__ = [
     "ArgumentError",
+    "CheckpointClosedError",
     "ConfigError",
     "CudaError",
     "DLPackError",

@@ -21,6 +21,7 @@ from typing import Any
 
 from hfport import _hfport
 from hfport._hfport import Tensor
+from hfport.dtypes import optional_dtype_name
 from hfport.errors import SpecError
 
 SpecArg = str | os.PathLike | Mapping[str, Any] | None
@@ -195,14 +196,6 @@ def _progress_bar(path: str, progress: bool | None
     return update, bar.stop
 
 
-def _dtype_name(dtype: Any) -> str | None:
-    """A dtype given as a name ("bf16", "float32") or a torch / numpy dtype, as a name."""
-    if dtype is None or isinstance(dtype, str):
-        return dtype
-    name = str(dtype)
-    return name.removeprefix("torch.")
-
-
 def _heads_mode(heads: str) -> str:
     if heads not in _HEAD_MODES:
         raise ValueError(f"heads must be one of {', '.join(map(repr, _HEAD_MODES))}, got {heads!r}")
@@ -244,9 +237,10 @@ def load(path: str | os.PathLike, spec: SpecArg = None, dtype: Any = None,
     spec_text, origin = _spec_text(spec, family)
     update, stop = _progress_bar(os.fspath(path), progress)
     try:
-        state, report = _hfport._load(os.fspath(path), spec_text, origin, _dtype_name(dtype),
-                                      strict, stats, update, str(device), staging_bytes,
-                                      staging_buffers, _heads_mode(heads))
+        state, report = _hfport._load(os.fspath(path), spec_text, origin,
+                                      optional_dtype_name(dtype), strict, stats, update,
+                                      str(device), staging_bytes, staging_buffers,
+                                      _heads_mode(heads))
     finally:
         stop()
     return state, _warn(LoadReport(*report))

@@ -18,7 +18,8 @@ from typing import Any
 
 from hfport import _hfport
 from hfport._hfport import Tensor
-from hfport.load import LoadReport, SpecArg, _dtype_name, _heads_mode, _spec_text, _warn
+from hfport.dtypes import dtype_name
+from hfport.load import LoadReport, SpecArg, _heads_mode, _spec_text, _warn
 
 
 class ModelOutput(dict[str, Any]):
@@ -187,8 +188,8 @@ def from_pretrained(path: str | os.PathLike[str], spec: SpecArg = None, dtype: A
     CUDA and a machine without a device raise DeviceError saying which."""
     spec_text, origin = _spec_text(spec, family)
     native, report = _hfport._load_model(os.fspath(path), spec_text, origin,
-                                         _dtype_name(dtype) or "float32", str(device), strict,
-                                         _heads_mode(heads))
+                                         dtype_name("float32" if dtype is None else dtype),
+                                         str(device), strict, _heads_mode(heads))
     model = Model(native)
     model.report = _warn(LoadReport(*report))
     return model

@@ -5,7 +5,7 @@
 // handshake. Without a visible device those tests skip and say why.
 #include <gtest/gtest.h>
 
-#include <dlpack/dlpack.h>
+#include "core/dlpack.h"
 
 #include <cstring>
 #include <memory>

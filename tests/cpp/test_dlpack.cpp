@@ -3,14 +3,14 @@
 // exactly once and the storage alive for as long as any side holds a view.
 #include <gtest/gtest.h>
 
-#include <dlpack/dlpack.h>
-
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
 
+#include "core/dlpack.h"
 #include "core/dlpack_bridge.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -329,6 +329,101 @@ TEST(DLPack, ImportsThatCannotBeViewedAreRefused) {
     EXPECT_TRUE(throws_exactly<hfport::DLPackError>([&] { hfport::from_dlpack(m); }, {c.needle}));
     EXPECT_EQ(deletes, 1);
   }
+}
+
+// DLPack 1.x: a producer of versioned structs, filled as the specification lays them out.
+struct VersionedProducer {
+  std::vector<int64_t> shape;
+  std::vector<float> buffer;
+  int* deletes;
+  DLManagedTensorVersioned managed{};
+
+  static DLManagedTensorVersioned* make(uint32_t major, uint64_t flags, int* deletes) {
+    auto* p = new VersionedProducer{{2, 3}, {0.5f, 1.5f, 2.5f, 3.5f, 4.5f, 5.5f}, deletes};
+    p->managed.version = {major, 3};
+    p->managed.flags = flags;
+    DLTensor& dl = p->managed.dl_tensor;
+    dl.data = p->buffer.data();
+    dl.device = {kDLCPU, 0};
+    dl.ndim = 2;
+    dl.dtype = {kDLFloat, 32, 1};
+    dl.shape = p->shape.data();
+    dl.strides = nullptr;
+    dl.byte_offset = 0;
+    p->managed.manager_ctx = p;
+    p->managed.deleter = [](DLManagedTensorVersioned* m) {
+      auto* self = static_cast<VersionedProducer*>(m->manager_ctx);
+      ++*self->deletes;
+      delete self;
+    };
+    return &p->managed;
+  }
+};
+
+TEST(DLPackVersioned, StructLayoutIsTheSpecifications) {
+  // The ABI: these offsets are what every other DLPack 1.x implementation reads.
+  EXPECT_EQ(sizeof(DLTensor), 48u);
+  EXPECT_EQ(offsetof(DLManagedTensorVersioned, manager_ctx), 8u);
+  EXPECT_EQ(offsetof(DLManagedTensorVersioned, deleter), 16u);
+  EXPECT_EQ(offsetof(DLManagedTensorVersioned, flags), 24u);
+  EXPECT_EQ(offsetof(DLManagedTensorVersioned, dl_tensor), 32u);
+  EXPECT_EQ(offsetof(DLManagedTensor, manager_ctx), 48u);
+  EXPECT_EQ(sizeof(DLDevice), 8u);
+}
+
+TEST(DLPackVersioned, ExportCarriesVersionAndFlags) {
+  const Tensor t = Tensor::zeros(DType::F32, {3, 4});
+  DLManagedTensorVersioned* plain = hfport::to_dlpack_versioned(t);
+  EXPECT_EQ(plain->version.major, 1u);
+  EXPECT_EQ(plain->version.minor, 1u);
+  EXPECT_EQ(plain->flags, 0u);
+  EXPECT_EQ(plain->dl_tensor.data, t.data());
+  EXPECT_EQ(plain->dl_tensor.ndim, 2);
+  plain->deleter(plain);
+  DLManagedTensorVersioned* copied =
+      hfport::to_dlpack_versioned(t, DLPACK_FLAG_BITMASK_IS_COPIED);
+  EXPECT_EQ(copied->flags, DLPACK_FLAG_BITMASK_IS_COPIED);
+  // A versioned export comes back as the same view.
+  const Tensor back = hfport::from_dlpack(copied);
+  EXPECT_EQ(back.data(), t.data());
+  EXPECT_EQ(back.shape(), t.shape());
+  EXPECT_FALSE(back.storage()->read_only());
+}
+
+TEST(DLPackVersioned, ReadOnlyCrossesBothWays) {
+  int deletes = 0;
+  Tensor t = hfport::from_dlpack(
+      VersionedProducer::make(1, DLPACK_FLAG_BITMASK_READ_ONLY, &deletes));
+  EXPECT_TRUE(t.storage()->read_only());
+  EXPECT_EQ(t.data_as<float>()[4], 4.5f);
+  DLManagedTensorVersioned* again = hfport::to_dlpack_versioned(t.slice(1, 1, 3));
+  EXPECT_EQ(again->flags, DLPACK_FLAG_BITMASK_READ_ONLY);
+  again->deleter(again);
+  // The copy is hfport's own memory.
+  EXPECT_FALSE(t.clone().storage()->read_only());
+  t = Tensor();
+  EXPECT_EQ(deletes, 1);
+
+  const Tensor writable = hfport::from_dlpack(VersionedProducer::make(1, 0, &deletes));
+  EXPECT_FALSE(writable.storage()->read_only());
+}
+
+TEST(DLPackVersioned, AnotherMajorVersionIsRefusedAndDeleted) {
+  int deletes = 0;
+  EXPECT_TRUE(throws_exactly<hfport::DLPackError>(
+      [&] { hfport::from_dlpack(VersionedProducer::make(2, 0, &deletes)); },
+      {"version 2.3", "major version 1"}));
+  EXPECT_EQ(deletes, 1);
+}
+
+TEST(TensorTranspose, SwapsShapeAndStridesOnly) {
+  const Tensor t = Tensor::zeros(DType::F32, {2, 3, 4});
+  const Tensor swapped = t.transpose(0, -1);
+  EXPECT_EQ(swapped.shape(), (Shape{4, 3, 2}));
+  EXPECT_EQ(swapped.strides(), (Shape{1, 4, 12}));
+  EXPECT_EQ(swapped.data(), t.data());
+  EXPECT_FALSE(swapped.is_contiguous());
+  EXPECT_TRUE(throws_exactly<hfport::SliceError>([&] { t.transpose(0, 3); }, {"dimension 3"}));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// Fuzzes from_dlpack and to_dlpack (core/dlpack_bridge.h) with DLManagedTensors (DLPack 0.6)
-// described by the input, as a careless or hostile producer might hand them over.
+// Fuzzes from_dlpack and to_dlpack (core/dlpack_bridge.h) with DLManagedTensors and DLPack 1.x
+// DLManagedTensorVersioneds described by the input, as a careless or hostile producer might hand
+// them over.
 //
 // Input layout, little-endian, read from the front (bytes past the end read as zero):
 //
@@ -11,7 +12,9 @@
 //        5     1  device.device_type: byte % 16, the values C++ lets DLDeviceType hold
 //        6     4  device.device_id
 //       10     1  flags: 1 strides follow the shape (else strides is null), 2 data is null when a
-//                 dimension is 0, 4 free the re-export with its deleter instead of importing it
+//                 dimension is 0, 4 free the re-export with its deleter instead of importing it,
+//                 8 hand it over as a DLManagedTensorVersioned (and re-export it so), 16 with
+//                 the READ_ONLY flag, 32 claiming major version 2 (which must be refused)
 //       11     8  byte_offset
 //       19     2  where data points in the buffer (taken modulo the buffer's size + 1)
 //       21  8*nd  shape, int64 each
@@ -23,11 +26,11 @@
 // A bug is a crash, a sanitizer report, a hang, an exception that is not an hfport::Error, the
 // producer's deleter running other than exactly once (it is counted; the buffer and the shape
 // arrays are freed in it, so a read after it is an ASan report), or an accepted tensor with a
-// negative dimension, which every later shape computation would trust. When the description is
-// honest (a host tensor whose every element lies inside the buffer, or an empty one), the tensor
-// must also point at its first element and copy out the bytes the harness reads along the strides.
-#include <dlpack/dlpack.h>
-
+// negative dimension, which every later shape computation would trust, a versioned struct of
+// another major version accepted, or a READ_ONLY flag lost on the way in or out. When the
+// description is honest (a host tensor whose every element lies inside the buffer, or an empty
+// one), the tensor must also point at its first element and copy out the bytes the harness reads
+// along the strides.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -35,8 +38,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
+#include "core/dlpack.h"
 #include "core/dlpack_bridge.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -65,7 +70,14 @@ class InputReader {
   size_t pos_ = 0;
 };
 
-enum Flag : uint8_t { kStridesGiven = 1, kNullDataWhenEmpty = 2, kFreeReexport = 4 };
+enum Flag : uint8_t {
+  kStridesGiven = 1,
+  kNullDataWhenEmpty = 2,
+  kFreeReexport = 4,
+  kVersioned = 8,
+  kReadOnly = 16,
+  kMajorTwo = 32,
+};
 
 // What the producer owns, all freed by its deleter.
 struct Producer {
@@ -77,7 +89,8 @@ struct Producer {
 
 int deleter_calls = 0;
 
-void delete_producer(DLManagedTensor* managed) {
+template <typename Managed>
+void delete_producer(Managed* managed) {
   ++deleter_calls;
   delete static_cast<Producer*>(managed->manager_ctx);
   delete managed;
@@ -161,12 +174,23 @@ void check_elements(const hfport::Tensor& tensor, const Reach& reach, const Prod
   }
 }
 
-// to_dlpack, then from_dlpack on its result (or its own deleter): the same view must come back.
-// An empty tensor's strides address nothing, so only a non-empty one must keep them.
+// to_dlpack (or to_dlpack_versioned), then from_dlpack on its result (or its own deleter): the
+// same view must come back. An empty tensor's strides address nothing, so only a non-empty one
+// must keep them.
+template <typename Managed>
 void check_round_trip(const hfport::Tensor& tensor, bool free_reexport) {
-  DLManagedTensor* exported = nullptr;
+  Managed* exported = nullptr;
   try {
-    exported = hfport::to_dlpack(tensor);
+    if constexpr (std::is_same_v<Managed, DLManagedTensorVersioned>) {
+      exported = hfport::to_dlpack_versioned(tensor);
+      const bool flagged = (exported->flags & DLPACK_FLAG_BITMASK_READ_ONLY) != 0;
+      if (flagged != tensor.storage()->read_only()) {
+        exported->deleter(exported);
+        broken_promise("to_dlpack_versioned's READ_ONLY flag differs from the storage's");
+      }
+    } else {
+      exported = hfport::to_dlpack(tensor);
+    }
   } catch (const hfport::Error&) {
     return;  // negative strides, refused by design
   }
@@ -189,7 +213,8 @@ void check_round_trip(const hfport::Tensor& tensor, bool free_reexport) {
   }
   if (again.dtype() != tensor.dtype() || again.shape() != tensor.shape() ||
       (!empty && again.strides() != tensor.strides()) || again.data() != tensor.data() ||
-      again.device() != tensor.device()) {
+      again.device() != tensor.device() ||
+      again.storage()->read_only() != tensor.storage()->read_only()) {
     broken_promise("a to_dlpack/from_dlpack round trip changes the view");
   }
 }
@@ -199,10 +224,7 @@ void check_round_trip(const hfport::Tensor& tensor, bool free_reexport) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   InputReader in(data, size);
   auto* producer = new Producer;
-  auto* managed = new DLManagedTensor{};
-  managed->manager_ctx = producer;
-  managed->deleter = delete_producer;
-  DLTensor& dl = managed->dl_tensor;
+  DLTensor dl{};
 
   dl.ndim = static_cast<int32_t>(in.read<uint8_t>() % 8) - 1;
   dl.dtype.code = in.read<uint8_t>();
@@ -231,14 +253,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   dl.shape = producer->shape.data();
   dl.strides = (flags & kStridesGiven) ? producer->strides.data() : nullptr;
 
+  const bool versioned = flags & kVersioned;
+  DLManagedTensor* legacy = nullptr;
+  DLManagedTensorVersioned* current = nullptr;
+  if (versioned) {
+    current = new DLManagedTensorVersioned{};
+    current->version = {(flags & kMajorTwo) ? 2u : 1u, 0};
+    current->flags = (flags & kReadOnly) ? DLPACK_FLAG_BITMASK_READ_ONLY : 0;
+    current->manager_ctx = producer;
+    current->deleter = delete_producer<DLManagedTensorVersioned>;
+    current->dl_tensor = dl;
+  } else {
+    legacy = new DLManagedTensor{};
+    legacy->manager_ctx = producer;
+    legacy->deleter = delete_producer<DLManagedTensor>;
+    legacy->dl_tensor = dl;
+  }
+
   deleter_calls = 0;
   {
     hfport::Tensor tensor;
     try {
-      // `dl` lives in `managed`, which from_dlpack owns from here on: what it said is read from a
-      // copy (whose shape and strides stay valid as long as the tensor holds the producer).
+      // `dl` is a copy of what the managed struct says (its shape and strides stay valid as long
+      // as the tensor holds the producer); from_dlpack owns the struct from here on.
       const DLTensor described = dl;
-      tensor = hfport::from_dlpack(managed);
+      tensor = versioned ? hfport::from_dlpack(current) : hfport::from_dlpack(legacy);
+      if (versioned && (flags & kMajorTwo)) {
+        broken_promise("from_dlpack accepted a versioned struct of major version 2");
+      }
+      if (tensor.storage()->read_only() != (versioned && (flags & kReadOnly))) {
+        broken_promise("the tensor's read-only flag differs from the producer's");
+      }
       const int64_t item = static_cast<int64_t>(hfport::dtype_size(tensor.dtype()));
       if (described.dtype.lanes != 1 || described.dtype.bits != 8 * item) {
         broken_promise("from_dlpack accepted a dtype that is not one lane of its own size");
@@ -251,7 +296,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       tensor.data();
       tensor.is_contiguous();
       if (reach.checkable && !reach.empty) check_elements(tensor, reach, *producer);
-      check_round_trip(tensor, flags & kFreeReexport);
+      if (versioned) {
+        check_round_trip<DLManagedTensorVersioned>(tensor, flags & kFreeReexport);
+      } else {
+        check_round_trip<DLManagedTensor>(tensor, flags & kFreeReexport);
+      }
     } catch (const hfport::Error&) {
     }
   }
