@@ -149,6 +149,10 @@ Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape
                 ", got " + std::string(dtype_name(out.dtype())));
   }
   if (!out.is_contiguous()) throw ArgumentError(prefix(op, "out") + " must be contiguous");
+  if (out.storage()->read_only()) {
+    throw ArgumentError(prefix(op, "out") + " is read-only memory (lent read-only through "
+                        "DLPack, e.g. a numpy array with writeable=False)");
+  }
   return out;
 }
 

@@ -60,7 +60,7 @@ Tensor pack_bgln_f32(const Tensor& t, const std::array<int64_t, 4>& sizes,
                      const std::array<int64_t, 4>& strides);
 
 // The tensor an op writes its result into: `out` when the caller passed one (it must be a
-// contiguous host tensor of `dtype` and `shape`; tests pass one filled with NaN so that elements a
+// contiguous, writable host tensor of `dtype` and `shape`; tests pass one filled with NaN so that elements a
 // kernel forgets to write show), else a fresh uninitialised one.
 Tensor output_tensor(const char* op, const Tensor& out, DType dtype, const Shape& shape);
 

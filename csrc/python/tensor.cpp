@@ -23,6 +23,10 @@
 #include "core/tensor.h"
 #include "python/bindings.h"
 
+#ifdef HFPORT_WITH_CUDA
+#include "ops/cuda/device_tensor.h"
+#endif
+
 namespace hfport::python {
 
 namespace {
@@ -333,6 +337,18 @@ bool is_device_arg(py::handle value) {
          py::str(type.attr("__module__")).cast<std::string>() == "torch";
 }
 
+// A cast where the tensor lives: core's multithreaded host cast, or the device conversion for a
+// CUDA tensor. The tensor itself when it already has that dtype.
+Tensor cast_where_it_lives(const Tensor& t, DType target) {
+  if (t.dtype() == target) return t;
+#ifdef HFPORT_WITH_CUDA
+  if (t.device().type == DeviceType::CUDA) {
+    return cuda::contiguous_as("Tensor.to", "self", t, target);
+  }
+#endif
+  return cast(t, target);
+}
+
 // Tensor.to(*args, dtype=None, device=None) as torch takes it: positional arguments are a device
 // or a dtype, in either order.
 Tensor tensor_to(const Tensor& t, const py::args& args, const py::object& dtype,
@@ -357,7 +373,7 @@ Tensor tensor_to(const Tensor& t, const py::args& args, const py::object& dtype,
   const std::optional<DType> target_dtype = optional_dtype_arg(want_dtype);
   py::gil_scoped_release unlocked;
   Tensor out = target_device ? to_device(t, *target_device) : t;
-  return target_dtype ? cast(out, *target_dtype) : out;
+  return target_dtype ? cast_where_it_lives(out, *target_dtype) : out;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/name_suggestions.h"
 #include "core/safetensors_file.h"
 #include "expect_error.h"
 #include "test_files.h"
@@ -202,6 +203,53 @@ TEST(Checkpoint, ViewKeepsTheMappingAliveAfterTheCheckpointIsGone) {
     w = ck->tensor("w");
   }
   EXPECT_EQ(values_of(w), (std::vector<float>{4, 5}));
+}
+
+TEST(Checkpoint, CloseRefusesAccessButKeepsViewsValid) {
+  ShardedFolder folder;
+  auto ck = Checkpoint::open(folder.index_path);
+  const hfport::Tensor embed = ck->tensor("embed.weight");
+  ck->close();
+  EXPECT_TRUE(ck->closed());
+  const auto closed = [&](auto access) {
+    return throws_exactly<hfport::CheckpointClosedError>(access,
+                                                         {folder.index_path, "is closed"});
+  };
+  EXPECT_TRUE(closed([&] { ck->tensor("norm.weight"); }));
+  EXPECT_TRUE(closed([&] { ck->names(); }));
+  EXPECT_TRUE(closed([&] { ck->contains("x"); }));
+  EXPECT_TRUE(closed([&] { ck->shards(); }));
+  EXPECT_TRUE(closed([&] { ck->metadata(); }));
+  EXPECT_EQ(values_of(embed), (std::vector<float>{1, 2, 3, 4}));
+  ck->close();  // again: nothing more to drop
+}
+
+TEST(Checkpoint, MissingNameSuggestsTheClosestAcrossShards) {
+  ShardedFolder folder;
+  auto ck = Checkpoint::open(folder.index_path);
+  EXPECT_TRUE(throws_exactly<hfport::TensorNotFoundError>(
+      [&] { ck->tensor("layers.2.w"); }, {"did you mean 'layers.0.w', 'layers.1.w'?"}));
+  EXPECT_TRUE(throws_exactly<hfport::TensorNotFoundError>(
+      [&] { ck->info("model.norm.weight"); }, {"did you mean 'norm.weight'?"}));
+  try {
+    ck->tensor("lm_head.bias");
+    ADD_FAILURE() << "no throw";
+  } catch (const hfport::TensorNotFoundError& e) {
+    EXPECT_EQ(std::string(e.what()).find("did you mean"), std::string::npos) << e.what();
+  }
+}
+
+TEST(NameSuggestions, EditDistanceAndPrefixRule) {
+  EXPECT_EQ(hfport::edit_distance("kitten", "sitting", 10), 3u);
+  EXPECT_EQ(hfport::edit_distance("kitten", "sitting", 2), 3u);  // stopped past the limit
+  EXPECT_EQ(hfport::name_distance("wte.weight", "transformer.wte.weight"), 0u);
+  EXPECT_GT(hfport::name_distance("te.weight", "transformer.wte.weight"), 0u);
+  const std::vector<std::string> names = {"b.weight", "a.weight", "a.wieght", "zzz"};
+  // a.wieght is 4 edits away, past the limit of max(3, 8 / 3).
+  EXPECT_EQ(hfport::closest_names("a.weigth", names),
+            (std::vector<std::string>{"a.weight", "b.weight"}));
+  EXPECT_EQ(hfport::closest_names("a.weigth", names, 1), (std::vector<std::string>{"a.weight"}));
+  EXPECT_TRUE(hfport::closest_names("something.else.entirely", names).empty());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 import safetensors.torch
 import torch
 from conftest import random_tensor
+from cuda_testing import needs_cuda
 from hfport.errors import DLPackError
 
 READ_ONLY, IS_COPIED = 1 << 0, 1 << 1
@@ -215,3 +216,34 @@ def test_array_copy_and_dtype_follow_numpy_2(model_file):
         np.asarray(t, dtype=np.float64, copy=False)
     ints = np.asarray(hfport.open(path)["i"])
     assert ints.dtype == np.int64 and ints.tolist() == written["i"].tolist()
+
+
+@needs_cuda
+def test_cuda_tensors_cross_to_numpy_and_print_their_device():
+    source = random_tensor(torch.float32, (3, 4)).cuda()
+    t = hfport.from_dlpack(source)
+    head = versioned_head(t.__dlpack__(max_version=(1, 0), stream=-1))
+    assert (head.device_type, head.flags) == (KDL_CUDA, 0)
+    # To the host on request: a copy, flagged as one.
+    head = versioned_head(t.__dlpack__(max_version=(1, 0), dl_device=(KDL_CPU, 0)))
+    assert (head.device_type, head.flags) == (KDL_CPU, IS_COPIED)
+    array = np.asarray(t)
+    assert np.array_equal(array, source.cpu().numpy())
+    with pytest.raises(ValueError, match="cuda:0.*needs a copy"):
+        np.asarray(t, copy=False)
+    text = repr(t)
+    assert text.endswith(", device='cuda:0', dtype=float32)")
+    assert t.to("cpu", torch.float16).dtype == "F16"
+    assert t.to(torch.bfloat16).device == "cuda:0"
+
+
+def test_ops_refuse_to_write_into_read_only_memory():
+    x = np.linspace(-2, 2, 12, dtype=np.float32)
+    out = np.zeros(12, dtype=np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="silu: out is read-only memory"):
+        hfport.ops.silu(x, out=out)
+    assert not out.any()
+    writable = np.zeros(12, dtype=np.float32)
+    hfport.ops.silu(x, out=writable)
+    assert np.allclose(writable, x / (1 + np.exp(-x)), rtol=1e-6)

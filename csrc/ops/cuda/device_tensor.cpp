@@ -109,6 +109,10 @@ Tensor output_on(const char* op, const Tensor& out, DType dtype, const Shape& sh
                         ", got " + std::string(dtype_name(out.dtype())));
   }
   if (!out.is_contiguous()) throw ArgumentError(std::string(op) + ": out must be contiguous");
+  if (out.storage()->read_only()) {
+    throw ArgumentError(std::string(op) + ": out is read-only memory (lent read-only through "
+                        "DLPack)");
+  }
   return out;
 }
 
