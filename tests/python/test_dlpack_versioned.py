@@ -24,10 +24,13 @@ from hfport.errors import DLPackError
 READ_ONLY, IS_COPIED = 1 << 0, 1 << 1
 KDL_CPU, KDL_CUDA, KDL_OPENCL = 1, 2, 4
 
-_get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+# Function objects of our own: ctypes.pythonapi's are shared, and other test files set their
+# argtypes differently.
+_python = ctypes.PyDLL(None)
+_get_pointer = _python.PyCapsule_GetPointer
 _get_pointer.restype = ctypes.c_void_p
 _get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-_get_name = ctypes.pythonapi.PyCapsule_GetName
+_get_name = _python.PyCapsule_GetName
 _get_name.restype = ctypes.c_char_p
 _get_name.argtypes = [ctypes.py_object]
 

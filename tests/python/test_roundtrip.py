@@ -57,7 +57,7 @@ def test_torch_save_file_round_trip(tmp_path, dtype, name):
         assert view.dtype == name
         assert view.shape == tuple(original.shape)
         assert view.ndim == original.dim()
-        assert view.numel == original.numel()
+        assert view.numel() == original.numel()
         assert view.nbytes == original.numel() * original.element_size()
         info = ck.info(key)
         assert info["dtype"] == name
