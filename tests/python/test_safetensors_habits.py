@@ -146,7 +146,8 @@ def test_load_and_from_pretrained_take_numpy_and_ml_dtypes(llama_dir):
     ids = torch.tensor([[3, 9, 27, 5]])
     by_type = hfport.models.from_pretrained(llama_dir, dtype=ml_dtypes.bfloat16)
     by_string = hfport.models.from_pretrained(llama_dir, dtype="bfloat16")
-    assert torch.equal(torch.from_dlpack(by_type(ids)), torch.from_dlpack(by_string(ids)))
+    assert torch.equal(torch.from_dlpack(by_type(ids).logits),
+                       torch.from_dlpack(by_string(ids).logits))
     with pytest.raises(DTypeError, match="got complex"):
         hfport.models.from_pretrained(llama_dir, dtype=1j)
 
