@@ -22,7 +22,7 @@
 
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip --disable-pip-version-check
-DEB_PACKAGES := nlohmann-json3-dev libdlpack-dev libgtest-dev libopenblas-dev
+DEB_PACKAGES := nlohmann-json3-dev libdlpack-dev libgtest-dev libopenblas-dev libkissfft-dev
 BUILD_DIR := build/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 # Pinned to what the machines have on disk: an unpinned torch downloads a multi-GB CUDA build.

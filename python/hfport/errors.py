@@ -5,7 +5,9 @@ Every message names the file (and the tensor) and states what was expected and w
 sharded-index rules. ``TensorNotFoundError`` is also a ``KeyError``, ``SliceError`` an
 ``IndexError``, ``ArgumentError`` (a bad op argument) a ``ValueError``, ``FileError`` an ``OSError``, ``DLPackError`` a ``BufferError``. ``SpecError``
 covers family specs, ``LoadError`` a strict load that found missing, unexpected or mismatched
-tensors, ``UnknownFamilyError`` a config.json that names no known family.
+tensors, ``UnknownFamilyError`` a config.json that names no known family. ``SamplingRateError`` (an
+``ArgumentError``) is audio at another sampling rate than an audio front end's: hfport never
+resamples.
 
 ``PickleConversionError`` is the one class without a C++ twin: `hfport convert-pickle` runs only in
 Python (torch reads the pickle, in a child process), so no C++ code could throw it.
@@ -35,6 +37,7 @@ from hfport._hfport import (
     MetadataError,
     MissingShardError,
     OffsetsError,
+    SamplingRateError,
     ShapeError,
     ShardError,
     ShardIndexError,
@@ -80,6 +83,7 @@ __all__ = [
     "MissingShardError",
     "OffsetsError",
     "PickleConversionError",
+    "SamplingRateError",
     "ShapeError",
     "ShardError",
     "ShardIndexError",
