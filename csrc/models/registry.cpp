@@ -14,6 +14,7 @@
 #include "models/rwkv.h"
 #include "models/videomae.h"
 #include "models/vit.h"
+#include "models/whisper.h"
 
 namespace hfport::models {
 
@@ -69,6 +70,7 @@ const std::map<std::string, ModelBuilder>& model_builders() {
                                    head);
        })},
       {"videomae", host_only("videomae", build_videomae_model)},
+      {"whisper", host_only("whisper", build_whisper_model)},
   };
   return builders;
 }
