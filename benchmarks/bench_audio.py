@@ -29,7 +29,7 @@ import hfport
 import numpy as np
 import torch
 import transformers
-from bench_kernels import median_pair  # block timing, shared with the kernel table
+from bench_kernels import attention_levels, median_pair  # shared with the kernel table
 from bench_loader import machine_line, main_with_workdir
 
 transformers.utils.logging.disable_progress_bar()
@@ -42,7 +42,8 @@ WHISPER_TINY = dict(d_model=384, encoder_layers=4, decoder_layers=4, encoder_att
 SMALL_WHISPER = dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                      decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
                      num_mel_bins=80, max_source_positions=1500, max_target_positions=64,
-                     vocab_size=1000)
+                     vocab_size=1000, pad_token_id=999, bos_token_id=998, eos_token_id=997,
+                     decoder_start_token_id=996)
 
 
 def milliseconds(seconds: float) -> str:
@@ -123,11 +124,20 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
     rows = front_end_rows(2 if small else 8, 3.0 if small else 30.0, repeats)
     rows.append(model_row(workdir, small, repeats))
     load_after = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    loaded = (f"The machine was loaded while this ran (load {load_before:.1f} on {cores} cores: "
+              f"other jobs shared them), so times are inflated and noisy; the ratios, both sides "
+              f"measured alike in the same run, are what to read. "
+              if max(load_before, load_after) > cores else "")
     lines = [
         "## Audio: Whisper's front end and forward (CPU, float32)",
         "",
         machine_line(),
-        (f"Load average (1 min) before the run {load_before:.2f}, after it {load_after:.2f}; the "
+        (f"ISA: {attention_levels()[0]} (the attention micro-kernels the forward row runs). The "
+         f"log-mel op has no SIMD code of its own: Debian's KISS FFT is built for baseline "
+         f"x86-64, and OpenBLAS picks its kernels for this CPU at run time."),
+        (f"{loaded}Load average (1 min) before the run {load_before:.2f}, after it "
+         f"{load_after:.2f}; the "
          f"run adds up to {os.cpu_count()} itself, anything more is other work sharing the cores "
          f"(this machine is shared: figures taken while other jobs ran are noisy, ratios less so "
          f"than times). Median of {repeats} back-to-back calls after a warm-up call, hfport's "
