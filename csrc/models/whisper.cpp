@@ -13,6 +13,7 @@
 #include "models/model_inputs.h"
 #include "models/parameters.h"
 #include "models/token_choice.h"
+#include "models/whisper_generation.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/linear.h"
@@ -116,32 +117,6 @@ class WhisperCache final : public DecodeCache {
   int64_t length_ = 0;
 };
 
-std::vector<int64_t> token_list(const nlohmann::json& value, const char* field,
-                                const std::string& source) {
-  std::vector<int64_t> ids;
-  if (value.is_null()) return ids;
-  if (!value.is_array()) {
-    throw ConfigError(source + ": " + field + " must be a list of token ids, got " + value.dump());
-  }
-  for (const nlohmann::json& id : value) {
-    if (!id.is_number_integer()) {
-      throw ConfigError(source + ": " + field + " must hold token ids, got " + id.dump());
-    }
-    ids.push_back(id.get<int64_t>());
-  }
-  return ids;
-}
-
-std::optional<int64_t> token_field(const nlohmann::json& fields, const char* field,
-                                   const std::string& source) {
-  const auto it = fields.find(field);
-  if (it == fields.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer()) {
-    throw ConfigError(source + ": " + field + " must be a token id, got " + it->dump());
-  }
-  return it->get<int64_t>();
-}
-
 class Whisper final : public WhisperModel {
  public:
   Whisper(nlohmann::json config, Parameters params, std::string head)
@@ -207,74 +182,47 @@ class Whisper final : public WhisperModel {
                         const WhisperGenerationOptions& options) override {
     require_generation_head();
     const Tensor features = checked_features(input_features);
-    return prompt(features, options, nullptr);
+    Tensor encoded;
+    return prompt(features, options, encoded);
   }
 
   Tensor generate_features(const Tensor& input_features,
                            const WhisperGenerationOptions& options) override {
     require_generation_head();
     const Tensor features = checked_features(input_features);
-    const nlohmann::json& g = generation_fields();
-    const std::string& source = generation_defaults().source;
-    Tensor encoded;
-    const Tensor init = prompt(features, options, &encoded);
+    Tensor encoded;  // set by language detection when it runs
+    const Tensor init = prompt(features, options, encoded);
     if (!encoded.defined()) encoded = encode(features, nullptr);
     const int64_t batch = init.shape()[0], prompt_len = init.shape()[1];
+    const WhisperDecodingLimits limits = whisper_decoding_limits(
+        generation_config(), prompt_len, targets_, options.max_new_tokens);
 
-    // Length: _set_max_new_tokens_and_length.
-    std::optional<int64_t> max_new = options.max_new_tokens;
-    if (!max_new) max_new = token_field(g, "max_new_tokens", source);
-    int64_t total = 0;
-    if (max_new) {
-      if (*max_new < 0) {
-        throw ArgumentError("generate: max_new_tokens must be >= 0, got " + std::to_string(*max_new));
-      }
-      if (*max_new + prompt_len > targets_) {
-        throw ArgumentError("generate: the decoder prompt has " + std::to_string(prompt_len) +
-                            " tokens and max_new_tokens is " + std::to_string(*max_new) +
-                            "; together they exceed max_target_positions " +
-                            std::to_string(targets_));
-      }
-      total = prompt_len + *max_new;
-    } else {
-      const int64_t max_length = token_field(g, "max_length", source).value_or(20);
-      total = std::min(max_length + std::min(targets_ / 2 - 1, prompt_len), targets_);
-    }
-    const std::optional<int64_t> eos = token_field(g, "eos_token_id", source);
-    const std::optional<int64_t> pad_field = token_field(g, "pad_token_id", source);
-    const std::optional<int64_t> pad = pad_field ? pad_field : eos;
-    const std::vector<int64_t> suppress = token_list(g.value("suppress_tokens", nlohmann::json()),
-                                                     "suppress_tokens", source);
-    const std::vector<int64_t> begin_suppress = token_list(
-        g.value("begin_suppress_tokens", nlohmann::json()), "begin_suppress_tokens", source);
-
-    WhisperCache cache = make_cache(batch, std::max<int64_t>(total, prompt_len));
+    WhisperCache cache = make_cache(batch, std::max(limits.total, prompt_len));
     fill_cross(cache, encoded);
     std::vector<std::vector<int64_t>> rows(static_cast<size_t>(batch));
     std::vector<bool> unfinished(static_cast<size_t>(batch), true);
+    std::vector<double> scores(static_cast<size_t>(vocab_));
     Tensor next = init;
-    for (int64_t length = prompt_len; length < total; ++length) {
-      const Tensor h = decode(next, cache, nullptr);
-      const Tensor last = h.select(1, h.shape()[1] - 1).contiguous();  // [batch, d]
-      const Tensor logits = linear(last, out_w_);                      // [batch, vocab]
+    for (int64_t length = prompt_len; length < limits.total; ++length) {
+      const Tensor logits = last_logits(decode(next, cache, nullptr));  // [batch, vocab]
       next = Tensor::empty(DType::I64, {batch, 1});
       for (int64_t b = 0; b < batch; ++b) {
-        int64_t token = pad.value_or(0);
+        // transformers' _sample: a finished row gets pad (from the next step on).
+        int64_t token = limits.pad.value_or(0);
         if (unfinished[static_cast<size_t>(b)]) {
-          std::vector<double> scores(static_cast<size_t>(vocab_));
           const float* src = logits.data_as<float>() + b * vocab_;
-          for (int64_t v = 0; v < vocab_; ++v) scores[static_cast<size_t>(v)] = src[v];
-          if (length == prompt_len) suppress_tokens(scores, begin_suppress);
-          suppress_tokens(scores, suppress);
+          std::copy(src, src + vocab_, scores.begin());
+          if (length == prompt_len) suppress_tokens(scores, limits.begin_suppress);
+          suppress_tokens(scores, limits.suppress);
           token = first_argmax(scores);
-          if (eos && token == *eos) unfinished[static_cast<size_t>(b)] = false;
+          if (limits.eos && token == *limits.eos) unfinished[static_cast<size_t>(b)] = false;
         }
         next.data_as<int64_t>()[b] = token;
         rows[static_cast<size_t>(b)].push_back(token);
       }
       if (std::none_of(unfinished.begin(), unfinished.end(), [](bool u) { return u; })) break;
     }
-    return finished_rows(rows, eos, pad);
+    return whisper_finished_rows(std::move(rows), limits.eos, limits.pad);
   }
 
   std::unique_ptr<DecodeCache> new_cache(int64_t, int64_t) const override {
@@ -324,25 +272,13 @@ class Whisper final : public WhisperModel {
     }
   }
 
-  // The generation config as transformers' GenerationConfig holds it. Fields GenerationConfig
-  // does not declare (Whisper's lang_to_id, task_to_id, no_timestamps_token_id, is_multilingual,
-  // language, task, return_timestamps, forced_decoder_ids) survive only in a generation config
-  // written as such: one marked "_from_model_config" (what save_pretrained writes for a model
-  // built from a bare config), or config.json standing in for a missing file, loses them in
-  // GenerationConfig.__init__, and transformers' generate never sees them.
-  const nlohmann::json& generation_fields() {
-    fields_ = generation_defaults().fields;
-    const bool from_model_config =
-        !fields_.is_object() || fields_.value("_from_model_config", false) == true;
-    if (!fields_.is_object()) fields_ = config_;
-    if (from_model_config) {
-      for (const char* key : {"lang_to_id", "task_to_id", "no_timestamps_token_id",
-                              "is_multilingual", "language", "task", "return_timestamps",
-                              "forced_decoder_ids"}) {
-        fields_.erase(key);
-      }
-    }
-    return fields_;
+  WhisperGenerationConfig generation_config() const {
+    return WhisperGenerationConfig::read(generation_defaults(), config_);
+  }
+
+  // The logits of the last position of decoder states h [batch, seq, d]: [batch, vocab].
+  Tensor last_logits(const Tensor& h) const {
+    return linear(h.select(1, h.shape()[1] - 1).contiguous(), out_w_);
   }
 
   Tensor checked_features(const Tensor& input_features) const {
@@ -515,175 +451,38 @@ class Whisper final : public WhisperModel {
     return f;
   }
 
-  // The language token of `language` ("en" or "<|en|>") in lang_to_id.
-  int64_t language_id(const std::string& language, const nlohmann::json& lang_to_id,
-                      const std::string& source) const {
-    if (!lang_to_id.is_object()) {
-      throw ArgumentError("generate: language '" + language + "' was asked for, but " + source +
-                          " has no lang_to_id (an English-only or outdated generation config)");
-    }
-    std::string key = language;
-    for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (!lang_to_id.contains(key)) key = "<|" + key + "|>";
-    const auto it = lang_to_id.find(key);
-    if (it == lang_to_id.end() || !it->is_number_integer()) {
-      throw ArgumentError("generate: language '" + language + "' is not in " + source +
-                          "'s lang_to_id; pass a language code such as 'en' or a token such as "
-                          "'<|en|>' (full names are not mapped)");
-    }
-    return it->get<int64_t>();
-  }
-
-  // _retrieve_init_tokens: [batch, n] I64. `encoded` receives the encoder output when language
-  // detection ran the encoder.
-  Tensor prompt(const Tensor& features, const WhisperGenerationOptions& options, Tensor* encoded) {
-    const nlohmann::json& g = generation_fields();
-    const std::string& source = generation_defaults().source;
+  // The decoder prompt (whisper_generation.h); `encoded` receives the encoder output when
+  // language detection ran the encoder.
+  Tensor prompt(const Tensor& features, const WhisperGenerationOptions& options,
+                Tensor& encoded) const {
     const int64_t batch = features.shape()[0];
-    if (g.value("return_timestamps", false)) {
-      throw ConfigError(source + " sets return_timestamps, which the native whisper generate "
-                        "does not cover (no timestamp tokens); use transformers");
-    }
-    const std::optional<int64_t> start = token_field(g, "decoder_start_token_id", source);
-    if (!start) throw ConfigError(source + ": decoder_start_token_id is not set");
-    const auto text = [&](const char* field) -> std::optional<std::string> {
-      const auto it = g.find(field);
-      if (it == g.end() || it->is_null()) return std::nullopt;
-      if (!it->is_string()) throw ConfigError(source + ": " + field + " must be a string");
-      return it->get<std::string>();
-    };
-    const std::optional<std::string> language = options.language ? options.language : text("language");
-    const std::optional<std::string> task = options.task ? options.task : text("task");
-    if ((options.language || options.task) && g.contains("is_multilingual") &&
-        g["is_multilingual"].is_boolean() && !g["is_multilingual"].get<bool>()) {
-      throw ArgumentError("generate: task and language are for multilingual models; " + source +
-                          " says is_multilingual false");
-    }
-    std::vector<std::optional<int64_t>> init = {*start};
-    if (!language && !task) {
-      nlohmann::json forced = g.value("forced_decoder_ids", nlohmann::json());
-      if (forced.is_null()) forced = config_.value("forced_decoder_ids", nlohmann::json());
-      if (forced.is_array() && !forced.empty() && forced[0].is_array() && forced[0].size() == 2 &&
-          forced[0][0] == 1) {
-        int64_t position = 1;
-        for (const nlohmann::json& pair : forced) {
-          if (!pair.is_array() || pair.size() != 2 || pair[0] != position) {
-            throw ConfigError(source + ": forced_decoder_ids must force positions 1, 2, ... in "
-                              "order, got " + forced.dump());
+    // detect_language: the logits after the start token, the largest among the language tokens.
+    const auto detect = [&](int64_t start, const std::vector<int64_t>& language_ids) {
+      encoded = encode(features, nullptr);
+      Tensor ids = Tensor::empty(DType::I64, {batch, 1});
+      std::fill(ids.data_as<int64_t>(), ids.data_as<int64_t>() + batch, start);
+      WhisperCache cache = make_cache(batch, 1);
+      fill_cross(cache, encoded);
+      const Tensor logits = last_logits(decode(ids, cache, nullptr));
+      std::vector<int64_t> chosen;
+      std::vector<double> scores(static_cast<size_t>(vocab_));
+      for (int64_t b = 0; b < batch; ++b) {
+        std::fill(scores.begin(), scores.end(), -std::numeric_limits<double>::infinity());
+        for (int64_t id : language_ids) {
+          if (id >= 0 && id < vocab_) {
+            scores[static_cast<size_t>(id)] = logits.data_as<float>()[b * vocab_ + id];
           }
-          init.push_back(pair[1].is_number_integer() ? std::optional<int64_t>(pair[1].get<int64_t>())
-                                                     : std::nullopt);
-          ++position;
         }
+        chosen.push_back(first_argmax(scores));
       }
-    }
-    const bool language_undefined = init.size() <= 1 || !init[1];
-    const nlohmann::json lang_to_id = g.value("lang_to_id", nlohmann::json());
-    std::vector<std::vector<std::optional<int64_t>>> rows(static_cast<size_t>(batch), init);
-    std::vector<int64_t> languages;
-    if (language) {
-      languages.assign(static_cast<size_t>(batch), language_id(*language, lang_to_id, source));
-    } else if (lang_to_id.is_object() && language_undefined) {
-      languages = detect_language(features, lang_to_id, encoded);
-    }
-    for (size_t b = 0; b < languages.size(); ++b) {
-      if (rows[b].size() > 1) {
-        rows[b][1] = languages[b];
-      } else {
-        rows[b].push_back(languages[b]);
-      }
-    }
-    const nlohmann::json task_to_id = g.value("task_to_id", nlohmann::json());
-    const std::optional<int64_t> no_timestamps = token_field(g, "no_timestamps_token_id", source);
-    for (auto& row : rows) {
-      const auto has = [&](int64_t id) { return std::find(row.begin(), row.end(), id) != row.end(); };
-      if (task) {
-        if (*task != "transcribe" && *task != "translate") {
-          throw ArgumentError("generate: task must be 'transcribe' or 'translate', got '" + *task + "'");
-        }
-        if (!task_to_id.is_object() || !task_to_id.contains(*task)) {
-          throw ArgumentError("generate: task '" + *task + "' was asked for, but " + source +
-                              " has no task_to_id entry for it");
-        }
-        row.push_back(task_to_id[*task].get<int64_t>());
-      } else if (language && task_to_id.is_object()) {
-        bool any = false;
-        for (const auto& [name, id] : task_to_id.items()) any = any || (id.is_number_integer() && has(id.get<int64_t>()));
-        if (!any && task_to_id.contains("transcribe")) row.push_back(task_to_id["transcribe"].get<int64_t>());
-      }
-      if (no_timestamps && row.back() != no_timestamps) row.push_back(*no_timestamps);
-    }
-    std::vector<std::vector<int64_t>> tokens;
-    for (const auto& row : rows) {
-      std::vector<int64_t> kept;
-      for (const auto& t : row) {
-        if (t) kept.push_back(*t);
-      }
-      tokens.push_back(std::move(kept));
-    }
-    const int64_t n = static_cast<int64_t>(tokens.front().size());
-    Tensor out = Tensor::empty(DType::I64, {batch, n});
-    for (int64_t b = 0; b < batch; ++b) {
-      for (int64_t i = 0; i < n; ++i) out.data_as<int64_t>()[b * n + i] = tokens[static_cast<size_t>(b)][static_cast<size_t>(i)];
-    }
-    return out;
-  }
-
-  // detect_language: the decoder's logits after the start token, the largest among lang_to_id.
-  std::vector<int64_t> detect_language(const Tensor& features, const nlohmann::json& lang_to_id,
-                                       Tensor* encoded) {
-    const int64_t batch = features.shape()[0];
-    const Tensor enc = encode(features, nullptr);
-    if (encoded) *encoded = enc;
-    const std::optional<int64_t> start =
-        token_field(generation_fields(), "decoder_start_token_id", generation_defaults().source);
-    Tensor ids = Tensor::empty(DType::I64, {batch, 1});
-    for (int64_t b = 0; b < batch; ++b) ids.data_as<int64_t>()[b] = *start;
-    WhisperCache cache = make_cache(batch, 1);
-    fill_cross(cache, enc);
-    const Tensor logits = linear(decode(ids, cache, nullptr).select(1, 0).contiguous(), out_w_);
-    std::vector<int64_t> ids_out;
-    for (int64_t b = 0; b < batch; ++b) {
-      std::vector<double> scores(static_cast<size_t>(vocab_), -std::numeric_limits<double>::infinity());
-      for (const auto& [name, id] : lang_to_id.items()) {
-        if (id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < vocab_) {
-          scores[static_cast<size_t>(id.get<int64_t>())] = logits.data_as<float>()[b * vocab_ + id.get<int64_t>()];
-        }
-      }
-      ids_out.push_back(first_argmax(scores));
-    }
-    return ids_out;
-  }
-
-  // generate_with_fallback's trimming and _pad_to_max_length.
-  static Tensor finished_rows(std::vector<std::vector<int64_t>>& rows, std::optional<int64_t> eos,
-                              std::optional<int64_t> pad) {
-    size_t longest = 0;
-    for (auto& row : rows) {
-      if (pad && !row.empty() && row.back() == *pad) {
-        int64_t pads = std::count(row.begin(), row.end(), *pad);
-        if (eos && *eos == *pad) pads -= 1;
-        row.resize(row.size() - static_cast<size_t>(std::min<int64_t>(pads, static_cast<int64_t>(row.size()))));
-      }
-      if (eos && !row.empty() && row.back() == *eos) row.pop_back();
-      longest = std::max(longest, row.size());
-    }
-    const int64_t batch = static_cast<int64_t>(rows.size()), width = static_cast<int64_t>(longest);
-    Tensor out = Tensor::empty(DType::I64, {batch, width});
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto& row = rows[static_cast<size_t>(b)];
-      for (int64_t i = 0; i < width; ++i) {
-        out.data_as<int64_t>()[b * width + i] =
-            i < static_cast<int64_t>(row.size()) ? row[static_cast<size_t>(i)] : pad.value_or(0);
-      }
-    }
-    return out;
+      return chosen;
+    };
+    return whisper_decoder_prompt(generation_config(), options, batch, detect);
   }
 
   nlohmann::json config_;
   Parameters params_;
   std::string head_;
-  nlohmann::json fields_;
   int64_t d_ = 0, enc_heads_ = 0, dec_heads_ = 0, mels_ = 0, sources_ = 0, targets_ = 0, vocab_ = 0;
   Tensor conv1_w_, conv2_w_, out_w_;
   std::vector<WhisperLayer> encoder_, decoder_;
