@@ -545,7 +545,7 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
                    interpolate_pos_encoding=resized)
 
 
-def _compare_speech_checkpoint(path: str | os.PathLike, model: Any, reference: torch.nn.Module,
+def _compare_speech_checkpoint(path: str | os.PathLike[str], model: Any, reference: torch.nn.Module,
                                batch: int, seq: int, seed: int, rtol: float | None,
                                atol: float | None) -> ParityReport:
     """Whisper: random features N(0, 1) [batch, num_mel_bins, 2 * max_source_positions] and
