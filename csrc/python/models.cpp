@@ -100,13 +100,20 @@ void bind_models(py::module_& m) {
         return py::module_::import("json").attr("loads")(model.config().dump());
       })
       .def_property_readonly("main_input_name", &Model::main_input_name)
+      .def_property_readonly("_is_whisper",
+                             [](const Model& model) {
+                               return dynamic_cast<const hfport::models::WhisperModel*>(&model) !=
+                                      nullptr;
+                             })
       .def("forward",
            [](Model& model, const py::object& input_ids, const py::object& attention_mask,
               const py::object& token_type_ids, bool output_hidden_states,
               const py::object& pixel_values, bool interpolate_pos_encoding,
               const py::object& bool_masked_pos, const py::object& input_features,
               const py::object& decoder_input_ids) {
-             if (!input_features.is_none() || model.main_input_name() == "input_features") {
+             // Whisper by its type, not by main_input_name: audio encoders (Wav2Vec2-BERT) read
+             // input_features too, without decoder tokens.
+             if (dynamic_cast<hfport::models::WhisperModel*>(&model) != nullptr) {
                if (!input_ids.is_none() || !attention_mask.is_none() ||
                    !token_type_ids.is_none() || !pixel_values.is_none()) {
                  throw ArgumentError("forward: a speech model takes input_features and "

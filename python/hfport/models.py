@@ -185,7 +185,7 @@ class Model:
         "en") and task ("transcribe", "translate") as transformers takes them. Returns the new
         tokens without the prompt, [batch, n] I64, rows padded on the right with pad_token_id
         (see decoder_prompt for the prompt)."""
-        if self.main_input_name == "input_features":
+        if self._native._is_whisper:
             if attention_mask is not None or do_sample or min_new_tokens or \
                     eos_token_id is not None or pad_token_id is not None:
                 raise ArgumentError("generate: a whisper model decodes greedily with the "

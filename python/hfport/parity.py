@@ -375,11 +375,11 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     pooler_output (BERT's and ViT's pooler, DINOv2's first token) and logits (a model with a head:
     vocabulary logits, or a classifier's scores).
 
-    A speech model (main_input_name "input_features", Whisper) takes log-mel features [batch,
+    A speech model (SPEECH_FAMILIES: Whisper) takes log-mel features [batch,
     num_mel_bins, frames] as `inputs` and `decoder_input_ids` [batch, seq]: the encoder's rows,
     the decoder's, encoder_last_hidden_state and logits.
     """
-    if getattr(native_model, "main_input_name", "") == "input_features":
+    if getattr(native_model, "family", "") in SPEECH_FAMILIES:
         return _compare_speech(native_model, hf_model, inputs, decoder_input_ids, rtol, atol,
                                title)
     native, reference, keep = _run_both(native_model, hf_model, inputs, attention_mask,
@@ -512,7 +512,7 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
     model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
                             device=device, heads=heads)
     reference = reference_model(path, model.family, base_only=heads == "none")
-    if model.main_input_name == "input_features":
+    if model.family in SPEECH_FAMILIES:
         if image_size is not None:
             raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "
                                 f"{model.family} takes input_features")
