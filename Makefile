@@ -9,7 +9,7 @@
 #   make lint   ruff over the Python (part of make test)
 #   make test-sanitize  the C++ tests and the reader, loader and ops pytest files against an
 #               ASan + UBSan build (CPU only) in build/sanitize; the installed package is untouched
-#   make bench  the CPU benchmarks (loader, mapping, kernels, models, vision, recurrent);
+#   make bench  the CPU benchmarks (loader, mapping, kernels, models, vision, recurrent, audio);
 #               writes docs/benchmarks.md
 #   make gpu-deps  the .deb files benchmarks/gpu_check.sh unpacks on a GPU machine without network
 #   make fuzz-deps   deps-debian plus clang and libFuzzer (as root)
@@ -22,7 +22,7 @@
 
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip --disable-pip-version-check
-DEB_PACKAGES := nlohmann-json3-dev libdlpack-dev libgtest-dev libopenblas-dev
+DEB_PACKAGES := nlohmann-json3-dev libdlpack-dev libgtest-dev libopenblas-dev libkissfft-dev
 BUILD_DIR := build/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 # Pinned to what the machines have on disk: an unpinned torch downloads a multi-GB CUDA build.
@@ -144,15 +144,16 @@ bench: dev
 	$(PYTHON) benchmarks/bench_models.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_vision.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_recurrent.py --write docs/benchmarks.md
+	$(PYTHON) benchmarks/bench_audio.py --write docs/benchmarks.md
 
 clean:
 	rm -rf build
 
-# The build's Debian packages (and OpenBLAS's runtime) as files, for a GPU machine that cannot
-# reach a package registry: benchmarks/gpu_check.sh unpacks them into a private root there.
+# The build's Debian packages (and OpenBLAS's and KISS FFT's runtimes) as files, for a GPU machine
+# that cannot reach a package registry: benchmarks/gpu_check.sh unpacks them into a private root.
 gpu-deps:
 	mkdir -p .gpu-deps && cd .gpu-deps && apt-get download $(DEB_PACKAGES) \
-	  libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5
+	  libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5 libkissfft-float131
 
 # A build folder of its own: the sanitizers instrument hfport_core itself
 # (tests/fuzz/CMakeLists.txt).

@@ -31,6 +31,7 @@
 //   │   └── ExpressionError         a spec expression cannot be evaluated on this config.json
 //   ├── LoadError                 a strict load found missing, unexpected or mismatched tensors
 //   ├── ArgumentError             an op given a tensor or option it cannot take (shape, dtype, strides)
+//   │   └── SamplingRateError       audio at another sampling rate than the front end's (never resampled)
 //   ├── TensorNotFoundError       no tensor of that name (in Python also a KeyError)
 //   ├── CheckpointClosedError     a checkpoint used after close() (in Python also a ValueError)
 //   ├── SliceError                an index or slice outside a tensor's shape
@@ -91,6 +92,7 @@ HFPORT_ERROR_CLASS(SpecError, Error)
 HFPORT_ERROR_CLASS(ExpressionError, SpecError)
 HFPORT_ERROR_CLASS(LoadError, Error)
 HFPORT_ERROR_CLASS(ArgumentError, Error)
+HFPORT_ERROR_CLASS(SamplingRateError, ArgumentError)
 HFPORT_ERROR_CLASS(TensorNotFoundError, Error)
 HFPORT_ERROR_CLASS(CheckpointClosedError, Error)
 HFPORT_ERROR_CLASS(SliceError, Error)

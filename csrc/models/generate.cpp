@@ -25,6 +25,7 @@ GenerationDefaults defaults_from(const nlohmann::json& fields, std::string sourc
   GenerationDefaults defaults;
   defaults.source = std::move(source);
   if (fields.is_object()) {
+    defaults.fields = fields;
     defaults.eos_token_id = fields.value("eos_token_id", nlohmann::json());
     defaults.pad_token_id = fields.value("pad_token_id", nlohmann::json());
   }

@@ -68,6 +68,9 @@ struct GenerationDefaults {
   nlohmann::json eos_token_id;  // null when absent
   nlohmann::json pad_token_id;  // null when absent
   std::string source;           // the file, for messages: "generation_config.json of 'dir'"
+  // Every field of that file (a JSON object; null when there is none), for the families whose
+  // generate reads more of it (Whisper's decoder prompt and suppressed tokens, models/whisper.h).
+  nlohmann::json fields;
 };
 
 // generation_config.json in the checkpoint's folder (`checkpoint_path` is the folder, or a file in

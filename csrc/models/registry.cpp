@@ -15,6 +15,7 @@
 #include "models/videomae.h"
 #include "models/vit.h"
 #include "models/wav2vec2_bert.h"
+#include "models/whisper.h"
 
 namespace hfport::models {
 
@@ -71,6 +72,7 @@ const std::map<std::string, ModelBuilder>& model_builders() {
                                    head);
        })},
       {"videomae", host_only("videomae", build_videomae_model)},
+      {"whisper", host_only("whisper", build_whisper_model)},
   };
   return builders;
 }

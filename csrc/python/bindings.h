@@ -31,6 +31,7 @@ void bind_attention_ops(py::module_& ops);
 void bind_sequence_ops(py::module_& ops);
 void bind_recurrent_ops(py::module_& ops);
 void bind_vision_ops(py::module_& ops);
+void bind_audio_ops(py::module_& ops);
 void bind_models(py::module_& m);
 // _flash_attention_for_tests (builds with CUDA only): the flash kernel on caller-owned tensors.
 void bind_flash_attention_testing(py::module_& m);

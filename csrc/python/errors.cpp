@@ -34,8 +34,9 @@ void bind_errors(py::module_& m) {
   auto spec = py::register_exception<SpecError>(m, "SpecError", base);
   py::register_exception<ExpressionError>(m, "ExpressionError", spec);
   py::register_exception<LoadError>(m, "LoadError", base);
-  py::register_exception<ArgumentError>(m, "ArgumentError",
-                                        py::make_tuple(base, py::handle(PyExc_ValueError)));
+  auto argument = py::register_exception<ArgumentError>(
+      m, "ArgumentError", py::make_tuple(base, py::handle(PyExc_ValueError)));
+  py::register_exception<SamplingRateError>(m, "SamplingRateError", argument);
   py::register_exception<TensorNotFoundError>(m, "TensorNotFoundError",
                                               py::make_tuple(base, py::handle(PyExc_KeyError)));
   py::register_exception<CheckpointClosedError>(

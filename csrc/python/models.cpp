@@ -11,11 +11,57 @@
 #include "core/error.h"
 #include "models/model.h"
 #include "models/token_choice.h"
+#include "models/whisper.h"
 #include "python/bindings.h"
 
 namespace hfport::python {
 
 namespace {
+
+// The model as Whisper, or ArgumentError naming what it takes instead.
+hfport::models::WhisperModel& as_whisper(hfport::models::Model& model, const char* what) {
+  auto* whisper = dynamic_cast<hfport::models::WhisperModel*>(&model);
+  if (whisper == nullptr) {
+    throw ArgumentError(std::string(what) + " is for the speech families (whisper); the native " +
+                        model.family() + " model takes " + model.main_input_name());
+  }
+  return *whisper;
+}
+
+py::dict whisper_forward(hfport::models::Model& model, const py::object& input_features,
+                         const py::object& decoder_input_ids, bool output_hidden_states) {
+  auto& whisper = as_whisper(model, "input_features");
+  const Tensor features = tensor_arg(input_features, "input_features");
+  const Tensor ids = optional_tensor_arg(decoder_input_ids, "decoder_input_ids");
+  hfport::models::WhisperOutput out;
+  {
+    py::gil_scoped_release unlocked;
+    out = whisper.forward_features(features, ids, output_hidden_states);
+  }
+  // transformers' Seq2Seq output order (less past_key_values), plus the decoder's
+  // last_hidden_state, which Seq2SeqLMOutput leaves out.
+  py::dict result;
+  if (out.logits.defined()) result["logits"] = out.logits;
+  result["last_hidden_state"] = out.last_hidden_state;
+  if (output_hidden_states) {
+    result["decoder_hidden_states"] = py::tuple(py::cast(out.decoder_hidden_states));
+  }
+  result["encoder_last_hidden_state"] = out.encoder_last_hidden_state;
+  if (output_hidden_states) {
+    result["encoder_hidden_states"] = py::tuple(py::cast(out.encoder_hidden_states));
+  }
+  return result;
+}
+
+hfport::models::WhisperGenerationOptions whisper_options(std::optional<int64_t> max_new_tokens,
+                                                         std::optional<std::string> language,
+                                                         std::optional<std::string> task) {
+  hfport::models::WhisperGenerationOptions options;
+  options.max_new_tokens = max_new_tokens;
+  options.language = std::move(language);
+  options.task = std::move(task);
+  return options;
+}
 
 // generate's eos_token_id: None (the checkpoint's), an int, or a list of ints ([] for none).
 std::optional<std::vector<int64_t>> eos_token_ids_arg(const py::object& value) {
@@ -54,11 +100,33 @@ void bind_models(py::module_& m) {
         return py::module_::import("json").attr("loads")(model.config().dump());
       })
       .def_property_readonly("main_input_name", &Model::main_input_name)
+      .def_property_readonly("_is_whisper",
+                             [](const Model& model) {
+                               return dynamic_cast<const hfport::models::WhisperModel*>(&model) !=
+                                      nullptr;
+                             })
       .def("forward",
            [](Model& model, const py::object& input_ids, const py::object& attention_mask,
               const py::object& token_type_ids, bool output_hidden_states,
               const py::object& pixel_values, bool interpolate_pos_encoding,
-              const py::object& bool_masked_pos, const py::object& input_features) {
+              const py::object& bool_masked_pos, const py::object& input_features,
+              const py::object& decoder_input_ids) {
+             // Whisper by its type, not by main_input_name: audio encoders (Wav2Vec2-BERT) read
+             // input_features too, without decoder tokens.
+             if (dynamic_cast<hfport::models::WhisperModel*>(&model) != nullptr) {
+               if (!input_ids.is_none() || !attention_mask.is_none() ||
+                   !token_type_ids.is_none() || !pixel_values.is_none()) {
+                 throw ArgumentError("forward: a speech model takes input_features and "
+                                     "decoder_input_ids (no input_ids, attention_mask, "
+                                     "token_type_ids or pixel_values)");
+               }
+               return whisper_forward(model, input_features, decoder_input_ids,
+                                      output_hidden_states);
+             }
+             if (!decoder_input_ids.is_none()) {
+               throw ArgumentError("forward: decoder_input_ids goes with input_features (speech "
+                                   "models)");
+             }
              if (model.main_input_name() == "input_features" || !input_features.is_none()) {
                // An audio encoder: its features come first, as transformers' main input.
                const py::object features = input_features.is_none() ? input_ids : input_features;
@@ -125,7 +193,32 @@ void bind_models(py::module_& m) {
            py::arg("token_type_ids") = py::none(), py::kw_only(),
            py::arg("output_hidden_states") = false,
            py::arg("pixel_values") = py::none(), py::arg("interpolate_pos_encoding") = false,
-           py::arg("bool_masked_pos") = py::none(), py::arg("input_features") = py::none())
+           py::arg("bool_masked_pos") = py::none(), py::arg("input_features") = py::none(),
+           py::arg("decoder_input_ids") = py::none())
+      .def("generate_speech",
+           [](Model& model, py::handle input_features, std::optional<int64_t> max_new_tokens,
+              std::optional<std::string> language, std::optional<std::string> task) {
+             auto& whisper = as_whisper(model, "generate_speech");
+             const Tensor features = tensor_arg(input_features, "input_features");
+             const auto options = whisper_options(max_new_tokens, std::move(language),
+                                                  std::move(task));
+             py::gil_scoped_release unlocked;
+             return whisper.generate_features(features, options);
+           },
+           py::arg("input_features"), py::kw_only(), py::arg("max_new_tokens") = py::none(),
+           py::arg("language") = py::none(), py::arg("task") = py::none())
+      .def("decoder_prompt",
+           [](Model& model, py::handle input_features, std::optional<std::string> language,
+              std::optional<std::string> task) {
+             auto& whisper = as_whisper(model, "decoder_prompt");
+             const Tensor features = tensor_arg(input_features, "input_features");
+             const auto options = whisper_options(std::nullopt, std::move(language),
+                                                  std::move(task));
+             py::gil_scoped_release unlocked;
+             return whisper.decoder_prompt(features, options);
+           },
+           py::arg("input_features"), py::kw_only(), py::arg("language") = py::none(),
+           py::arg("task") = py::none())
       .def("generate",
            [](Model& model, py::handle input_ids, const py::object& attention_mask,
               int64_t max_new_tokens, int64_t min_new_tokens, const py::object& eos_token_id,

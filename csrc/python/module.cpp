@@ -22,4 +22,5 @@ PYBIND11_MODULE(_hfport, m) {
   bind_sequence_ops(ops);
   bind_recurrent_ops(ops);
   bind_vision_ops(ops);
+  bind_audio_ops(ops);
 }

@@ -7,7 +7,8 @@ sharded-index rules. ``TensorNotFoundError`` is also a ``KeyError``, ``SliceErro
 covers family specs, ``LoadError`` a strict load that found missing, unexpected or mismatched
 tensors, ``UnknownFamilyError`` a config.json that names no known family.
 ``CheckpointClosedError`` (also a ``ValueError``, as for a closed file) is a checkpoint used after
-``close()``.
+``close()``. ``SamplingRateError`` (an ``ArgumentError``) is audio at another sampling rate than an
+audio front end's: hfport never resamples.
 
 ``PickleConversionError`` is the one class without a C++ twin: `hfport convert-pickle` runs only in
 Python (torch reads the pickle, in a child process), so no C++ code could throw it.
@@ -38,6 +39,7 @@ from hfport._hfport import (
     MetadataError,
     MissingShardError,
     OffsetsError,
+    SamplingRateError,
     ShapeError,
     ShardError,
     ShardIndexError,
@@ -84,6 +86,7 @@ __all__ = [
     "MissingShardError",
     "OffsetsError",
     "PickleConversionError",
+    "SamplingRateError",
     "ShapeError",
     "ShardError",
     "ShardIndexError",

@@ -8,6 +8,9 @@
 >>> tokens = model.generate(ids, mask, max_new_tokens=32, do_sample=True, top_p=0.9, seed=0)
 >>> vit = hfport.models.from_pretrained("vit_dir")                # ViT, DINOv2: pixel_values
 >>> out = vit(pixels, output_hidden_states=True)                  # .pooler_output, .hidden_states
+>>> whisper = hfport.models.from_pretrained("whisper_dir")        # Whisper: input_features
+>>> logits = whisper(input_features=features, decoder_input_ids=ids).logits
+>>> tokens = whisper.generate(features)                           # greedy, prompt from the config
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from hfport import _hfport
 from hfport._hfport import Tensor
 from hfport.dtypes import dtype_name
+from hfport.errors import ArgumentError
 from hfport.load import LoadReport, SpecArg, _heads_mode, _spec_text, _warn
 
 
@@ -85,26 +89,30 @@ class Model:
 
     @property
     def main_input_name(self) -> str:
-        """What the model reads, as transformers names it: "input_ids" (text families) or
-        "pixel_values" (vision families)."""
+        """What the model reads, as transformers names it: "input_ids" (text families),
+        "pixel_values" (vision families) or "input_features" (Whisper)."""
         return self._native.main_input_name
 
     def __call__(self, input_ids: Any = None, attention_mask: Any = None,
                  token_type_ids: Any = None, *, output_hidden_states: bool = False,
                  pixel_values: Any = None, interpolate_pos_encoding: bool = False,
-                 bool_masked_pos: Any = None, input_features: Any = None) -> ModelOutput:
+                 bool_masked_pos: Any = None, input_features: Any = None,
+                 decoder_input_ids: Any = None) -> ModelOutput:
         """The forward pass, called as transformers' models are: ``model(**tokenizer(texts,
-        padding=True, return_tensors="pt"))`` or ``model(pixel_values)``. See forward."""
+        padding=True, return_tensors="pt"))``, ``model(pixel_values)`` or
+        ``model(input_features=..., decoder_input_ids=...)``. See forward."""
         return self.forward(input_ids, attention_mask, token_type_ids,
                             output_hidden_states=output_hidden_states,
                             pixel_values=pixel_values,
                             interpolate_pos_encoding=interpolate_pos_encoding,
-                            bool_masked_pos=bool_masked_pos, input_features=input_features)
+                            bool_masked_pos=bool_masked_pos, input_features=input_features,
+                            decoder_input_ids=decoder_input_ids)
 
     def forward(self, input_ids: Any = None, attention_mask: Any = None,
                 token_type_ids: Any = None, *, output_hidden_states: bool = False,
                 pixel_values: Any = None, interpolate_pos_encoding: bool = False,
-                bool_masked_pos: Any = None, input_features: Any = None) -> ModelOutput:
+                bool_masked_pos: Any = None, input_features: Any = None,
+                decoder_input_ids: Any = None) -> ModelOutput:
         """A ModelOutput with transformers' names: logits (with a head: [batch, seq, vocab] for a
         language model, [batch, labels] for a sequence or image classifier), last_hidden_state,
         pooler_output (the BERT and ViT poolers, DINOv2's first token; base models only),
@@ -120,18 +128,28 @@ class Model:
         bool_masked_pos: [batch, num_patches] of 0/1 (bool or integers): the patches replaced by
             the checkpoint's mask token.
         input_features (audio encoders, Wav2Vec2-BERT; first argument or by name): [batch,
-            frames, features], the feature extractor's output, with its attention_mask."""
+            frames, features], the feature extractor's output, with its attention_mask.
+        input_features (Whisper): log-mel features [batch, num_mel_bins, 2 *
+            max_source_positions] (hfport.ops.log_mel_spectrogram, or the feature extractor),
+            with decoder_input_ids [batch, seq]. The output holds logits (not for the base
+            WhisperModel), last_hidden_state (the decoder's), encoder_last_hidden_state, and
+            with output_hidden_states decoder_hidden_states and encoder_hidden_states, as
+            transformers names them (read them by name: transformers' Seq2SeqLMOutput has no
+            last_hidden_state, so positions differ)."""
         return ModelOutput(self._native.forward(
             input_ids, attention_mask, token_type_ids,
             output_hidden_states=output_hidden_states, pixel_values=pixel_values,
             interpolate_pos_encoding=interpolate_pos_encoding,
-            bool_masked_pos=bool_masked_pos, input_features=input_features))
+            bool_masked_pos=bool_masked_pos, input_features=input_features,
+            decoder_input_ids=decoder_input_ids))
 
-    def generate(self, input_ids: Any, attention_mask: Any = None, *, max_new_tokens: int,
+    def generate(self, input_ids: Any, attention_mask: Any = None, *,
+                 max_new_tokens: int | None = None,
                  min_new_tokens: int = 0, eos_token_id: int | Sequence[int] | None = None,
                  pad_token_id: int | None = None, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int = 50, top_p: float = 1.0,
-                 seed: int | None = None) -> Tensor:
+                 seed: int | None = None, language: str | None = None,
+                 task: str | None = None) -> Tensor:
         """Decode with the cache as transformers' ``generate`` does (one beam): greedy, or
         sampling with ``do_sample``. Returns the token ids [batch, seq + steps] (I64), prompt
         first; steps is max_new_tokens, or fewer when every row has produced an eos token.
@@ -161,11 +179,40 @@ class Model:
 
         temperature, top_k and top_p are checked even when do_sample is False (ArgumentError
         names the bad one). Sampling defaults in a checkpoint's generation_config.json are not
-        applied: pass them here."""
+        applied: pass them here.
+
+        Whisper: ``generate(input_features, max_new_tokens=None, language=None, task=None)``,
+        greedy, as WhisperForConditionalGeneration.generate(input_features, do_sample=False) for
+        one 30 s segment: the decoder prompt, suppress_tokens, begin_suppress_tokens, eos, pad
+        and max_length come from the checkpoint's generation config; language (a code such as
+        "en") and task ("transcribe", "translate") as transformers takes them. Returns the new
+        tokens without the prompt, [batch, n] I64, rows padded on the right with pad_token_id
+        (see decoder_prompt for the prompt)."""
+        if self._native._is_whisper:
+            if attention_mask is not None or do_sample or min_new_tokens or \
+                    eos_token_id is not None or pad_token_id is not None:
+                raise ArgumentError("generate: a whisper model decodes greedily with the "
+                                    "generation config's eos and pad ids; it takes input_features, "
+                                    "max_new_tokens, language and task")
+            return self._native.generate_speech(input_ids, max_new_tokens=max_new_tokens,
+                                                language=language, task=task)
+        if language is not None or task is not None:
+            raise ArgumentError(f"generate: language and task are for speech models; the native "
+                                f"{self.family} model takes neither")
+        if max_new_tokens is None:
+            raise ArgumentError("generate: max_new_tokens is required")
         return self._native.generate(
             input_ids, attention_mask, max_new_tokens=max_new_tokens,
             min_new_tokens=min_new_tokens, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
             do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+
+    def decoder_prompt(self, input_features: Any, *, language: str | None = None,
+                       task: str | None = None) -> Tensor:
+        """Whisper: the decoder prompt generate starts every row with, [batch, n] I64 (the start
+        token, then the language, task and no-timestamps tokens the generation config asks for;
+        the language is detected from the audio when the config has lang_to_id and none is
+        set)."""
+        return self._native.decoder_prompt(input_features, language=language, task=task)
 
     def __repr__(self) -> str:
         return f"hfport.models.Model(family={self.family!r})"

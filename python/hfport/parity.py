@@ -6,6 +6,8 @@
 >>> report = hfport.parity.compare_checkpoint("llama_dir", batch=2, seq=16, seed=0)
 >>> report = hfport.parity.compare(vit, hf_vit, pixel_values)    # vision families: pixels
 >>> report = hfport.parity.compare_checkpoint("vit_dir", image_size=(48, 40))   # resized positions
+>>> report = hfport.parity.compare(whisper, hf_whisper, input_features, decoder_input_ids=ids)
+>>> rows = hfport.parity.front_end_rows(feature_size=80)    # log-mel vs WhisperFeatureExtractor
 
 Both models see the same input ids (and attention mask), or for the vision families (ViT,
 DINOv2, DINOv3, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
@@ -17,6 +19,12 @@ positions the mask keeps (padding positions are free to differ). A row is over t
 relative L2 exceeds `rtol` (default by dtype: 1e-5 for float32) or, when `atol` is given, its
 largest absolute error exceeds `atol`; the first such row is the first divergent layer, which is
 where a port's bug lives: every later row inherits the error.
+
+Whisper (speech families): the encoder's rows (encoder.embeddings: the convolutions and
+positions; encoder.layers.i, the last with the final norm), then the decoder's, then
+encoder_last_hidden_state and logits; `compare_checkpoint` adds front-end rows comparing
+hfport.ops.log_mel_spectrogram with transformers' WhisperFeatureExtractor on seeded synthetic
+waveforms (a sum of tones plus noise) shorter than, equal to and longer than the 30 s window.
 
 This module is the comparison harness, so it computes with torch; the models it compares compute
 natively.
@@ -54,6 +62,11 @@ VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "dinov3",
 # "input_features") with an optional attention_mask over the frames.
 AUDIO_ENCODER_FAMILIES = frozenset({"wav2vec2-bert"})
 VIDEO_FAMILIES = frozenset({"videomae"})
+# Encoder-decoders that read log-mel features (main_input_name "input_features").
+SPEECH_FAMILIES = frozenset({"whisper"})
+# The front-end rows' waveform lengths in seconds: shorter than Whisper's 30 s window, equal to it,
+# and longer (truncated).
+FRONT_END_SECONDS = (1.3, 30.0, 33.7)
 
 
 @dataclass(frozen=True)
@@ -276,10 +289,95 @@ def _run_both(native_model: Any, hf_model: torch.nn.Module, inputs: Any, attenti
     return native, reference, None if mask is None else mask.bool()
 
 
+def _stack_names(prefix: str, count: int) -> list[str]:
+    """An encoder's or decoder's hidden_states tuple: embeddings, each layer, the last with the
+    final norm (Whisper's encoder and decoder)."""
+    names = [f"{prefix}.embeddings"] + [f"{prefix}.layers.{i}" for i in range(count - 1)]
+    if count > 1:
+        names[-1] += " + norm"
+    return names
+
+
+def _compare_speech(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
+                    decoder_input_ids: Any, rtol: float | None, atol: float | None,
+                    title: str) -> ParityReport:
+    features = torch.as_tensor(inputs)
+    if features.dim() != 3 or not features.is_floating_point():
+        raise ValueError("inputs must be log-mel features [batch, num_mel_bins, frames] (float), "
+                         f"got {features.dtype} of shape {list(features.shape)}")
+    features = features.to(torch.float32).contiguous()
+    if decoder_input_ids is None:
+        raise ValueError("a speech model's comparison needs decoder_input_ids [batch, seq]")
+    ids = torch.as_tensor(decoder_input_ids).to(torch.int64).contiguous()
+    native = native_model.forward(input_features=features, decoder_input_ids=ids,
+                                  output_hidden_states=True)
+    with torch.no_grad():
+        reference = hf_model(input_features=features, decoder_input_ids=ids,
+                             output_hidden_states=True)
+    main = _torch(native.get("logits", native.get("last_hidden_state")))
+    if rtol is None:
+        rtol = DEFAULT_RTOL.get(main.dtype, DEFAULT_RTOL[torch.float32])
+    rows = []
+    for prefix, key in (("encoder", "encoder_hidden_states"), ("decoder", "decoder_hidden_states")):
+        mine = [_torch(h) for h in native.get(key, [])]
+        theirs = list(getattr(reference, key, None) or ())
+        count = max(len(mine), len(theirs))
+        for i, name in enumerate(_stack_names(prefix, count)):
+            rows.append(_row(name, mine[i] if i < len(mine) else None,
+                             theirs[i] if i < len(theirs) else None, None, rtol, atol))
+    rows.append(_row("encoder_last_hidden_state", _torch(native.get("encoder_last_hidden_state")),
+                     reference.encoder_last_hidden_state, None, rtol, atol))
+    if getattr(reference, "last_hidden_state", None) is not None:
+        rows.append(_row("last_hidden_state", _torch(native.get("last_hidden_state")),
+                         reference.last_hidden_state, None, rtol, atol))
+    a, b = _torch(native.get("logits")), getattr(reference, "logits", None)
+    if a is not None or b is not None:
+        rows.append(_row("logits", a, b, None, rtol, atol))
+    return ParityReport(rows, rtol, atol, str(main.dtype).removeprefix("torch."), title)
+
+
+def synthetic_waveform(seconds: float, seed: int, sampling_rate: int = 16000) -> torch.Tensor:
+    """A seeded sum of four tones (100 Hz - 6 kHz, random phases and levels) plus white noise at
+    -30 dB: a spectrum with peaks and a floor, like speech's. float32 [samples]."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(round(seconds * sampling_rate), dtype=torch.float64) / sampling_rate
+    freqs = 100.0 + 5900.0 * torch.rand(4, generator=generator, dtype=torch.float64)
+    phases = 6.283185307179586 * torch.rand(4, generator=generator, dtype=torch.float64)
+    levels = 0.1 + 0.3 * torch.rand(4, generator=generator, dtype=torch.float64)
+    x = (levels[:, None] * torch.sin(6.283185307179586 * freqs[:, None] * t + phases[:, None]))
+    noise = 0.03 * torch.randn(t.numel(), generator=generator, dtype=torch.float64)
+    return (x.sum(0) + noise).to(torch.float32)
+
+
+def front_end_rows(feature_size: int = 80, seconds: tuple[float, ...] = FRONT_END_SECONDS,
+                   seed: int = 0, rtol: float = 1e-5, extractor: Any = None) -> list[ParityRow]:
+    """hfport.ops.log_mel_spectrogram next to transformers' WhisperFeatureExtractor (`extractor`,
+    default: WhisperFeatureExtractor(feature_size=feature_size)) on synthetic_waveform of each
+    length in `seconds` (seeds seed, seed + 1, ...), one row each: "front end 1.3 s"."""
+    from transformers import WhisperFeatureExtractor
+
+    import hfport.ops
+
+    if extractor is None:
+        extractor = WhisperFeatureExtractor(feature_size=feature_size)
+    rows = []
+    for i, length in enumerate(seconds):
+        audio = synthetic_waveform(length, seed + i, extractor.sampling_rate)
+        expected = torch.from_numpy(extractor(audio.numpy(), sampling_rate=extractor.sampling_rate,
+                                              return_tensors="np").input_features)
+        got = torch.from_dlpack(hfport.ops.log_mel_spectrogram(
+            audio, sampling_rate=extractor.sampling_rate, feature_size=extractor.feature_size,
+            n_fft=extractor.n_fft, hop_length=extractor.hop_length,
+            n_samples=extractor.n_samples, feature_sampling_rate=extractor.sampling_rate))
+        rows.append(_row(f"front end {length:g} s", got, expected, None, rtol, None))
+    return rows
+
+
 def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
             attention_mask: Any = None, *, rtol: float | None = None,
             atol: float | None = None, title: str = "",
-            interpolate_pos_encoding: bool = False) -> ParityReport:
+            interpolate_pos_encoding: bool = False,
+            decoder_input_ids: Any = None) -> ParityReport:
     """Run both models on `inputs` and compare every output.
 
     `inputs`: token ids [batch, seq] (with an optional attention_mask), or for a vision model
@@ -295,7 +393,14 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     Rows: the hidden states, then what both sides return of last_hidden_state (a base model),
     pooler_output (BERT's and ViT's pooler, DINOv2's first token) and logits (a model with a head:
     vocabulary logits, or a classifier's scores).
+
+    A speech model (SPEECH_FAMILIES: Whisper) takes log-mel features [batch,
+    num_mel_bins, frames] as `inputs` and `decoder_input_ids` [batch, seq]: the encoder's rows,
+    the decoder's, encoder_last_hidden_state and logits.
     """
+    if getattr(native_model, "family", "") in SPEECH_FAMILIES:
+        return _compare_speech(native_model, hf_model, inputs, decoder_input_ids, rtol, atol,
+                               title)
     native, reference, keep = _run_both(native_model, hf_model, inputs, attention_mask,
                                         interpolate_pos_encoding)
 
@@ -427,6 +532,11 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
     model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
                             device=device, heads=heads)
     reference = reference_model(path, model.family, base_only=heads == "none")
+    if model.family in SPEECH_FAMILIES:
+        if image_size is not None:
+            raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "
+                                f"{model.family} takes input_features")
+        return _compare_speech_checkpoint(path, model, reference, batch, seq, seed, rtol, atol)
     if model.main_input_name == "input_features":
         if image_size is not None:
             raise ArgumentError("compare_checkpoint: image_size is for the vision families; "
@@ -462,3 +572,30 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
                  f"{' (positions resized)' if resized else ''}, seed {seed}")
     return compare(model, reference, pixels, rtol=rtol, atol=atol, title=title,
                    interpolate_pos_encoding=resized)
+
+
+def _compare_speech_checkpoint(path: str | os.PathLike[str], model: Any, reference: torch.nn.Module,
+                               batch: int, seq: int, seed: int, rtol: float | None,
+                               atol: float | None) -> ParityReport:
+    """Whisper: random features N(0, 1) [batch, num_mel_bins, 2 * max_source_positions] and
+    decoder ids (decoder_start_token_id, then random tokens), then the front-end rows with the
+    checkpoint's preprocessor_config.json when it has one."""
+    from transformers import WhisperFeatureExtractor
+
+    config = model.config
+    frames = 2 * int(config["max_source_positions"])
+    mels = int(config["num_mel_bins"])
+    features = random_pixel_values((batch, mels, frames), seed)
+    ids = random_input_ids(int(config["vocab_size"]), batch, max(seq, 1), seed)
+    start = config.get("decoder_start_token_id")
+    if isinstance(start, int):
+        ids[:, 0] = start
+    title = f"{model.family}, batch {batch}, {frames} frames, {ids.shape[1]} tokens, seed {seed}"
+    report = compare(model, reference, features, decoder_input_ids=ids, rtol=rtol, atol=atol,
+                     title=title)
+    if (Path(path) / "preprocessor_config.json").is_file():
+        extractor = WhisperFeatureExtractor.from_pretrained(os.fspath(path))
+    else:
+        extractor = WhisperFeatureExtractor(feature_size=mels)
+    report.rows.extend(front_end_rows(extractor=extractor, seed=seed))
+    return report
