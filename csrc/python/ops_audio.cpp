@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/fbank.h"
 #include "ops/log_mel.h"
 #include "python/bindings.h"
 
@@ -35,9 +36,55 @@ Tensor log_mel_binding(py::handle audio, int64_t sampling_rate, int64_t feature_
   return log_mel_spectrogram(audio_t, options, out_t);
 }
 
+FbankOptions fbank_options(int64_t sampling_rate, int64_t num_mel_bins, int64_t stride,
+                           bool normalize, int64_t feature_sampling_rate) {
+  FbankOptions options;
+  options.sampling_rate = sampling_rate;
+  options.num_mel_bins = num_mel_bins;
+  options.stride = stride;
+  options.normalize = normalize;
+  options.feature_sampling_rate = feature_sampling_rate;
+  return options;
+}
+
 }  // namespace
 
 void bind_audio_ops(py::module_& ops) {
+  ops.def("fbank",
+          [](py::handle audio, int64_t sampling_rate, const py::object& lengths,
+             int64_t num_mel_bins, int64_t stride, bool normalize, int64_t feature_sampling_rate) {
+            const Tensor audio_t = tensor_arg(audio, "audio");
+            const Tensor lengths_t = optional_tensor_arg(lengths, "lengths");
+            const FbankOptions options =
+                fbank_options(sampling_rate, num_mel_bins, stride, normalize, feature_sampling_rate);
+            FbankResult result;
+            {
+              py::gil_scoped_release release;
+              result = fbank(audio_t, lengths_t, options);
+            }
+            return py::make_tuple(result.input_features, result.attention_mask);
+          },
+          py::arg("audio"), py::kw_only(), py::arg("sampling_rate"),
+          py::arg("lengths") = py::none(), py::arg("num_mel_bins") = 80, py::arg("stride") = 2,
+          py::arg("normalize") = true, py::arg("feature_sampling_rate") = 16000,
+          "Wav2Vec2-BERT's Kaldi-style filter banks, as transformers' "
+          "SeamlessM4TFeatureExtractor computes them: audio [samples] or [batch, samples] at "
+          "sampling_rate Hz (must equal feature_sampling_rate, 16000: SamplingRateError "
+          "otherwise), lengths [batch] the samples of each row that are audio (default: all). "
+          "Returns (input_features F32 [batch, frames / stride, num_mel_bins * stride], "
+          "attention_mask I64 [batch, frames / stride]). CPU, multithreaded.");
+  ops.def("_fbank_frames_reference",
+          [](py::handle audio, int64_t sampling_rate, int64_t num_mel_bins) {
+            FbankOptions options;
+            options.sampling_rate = sampling_rate;
+            options.num_mel_bins = num_mel_bins;
+            const Tensor audio_t = tensor_arg(audio, "audio");
+            py::gil_scoped_release release;
+            return fbank_frames_reference(audio_t, options);
+          },
+          py::arg("audio"), py::kw_only(), py::arg("sampling_rate"), py::arg("num_mel_bins") = 80,
+          "float64 log-mel frames of one utterance before normalisation and stacking (direct "
+          "DFT), F64 [frames, num_mel_bins]; for tests");
   ops.def("log_mel_spectrogram", &log_mel_binding, py::arg("audio"), py::kw_only(),
           py::arg("sampling_rate"), py::arg("feature_size") = 80, py::arg("n_fft") = 400,
           py::arg("hop_length") = 160, py::arg("chunk_length") = 30,
