@@ -109,3 +109,26 @@ def test_adapter_is_refused(tmp_path: Path) -> None:
         hfport.models.from_pretrained(tmp_path / "adapter")
     with pytest.raises(ConfigError, match="add_adapter is not supported"):
         hfport.models.from_pretrained(tmp_path / "adapter", strict=False)
+
+
+def test_audio_through_hfports_front_end_and_model(tmp_path: Path) -> None:
+    """Raw audio to features to hidden states, all native, against the feature extractor and
+    transformers' model: utterances of different lengths in one batch."""
+    import numpy as np
+
+    reference, native = build(tmp_path, "relative_key", seed=8, feature_projection_input_dim=160)
+    rng = np.random.default_rng(9)
+    waves = [(0.3 * np.sin(np.arange(n) * 0.05) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+             for n in (8000, 5200)]
+    extractor = transformers.SeamlessM4TFeatureExtractor()
+    want_inputs = extractor(waves, sampling_rate=16000, return_tensors="pt", padding=True)
+    audio = np.zeros((2, 8000), np.float32)
+    for i, w in enumerate(waves):
+        audio[i, : len(w)] = w
+    features, mask = hfport.ops.fbank(audio, sampling_rate=16000, lengths=np.array([8000, 5200]))
+    assert torch.equal(torch.from_dlpack(mask), want_inputs["attention_mask"])
+    got = native(input_features=features, attention_mask=mask).last_hidden_state
+    with torch.no_grad():
+        want = reference(**want_inputs).last_hidden_state
+    keep = want_inputs["attention_mask"].bool()
+    assert relative_l2(torch.from_dlpack(got)[keep], want[keep]) < TOLERANCE
