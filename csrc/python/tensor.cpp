@@ -271,7 +271,8 @@ void bind_tensor(py::module_& m) {
       .def("view_dtype", [](const Tensor& t, const std::string& dtype) {
              return t.view_dtype(dtype_from_user_name(dtype));
            }, py::arg("dtype"), "the same bytes read as another dtype of the same size")
-      .def("__getitem__", &index_tensor, "a view: ints select, slices (step > 0) narrow, ... fills")
+      .def("__getitem__", &index_tensor, py::arg("index"),
+           "a view: ints select, slices (step > 0) narrow, ... fills")
       .def("get_shape", [](const Tensor& t) { return py::list(to_tuple(t.shape())); },
            "safetensors' slice API: the shape as a list")
       .def("get_dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); },

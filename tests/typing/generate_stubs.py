@@ -1,0 +1,122 @@
+"""Regenerates python/hfport/_hfport/*.pyi, the stubs of the compiled module (`make stubs`).
+
+    python tests/typing/generate_stubs.py        # with the Python whose hfport._hfport to read
+
+pybind11-stubgen reads the real signatures (py::arg names, defaults, the types pybind11 names) and
+the docstrings from the module this Python imports. Two fixes follow, both from what pybind11
+reports rather than what the stub should say:
+- the exception classes are created by the module (py::register_exception) but carry the
+  `__module__` hfport.errors, which re-exports them; pybind11-stubgen then imports them from
+  there, a cycle through the package. They are written as classes of the stub instead, with their
+  bases.
+- a parameter whose default is None but whose pybind11 type cannot be None (a std::function
+  argument bound with `= py::none()`) gets `| None`, as PEP 484 asks.
+The stubs are kept in git and shipped with py.typed; `make test-stubs` (mypy's stubtest) fails
+whenever they and the module disagree, so a binding added, removed or changed needs `make stubs`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET = REPO / "python" / "hfport" / "_hfport"
+
+
+def exception_classes(text: str) -> str:
+    import hfport._hfport as module
+
+    names = re.findall(r"^from hfport\.errors import (\w+)$", text, re.M)
+    if not names:
+        return text
+    classes = {n: getattr(module, n) for n in names}
+    lines, done = [], set()
+
+    def emit(name: str) -> None:
+        if name in done:
+            return
+        cls = classes[name]
+        bases = []
+        for base in cls.__bases__:
+            if base.__name__ in classes:
+                emit(base.__name__)
+                bases.append(base.__name__)
+            else:
+                bases.append(base.__name__ if base.__module__ == "builtins" else
+                             f"{base.__module__}.{base.__qualname__}")
+        lines.append(f"class {name}({', '.join(bases)}):\n    pass")
+        done.add(name)
+
+    for name in names:
+        emit(name)
+    text = re.sub(r"^from hfport\.errors import \w+\n", "", text, flags=re.M)
+    # The classes go after the imports, before the first definition.
+    first = re.search(r"^(class |def |[A-Za-z_]\w*: )", text, re.M)
+    position = first.start() if first else len(text)
+    return text[:position] + "\n".join(lines) + "\n" + text[position:]
+
+
+def accepts_none(ann: ast.expr) -> bool:
+    """The annotation admits None at its top level (X | None, Optional[X], Any, object)."""
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        return accepts_none(ann.left) or accepts_none(ann.right)
+    if isinstance(ann, ast.Constant):
+        return ann.value is None
+    text = ast.unparse(ann)
+    return text in ("typing.Any", "object") or text.startswith(("typing.Optional[", "Optional["))
+
+
+def optional_none_defaults(text: str) -> str:
+    tree = ast.parse(text)
+    line_starts = [0]
+    for line in text.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+    edits = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        args = node.args
+        positional = args.posonlyargs + args.args
+        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        for arg, default in pairs:
+            ann = arg.annotation
+            if (ann is None or not isinstance(default, ast.Constant) or default.value is not None
+                    or accepts_none(ann)):
+                continue
+            end = line_starts[ann.end_lineno - 1] + ann.end_col_offset
+            edits.append(end)
+    for end in sorted(edits, reverse=True):
+        text = text[:end] + " | None" + text[end:]
+    return text
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, "-m", "pybind11_stubgen", "hfport._hfport", "--output-dir",
+                        out, "--exit-code", "--ignore-unresolved-names", r"^np\.ndarray$"],
+                       check=True)
+        generated = Path(out) / "hfport" / "_hfport"
+        for stub in generated.glob("*.pyi"):
+            text = stub.read_text()
+            if stub.name == "__init__.pyi":
+                text = exception_classes(text)
+                if "np.ndarray" in text and "import numpy as np" not in text:
+                    text = text.replace("\nimport typing\n", "\nimport numpy as np\nimport typing\n", 1)
+            # pybind11 modules have no __all__; stubtest would count one as a disagreement.
+            text = re.sub(r"^__all__: .*\n", "", text, flags=re.M)
+            stub.write_text(optional_none_defaults(text))
+        shutil.rmtree(TARGET, ignore_errors=True)
+        shutil.copytree(generated, TARGET)
+    print("wrote", " ".join(sorted(p.name for p in TARGET.glob("*.pyi"))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
