@@ -13,7 +13,8 @@ reports rather than what the stub should say:
   bases.
 - a parameter whose default is None but whose pybind11 type cannot be None (a std::function
   argument bound with `= py::none()`) gets `| None`, as PEP 484 asks.
-The stubs are kept in git and shipped with py.typed. tests/python/test_typing.py fails whenever
+Test hooks that only CUDA builds bind are left out (CUDA_ONLY), so the stubs are the same for every
+build. The stubs are kept in git and shipped with py.typed. tests/python/test_typing.py fails whenever
 they and the module disagree (--check: a binding added, removed, renamed, or with an argument,
 default, type or docstring changed needs `make stubs`), and runs mypy's stubtest and --strict on
 them. stubtest alone would not do: pybind11's functions have no __text_signature__, so stubtest
@@ -104,6 +105,21 @@ def optional_none_defaults(text: str) -> str:
     return text
 
 
+# Bindings that only CUDA builds have (test hooks); left out, so that the stubs are the same for
+# every build and the check passes on CPU-only and CUDA builds alike.
+CUDA_ONLY = {"_flash_attention_for_tests"}
+
+
+def drop_cuda_only(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    tree = ast.parse(text)
+    for node in reversed(tree.body):
+        if isinstance(node, ast.FunctionDef) and node.name in CUDA_ONLY:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            del lines[first - 1:node.end_lineno]
+    return "".join(lines)
+
+
 # Generic types pybind11 names bare (py::tuple, py::dict, py::list, py::iterator): what mypy
 # --strict asks, with the element types left open.
 BARE_GENERICS = {"tuple": "[typing.Any, ...]", "list": "[typing.Any]",
@@ -155,6 +171,7 @@ def main() -> int:
                     text = text.replace("\nimport typing\n", "\nimport numpy as np\nimport typing\n", 1)
             # pybind11 modules have no __all__; stubtest would count one as a disagreement.
             text = re.sub(r"^__all__: .*\n", "", text, flags=re.MULTILINE)
+            text = drop_cuda_only(text)
             stub.write_text(parametrize_bare_generics(optional_none_defaults(text)))
         if check:
             names = sorted({p.name for p in generated.glob("*.pyi")} |
