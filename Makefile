@@ -70,7 +70,7 @@ FUZZ_RUNS ?=
 
 .PHONY: deps deps-debian deps-python dev test test-cpp test-python test-sanitize lint demo bench \
 	clean gpu-deps fuzz-deps fuzz-build fuzz-corpus fuzz fuzz-smoke stubs test-stubs \
-	test-cmake-package test-wheel venv
+	test-cmake-package test-wheel venv distclean
 
 deps: deps-debian deps-python
 
@@ -112,7 +112,8 @@ dev: deps
 test: dev lint test-cpp test-python test-cmake-package
 
 lint:
-	$(PYTHON) -m ruff check python tests/python tests/sanitize benchmarks
+	$(PYTHON) -m ruff check python tests/python tests/sanitize tests/typing tests/packaging \
+	  tests/cmake_consumer benchmarks
 
 test-cpp:
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(shell nproc)
