@@ -53,7 +53,7 @@ def case(folder: Path, label: str, hf_model: Any, seq: int, repeats: int) -> str
     ids = torch.randint(0, hf_model.config.vocab_size, (1, seq), generator=torch.Generator().manual_seed(1))
 
     def ours():
-        return native(ids)
+        return native(ids).logits
 
     @torch.no_grad()
     def theirs():

@@ -134,7 +134,7 @@ def forward_case(folder: Path, family: str, fields: dict[str, Any], seq: int,
     ids = torch.randint(0, config.vocab_size, (1, seq), generator=torch.Generator().manual_seed(1))
 
     def ours():
-        return native(ids)
+        return native(ids).logits
 
     @torch.no_grad()
     def theirs():

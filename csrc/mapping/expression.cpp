@@ -308,7 +308,13 @@ class Evaluator {
     throw ExpressionError(where_ + ": expression '" + expr_.text() + "': " + why);
   }
 
-  json lookup(const std::string& path) const {
+  // An operand of == or !=: a field name may be null there (see binary).
+  json eval_comparand(const Node& node) const {
+    if (node.kind == Node::Kind::Name) return lookup(node.name, /*allow_null=*/true);
+    return eval(node);
+  }
+
+  json lookup(const std::string& path, bool allow_null = false) const {
     if (auto it = captures_.find(path); it != captures_.end()) return it->second;
     const json* node = &config_;
     size_t start = 0;
@@ -322,7 +328,7 @@ class Evaluator {
       if (dot == std::string::npos) break;
       start = dot + 1;
     }
-    if (node->is_null()) fail("config.json field '" + path + "' is null");
+    if (node->is_null() && !allow_null) fail("config.json field '" + path + "' is null");
     return *node;
   }
 
@@ -398,15 +404,20 @@ class Evaluator {
       const json left = eval(*node.args[0]);
       return truthy(left) ? json(true) : json(truthy(eval(*node.args[1])));
     }
-    const json a = eval(*node.args[0]);
-    const json b = eval(*node.args[1]);
     if (op == "==" || op == "!=") {
+      // A null field (transformers writes None as null: "no position embeddings") compares
+      // unequal to every value here; anywhere else a null field is an error.
+      const json a = eval_comparand(*node.args[0]);
+      const json b = eval_comparand(*node.args[1]);
       bool equal;
-      if (a.is_number() && b.is_number()) equal = real(a) == real(b);
+      if (a.is_null() || b.is_null()) equal = a.is_null() && b.is_null();
+      else if (a.is_number() && b.is_number()) equal = real(a) == real(b);
       else if (a.is_boolean() || b.is_boolean()) equal = truthy(a) == truthy(b);
       else equal = a == b;
       return op == "==" ? equal : !equal;
     }
+    const json a = eval(*node.args[0]);
+    const json b = eval(*node.args[1]);
     const bool floating = a.is_number_float() || b.is_number_float();
     if (op == "<") return real(a) < real(b);
     if (op == "<=") return real(a) <= real(b);

@@ -360,7 +360,18 @@ FamilySpec parse_with_base(const ojson& input, const std::string& origin, const 
     if (!doc[key].is_object()) spec_fail(origin, std::string("'") + key + "' must be an object");
     auto& target = std::string(key) == "ranges" ? spec.ranges : spec.config_defaults;
     for (const auto& [name, value] : doc[key].items()) {
-      target.emplace_back(name, get_expression(value, origin + " " + key + "." + name));
+      const std::string where = origin + " " + key + "." + name;
+      if (&target == &spec.config_defaults && value.is_object()) {
+        // {"if_absent": expr}: a null in config.json is kept (transformers' None), not replaced.
+        if (value.size() != 1 || !value.contains("if_absent")) {
+          spec_fail(origin, "config_defaults." + name + " must be an expression or "
+                    "{\"if_absent\": expression}");
+        }
+        target.emplace_back(name, get_expression(value["if_absent"], where));
+        spec.defaults_keeping_null.insert(name);
+        continue;
+      }
+      target.emplace_back(name, get_expression(value, where));
     }
   }
   if (!doc.contains("params") || !doc["params"].is_array()) {
@@ -589,8 +600,10 @@ nlohmann::json apply_config_defaults(const FamilySpec& spec, const nlohmann::jso
     out["num_labels"] = out["id2label"].size();
   }
   for (const auto& [field, expr] : spec.config_defaults) {
-    const bool absent = !out.contains(field) || out[field].is_null() ||
-                        (out[field].is_string() && out[field].get<std::string>() == "auto");
+    const bool keep_null = spec.defaults_keeping_null.count(field) > 0;
+    const bool absent = !out.contains(field) || (out[field].is_null() && !keep_null) ||
+                        (!keep_null && out[field].is_string() &&
+                         out[field].get<std::string>() == "auto");
     if (absent) {
       out[field] = expr.evaluate(out, {}, spec.family + " config_defaults." + field);
     }

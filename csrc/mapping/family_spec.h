@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,6 +72,9 @@ struct FamilySpec {
   std::vector<std::string> match_model_types;
   std::vector<std::string> match_architectures;
   std::vector<std::pair<std::string, Expression>> config_defaults;
+  // config_defaults written {"if_absent": expr}: applied only when the field is absent, a null
+  // kept as transformers' None (Wav2Vec2-BERT's position_embeddings_type: no positions).
+  std::set<std::string> defaults_keeping_null;
   std::vector<std::pair<std::string, Expression>> ranges;
   std::vector<SpecRule> rules;
   std::vector<std::string> ignore;
@@ -113,7 +117,8 @@ std::string builtin_family_json(const std::string& name);
 // architectures). UnknownFamilyError lists every family and what it matches.
 const FamilySpec& select_family(const nlohmann::json& config, const std::string& config_origin);
 
-// config.json with the spec's config_defaults applied (a field absent, null or "auto"), after
+// config.json with the spec's config_defaults applied (a field absent, null or "auto"; only absent
+// for those in defaults_keeping_null), after
 // `num_labels`, which transformers derives from id2label and does not write, is derived the same way.
 nlohmann::json apply_config_defaults(const FamilySpec& spec, const nlohmann::json& config);
 

@@ -63,6 +63,12 @@ class AlbertModel final : public Model {
 
   ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
                       bool output_hidden_states) override {
+    return forward_with_token_types(input_ids, Tensor(), attention_mask, output_hidden_states);
+  }
+
+  ModelOutput forward_with_token_types(const Tensor& input_ids, const Tensor& token_type_ids,
+                                       const Tensor& attention_mask,
+                                       bool output_hidden_states) override {
     const Tensor ids = checked_token_ids(kFamily, input_ids, vocab_);
     const Tensor mask = checked_attention_mask(kFamily, attention_mask, ids.shape());
     const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
@@ -72,8 +78,8 @@ class AlbertModel final : public Model {
                           " learned positions (max_position_embeddings)");
     }
     ModelOutput out;
-    const Tensor embedded = encoder_embeddings(kFamily, params_, ids,
-                                               absolute_position_ids(batch, seq), settings_.eps);
+    const Tensor embedded = encoder_embeddings(
+        kFamily, params_, ids, token_type_ids, absolute_position_ids(batch, seq), settings_.eps);
     Tensor h = linear(embedded, proj_w_, proj_b_);
     if (output_hidden_states) out.hidden_states.push_back(h);
     // AlbertTransformer's group index, with its float division (num_hidden_layers need not be a

@@ -56,6 +56,12 @@ class BertModel final : public Model {
 
   ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
                       bool output_hidden_states) override {
+    return forward_with_token_types(input_ids, Tensor(), attention_mask, output_hidden_states);
+  }
+
+  ModelOutput forward_with_token_types(const Tensor& input_ids, const Tensor& token_type_ids,
+                                       const Tensor& attention_mask,
+                                       bool output_hidden_states) override {
     const Tensor ids = checked_token_ids(family_, input_ids, vocab_);
     const Tensor mask = checked_attention_mask(family_, attention_mask, ids.shape());
     const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
@@ -71,7 +77,7 @@ class BertModel final : public Model {
       position_ids = roberta_position_ids(ids, pad_);
     }
     ModelOutput out;
-    Tensor h = encoder_embeddings(family_, params_, ids, position_ids, settings_.eps);
+    Tensor h = encoder_embeddings(family_, params_, ids, token_type_ids, position_ids, settings_.eps);
     if (output_hidden_states) out.hidden_states.push_back(h);
     for (const PostNormBlock& layer : layers_) {
       h = layer.forward(h, mask, settings_);

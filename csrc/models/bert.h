@@ -19,8 +19,8 @@
 // Every head also fills last_hidden_state. hidden_states is transformers' tuple: the embedding
 // output, then every layer's output (num_hidden_layers + 1 tensors). There is no cache.
 //
-// Token types: the interface takes none, so every token has type 0, what the embeddings use when
-// token_type_ids is not given. Padded positions compute like any other (their keys are masked); a
+// Token types: forward_with_token_types takes transformers' token_type_ids; forward gives every
+// token type 0, as transformers does when token_type_ids is not given. Padded positions compute like any other (their keys are masked); a
 // mean pooling must weight them out with the mask, as sentence-transformers does.
 #pragma once
 

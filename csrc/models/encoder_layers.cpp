@@ -72,14 +72,17 @@ Tensor roberta_position_ids(const Tensor& ids, int64_t padding_idx) {
 }
 
 Tensor encoder_embeddings(const std::string& family, const Parameters& params, const Tensor& ids,
-                          const Tensor& position_ids, double eps) {
+                          const Tensor& token_type_ids, const Tensor& position_ids, double eps) {
   const int64_t batch = ids.shape()[0], seq = ids.shape()[1];
+  const Tensor types = params.get("type_embd.weight").contiguous();
+  const Tensor type_ids = checked_token_type_ids(family, token_type_ids, ids.shape(),
+                                                 types.shape()[0]);
   Tensor x = embedding_rows(params.get("tok_embd.weight"), ids);
   const int64_t width = x.shape()[2];
-  const Tensor types = params.get("type_embd.weight").contiguous();
   const Tensor table = params.get("pos_embd.weight").contiguous();
   const int64_t rows = table.shape()[0];
-  const float* type0 = types.data_as<float>();
+  const float* type_rows = types.data_as<float>();
+  const int64_t* type_of = type_ids.defined() ? type_ids.data_as<int64_t>() : nullptr;
   const float* pos = table.data_as<float>();
   const int64_t* position = position_ids.data_as<int64_t>();
   float* data = x.data_as<float>();
@@ -91,8 +94,9 @@ Tensor encoder_embeddings(const std::string& family, const Parameters& params, c
                           std::to_string(rows) + " learned positions (max_position_embeddings)");
     }
     float* row = data + i * width;
+    const float* t = type_rows + (type_of != nullptr ? type_of[i] : 0) * width;
     const float* p = pos + position[i] * width;
-    for (int64_t c = 0; c < width; ++c) row[c] = (row[c] + type0[c]) + p[c];
+    for (int64_t c = 0; c < width; ++c) row[c] = (row[c] + t[c]) + p[c];
   }
   return layer_norm(x, params.get("embd_norm.weight"), params.get("embd_norm.bias"), eps);
 }

@@ -51,11 +51,13 @@ Tensor absolute_position_ids(int64_t batch, int64_t seq);
 // (an id equal to padding_idx, wherever it sits) has padding_idx. `ids` contiguous I64.
 Tensor roberta_position_ids(const Tensor& ids, int64_t padding_idx);
 
-// (tok_embd[ids] + type_embd[0]) + pos_embd[position_ids], then embd_norm; ArgumentError naming
-// the family when a position id is outside pos_embd's rows (max_position_embeddings). The tables
-// may be narrower than the model (ALBERT's embedding_size).
+// (tok_embd[ids] + type_embd[token_type_ids]) + pos_embd[position_ids], then embd_norm, as
+// transformers' BertEmbeddings. token_type_ids: as the caller passed them (undefined: type 0 for
+// every token), checked here (models/model_inputs.h). ArgumentError naming the family when a
+// position id is outside pos_embd's rows (max_position_embeddings) or a token type outside
+// type_embd's. The tables may be narrower than the model (ALBERT's embedding_size).
 Tensor encoder_embeddings(const std::string& family, const Parameters& params, const Tensor& ids,
-                          const Tensor& position_ids, double eps);
+                          const Tensor& token_type_ids, const Tensor& position_ids, double eps);
 
 struct PostNormBlock {
   Tensor qkv_w, qkv_b, out_w, out_b, attn_norm_w, attn_norm_b;

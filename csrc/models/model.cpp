@@ -3,12 +3,14 @@
 #include "models/model.h"
 
 #include <functional>
+#include <limits>
 #include <map>
 
 #include "core/device.h"
 #include "core/error.h"
 #include "mapping/family_spec.h"
 #include "mapping/loader.h"
+#include "models/model_inputs.h"
 #include "models/registry.h"
 
 namespace hfport::models {
@@ -29,6 +31,31 @@ ModelOutput Model::forward_pixels(const Tensor& pixel_values, bool output_hidden
 ModelOutput Model::forward_pixels(const Tensor&, const Tensor&, bool, bool) {
   throw ArgumentError("native " + family() + " model: takes " + main_input_name() +
                       ", not pixel_values");
+}
+
+ModelOutput Model::forward_with_token_types(const Tensor& input_ids, const Tensor& token_type_ids,
+                                            const Tensor& attention_mask,
+                                            bool output_hidden_states) {
+  if (token_type_ids.defined() && input_ids.defined()) {
+    const Tensor types = checked_token_type_ids(family(), token_type_ids, input_ids.shape(),
+                                                std::numeric_limits<int64_t>::max());
+    const int64_t* type = types.data_as<int64_t>();
+    const int64_t seq = types.shape()[1];
+    for (int64_t i = 0; i < types.numel(); ++i) {
+      if (type[i] != 0) {
+        throw ArgumentError("native " + family() + " model: token_type_ids[" +
+                            std::to_string(i / seq) + ", " + std::to_string(i % seq) + "] = " +
+                            std::to_string(type[i]) + ", but this family has no token-type "
+                            "embeddings: only type 0 (one segment) can be given");
+      }
+    }
+  }
+  return forward(input_ids, attention_mask, output_hidden_states);
+}
+
+ModelOutput Model::forward_audio(const Tensor&, const Tensor&, bool) {
+  throw ArgumentError("native " + family() + " model: takes " + main_input_name() +
+                      ", not input_features");
 }
 
 std::vector<std::string> native_families() {

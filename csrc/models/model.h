@@ -53,7 +53,8 @@ class Model {
   virtual const nlohmann::json& config() const = 0;
 
   // What the model reads, named as transformers' `main_input_name`: "input_ids" for the text
-  // families (forward), "pixel_values" for the vision ones (forward_pixels).
+  // families (forward), "pixel_values" for the vision ones (forward_pixels), "input_features"
+  // for the audio encoders (forward_audio).
   virtual std::string main_input_name() const { return "input_ids"; }
 
   // input_ids: [batch, seq] I64 (I32 accepted). attention_mask: [batch, seq], 1 = token, 0 =
@@ -61,6 +62,14 @@ class Model {
   // ArgumentError naming its family: it takes pixel_values.
   virtual ModelOutput forward(const Tensor& input_ids, const Tensor& attention_mask,
                               bool output_hidden_states) = 0;
+
+  // forward with the token types a tokenizer returns beside the ids (token_type_ids [batch, seq],
+  // undefined for none), as transformers' BERT-like models take them. The families with token-type
+  // embeddings (bert, roberta, albert) override it; the others accept only all-zero types (what a
+  // tokenizer gives for one segment), refusing any other with ArgumentError naming the family.
+  virtual ModelOutput forward_with_token_types(const Tensor& input_ids, const Tensor& token_type_ids,
+                                               const Tensor& attention_mask,
+                                               bool output_hidden_states);
 
   // pixel_values: [batch, num_channels, height, width], normalised as the checkpoint's image
   // processor leaves them (resizing and normalising are the processor's job, not the model's);
@@ -73,6 +82,13 @@ class Model {
                                      bool interpolate_pos_encoding);
   virtual ModelOutput forward_pixels(const Tensor& pixel_values, const Tensor& bool_masked_pos,
                                      bool output_hidden_states, bool interpolate_pos_encoding);
+
+  // input_features: [batch, frames, features], an audio front end's output (Wav2Vec2-BERT: the
+  // stacked filter banks of SeamlessM4TFeatureExtractor), any float dtype (computed in F32);
+  // attention_mask [batch, frames], 1 = frame, 0 = padding, or undefined. The base version throws
+  // ArgumentError naming the family and what it takes.
+  virtual ModelOutput forward_audio(const Tensor& input_features, const Tensor& attention_mask,
+                                    bool output_hidden_states);
 
   // Decoding; the base versions throw hfport::Error naming the family (encoders cannot decode).
   virtual std::unique_ptr<DecodeCache> new_cache(int64_t batch, int64_t max_length) const;

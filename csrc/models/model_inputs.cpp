@@ -33,31 +33,53 @@ void require_f32_contiguous(const char* what, const Tensor& t) {
 
 }  // namespace
 
-Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int64_t vocab_size) {
-  const std::string who = "native " + family + " model: input_ids";
-  if (!input_ids.defined()) throw ArgumentError(who + " is required");
-  if (input_ids.ndim() != 2 || input_ids.shape()[0] < 1 || input_ids.shape()[1] < 1) {
+namespace {
+
+// `ids` [batch, seq] of I64 or I32 with every entry in [0, limit), as a contiguous I64 copy on the
+// host; ArgumentError naming `who`, the bad entry, its position and `range_name` otherwise.
+Tensor checked_index_tensor(const std::string& who, const Tensor& ids, int64_t limit,
+                            const std::string& range_name) {
+  if (ids.ndim() != 2 || ids.shape()[0] < 1 || ids.shape()[1] < 1) {
     throw ArgumentError(who + " must be [batch, seq] with batch, seq >= 1, got " +
-                        shape_to_string(input_ids.shape()));
+                        shape_to_string(ids.shape()));
   }
-  if (input_ids.dtype() != DType::I64 && input_ids.dtype() != DType::I32) {
-    throw ArgumentError(who + " must be I64 or I32, got " +
-                        std::string(dtype_name(input_ids.dtype())));
+  if (ids.dtype() != DType::I64 && ids.dtype() != DType::I32) {
+    throw ArgumentError(who + " must be I64 or I32, got " + std::string(dtype_name(ids.dtype())));
   }
-  const Tensor c = on_host(input_ids).contiguous();
-  Tensor ids = Tensor::empty(DType::I64, c.shape());
-  int64_t* out = ids.data_as<int64_t>();
+  const Tensor c = on_host(ids).contiguous();
+  Tensor checked = Tensor::empty(DType::I64, c.shape());
+  int64_t* out = checked.data_as<int64_t>();
   const int64_t seq = c.shape()[1];
   for (int64_t i = 0; i < c.numel(); ++i) {
     const int64_t id = c.dtype() == DType::I64 ? c.data_as<int64_t>()[i] : c.data_as<int32_t>()[i];
-    if (id < 0 || id >= vocab_size) {
+    if (id < 0 || id >= limit) {
       throw ArgumentError(who + "[" + std::to_string(i / seq) + ", " + std::to_string(i % seq) +
-                          "] = " + std::to_string(id) + " is outside the vocabulary [0, " +
-                          std::to_string(vocab_size) + ")");
+                          "] = " + std::to_string(id) + " is outside " + range_name + " [0, " +
+                          std::to_string(limit) + ")");
     }
     out[i] = id;
   }
-  return ids;
+  return checked;
+}
+
+}  // namespace
+
+Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int64_t vocab_size) {
+  const std::string who = "native " + family + " model: input_ids";
+  if (!input_ids.defined()) throw ArgumentError(who + " is required");
+  return checked_index_tensor(who, input_ids, vocab_size, "the vocabulary");
+}
+
+Tensor checked_token_type_ids(const std::string& family, const Tensor& token_type_ids,
+                              const Shape& ids_shape, int64_t type_vocab_size) {
+  if (!token_type_ids.defined()) return Tensor();
+  const std::string who = "native " + family + " model: token_type_ids";
+  if (token_type_ids.shape() != ids_shape) {
+    throw ArgumentError(who + " must have input_ids' shape " + shape_to_string(ids_shape) +
+                        ", got " + shape_to_string(token_type_ids.shape()));
+  }
+  return checked_index_tensor(who, token_type_ids, type_vocab_size,
+                              "the token types (type_vocab_size)");
 }
 
 void require_head(const std::string& family, const std::string& head,

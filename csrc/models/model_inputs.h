@@ -50,6 +50,11 @@ void require_head(const std::string& family, const std::string& head,
 // contiguous I64 copy. Throws ArgumentError naming the family, the bad id and its position.
 Tensor checked_token_ids(const std::string& family, const Tensor& input_ids, int64_t vocab_size);
 
+// token_type_ids (undefined: none, every token has type 0) of shape `ids_shape`, I64 or I32, each
+// in [0, type_vocab_size): a contiguous I64 copy on the host, or undefined when none was given.
+Tensor checked_token_type_ids(const std::string& family, const Tensor& token_type_ids,
+                              const Shape& ids_shape, int64_t type_vocab_size);
+
 // attention_mask (undefined: none) of shape `ids_shape`, any integer or bool dtype, 1 = token,
 // 0 = padding: a contiguous U8 copy of 0/1, or undefined when none was given.
 Tensor checked_attention_mask(const std::string& family, const Tensor& attention_mask,

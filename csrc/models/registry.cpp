@@ -6,6 +6,7 @@
 #include "models/albert.h"
 #include "models/bert.h"
 #include "models/dinov2.h"
+#include "models/dinov3.h"
 #include "models/gpt2.h"
 #include "models/llama.h"
 #include "models/mamba.h"
@@ -13,6 +14,7 @@
 #include "models/rwkv.h"
 #include "models/videomae.h"
 #include "models/vit.h"
+#include "models/wav2vec2_bert.h"
 
 namespace hfport::models {
 
@@ -54,6 +56,8 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"roberta", host_only("roberta", build_roberta_model)},
       {"albert", host_only("albert", build_albert_model)},
       {"vit", host_only("vit", build_vit_model)},
+      {"dinov3", host_only("dinov3", build_dinov3_model)},
+      {"wav2vec2-bert", host_only("wav2vec2-bert", build_wav2vec2_bert_model)},
       {"dinov2", host_only("dinov2", [](nlohmann::json config,
                                         std::vector<std::pair<std::string, Tensor>> state,
                                         const std::string& head) {

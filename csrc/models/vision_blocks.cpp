@@ -1,6 +1,7 @@
 // The ViT family's pre-norm block. See vision_blocks.h.
 #include "models/vision_blocks.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/parallel.h"
@@ -8,6 +9,7 @@
 #include "ops/attention.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
+#include "ops/rope.h"
 
 namespace hfport::models {
 
@@ -39,6 +41,30 @@ void residual_add(const Tensor& branch, const Tensor& scale, const Tensor& resid
   }
 }
 
+Tensor optional(const Parameters& params, const std::string& name) {
+  const Tensor* t = params.find(name);
+  return t != nullptr ? *t : Tensor();
+}
+
+// [3 * hidden]: attn_q.bias, attn_k.bias, attn_v.bias one after the other, zeros for an absent one
+// (adding 0 changes nothing); undefined when all three are absent.
+Tensor fused_qkv_bias(const Parameters& params, const std::string& prefix, int64_t hidden) {
+  const Tensor* parts[3] = {params.find(prefix + "attn_q.bias"), params.find(prefix + "attn_k.bias"),
+                            params.find(prefix + "attn_v.bias")};
+  if (parts[0] == nullptr && parts[1] == nullptr && parts[2] == nullptr) return Tensor();
+  Tensor fused = Tensor::empty(DType::F32, {3 * hidden});
+  float* dst = fused.data_as<float>();
+  for (int64_t which = 0; which < 3; ++which) {
+    if (parts[which] == nullptr) {
+      std::fill(dst + which * hidden, dst + (which + 1) * hidden, 0.0f);
+    } else {
+      const Tensor part = parts[which]->contiguous();
+      std::copy(part.data_as<float>(), part.data_as<float>() + hidden, dst + which * hidden);
+    }
+  }
+  return fused;
+}
+
 }  // namespace
 
 PrenormBlock load_prenorm_block(const Parameters& params, int64_t i, bool swiglu,
@@ -48,16 +74,20 @@ PrenormBlock load_prenorm_block(const Parameters& params, int64_t i, bool swiglu
   block.attn_norm_w = params.get(p + "attn_norm.weight");
   block.attn_norm_b = params.get(p + "attn_norm.bias");
   block.qkv_w = params.get(p + "attn_qkv.weight");
-  if (const Tensor* bias = params.find(p + "attn_qkv.bias")) block.qkv_b = *bias;
+  if (const Tensor* bias = params.find(p + "attn_qkv.bias")) {
+    block.qkv_b = *bias;
+  } else {
+    block.qkv_b = fused_qkv_bias(params, p, block.qkv_w.shape()[0] / 3);
+  }
   block.out_w = params.get(p + "attn_out.weight");
-  block.out_b = params.get(p + "attn_out.bias");
+  block.out_b = optional(params, p + "attn_out.bias");
   block.ffn_norm_w = params.get(p + "ffn_norm.weight");
   block.ffn_norm_b = params.get(p + "ffn_norm.bias");
   const std::string up = swiglu ? "ffn_gate_up" : "ffn_up";
   block.up_w = params.get(p + up + ".weight");
-  block.up_b = params.get(p + up + ".bias");
+  block.up_b = optional(params, p + up + ".bias");
   block.down_w = params.get(p + "ffn_down.weight");
-  block.down_b = params.get(p + "ffn_down.bias");
+  block.down_b = optional(params, p + "ffn_down.bias");
   if (layer_scale) {
     block.ls1 = params.get(p + "ls1.weight").contiguous();
     block.ls2 = params.get(p + "ls2.weight").contiguous();
@@ -83,6 +113,19 @@ Tensor run_prenorm_blocks(Tensor h, const std::vector<PrenormBlock>& blocks,
       return Tensor(qkv.storage(), qkv.byte_offset() + static_cast<size_t>(which * hidden) * 4,
                     DType::F32, bshd, strides);
     };
+    if (options.rope_cos.defined()) {
+      // q and k of the patch tokens, rotated where they lie in the projection.
+      const int64_t prefix = options.rope_prefix;
+      const auto patches = [&](int64_t which) {
+        const size_t offset = static_cast<size_t>(prefix * 3 * hidden + which * hidden) * 4;
+        return Tensor(qkv.storage(), qkv.byte_offset() + offset, DType::F32,
+                      {batch, seq - prefix, options.heads, head_dim}, strides);
+      };
+      RopeOptions rope_options;
+      rope_options.inplace = true;
+      rope_options.layout = AttentionLayout::BSHD;
+      rope(patches(0), patches(1), options.rope_cos, options.rope_sin, rope_options);
+    }
     const Tensor context =
         attention(part(0), part(1), part(2), attention_options).out.view({batch, seq, hidden});
     const Tensor a = linear(context, block.out_w, block.out_b);

@@ -15,6 +15,7 @@
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "ops/patch_embed.h"
+#include "ops/rope.h"
 
 namespace hfport::models {
 
@@ -40,7 +41,7 @@ class VisionTransformer final : public Model {
     grid_ = v_.image_size / v_.patch_size;
     // The tables the embeddings read element by element, contiguous once here.
     cls_ = params_.get("cls_embd").contiguous();
-    pos_ = params_.get("pos_embd").contiguous();
+    if (!v_.rope_2d) pos_ = params_.get("pos_embd").contiguous();
     if (v_.registers > 0) registers_ = params_.get("register_embd").contiguous();
     if (const Tensor* token = params_.find("mask_embd")) mask_token_ = token->contiguous();
     for (int64_t i = 0; i < v_.layers; ++i) {
@@ -72,8 +73,14 @@ class VisionTransformer final : public Model {
     ModelOutput out;
     Tensor h = embeddings(pixels, mask, height, width);
     if (output_hidden_states) out.hidden_states.push_back(h);
-    h = run_prenorm_blocks(h, layers_, block_options_,
-                           output_hidden_states ? &out.hidden_states : nullptr);
+    PrenormBlockOptions options = block_options_;
+    if (v_.rope_2d) {
+      const RopeTable table = rope_2d_table(gh, gw, v_.hidden / v_.heads, v_.rope_theta);
+      options.rope_cos = table.cos;
+      options.rope_sin = table.sin;
+      options.rope_prefix = 1 + v_.registers;
+    }
+    h = run_prenorm_blocks(h, layers_, options, output_hidden_states ? &out.hidden_states : nullptr);
     out.last_hidden_state =
         layer_norm(h, params_.get("output_norm.weight"), params_.get("output_norm.bias"), v_.eps);
     const Tensor first = out.last_hidden_state.select(1, 0).contiguous();  // [batch, hidden]
@@ -200,13 +207,15 @@ class VisionTransformer final : public Model {
     const Tensor patches = patch_embed(pixels, params_.get("patch_embd.weight"),
                                        params_.get("patch_embd.bias"),
                                        PatchSize{v_.patch_size, v_.patch_size});
-    const Tensor positions = patch_positions(height, width);
+    const Tensor positions = v_.rope_2d ? Tensor() : patch_positions(height, width);
     const int64_t batch = patches.shape()[0], count = patches.shape()[1], hidden = v_.hidden;
     const int64_t seq = 1 + v_.registers + count;
     Tensor h = Tensor::empty(DType::F32, {batch, seq, hidden});
     const float* cls = cls_.data_as<float>();
-    const float* pos0 = pos_.data_as<float>();
-    const float* pos = positions.data_as<float>();
+    // DINOv3 (rope_2d): no positions; adding zeros keeps the one loop below.
+    std::vector<float> zeros(v_.rope_2d ? static_cast<size_t>(hidden) : 0, 0.0f);
+    const float* pos0 = v_.rope_2d ? zeros.data() : pos_.data_as<float>();
+    const float* pos = v_.rope_2d ? nullptr : positions.data_as<float>();
     const float* registers = v_.registers > 0 ? registers_.data_as<float>() : nullptr;
     const float* token = mask.defined() ? mask_token_.data_as<float>() : nullptr;
     const float* patch = patches.data_as<float>();
@@ -221,7 +230,11 @@ class VisionTransformer final : public Model {
         const bool masked = token != nullptr && mask.data_as<uint8_t>()[b * count + p] != 0;
         const float* x = masked ? token : patch + (b * count + p) * hidden;
         float* out = row + (1 + v_.registers + p) * hidden;
-        for (int64_t c = 0; c < hidden; ++c) out[c] = x[c] + pos[p * hidden + c];
+        if (pos == nullptr) {
+          std::memcpy(out, x, static_cast<size_t>(hidden) * sizeof(float));
+        } else {
+          for (int64_t c = 0; c < hidden; ++c) out[c] = x[c] + pos[p * hidden + c];
+        }
       }
     }
     return h;

@@ -9,7 +9,9 @@
 //   a patch whose bool_masked_pos is set becomes mask_embd (ViT blends x (1 - m) + token m, DINOv2
 //     selects; for a 0/1 mask both give the token)
 //   h = [cls_embd + pos[0], registers..., patches + pos[1:]]         (registers get no position)
-// pos is the learned table pos_embd [1, 1 + s*s, hidden]. It is used as it is when the grid is
+// (DINOv3 adds no positions here: its blocks rotate q and k of the patches by a 2-D RoPE table of
+// the image's grid, any size.) pos is the learned table pos_embd [1, 1 + s*s, hidden]. It is used
+// as it is when the grid is
 // s x s and H == W (transformers' test); otherwise its s x s patch part is resized to gh x gw by
 // interpolate_bicubic (ops/interpolate.h): antialias off for ViT and DINOv2, on for DINOv2 with
 // registers, in F32. ViT resizes only when asked (interpolate_pos_encoding), and otherwise needs H
@@ -62,6 +64,10 @@ struct VisionTransformerVariant {
   // DINOv2 without use_mask_token ignores bool_masked_pos, as its transformers model does; ViT
   // without a mask token refuses it.
   bool mask_ignored_without_token = false;
+  // DINOv3: no position table; q and k of the patch tokens are rotated by the axial RoPE table of
+  // the image's patch grid (ops/rope.h rope_2d_table with this theta) in every block.
+  bool rope_2d = false;
+  double rope_theta = 100.0;
 };
 
 // The fields every family reads alike: the sizes (hidden_size, num_hidden_layers,

@@ -90,6 +90,15 @@ struct RopeTable {
 RopeTable rope_table(const RopeConfig& config, const Tensor& positions,
                      std::optional<int64_t> seq_len = std::nullopt);
 
+// DINOv3's axial table (transformers' DINOv3ViTRopePositionEmbedding at eval, where its position
+// shift, jitter and rescale are off): for a grid_h x grid_w grid of patches in row-major order,
+// the patch centres (y, x) = 2 (i + 0.5) / n - 1 in [-1, 1], inv_freq = 1 / theta^(4j / head_dim)
+// for j < head_dim / 4, and for each patch the head_dim / 2 angles 2 pi y inv_freq, then
+// 2 pi x inv_freq, written twice (transformers' tile(2)): cos and sin [grid_h * grid_w, head_dim],
+// F32, for `rope` (half-split) on the patch tokens only. The float32 steps are transformers'.
+// ArgumentError unless grid_h, grid_w >= 1, head_dim a positive multiple of 4 and theta > 0.
+RopeTable rope_2d_table(int64_t grid_h, int64_t grid_w, int64_t head_dim, double theta);
+
 struct RopeOptions {
   bool interleaved = false;
   std::optional<int64_t> rotary_dim;

@@ -379,4 +379,48 @@ RopeTable rope_table(const RopeConfig& config, const Tensor& positions,
   return table;
 }
 
+RopeTable rope_2d_table(int64_t grid_h, int64_t grid_w, int64_t head_dim, double theta) {
+  if (grid_h < 1 || grid_w < 1 || head_dim < 4 || head_dim % 4 != 0 || !(theta > 0.0)) {
+    throw ArgumentError("rope_2d_table: needs grid_h, grid_w >= 1, head_dim a positive multiple "
+                        "of 4 and theta > 0, got grid " + std::to_string(grid_h) + "x" +
+                        std::to_string(grid_w) + ", head_dim " + std::to_string(head_dim) +
+                        ", theta " + std::to_string(theta));
+  }
+  const int64_t quarter = head_dim / 4;
+  std::vector<float> inv_freq(static_cast<size_t>(quarter));
+  for (int64_t j = 0; j < quarter; ++j) {
+    // torch.arange(0, 1, 4 / head_dim) in float32, theta ** it, then its reciprocal.
+    const auto exponent = static_cast<float>(static_cast<double>(j) * (4.0 / static_cast<double>(head_dim)));
+    const auto power = static_cast<float>(std::pow(static_cast<double>(static_cast<float>(theta)),
+                                                   static_cast<double>(exponent)));
+    inv_freq[j] = 1.0f / power;
+  }
+  // The patch centres as transformers rounds them: (i + 0.5) / n, then 2 c - 1, in float32.
+  const auto centre = [](int64_t i, int64_t n) {
+    const float c = (static_cast<float>(i) + 0.5f) / static_cast<float>(n);
+    return 2.0f * c - 1.0f;
+  };
+  const auto two_pi = static_cast<float>(2.0 * 3.14159265358979323846);
+  const int64_t count = grid_h * grid_w;
+  RopeTable table{Tensor::empty(DType::F32, {count, head_dim}),
+                  Tensor::empty(DType::F32, {count, head_dim})};
+  float* cos_out = table.cos.data_as<float>();
+  float* sin_out = table.sin.data_as<float>();
+  for (int64_t p = 0; p < count; ++p) {
+    const float coords[2] = {centre(p / grid_w, grid_h), centre(p % grid_w, grid_w)};
+    float* c = cos_out + p * head_dim;
+    float* s = sin_out + p * head_dim;
+    for (int64_t axis = 0; axis < 2; ++axis) {
+      const float scaled = two_pi * coords[axis];  // (2 pi * coords) first, as Python groups it
+      for (int64_t j = 0; j < quarter; ++j) {
+        const float angle = scaled * inv_freq[j];
+        const int64_t at = axis * quarter + j;
+        c[at] = c[at + 2 * quarter] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        s[at] = s[at + 2 * quarter] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+    }
+  }
+  return table;
+}
+
 }  // namespace hfport

@@ -56,8 +56,31 @@ void bind_models(py::module_& m) {
       .def_property_readonly("main_input_name", &Model::main_input_name)
       .def("forward",
            [](Model& model, const py::object& input_ids, const py::object& attention_mask,
-              bool output_hidden_states, const py::object& pixel_values,
-              bool interpolate_pos_encoding, const py::object& bool_masked_pos) {
+              const py::object& token_type_ids, bool output_hidden_states,
+              const py::object& pixel_values, bool interpolate_pos_encoding,
+              const py::object& bool_masked_pos, const py::object& input_features) {
+             if (model.main_input_name() == "input_features" || !input_features.is_none()) {
+               // An audio encoder: its features come first, as transformers' main input.
+               const py::object features = input_features.is_none() ? input_ids : input_features;
+               if ((!input_features.is_none() && !input_ids.is_none()) ||
+                   !token_type_ids.is_none() || !pixel_values.is_none()) {
+                 throw ArgumentError("forward: an audio model takes input_features and "
+                                     "attention_mask only");
+               }
+               const Tensor features_t = tensor_arg(features, "input_features");
+               const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
+               hfport::models::ModelOutput out;
+               {
+                 py::gil_scoped_release unlocked;
+                 out = model.forward_audio(features_t, mask, output_hidden_states);
+               }
+               py::dict result;
+               result["last_hidden_state"] = out.last_hidden_state;
+               if (output_hidden_states) {
+                 result["hidden_states"] = py::tuple(py::cast(out.hidden_states));
+               }
+               return result;
+             }
              const bool takes_pixels = model.main_input_name() == "pixel_values";
              // A vision model's first argument is its pixel values (transformers' main input).
              py::object pixels = pixel_values;
@@ -68,9 +91,9 @@ void bind_models(py::module_& m) {
              }
              hfport::models::ModelOutput out;
              if (!pixels.is_none()) {
-               if (!attention_mask.is_none()) {
-                 throw ArgumentError("forward: attention_mask goes with input_ids; a model given "
-                                     "pixel_values takes none");
+               if (!attention_mask.is_none() || !token_type_ids.is_none()) {
+                 throw ArgumentError("forward: attention_mask and token_type_ids go with "
+                                     "input_ids; a model given pixel_values takes neither");
                }
                const Tensor pixels_t = tensor_arg(pixels, "pixel_values");
                const Tensor mask_t = optional_tensor_arg(bool_masked_pos, "bool_masked_pos");
@@ -87,20 +110,22 @@ void bind_models(py::module_& m) {
                }
                const Tensor ids_t = tensor_arg(ids, "input_ids");
                const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
+               const Tensor types = optional_tensor_arg(token_type_ids, "token_type_ids");
                py::gil_scoped_release unlocked;
-               out = model.forward(ids_t, mask, output_hidden_states);
+               out = model.forward_with_token_types(ids_t, types, mask, output_hidden_states);
              }
              py::dict result;
              if (out.logits.defined()) result["logits"] = out.logits;
              if (out.last_hidden_state.defined()) result["last_hidden_state"] = out.last_hidden_state;
-             if (out.pooled.defined()) result["pooled"] = out.pooled;
-             if (output_hidden_states) result["hidden_states"] = out.hidden_states;
+             if (out.pooled.defined()) result["pooler_output"] = out.pooled;
+             if (output_hidden_states) result["hidden_states"] = py::tuple(py::cast(out.hidden_states));
              return result;
            },
            py::arg("input_ids") = py::none(), py::arg("attention_mask") = py::none(),
-           py::arg("output_hidden_states") = false, py::kw_only(),
+           py::arg("token_type_ids") = py::none(), py::kw_only(),
+           py::arg("output_hidden_states") = false,
            py::arg("pixel_values") = py::none(), py::arg("interpolate_pos_encoding") = false,
-           py::arg("bool_masked_pos") = py::none())
+           py::arg("bool_masked_pos") = py::none(), py::arg("input_features") = py::none())
       .def("generate",
            [](Model& model, py::handle input_ids, const py::object& attention_mask,
               int64_t max_new_tokens, int64_t min_new_tokens, const py::object& eos_token_id,

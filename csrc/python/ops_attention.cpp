@@ -183,6 +183,18 @@ original_max_position_embeddings).)doc");
           R"doc((cos, sin), f32 [*positions.shape, rotary_dim], as transformers' rotary embedding
 returns them: cat(freqs, freqs) times the attention scaling. positions: an integer tensor [S] or
 [B, S] or a list of ints; seq_len defaults to max(positions) + 1 (dynamic and longrope).)doc");
+  ops.def("rope_2d_table",
+          [](int64_t grid_h, int64_t grid_w, int64_t head_dim, double theta) {
+            const RopeTable table = rope_2d_table(grid_h, grid_w, head_dim, theta);
+            return py::make_tuple(table.cos, table.sin);
+          },
+          py::arg("grid_h"), py::arg("grid_w"), py::arg("head_dim"), py::arg("theta") = 100.0,
+          R"doc((cos, sin), f32 [grid_h * grid_w, head_dim]: DINOv3's axial RoPE table for a grid of
+patches (row-major), as transformers' DINOv3ViTRopePositionEmbedding computes it at eval (its
+position shift, jitter and rescale off): the patch centres in [-1, 1], head_dim / 4 frequencies
+1 / theta^(4j / head_dim) per axis, y angles then x angles, written twice. Apply it with rope() to
+the patch tokens only (the class and register tokens stay unrotated): rope(q[:, :, prefix:],
+k[:, :, prefix:], cos, sin, inplace=True).)doc");
   ops.def("rope", &rope_py, py::arg("q"), py::arg("k"), py::arg("cos"), py::arg("sin"),
           py::kw_only(), py::arg("interleaved") = false, py::arg("rotary_dim") = py::none(),
           py::arg("inplace") = false, py::arg("layout") = "bhsd",

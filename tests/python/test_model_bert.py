@@ -91,11 +91,11 @@ def test_bert_padded_batch_hidden_states_and_pooler(tmp_path: Path, case: str) -
     assert len(hidden) == len(expected.hidden_states) == 4  # embeddings + 3 layers
     for i, (mine, theirs) in enumerate(zip(hidden, expected.hidden_states)):
         assert relative_l2(torch.from_dlpack(mine), theirs) < TOLERANCE, f"entry {i}"
-    assert relative_l2(torch.from_dlpack(out["pooled"]), expected.pooler_output) < TOLERANCE
+    assert relative_l2(torch.from_dlpack(out.pooler_output), expected.pooler_output) < TOLERANCE
     # The mask is applied: the right-padded row's kept positions equal an unpadded run of them.
-    alone = torch.from_dlpack(native(ids[1:2, :9]))
+    alone = torch.from_dlpack(native(ids[1:2, :9]).last_hidden_state)
     assert relative_l2(last[1, :9], alone[0]) < TOLERANCE
-    assert relative_l2(torch.from_dlpack(native(ids))[1, :9], alone[0]) > 1e-3
+    assert relative_l2(torch.from_dlpack(native(ids).last_hidden_state)[1, :9], alone[0]) > 1e-3
 
 
 def test_bert_without_pooler_and_no_decoding(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_bert_without_pooler_and_no_decoding(tmp_path: Path) -> None:
     folder = tmp_path / "no_pooler"
     BertModel(reference.config, add_pooling_layer=False).save_pretrained(folder)
     out = hfport.models.from_pretrained(folder).forward(torch.tensor([[5, 6, 7]]))
-    assert "pooled" not in out
+    assert "pooler_output" not in out
     _, native = tiny_bert(tmp_path, seed=4)
     with pytest.raises(Error, match="'bert' does not decode"):
         native.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=2)
@@ -142,8 +142,48 @@ def test_minilm_sentence_embeddings_match_transformers() -> None:
     theirs = mean_pooled(expected.last_hidden_state, mask)
     cosine = torch.nn.functional.cosine_similarity(ours.double(), theirs.double())
     assert cosine.min().item() > 0.99999
-    assert relative_l2(torch.from_dlpack(out["pooled"]), expected.pooler_output) < 1e-5
+    assert relative_l2(torch.from_dlpack(out.pooler_output), expected.pooler_output) < 1e-5
     # The embeddings carry meaning: the two sentences about eating are closer to each other
     # than to the one about the violin.
     unit = torch.nn.functional.normalize(ours, dim=-1)
     assert unit[0] @ unit[1] > unit[0] @ unit[4]
+
+
+def test_token_type_ids_select_the_type_embeddings(tmp_path: Path) -> None:
+    """Two segments: transformers adds type_embd[1] to the second one; so must the native model.
+    Types outside type_vocab_size and a shape other than the ids' are refused by name."""
+    reference, native = tiny_bert(tmp_path, seed=5, type_vocab_size=3)
+    ids, mask = padded_batch(seed=6)
+    types = torch.randint(0, 3, ids.shape, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        expected = reference(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    out = native(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    assert relative_l2(torch.from_dlpack(out.last_hidden_state), expected.last_hidden_state) < TOLERANCE
+    assert relative_l2(torch.from_dlpack(out.pooler_output), expected.pooler_output) < TOLERANCE
+    # Without types every token has type 0, as in transformers; the types did change the result.
+    plain = torch.from_dlpack(native(ids, mask).last_hidden_state)
+    assert relative_l2(plain, expected.last_hidden_state) > 1e-3
+    with pytest.raises(Error, match=r"token_type_ids\[0, \d+\] = 3 is outside the token types"):
+        native(ids, token_type_ids=torch.full_like(ids, 3))
+    with pytest.raises(Error, match=r"token_type_ids must have input_ids' shape \[3, 14\]"):
+        native(ids, token_type_ids=types[:, :5])
+
+
+def test_model_takes_a_tokenizers_whole_output_for_sentence_pairs() -> None:
+    """`model(**tokenizer(pairs, padding=True, return_tensors="pt"))`, as with transformers: the
+    real MiniLM tokenizer gives input_ids, token_type_ids (1 on the second sentence) and
+    attention_mask; the output reads by transformers' names."""
+    folder = minilm_folder()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    batch = tokenizer(SENTENCES[:3], SENTENCES[3:6], padding=True, return_tensors="pt")
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask"}
+    assert (batch["token_type_ids"] == 1).any()
+    reference = BertModel.from_pretrained(folder, attn_implementation="eager").eval()
+    with torch.no_grad():
+        expected = reference(**batch)
+    out = hfport.models.from_pretrained(folder)(**batch)
+    keep = batch["attention_mask"].bool()
+    last = torch.from_dlpack(out.last_hidden_state)
+    assert relative_l2(last[keep], expected.last_hidden_state[keep]) < 1e-5
+    assert relative_l2(torch.from_dlpack(out[1]), expected[1]) < 1e-5  # pooler_output by position
+    assert out.logits is None and out.hidden_states is None  # not computed, as in transformers

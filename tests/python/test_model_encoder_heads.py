@@ -119,9 +119,9 @@ def test_head_matches_transformers_layer_by_layer(tmp_path: Path, family: str, h
         expected_shape = {"masked_lm": (3, 12, VOCAB), "sequence_classification": (3, LABELS),
                           "token_classification": (3, 12, LABELS)}[head]
         assert parity["logits"].shape == expected_shape
-        assert "pooled" not in model.forward(ids, mask)
+        assert "pooler_output" not in model.forward(ids, mask)
     else:
-        assert names == ["embeddings", "layers.0", "layers.1", "last_hidden_state", "pooled"]
+        assert names == ["embeddings", "layers.0", "layers.1", "last_hidden_state", "pooler_output"]
         assert "logits" not in model.forward(ids, mask)
 
 
@@ -152,8 +152,8 @@ def test_roberta_positions_start_after_padding_idx(tmp_path: Path) -> None:
     row = torch.randint(3, VOCAB, (1, 9), generator=generator)
     left_padded = torch.cat([torch.ones(1, 3, dtype=torch.long), row], dim=1)
     mask = torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 9, dtype=torch.long)], 1)
-    alone = torch.from_dlpack(model(row))
-    padded = torch.from_dlpack(model(left_padded, attention_mask=mask))
+    alone = torch.from_dlpack(model(row).logits)
+    padded = torch.from_dlpack(model(left_padded, attention_mask=mask).logits)
     # The real tokens keep positions 2..10 behind left padding: the same logits as unpadded.
     assert relative_l2(padded[0, 3:], alone[0]) < TOLERANCE
     # A pad token inside a row takes position padding_idx and shifts nothing after it, as in
@@ -163,7 +163,7 @@ def test_roberta_positions_start_after_padding_idx(tmp_path: Path) -> None:
     parity = compare(model, reference, torch.cat([inside, row]))
     assert parity.ok, str(parity)
     # The 32nd real token's position is padding_idx + 32 = 33, the last of 34 rows.
-    assert torch.from_dlpack(model(torch.full((1, 32), 7))).shape == (1, 32, VOCAB)
+    assert torch.from_dlpack(model(torch.full((1, 32), 7)).logits).shape == (1, 32, VOCAB)
     with pytest.raises(ArgumentError, match=r"position id 34 .* outside the 34 learned positions"):
         model(torch.full((1, 33), 7))
 
@@ -237,7 +237,7 @@ def test_albert_pretraining_checkpoint_runs_its_base_model(tmp_path: Path) -> No
     keep = mask.bool()
     last = torch.from_dlpack(out["last_hidden_state"])
     assert relative_l2(last[keep], expected.last_hidden_state[keep]) < TOLERANCE
-    assert relative_l2(torch.from_dlpack(out["pooled"]), expected.pooler_output) < TOLERANCE
+    assert relative_l2(torch.from_dlpack(out.pooler_output), expected.pooler_output) < TOLERANCE
 
 
 def test_causal_bert_is_refused_not_run_both_ways(tmp_path: Path) -> None:
@@ -314,7 +314,7 @@ def test_real_albert_masked_lm_matches_transformers(tmp_path: Path) -> None:
     assert parity["logits"].rel_l2 < TOLERANCE and parity["logits"].shape == (4, ids.shape[1], 591)
 
     # The model is trained: it fills most masked atoms with the atom that was there.
-    logits = torch.from_dlpack(model(ids, attention_mask=mask))
+    logits = torch.from_dlpack(model(ids, attention_mask=mask).logits)
     masked = targets >= 0
     assert masked.sum() >= 8
     accuracy = (logits.argmax(-1)[masked] == targets[masked]).float().mean().item()

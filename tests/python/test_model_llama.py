@@ -74,7 +74,7 @@ def token_ids(batch: int, seq: int, seed: int) -> torch.Tensor:
 def check_logits(reference: torch.nn.Module, native: Any, ids: torch.Tensor) -> None:
     with torch.no_grad():
         expected = reference(ids).logits
-    actual = torch.from_dlpack(native(ids))
+    actual = torch.from_dlpack(native(ids).logits)
     assert actual.shape == expected.shape
     assert relative_l2(actual, expected) < TOLERANCE
 
@@ -150,11 +150,11 @@ def test_padded_batch(tmp_path: Path, family: str) -> None:
     ids = ids.masked_fill(mask == 0, 0)
     with torch.no_grad():
         expected = reference(ids, attention_mask=mask).logits
-    actual = torch.from_dlpack(native(ids, attention_mask=mask))
+    actual = torch.from_dlpack(native(ids, attention_mask=mask).logits)
     keep = mask.bool()
     assert relative_l2(actual[keep], expected[keep]) < TOLERANCE
     # The mask is applied: the right-padded row's kept logits equal an unpadded run of its prefix.
-    prefix = torch.from_dlpack(native(ids[2:3, :7]))
+    prefix = torch.from_dlpack(native(ids[2:3, :7]).logits)
     assert relative_l2(actual[2, :7], prefix[0]) < TOLERANCE
 
 
@@ -163,7 +163,8 @@ def test_hidden_states_per_layer(tmp_path: Path) -> None:
     ids = token_ids(2, 9, seed=12)
     with torch.no_grad():
         expected = reference(ids, output_hidden_states=True)
-    logits, hidden = native(ids, output_hidden_states=True)
+    out = native(ids, output_hidden_states=True)
+    logits, hidden = out.logits, out.hidden_states
     assert len(hidden) == len(expected.hidden_states) == 4  # embeddings + 3 layers
     for layer, (mine, theirs) in enumerate(zip(hidden, expected.hidden_states)):
         assert relative_l2(torch.from_dlpack(mine), theirs) < TOLERANCE, f"entry {layer}"
@@ -199,6 +200,38 @@ def test_token_outside_vocabulary_is_named(tmp_path: Path) -> None:
         native(ids)
 
 
+def test_one_segment_token_types_are_accepted_others_refused(tmp_path: Path) -> None:
+    """A tokenizer may hand a decoder all-zero token_type_ids (one segment): they change nothing.
+    Other types have no embedding in this family and are refused by name."""
+    _, native = build(tmp_path, "llama", seed=18)
+    ids = token_ids(2, 6, seed=19)
+    plain = torch.from_dlpack(native(ids).logits)
+    zeros = torch.from_dlpack(native(ids, token_type_ids=torch.zeros_like(ids)).logits)
+    assert torch.equal(plain, zeros)
+    types = torch.zeros_like(ids)
+    types[1, 4] = 1
+    with pytest.raises(Error, match=r"token_type_ids\[1, 4\] = 1, but this family has no "
+                       "token-type embeddings"):
+        native(ids, token_type_ids=types)
+
+
+def test_output_reads_by_name_attribute_and_position(tmp_path: Path) -> None:
+    """ModelOutput as transformers': keys in its order, attributes, positions, None for a field
+    that was not computed, AttributeError naming the fields for anything else."""
+    reference, native = build(tmp_path, "llama", seed=20)
+    ids = token_ids(1, 5, seed=21)
+    out = native(ids, output_hidden_states=True)
+    assert list(out) == ["logits", "last_hidden_state", "hidden_states"]
+    assert out[0] is out.logits is out["logits"] and out[-1] is out.hidden_states
+    assert isinstance(out.hidden_states, tuple) and len(out.hidden_states) == 4
+    assert out.pooler_output is None
+    with torch.no_grad():
+        expected = reference(ids)
+    assert relative_l2(torch.from_dlpack(out.logits), expected.logits) < TOLERANCE
+    with pytest.raises(AttributeError, match="no field 'logit' .it has logits, last_hidden_state"):
+        out.logit  # noqa: B018
+
+
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_precision_parameters(tmp_path: Path, dtype: str) -> None:
     reference, _ = build(tmp_path, "llama", seed=16)
@@ -207,7 +240,7 @@ def test_half_precision_parameters(tmp_path: Path, dtype: str) -> None:
     reference = reference.to(getattr(torch, dtype))
     with torch.no_grad():
         expected = reference(ids).logits
-    actual = torch.from_dlpack(native(ids))
+    actual = torch.from_dlpack(native(ids).logits)
     assert actual.dtype == expected.dtype
     # One rounding of every activation to 8 (bf16) or 11 (f16) bits, in a different order.
     assert relative_l2(actual, expected) < 3e-2

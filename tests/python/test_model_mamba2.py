@@ -92,13 +92,13 @@ def test_time_step_limit_is_applied(tmp_path: Path) -> None:
     # The same weights with the limit lifted give other logits: the limit case tests something.
     reference, native = build(tmp_path, mamba2_config(**CASES["time_step_limit"]), seed=1)
     ids = token_ids(2, 13, seed=2)
-    limited = torch.from_dlpack(native(ids))
+    limited = torch.from_dlpack(native(ids).logits)
     config = reference.config.to_dict()
     config["time_step_limit"] = [0.0, float("inf")]
     (tmp_path / "model" / "config.json").write_text(
         Mamba2Config(**{k: v for k, v in config.items()
                         if k not in ("transformers_version",)}).to_json_string())
-    free = torch.from_dlpack(hfport.models.from_pretrained(tmp_path / "model")(ids))
+    free = torch.from_dlpack(hfport.models.from_pretrained(tmp_path / "model")(ids).logits)
     assert relative_l2(free, limited) > 1e-3
 
 
@@ -121,8 +121,8 @@ def test_padded_batch(tmp_path: Path) -> None:
     mask[2, 9:] = 0
     report = hfport.parity.compare(native, reference, ids, mask)
     assert report.ok, str(report)
-    plain = torch.from_dlpack(native(ids))
-    masked = torch.from_dlpack(native(ids, attention_mask=mask))
+    plain = torch.from_dlpack(native(ids).logits)
+    masked = torch.from_dlpack(native(ids, attention_mask=mask).logits)
     assert relative_l2(plain[0, 3:], masked[0, 3:]) > 1e-3
 
 
@@ -161,7 +161,7 @@ def test_cached_decoding_equals_full_forward(tmp_path: Path) -> None:
     reference, native = build(tmp_path, mamba2_config(**CASES["head_dim_12"]), seed=11)
     ids = token_ids(2, 6, seed=12)
     tokens = torch.from_dlpack(native.generate(ids, max_new_tokens=20))
-    full = torch.from_dlpack(native(tokens))
+    full = torch.from_dlpack(native(tokens).logits)
     assert torch.equal(full[:, 5:-1].argmax(-1), tokens[:, 6:])
     with torch.no_grad():
         theirs = reference(tokens).logits

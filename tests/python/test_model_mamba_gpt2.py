@@ -113,8 +113,8 @@ def test_mamba_padded_batch(tmp_path: Path) -> None:
     mask[1, 9:] = 0
     check_forward(reference, native, ids, mask)
     # The mask changes the result (the test would not notice a native model that ignored it).
-    plain = torch.from_dlpack(native(ids))
-    masked = torch.from_dlpack(native(ids, attention_mask=mask))
+    plain = torch.from_dlpack(native(ids).logits)
+    masked = torch.from_dlpack(native(ids, attention_mask=mask).logits)
     assert relative_l2(plain[0, 3:], masked[0, 3:]) > 1e-3
 
 
@@ -167,8 +167,8 @@ def test_gpt2_padded_batch(tmp_path: Path) -> None:
     mask[2, 7:] = 0   # right padding
     check_forward(reference, native, ids, mask, only_kept=True)
     # The padding is masked: a left-padded row's kept logits differ from an unmasked run.
-    plain = torch.from_dlpack(native(ids))
-    masked = torch.from_dlpack(native(ids, attention_mask=mask))
+    plain = torch.from_dlpack(native(ids).logits)
+    masked = torch.from_dlpack(native(ids, attention_mask=mask).logits)
     assert relative_l2(plain[1, 4:], masked[1, 4:]) > 1e-3
 
 

@@ -173,7 +173,7 @@ def test_cached_decoding_equals_full_forward(tmp_path: Path) -> None:
     reference, native = build(tmp_path, rwkv_config(**CASES["attention_24_rescale_1"]), seed=9)
     ids = token_ids(2, 6, seed=10)
     tokens = torch.from_dlpack(native.generate(ids, max_new_tokens=20))
-    full = torch.from_dlpack(native(tokens))
+    full = torch.from_dlpack(native(tokens).logits)
     assert torch.equal(full[:, 5:-1].argmax(-1), tokens[:, 6:])
     with torch.no_grad():  # no state: transformers' would be hidden_size wide (module docstring)
         theirs = reference(tokens, use_cache=False).logits
@@ -188,13 +188,13 @@ def test_padding_is_skipped(tmp_path: Path) -> None:
     ids = token_ids(2, 9, seed=12)
     mask = torch.ones_like(ids)
     mask[1, :4] = 0
-    batch = torch.from_dlpack(native(ids, attention_mask=mask))
-    alone = torch.from_dlpack(native(ids[1:, 4:]))
+    batch = torch.from_dlpack(native(ids, attention_mask=mask).logits)
+    alone = torch.from_dlpack(native(ids[1:, 4:]).logits)
     assert relative_l2(batch[1, 4:], alone[0]) < 1e-6
-    assert relative_l2(batch[0], torch.from_dlpack(native(ids[:1]))[0]) < 1e-6
-    unmasked = torch.from_dlpack(native(ids))
+    assert relative_l2(batch[0], torch.from_dlpack(native(ids[:1]).logits)[0]) < 1e-6
+    unmasked = torch.from_dlpack(native(ids).logits)
     assert relative_l2(unmasked[1, 4:], alone[0]) > 1e-3  # the padding matters without the mask
-    assert torch.equal(torch.from_dlpack(native(ids, attention_mask=torch.ones_like(ids))),
+    assert torch.equal(torch.from_dlpack(native(ids, attention_mask=torch.ones_like(ids)).logits),
                        unmasked)
     tokens = torch.from_dlpack(native.generate(ids, mask, max_new_tokens=12))
     row_alone = torch.from_dlpack(native.generate(ids[1:, 4:], max_new_tokens=12))

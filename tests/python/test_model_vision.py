@@ -1,11 +1,13 @@
-"""The native ViT, DINOv2, DINOv2-with-registers and VideoMAE encoders against transformers.
+"""The native ViT, DINOv2, DINOv2-with-registers, DINOv3 and VideoMAE encoders against transformers.
 
 Tiny random models (hidden 32, 2 layers, 4 heads, 32x32 images of 8x8 patches; fixed seeds, every
 parameter redrawn away from its initial value, layer scales around 1 but not 1, eager attention,
 float32) are saved with save_pretrained and loaded by hfport.models.from_pretrained. Every hidden
-state, last_hidden_state, the pooled output and the classifier's logits must be within relative
+state, last_hidden_state, the pooler output and the classifier's logits must be within relative
 L2 1e-5 of transformers', at the config's image size and at 48x40 with the positions resized
-(interpolate_pos_encoding for ViT; DINOv2 always resizes). Then the mask-token path, the input
+(interpolate_pos_encoding for ViT; DINOv2 always resizes; DINOv3's RoPE table is built for any
+grid: registers on and off, the gated MLP, q/k/v and MLP biases switched, another rope_theta).
+Then the mask-token path, the input
 dtypes, and the errors a caller meets, each naming what was expected. VideoMAE (4 frames of 16x16,
 tubelets of 2): base and video classifier, mean pooling on and off, q/k/v biases on and off, the
 masked tubelets dropped, and the videos it refuses.
@@ -45,6 +47,12 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "dinov2_registers_swiglu_classifier": (
         "Dinov2WithRegistersForImageClassification", "Dinov2WithRegistersConfig",
         {"num_register_tokens": 2, "use_swiglu_ffn": True, "num_labels": 3}),
+    "dinov3": ("DINOv3ViTModel", "DINOv3ViTConfig",
+               {"intermediate_size": 48, "num_register_tokens": 2}),
+    "dinov3_gated_key_bias_no_mlp_bias": ("DINOv3ViTModel", "DINOv3ViTConfig", {
+        "intermediate_size": 40, "use_gated_mlp": True, "hidden_act": "silu", "key_bias": True,
+        "query_bias": False, "mlp_bias": False, "proj_bias": False, "num_register_tokens": 0,
+        "rope_theta": 1000.0}),
 }
 
 
@@ -94,9 +102,9 @@ def assert_matches(want: Any, got: dict[str, Any]) -> None:
         assert relative_l2(torch.from_dlpack(got["last_hidden_state"]),
                            want.last_hidden_state) < TOLERANCE
     if getattr(want, "pooler_output", None) is not None:
-        assert relative_l2(torch.from_dlpack(got["pooled"]), want.pooler_output) < TOLERANCE
+        assert relative_l2(torch.from_dlpack(got["pooler_output"]), want.pooler_output) < TOLERANCE
     else:
-        assert "pooled" not in got
+        assert "pooler_output" not in got
     if getattr(want, "logits", None) is not None:
         logits = torch.from_dlpack(got["logits"])
         assert logits.shape == want.logits.shape
@@ -121,7 +129,7 @@ def test_every_output_matches_transformers(tmp_path: Path, case: str) -> None:
 def test_sizes_that_do_not_tile_and_a_smaller_image(tmp_path: Path) -> None:
     # 44x37: the conv floors to a 5x4 grid; 16x16: positions shrunk to 2x2 (antialiased for the
     # registers variant, whose filter then widens).
-    for case in ("vit", "dinov2", "dinov2_registers"):
+    for case in ("vit", "dinov2", "dinov2_registers", "dinov3"):
         reference, native = build(tmp_path, case)
         for height, width in ((44, 37), (16, 16), (8, 40)):
             want, got = run_both(reference, native, pixels(2, height, width), resize=True)
@@ -140,7 +148,7 @@ def test_mask_token_replaces_the_masked_patches(tmp_path: Path) -> None:
     masked[0, [0, 5, 15]] = True
     masked[1, 3:9] = True
     cases = [("vit", {"model_kwargs": {"use_mask_token": True}}), ("dinov2", {}),
-             ("dinov2_registers", {})]
+             ("dinov2_registers", {}), ("dinov3", {})]
     for case, options in cases:
         reference, native = build(tmp_path, case, **options)
         x = pixels(2, 32, 32)
@@ -182,26 +190,27 @@ def test_mask_errors_name_the_expected_shape(tmp_path: Path) -> None:
 def test_pixel_dtypes_positional_call_and_head_output(tmp_path: Path) -> None:
     reference, native = build(tmp_path, "vit_classifier")
     x = pixels(2, 32, 32)
-    logits = torch.from_dlpack(native(x))  # the first argument of a vision model is its pixels
+    logits = torch.from_dlpack(native(x).logits)  # the first argument of a vision model is its pixels
     assert logits.shape == (2, 5)
-    assert torch.equal(logits, torch.from_dlpack(native(pixel_values=x)))
+    assert torch.equal(logits, torch.from_dlpack(native(pixel_values=x).logits))
     for dtype in (torch.bfloat16, torch.float16, torch.float64):
         narrow = x.to(dtype)
-        got = torch.from_dlpack(native(pixel_values=narrow))
+        got = torch.from_dlpack(native(pixel_values=narrow).logits)
         with torch.no_grad():
             want = reference(pixel_values=narrow.float()).logits
         assert relative_l2(got, want) < TOLERANCE, dtype
     # Strided pixels (channels last) read in place.
     strided = x.to(memory_format=torch.channels_last)
-    assert torch.equal(torch.from_dlpack(native(strided)), logits)
-    main, hidden = native(x, output_hidden_states=True)
+    assert torch.equal(torch.from_dlpack(native(strided).logits), logits)
+    out = native(x, output_hidden_states=True)
+    main, hidden = out.logits, out.hidden_states
     assert torch.equal(torch.from_dlpack(main), logits) and len(hidden) == 3
 
 
 def test_vit_without_pooler_returns_no_pooled(tmp_path: Path) -> None:
     reference, native = build(tmp_path, "vit", model_kwargs={"add_pooling_layer": False})
     want, got = run_both(reference, native, pixels(1, 32, 32))
-    assert want.pooler_output is None and "pooled" not in got
+    assert want.pooler_output is None and "pooler_output" not in got
     assert_matches(want, got)
 
 
@@ -232,7 +241,7 @@ def test_inputs_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
     ids = torch.zeros(1, 4, dtype=torch.int64)
     with pytest.raises(ArgumentError, match="pass input_ids or pixel_values, not both"):
         vit.forward(ids, pixel_values=pixels(1, 32, 32))
-    with pytest.raises(ArgumentError, match="attention_mask goes with input_ids"):
+    with pytest.raises(ArgumentError, match="attention_mask and token_type_ids go with input_ids"):
         vit.forward(pixel_values=pixels(1, 32, 32), attention_mask=ids)
     with pytest.raises(ArgumentError, match="pixel_values is required"):
         vit.forward()
@@ -257,7 +266,7 @@ def test_parity_report_on_pixels(tmp_path: Path) -> None:
                                    interpolate_pos_encoding=True, title="registers")
     assert report.ok, str(report)
     assert [row.name for row in report.rows] == ["embeddings", "layers.0", "layers.1",
-                                                 "last_hidden_state", "pooled"]
+                                                 "last_hidden_state", "pooler_output"]
     with pytest.raises(ValueError, match=r"pixel values \[batch, channels, height, width\]"):
         hfport.parity.compare(native, reference, torch.zeros(2, 8, dtype=torch.int64))
 
@@ -366,3 +375,13 @@ def test_cli_parity_on_a_vision_checkpoint(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(hfport.parity, "reference_model", perturbed)
     assert main(["parity", folder]) == 1
     assert "first divergent: layers.1" in capsys.readouterr().out
+
+
+def test_dinov3_refuses_a_head_size_its_rope_cannot_split(tmp_path: Path) -> None:
+    """Two axes of cos/sin pairs need head_dim % 4 == 0; transformers would fail deep inside."""
+    config = transformers.DINOv3ViTConfig(**{**SIZES, "num_attention_heads": 16,
+                                             "hidden_size": 96}, intermediate_size=48)
+    transformers.DINOv3ViTModel(config).save_pretrained(tmp_path / "odd")
+    with pytest.raises(hfport.errors.ConfigError, match=r"head size hidden_size / "
+                       r"num_attention_heads \(96 / 16\) must be a multiple of 4"):
+        hfport.models.from_pretrained(tmp_path / "odd")

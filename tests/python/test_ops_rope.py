@@ -321,3 +321,42 @@ def test_rope_errors(case: str, message: str) -> None:
         kwargs = {"inplace": True}
     with pytest.raises(hfport.errors.Error, match=message):
         ops.rope(q, k, cos, sin, **kwargs)
+
+
+@pytest.mark.parametrize("grid_h, grid_w, head_dim, theta", [
+    (4, 4, 8, 100.0), (3, 5, 16, 100.0), (7, 2, 64, 1000.0), (1, 1, 4, 10.0)])
+def test_2d_table_matches_dinov3_rope_embedding(grid_h: int, grid_w: int, head_dim: int,
+                                                theta: float) -> None:
+    """DINOv3's axial table against transformers' own module at eval, for square and oblong
+    grids; then rotating only the patch tokens of q equals transformers' apply_rotary_pos_emb,
+    which leaves the class and register tokens as they are."""
+    from transformers import DINOv3ViTConfig
+    from transformers.models.dinov3_vit import modeling_dinov3_vit as dinov3
+
+    heads = 2
+    config = DINOv3ViTConfig(hidden_size=head_dim * heads, num_attention_heads=heads,
+                             patch_size=8, rope_theta=theta)
+    module = dinov3.DINOv3ViTRopePositionEmbedding(config).eval()
+    want_cos, want_sin = module(torch.zeros(1, 3, grid_h * 8, grid_w * 8))
+    cos, sin = (torch.from_dlpack(t) for t in ops.rope_2d_table(grid_h, grid_w, head_dim, theta))
+    assert cos.shape == want_cos.shape == (grid_h * grid_w, head_dim)
+    torch.testing.assert_close(cos, want_cos, rtol=0, atol=2e-6)
+    torch.testing.assert_close(sin, want_sin, rtol=0, atol=2e-6)
+
+    prefix = 3  # a class token and two registers
+    g = torch.Generator().manual_seed(grid_h * 10 + grid_w)
+    q = torch.randn(2, heads, prefix + grid_h * grid_w, head_dim, generator=g)
+    k = torch.randn(2, heads, prefix + grid_h * grid_w, head_dim, generator=g)
+    want_q, want_k = dinov3.apply_rotary_pos_emb(q, k, want_cos, want_sin)
+    got_q, got_k = q.clone(), k.clone()
+    ops.rope(got_q[:, :, prefix:], got_k[:, :, prefix:], cos, sin, inplace=True)
+    torch.testing.assert_close(got_q, want_q, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(got_k, want_k, rtol=1e-6, atol=1e-6)
+    assert torch.equal(got_q[:, :, :prefix], q[:, :, :prefix])
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 4, 8), "grid_h, grid_w >= 1"), ((4, 4, 6), "head_dim 6"), ((4, 4, 8, 0.0), "theta 0")])
+def test_2d_table_errors(args: tuple, message: str) -> None:
+    with pytest.raises(hfport.errors.ArgumentError, match=message):
+        ops.rope_2d_table(*args)

@@ -13,6 +13,7 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 from hfport import models
 from hfport.cli import main
 from hfport.demo import build_tiny_llama
+from hfport.errors import ArgumentError
 from hfport.parity import compare, random_input_ids, reference_model
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
@@ -33,7 +35,7 @@ class TransformersAsNative:
         self.model = model
         self.padding = padding  # a mask: its 0 positions get garbage in every output
 
-    def forward(self, ids: Any, mask: Any, output_hidden_states: bool) -> dict[str, Any]:
+    def forward(self, ids: Any, mask: Any, *, output_hidden_states: bool) -> dict[str, Any]:
         with torch.no_grad():
             out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         hidden = [h.clone() for h in out.hidden_states]
@@ -119,8 +121,8 @@ def test_missing_layers_and_shapes_are_reported(tiny_llama: LlamaForCausalLM) ->
     ids = random_input_ids(97, 1, 4, seed=7)
 
     class DropsALayer(TransformersAsNative):
-        def forward(self, ids: Any, mask: Any, output_hidden_states: bool) -> dict[str, Any]:
-            out = super().forward(ids, mask, output_hidden_states)
+        def forward(self, ids: Any, mask: Any, *, output_hidden_states: bool) -> dict[str, Any]:
+            out = super().forward(ids, mask, output_hidden_states=output_hidden_states)
             out["hidden_states"] = out["hidden_states"][:-1]
             out["logits"] = out["logits"][..., :-1]
             return out
@@ -182,8 +184,8 @@ def test_native_bert_matches_transformers(bert_dir: Path) -> None:
     for attention_mask in (None, mask):
         report = compare(model, reference, ids, attention_mask=attention_mask)
         assert report.ok, str(report)
-        assert [r.name for r in report.rows][-2:] == ["last_hidden_state", "pooled"]
-        assert report["pooled"].shape == (2, 48)
+        assert [r.name for r in report.rows][-2:] == ["last_hidden_state", "pooler_output"]
+        assert report["pooler_output"].shape == (2, 48)
 
 
 def test_swapped_layers_are_caught_at_the_first_swap(llama_dir: Path, tmp_path: Path) -> None:
@@ -223,6 +225,45 @@ def test_cli_parity_prints_the_table(llama_dir: Path) -> None:
     assert report["ok"] and report["rows"][-1]["shape"] == [2, 5, 256]
 
 
+def test_cli_parity_output_has_no_progress_bar(llama_dir: Path) -> None:
+    """transformers' "Loading weights" bar is its own; hfport's output shows the table only."""
+    result = run_cli("parity", str(llama_dir), "--seq", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Loading weights" not in result.stdout + result.stderr
+    assert "it/s" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "-1"], "batch must be an integer >= 1, got -1"),
+    (["--seq", "0"], "seq must be an integer >= 1, got 0"),
+    (["--seed", "-3"], r"seed must be an integer in [0, 2**63), got -3"),
+    (["--image-size", "0", "32"], "image_size must be an integer >= 1 or a pair"),
+])
+def test_cli_parity_bad_arguments_are_one_line(llama_dir: Path, args: list[str],
+                                               message: str) -> None:
+    result = run_cli("parity", str(llama_dir), *args)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"hfport: ArgumentError: compare_checkpoint: {message}")
+
+
+def test_cli_parity_on_a_file_or_missing_folder_never_asks_the_hub(llama_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """A file, a missing path or a folder without config.json: one line at once, no traceback,
+    no retries against the hub (transformers would read a path that is no folder as a repo id)."""
+    weights = next(llama_dir.glob("*.safetensors"))
+    cases = {weights: "is a file", tmp_path / "absent": "is not found",
+             tmp_path: "has none (transformers builds the reference from it)"}
+    for path, message in cases.items():
+        started = time.monotonic()
+        result = run_cli("parity", str(path))
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+        assert time.monotonic() - started < 60
+    with pytest.raises(ArgumentError, match="is a file"):
+        reference_model(weights)
+
+
 def test_cli_parity_exits_1_over_tolerance(llama_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     import hfport.parity
@@ -249,4 +290,4 @@ def test_demo_runs_and_matches() -> None:
     assert "head: masked_lm" in result.stdout and "filled in: " in result.stdout
     assert "layers.2 + norm" in result.stdout  # the LLaMA's three layers
     assert "layers.5" in result.stdout and "last_hidden_state" in result.stdout  # MiniLM's six
-    assert "pooled" in result.stdout
+    assert "pooler_output" in result.stdout
