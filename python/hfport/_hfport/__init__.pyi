@@ -220,7 +220,7 @@ class Checkpoint:
         paths of the safetensors files (sorted by file name for a sharded checkpoint)
         """
 class Model:
-    def forward(self, input_ids: typing.Any = None, attention_mask: typing.Any = None, output_hidden_states: bool = False, *, pixel_values: typing.Any = None, interpolate_pos_encoding: bool = False, bool_masked_pos: typing.Any = None) -> dict[typing.Any, typing.Any]:
+    def forward(self, input_ids: typing.Any = None, attention_mask: typing.Any = None, token_type_ids: typing.Any = None, *, output_hidden_states: bool = False, pixel_values: typing.Any = None, interpolate_pos_encoding: bool = False, bool_masked_pos: typing.Any = None, input_features: typing.Any = None) -> dict[typing.Any, typing.Any]:
         ...
     def generate(self, input_ids: typing.Any, attention_mask: typing.Any = None, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, min_new_tokens: typing.SupportsInt | typing.SupportsIndex = 0, eos_token_id: typing.Any = None, pad_token_id: typing.SupportsInt | typing.SupportsIndex | None = None, do_sample: bool = False, temperature: typing.SupportsFloat | typing.SupportsIndex = 1.0, top_k: typing.SupportsInt | typing.SupportsIndex = 50, top_p: typing.SupportsFloat | typing.SupportsIndex = 1.0, seed: typing.Any = None) -> Tensor:
         ...

@@ -79,6 +79,15 @@ def rope(q: typing.Any, k: typing.Any, cos: typing.Any, sin: typing.Any, *, inte
     (x[i], x[i + R/2]) as transformers' rotate_half; True rotates (x[2i], x[2i+1]) as GPT-J.
     inplace=True writes into q and k and returns them.
     """
+def rope_2d_table(grid_h: typing.SupportsInt | typing.SupportsIndex, grid_w: typing.SupportsInt | typing.SupportsIndex, head_dim: typing.SupportsInt | typing.SupportsIndex, theta: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> tuple[hfport._hfport.Tensor, hfport._hfport.Tensor]:
+    """
+    (cos, sin), f32 [grid_h * grid_w, head_dim]: DINOv3's axial RoPE table for a grid of
+    patches (row-major), as transformers' DINOv3ViTRopePositionEmbedding computes it at eval (its
+    position shift, jitter and rescale off): the patch centres in [-1, 1], head_dim / 4 frequencies
+    1 / theta^(4j / head_dim) per axis, y angles then x angles, written twice. Apply it with rope() to
+    the patch tokens only (the class and register tokens stay unrotated): rope(q[:, :, prefix:],
+    k[:, :, prefix:], cos, sin, inplace=True).
+    """
 def rope_frequencies(config: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple[typing.Any, ...]:
     """
     (inv_freq f32 [rotary_dim / 2], attention_scaling) as transformers' ROPE_INIT_FUNCTIONS
