@@ -46,7 +46,7 @@ void bind_checkpoint(py::module_& m) {
       }, "paths of the safetensors files (sorted by file name for a sharded checkpoint)")
       .def("keys", &Checkpoint::names, "tensor names, sorted")
       .def("__len__", &Checkpoint::size)
-      .def("__contains__", &Checkpoint::contains)
+      .def("__contains__", &Checkpoint::contains, py::arg("name"))
       .def("__iter__", [](const Checkpoint& ck) {
         return py::iter(py::cast(ck.names()));
       })

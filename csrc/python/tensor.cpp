@@ -447,7 +447,8 @@ void bind_tensor(py::module_& m) {
              }
              return t.ndim() == 2 ? t.transpose(0, 1) : t;
            }, "the transpose of a 2-D tensor (a view); 0- and 1-D tensors are returned as they are")
-      .def("__getitem__", &index_tensor, "a view: ints select, slices (step > 0) narrow, ... fills")
+      .def("__getitem__", &index_tensor, py::arg("index"),
+           "a view: ints select, slices (step > 0) narrow, ... fills")
       .def("get_shape", [](const Tensor& t) { return py::list(to_tuple(t.shape())); },
            "safetensors' slice API: the shape as a list")
       .def("get_dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); },

@@ -9,12 +9,11 @@
 // (decoding: one row, many columns).
 #include "kernels/cpu/linear.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <mutex>
 
 #include "core/parallel.h"
+#include "kernels/cpu/blas_symbols.h"
 
 namespace hfport {
 
@@ -28,11 +27,11 @@ constexpr int64_t kMinRowsToSplit = 32;
 // C[rows, cols] (row stride ldc) = X[rows, k] op(W) + C, one thread.
 void sgemm_slab(const LinearParams& p, int64_t row, int64_t rows, int64_t col, int64_t cols) {
   const float* weight = p.weight_is_out_in ? p.weight + col * p.weight_ld : p.weight + col;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, p.weight_is_out_in ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(rows), static_cast<blasint>(cols), static_cast<blasint>(p.k),
-              1.0f, p.x + row * p.k, static_cast<blasint>(p.k), weight,
-              static_cast<blasint>(p.weight_ld), 1.0f, p.out + row * p.n + col,
-              static_cast<blasint>(p.n));
+  HFPORT_BLAS(cblas_sgemm)(
+      CblasRowMajor, CblasNoTrans, p.weight_is_out_in ? CblasTrans : CblasNoTrans,
+      static_cast<blasint>(rows), static_cast<blasint>(cols), static_cast<blasint>(p.k), 1.0f,
+      p.x + row * p.k, static_cast<blasint>(p.k), weight, static_cast<blasint>(p.weight_ld), 1.0f,
+      p.out + row * p.n + col, static_cast<blasint>(p.n));
 }
 
 void fill_bias(const LinearParams& p, int64_t begin, int64_t end) {
@@ -51,7 +50,7 @@ void fill_bias(const LinearParams& p, int64_t begin, int64_t end) {
 void linear_f32(const LinearParams& p) {
   if (p.m == 0 || p.n == 0) return;
   static std::once_flag single_threaded_blas;
-  std::call_once(single_threaded_blas, [] { openblas_set_num_threads(1); });
+  std::call_once(single_threaded_blas, [] { HFPORT_BLAS(openblas_set_num_threads)(1); });
   const int64_t work = std::max<int64_t>(1, p.n * std::max<int64_t>(p.k, 1));
   if (p.m >= kMinRowsToSplit || p.k == 0) {
     parallel_for(p.m, std::max<int64_t>(1, kMinWorkPerThread / work), [&](int64_t begin, int64_t end) {

@@ -1,0 +1,163 @@
+"""
+fused kernels on hfport.Tensor or any DLPack producer
+"""
+from __future__ import annotations
+import hfport._hfport
+import typing
+def attention(q: typing.Any, k: typing.Any, v: typing.Any, *, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex | None = None, attn_mask: typing.Any = None, key_padding_mask: typing.Any = None, sliding_window: typing.SupportsInt | typing.SupportsIndex | None = None, layout: str = 'bhsd', return_lse: bool = False) -> typing.Any:
+    """
+    Scaled dot-product attention, flash style, on the CPU.
+    
+    q is [B, Hq, Sq, D] (layout="bhsd") or [B, Sq, Hq, D] ("bshd"); k and v have Hkv heads, which
+    must divide Hq (GQA/MQA), and Sk positions. With Sq != Sk the queries are the last Sq positions
+    (decode against a cache): causal masking and the sliding window use position i + Sk - Sq.
+    attn_mask: bool (True = attend) or float (added), broadcastable to [B, Hq, Sq, Sk].
+    key_padding_mask: [B, Sk], nonzero = keep (transformers' attention_mask).
+    sliding_window: a query at p sees keys in (p - window, p].
+    f32/f16/bf16 in, f32 accumulation, output in q's dtype and layout. A query that sees no key gets
+    zeros. Returns the output, or (output, logsumexp [B, Hq, Sq] f32) with return_lse=True.
+    """
+def causal_conv1d(x: typing.Any, weight: typing.Any, bias: typing.Any = None, activation: typing.Any = None, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    Depthwise causal conv1d: x [batch, dim, L], weight [dim, width], bias [dim].
+    
+    out[b,d,t] = act(bias[d] + sum_k weight[d,k] x[b,d,t-width+1+k]), zeros before t = 0; activation
+    None or "silu". Returns [batch, dim, L] in x's dtype (float32 sums).
+    """
+def causal_conv1d_update(x: typing.Any, conv_state: typing.Any, weight: typing.Any, bias: typing.Any = None, activation: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    One decode step of causal_conv1d; shifts conv_state [batch, dim, S] in place.
+    
+    x: [batch, dim] (one step) or [batch, dim, L] (L steps in order); S >= width - 1 (transformers'
+    Mamba cache keeps S = width). Returns x's shape and dtype.
+    """
+def gelu(x: typing.Any, approximate: str = 'none', *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    torch's gelu: approximate "none" (erf) or "tanh".
+    """
+def interpolate_bicubic(x: typing.Any, size: typing.Any, antialias: bool = False, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=False, antialias=antialias) bit for bit on the CPU: x [batch, channels, H, W] F32, any strides; size an int or (out_h, out_w); returns contiguous F32.
+    """
+def layer_norm(x: typing.Any, weight: typing.Any = None, bias: typing.Any = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    LayerNorm over the last dim (biased variance, float32 statistics), as torch's.
+    """
+def linear(x: typing.Any, weight: typing.Any, bias: typing.Any = None, *, activation: str | None = None, allow_tf32: bool = False, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    act(x @ weight.T + bias), as torch.nn.functional.linear: x [..., in], weight [out, in]
+    (x's dtype; a transposed view is read in place), bias [out]. activation: None or "none",
+    "gelu_tanh" (torch's gelu(approximate="tanh")), or "gelu" (exact, erf). Float32 sums.
+    CPU: OpenBLAS sgemm (f16/bf16 converted to float32), the activation applied before rounding to
+    x's dtype. CUDA: cuBLASLt, bias and gelu_tanh fused in its epilogue (exact gelu as a second pass);
+    f32 is multiplied in f32 unless allow_tf32=True (ignored on the CPU).
+    """
+def patch_embed(pixels: typing.Any, weight: typing.Any, bias: typing.Any, patch: typing.Any, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    conv2d(pixels, weight, bias, stride=patch).flatten(2).transpose(1, 2) as unfold + GEMM: pixels [batch, channels, H, W] (F32/F16/BF16, any strides), weight [hidden, channels, ph, pw], bias [hidden] or None, patch an int or (ph, pw); returns [batch, (H // ph) * (W // pw), hidden] in the pixels' dtype (F32 sums). Video: pixels [batch, channels, T, H, W], weight [hidden, channels, pt, ph, pw], patch (pt, ph, pw) (conv3d, VideoMAE's tubelets). CPU.
+    """
+def rms_norm(x: typing.Any, weight: typing.Any, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-06, *, residual: typing.Any = None, add_unit_offset: bool = False, out: typing.Any = None) -> typing.Any:
+    """
+    RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight (or * (1 + weight) with
+    add_unit_offset, as Gemma). With residual: s = x + residual, returns (rms_norm(s), s). Float32
+    statistics; f16/bf16 rounding as transformers' LlamaRMSNorm / GemmaRMSNorm.
+    """
+def rms_norm_gated(x: typing.Any, weight: typing.Any, gate: typing.Any = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-06, *, group_size: typing.SupportsInt | typing.SupportsIndex = 0, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    Mamba-2's gated RMSNorm (MambaRMSNormGated): v = x * silu(gate), then
+    v / sqrt(mean(v^2) + eps) * weight over each group of group_size columns (0: the whole row, as
+    transformers; mamba_ssm groups d_inner / n_groups). Float32 statistics; x's dtype out.
+    """
+def rope(q: typing.Any, k: typing.Any, cos: typing.Any, sin: typing.Any, *, interleaved: bool = False, rotary_dim: typing.SupportsInt | typing.SupportsIndex | None = None, inplace: bool = False, layout: str = 'bhsd') -> tuple[typing.Any, ...]:
+    """
+    Rotary embedding of q and k: returns (q_out, k_out).
+    
+    q, k: [B, H, S, D] (layout="bhsd") or [B, S, H, D] ("bshd"), head counts may differ, k may be None.
+    cos, sin: [S, W] or [B, S, W]; row s is position s of q and k (pass the rows of a decode step's own
+    positions). W = rotary_dim (transformers' cat layout; its first half is read) or rotary_dim / 2;
+    rotary_dim defaults to W and the features past it pass through. interleaved=False rotates
+    (x[i], x[i + R/2]) as transformers' rotate_half; True rotates (x[2i], x[2i+1]) as GPT-J.
+    inplace=True writes into q and k and returns them.
+    """
+def rope_2d_table(grid_h: typing.SupportsInt | typing.SupportsIndex, grid_w: typing.SupportsInt | typing.SupportsIndex, head_dim: typing.SupportsInt | typing.SupportsIndex, theta: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> tuple[hfport._hfport.Tensor, hfport._hfport.Tensor]:
+    """
+    (cos, sin), f32 [grid_h * grid_w, head_dim]: DINOv3's axial RoPE table for a grid of
+    patches (row-major), as transformers' DINOv3ViTRopePositionEmbedding computes it at eval (its
+    position shift, jitter and rescale off): the patch centres in [-1, 1], head_dim / 4 frequencies
+    1 / theta^(4j / head_dim) per axis, y angles then x angles, written twice. Apply it with rope() to
+    the patch tokens only (the class and register tokens stay unrotated): rope(q[:, :, prefix:],
+    k[:, :, prefix:], cos, sin, inplace=True).
+    """
+def rope_frequencies(config: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple[typing.Any, ...]:
+    """
+    (inv_freq f32 [rotary_dim / 2], attention_scaling) as transformers' ROPE_INIT_FUNCTIONS
+    compute them, for rope_type default, linear, dynamic, yarn, longrope, llama3. config: config.json's
+    dict (rope_parameters or rope_scaling) or a transformers config. seq_len: the current length for
+    dynamic (default max_position_embeddings) and longrope (long factors past
+    original_max_position_embeddings).
+    """
+def rope_table(config: typing.Any, positions: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple[typing.Any, ...]:
+    """
+    (cos, sin), f32 [*positions.shape, rotary_dim], as transformers' rotary embedding
+    returns them: cat(freqs, freqs) times the attention scaling. positions: an integer tensor [S] or
+    [B, S] or a list of ints; seq_len defaults to max(positions) + 1 (dynamic and longrope).
+    """
+def rwkv_wkv(w: typing.Any, u: typing.Any, k: typing.Any, v: typing.Any, state: typing.Any = None, *, mask: typing.Any = None, out: typing.Any = None) -> tuple[typing.Any, ...]:
+    """
+    RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, CPU.
+    
+    w: time_decay [C] as stored (each step decays by exp(-exp(w))); u: time_first [C]; k, v:
+    [batch, L, C] (one dtype: f32, f16 or bf16); state: None (empty) or (num, den, max), each
+    [batch, C]. mask [batch, L] (optional): a 0 skips that step (output 0, state unchanged). Returns
+    (y [batch, L, C] in k's dtype, (num, den, max) f32 [batch, C]) with the max-tracking form of the
+    state, so that no exponential overflows.
+    """
+def rwkv_wkv_update(state: typing.Any, w: typing.Any, u: typing.Any, k: typing.Any, v: typing.Any) -> hfport._hfport.Tensor:
+    """
+    One decode step of rwkv_wkv: k, v [batch, C]; state (num, den, max), contiguous
+    f32 [batch, C] each, updated in place. Returns y [batch, C]. L steps equal one rwkv_wkv.
+    """
+def selective_scan(u: typing.Any, delta: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, D: typing.Any = None, z: typing.Any = None, delta_bias: typing.Any = None, delta_softplus: bool = False, return_last_state: bool = False, *, out: typing.Any = None) -> typing.Any:
+    """
+    Mamba-1 selective scan with mamba_ssm's selective_scan_fn shapes.
+    
+    u, delta, z: [batch, dim, L] (one dtype: f32, f16 or bf16); A: [dim, N]; B, C: [dim, N] (time
+    invariant), [batch, N, L] or [batch, G, N, L]; D, delta_bias: [dim]. Computes in float32:
+    dt = softplus(delta + delta_bias) (when delta_softplus), h = exp(dt A) h + dt B u, y = C.h + D u,
+    y *= silu(z). Returns y [batch, dim, L] in u's dtype, and with return_last_state the tuple
+    (y, last_state [batch, dim, N] f32).
+    """
+def selective_state_update(state: typing.Any, x: typing.Any, dt: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, D: typing.Any = None, z: typing.Any = None, dt_bias: typing.Any = None, dt_softplus: bool = False, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    One decode step of the selective scan; updates `state` [batch, dim, N] in place.
+    
+    x, dt, z: [batch, dim]; A: [dim, N]; B, C: [batch, N] or [batch, G, N]; D, dt_bias: [dim].
+    Returns y [batch, dim] in x's dtype (written into `out` when given). L calls on a sequence's
+    columns equal one selective_scan.
+    """
+def silu(x: typing.Any, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    silu(x) = x * sigmoid(x).
+    """
+def ssd_scan(x: typing.Any, dt: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, chunk_size: typing.SupportsInt | typing.SupportsIndex = 256, D: typing.Any = None, dt_bias: typing.Any = None, dt_softplus: bool = False, dt_limit: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., initial_states: typing.Any = None, return_final_states: bool = False, *, out: typing.Any = None) -> typing.Any:
+    """
+    Mamba-2's chunked state-space-duality scan (transformers' torch_forward, mamba_ssm's
+    mamba_chunk_scan_combined without z), CPU.
+    
+    x: [batch, L, H, P]; dt: [batch, L, H] (x's dtype: f32, f16 or bf16); A, D, dt_bias: [H];
+    B, C: [batch, L, G, N] with G dividing H; initial_states: [batch, H, P, N]. Per head, with
+    dt = clamp(softplus(dt + dt_bias), *dt_limit): S = exp(dt A) S + dt x B^T, y = S C + D x, computed
+    chunk_size steps at a time in float32. Returns y [batch, L, H, P] in x's dtype, and with
+    return_final_states the tuple (y, final_states [batch, H, P, N] f32).
+    """
+def ssd_state_update(state: typing.Any, x: typing.Any, dt: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, D: typing.Any = None, dt_bias: typing.Any = None, dt_softplus: bool = False, dt_limit: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    One decode step of ssd_scan; updates `state` [batch, H, P, N] in place.
+    
+    x: [batch, H, P]; dt: [batch, H]; A, D, dt_bias: [H]; B, C: [batch, G, N]. Returns y [batch, H, P]
+    in x's dtype. L calls on a sequence's steps equal one ssd_scan.
+    """
+def swiglu(gate: typing.Any, up: typing.Any, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    silu(gate) * up; gate and up of one shape and dtype.
+    """
