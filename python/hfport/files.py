@@ -14,15 +14,15 @@ from hfport._hfport import Checkpoint, Tensor, write_safetensors
 from hfport.tensor import _ML_DTYPES, from_dlpack
 
 
-def load_file(path: str | os.PathLike, device: str = "cpu") -> dict[str, Any]:
+def load_file(path: str | os.PathLike[str], device: str = "cpu") -> dict[str, Any]:
     """Every tensor of a safetensors file (or sharded folder / index.json) as torch tensors, like
     ``safetensors.torch.load_file``. On the CPU they are views of the mapped file (no copy; the
     file is mapped MAP_PRIVATE, so writing to one never changes the file); device "cuda" uploads
     them in one staged pass (Checkpoint.load_all)."""
-    import torch
+    from torch.utils.dlpack import from_dlpack
 
     with Checkpoint.open(os.fspath(path)) as ck:
-        return {name: torch.from_dlpack(t) for name, t in ck.load_all(device=str(device)).items()}
+        return {name: from_dlpack(t) for name, t in ck.load_all(device=str(device)).items()}
 
 
 def _as_tensor(name: str, value: Any) -> Tensor:
@@ -45,7 +45,7 @@ def _import(name: str, value: Any) -> Tensor:
     return from_dlpack(value)
 
 
-def save_file(tensors: Mapping[str, Any], path: str | os.PathLike,
+def save_file(tensors: Mapping[str, Any], path: str | os.PathLike[str],
               metadata: Mapping[str, str] | None = None) -> None:
     """Write a dict of hfport Tensors, torch tensors or numpy arrays (ml_dtypes bfloat16 / float8
     included) as one safetensors file, like ``safetensors.torch.save_file``. Names are written in

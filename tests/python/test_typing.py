@@ -26,7 +26,8 @@ PYTHON_SRC = REPO / "python"
 TYPING = REPO / "tests" / "typing"
 # Type-checked with --strict; the rest of python/hfport is being rewritten by other work of issue
 # 19 (tensor.py, load.py, cli.py, parity.py, models.py, demo.py, __init__.py) and joins it after.
-STRICT_FILES = ["hfport/errors.py", "hfport/inspect.py", "hfport/ops.py",
+STRICT_FILES = ["hfport/errors.py", "hfport/inspect.py", "hfport/ops.py", "hfport/terminal.py",
+                "hfport/torch_ops.py", "hfport/dtypes.py", "hfport/files.py",
                 "hfport/pickle_convert.py", "hfport/_hfport/__init__.pyi", "hfport/_hfport/ops.pyi"]
 
 

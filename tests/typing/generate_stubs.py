@@ -70,6 +70,13 @@ def exception_classes(text: str) -> str:
     return text[:position] + "\n".join(lines) + "\n" + text[position:]
 
 
+def annotate_untyped(text: str) -> str:
+    """What pybind11 reports without types: a `py::args` parameter (`*args`, any objects) and the
+    `__hash__` hfport.tensor sets from object's (an int)."""
+    text = re.sub(r"\*args(?=[,)])", "*args: typing.Any", text)
+    return re.sub(r"def __hash__\(self\):", "def __hash__(self) -> int:", text)
+
+
 def accepts_none(ann: ast.expr) -> bool:
     """The annotation admits None at its top level (X | None, Optional[X], Any, object)."""
     if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
@@ -175,6 +182,7 @@ def main() -> int:
             # pybind11 modules have no __all__; stubtest would count one as a disagreement.
             text = re.sub(r"^__all__: .*\n", "", text, flags=re.MULTILINE)
             text = drop_cuda_only(text)
+            text = annotate_untyped(text)
             stub.write_text(parametrize_bare_generics(optional_none_defaults(text)))
         if check:
             names = sorted({p.name for p in generated.glob("*.pyi")} |

@@ -11,6 +11,8 @@ class Error(RuntimeError):
     pass
 class ArgumentError(Error, ValueError):
     pass
+class CheckpointClosedError(Error, ValueError):
+    pass
 class ConfigError(Error):
     pass
 class CudaError(Error):
@@ -57,6 +59,8 @@ class MissingShardError(ShardError):
     pass
 class OffsetsError(HeaderError):
     pass
+class SamplingRateError(ArgumentError):
+    pass
 class ShapeError(HeaderError):
     pass
 class ShardIndexError(ShardError):
@@ -82,21 +86,50 @@ class Tensor:
     @staticmethod
     def numpy(tensor: Tensor) -> np.ndarray:
         """
-        A numpy array sharing the tensor's memory. BF16 and the F8 types, which numpy lacks, come
-            out as ml_dtypes arrays (a view, still no copy); without ml_dtypes they raise DLPackError.
+        A numpy array sharing the tensor's memory (writable unless the tensor is read-only). BF16
+            and the F8 types, which numpy lacks, come out as ml_dtypes arrays (a view, still no copy);
+            without ml_dtypes they raise DLPackError. A CUDA tensor raises: move it first
+            (tensor.to("cpu")) or use np.asarray(tensor), which copies it.
         """
-    def __dlpack__(self, *, stream: typing.Any = None, max_version: typing.Any = None, dl_device: typing.Any = None, copy: typing.Any = None) -> typing_extensions.CapsuleType:
+    def __array__(self, dtype: typing.Any = None, copy: bool | None = None) -> np.ndarray:
+        """
+        numpy 2's __array__: np.asarray(t) is a view of the tensor's memory (BF16 / F8 as ml_dtypes
+            arrays); copy=True always copies; copy=False raises ValueError where a copy is needed (a CUDA
+            tensor, another dtype).
+        """
+    def __bool__(self) -> bool:
         ...
+    def __dlpack__(self, *, stream: typing.Any = None, max_version: typing.Any = None, dl_device: typing.Any = None, copy: typing.Any = None) -> typing_extensions.CapsuleType:
+        """
+        a DLPack capsule: versioned ('dltensor_versioned', DLPack 1.1, read-only where the memory is) when max_version >= (1, 0), else legacy ('dltensor')
+        """
     def __dlpack_device__(self) -> tuple[int, int]:
+        ...
+    def __eq__(self, other: typing.Any) -> typing.Any:
+        """
+        Element-wise ==, through numpy: a numpy bool array (broadcasting as numpy does).
+        """
+    def __float__(self) -> float:
         ...
     def __getitem__(self, index: typing.Any) -> Tensor:
         """
         a view: ints select, slices (step > 0) narrow, ... fills
         """
+    def __hash__(self) -> int:
+        """
+        Return hash(self).
+        """
+    def __int__(self) -> int:
+        ...
     def __len__(self) -> int:
         ...
-    def __repr__(self) -> str:
+    def __ne__(self, other: typing.Any) -> typing.Any:
         ...
+    def __repr__(self) -> str:
+        """
+        tensor([[...]], dtype=bfloat16) as torch prints it: values (summarised with ... past 1000
+            elements), the dtype, and the device when it is not the CPU.
+        """
     def clone(self) -> Tensor:
         """
         a contiguous copy in new host memory
@@ -115,17 +148,42 @@ class Tensor:
         """
     def is_contiguous(self) -> bool:
         ...
-    def to(self, dtype: str) -> Tensor:
+    def item(self) -> typing.Any:
         """
-        cast to F32 / F64 / F16 / BF16 (multithreaded); returns this tensor if already that dtype
+        The one element as a Python int / float / bool; TypeError for any other element count.
+        """
+    def numel(self) -> int:
+        """
+        the number of elements
+        """
+    def size(self, dim: typing.SupportsInt | typing.SupportsIndex | None = None) -> typing.Any:
+        """
+        the shape as a tuple, or the size of one dimension
+        """
+    def to(self, *args: typing.Any, dtype: typing.Any = None, device: typing.Any = None) -> Tensor:
+        """
+        t.to(torch.float16), t.to('bf16'), t.to('cuda'), t.to('cpu', torch.float32), t.to(dtype=..., device=...): a move to the device (a contiguous copy; see to_device), then a cast to F32 / F64 / F16 / BF16 (multithreaded). Returns this tensor when nothing changes. A dtype is a string ('bf16', 'float32', 'F16'), a torch, numpy or ml_dtypes dtype
         """
     def to_device(self, device: str) -> Tensor:
         """
         'cpu', 'cuda' or 'cuda:N': a contiguous copy there, or this tensor if already there. Runs on hfport's stream (the legacy default stream); a copy to the CPU has finished when it returns
         """
-    def view_dtype(self, dtype: str) -> Tensor:
+    def tolist(self) -> typing.Any:
+        """
+        The values as nested Python lists of int / float / bool (a number for a 0-d tensor).
+        """
+    def transpose(self, dim0: typing.SupportsInt | typing.SupportsIndex, dim1: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
+        """
+        a view with two dimensions swapped
+        """
+    def view_dtype(self, dtype: typing.Any) -> Tensor:
         """
         the same bytes read as another dtype of the same size
+        """
+    @property
+    def T(self) -> Tensor:
+        """
+        the transpose of a 2-D tensor (a view); 0- and 1-D tensors are returned as they are
         """
     @property
     def data_ptr(self) -> int:
@@ -144,14 +202,21 @@ class Tensor:
     def itemsize(self) -> int:
         ...
     @property
+    def mT(self) -> Tensor:
+        """
+        a view with the last two dimensions swapped
+        """
+    @property
     def nbytes(self) -> int:
         ...
     @property
     def ndim(self) -> int:
         ...
     @property
-    def numel(self) -> int:
-        ...
+    def read_only(self) -> bool:
+        """
+        the memory was lent read-only through DLPack (a numpy array with writeable=False); exports of it are read-only too. Mapped checkpoints are writable copy-on-write
+        """
     @property
     def shape(self) -> tuple[typing.Any, ...]:
         ...
@@ -171,6 +236,12 @@ class Checkpoint:
         """
     def __contains__(self, name: str) -> bool:
         ...
+    def __enter__(self) -> Checkpoint:
+        ...
+    def __exit__(self, *args: typing.Any) -> None:
+        """
+        closes the checkpoint, as safetensors' safe_open does
+        """
     def __getitem__(self, name: str) -> Tensor:
         ...
     def __iter__(self) -> collections.abc.Iterator[typing.Any]:
@@ -179,6 +250,10 @@ class Checkpoint:
         ...
     def __repr__(self) -> str:
         ...
+    def close(self) -> None:
+        """
+        drop this checkpoint's hold on its files; later access raises CheckpointClosedError. Tensors already taken stay valid: each keeps its file mapped until it is gone
+        """
     def get_slice(self, name: str) -> Tensor:
         """
         a lazy view to index like safetensors' get_slice: ck.get_slice(n)[:, 2:4]; only the pages holding the selected elements are ever read
@@ -195,7 +270,7 @@ class Checkpoint:
         """
         tensor names, sorted
         """
-    def load_all(self, device: str = 'cpu', names: collections.abc.Sequence[str] | None = None, dtype: str | None = None, *, staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None) -> dict[typing.Any, typing.Any]:
+    def load_all(self, device: str = 'cpu', names: collections.abc.Sequence[str] | None = None, dtype: typing.Any = None, *, staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None) -> dict[typing.Any, typing.Any]:
         """
         every tensor (or those in `names`) under its own name, as a dict, on `device`: 'cpu' gives the zero-copy views; 'cuda' / 'cuda:N' uploads them all in one pass through pinned staging buffers (staging_buffers x staging_bytes, default 8 x 32 MiB) with copies overlapped on streams, the results sharing one device allocation. dtype casts every floating-point tensor (on the device, after upload, for CUDA). The device is checked before anything is read
         """
@@ -203,6 +278,9 @@ class Checkpoint:
         """
         __metadata__ of a single file; the index's metadata for a sharded checkpoint
         """
+    @property
+    def closed(self) -> bool:
+        ...
     @property
     def config(self) -> typing.Any:
         """
@@ -220,9 +298,16 @@ class Checkpoint:
         paths of the safetensors files (sorted by file name for a sharded checkpoint)
         """
 class Model:
-    def forward(self, input_ids: typing.Any = None, attention_mask: typing.Any = None, token_type_ids: typing.Any = None, *, output_hidden_states: bool = False, pixel_values: typing.Any = None, interpolate_pos_encoding: bool = False, bool_masked_pos: typing.Any = None, input_features: typing.Any = None) -> dict[typing.Any, typing.Any]:
+    def decoder_prompt(self, input_features: typing.Any, *, language: str | None = None, task: str | None = None) -> Tensor:
+        ...
+    def forward(self, input_ids: typing.Any = None, attention_mask: typing.Any = None, token_type_ids: typing.Any = None, *, output_hidden_states: bool = False, pixel_values: typing.Any = None, interpolate_pos_encoding: bool = False, bool_masked_pos: typing.Any = None, input_features: typing.Any = None, decoder_input_ids: typing.Any = None) -> dict[typing.Any, typing.Any]:
         ...
     def generate(self, input_ids: typing.Any, attention_mask: typing.Any = None, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, min_new_tokens: typing.SupportsInt | typing.SupportsIndex = 0, eos_token_id: typing.Any = None, pad_token_id: typing.SupportsInt | typing.SupportsIndex | None = None, do_sample: bool = False, temperature: typing.SupportsFloat | typing.SupportsIndex = 1.0, top_k: typing.SupportsInt | typing.SupportsIndex = 50, top_p: typing.SupportsFloat | typing.SupportsIndex = 1.0, seed: typing.Any = None) -> Tensor:
+        ...
+    def generate_speech(self, input_features: typing.Any, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex | None = None, language: str | None = None, task: str | None = None) -> Tensor:
+        ...
+    @property
+    def _is_whisper(self) -> bool:
         ...
     @property
     def config(self) -> typing.Any:
@@ -240,6 +325,10 @@ def _builtin_families() -> list[str]:
 def _check_spec(text: str, origin: str) -> None:
     """
     validate a spec; SpecError says what is wrong
+    """
+def _dtype_from_name(name: str) -> str:
+    """
+    the safetensors name of a dtype given by any name hfport accepts
     """
 def _family_spec_json(name: str) -> str:
     """
@@ -259,7 +348,7 @@ def _sampling_probabilities(logits: typing.Any, temperature: typing.SupportsFloa
     """
 def _tensor_from_capsule(capsule: typing_extensions.CapsuleType) -> Tensor:
     """
-    consume a 'dltensor' capsule; the tensor shares its memory
+    consume a 'dltensor' or 'dltensor_versioned' capsule; the tensor shares its memory
     """
 def _tensor_from_producer(producer: typing.Any) -> Tensor:
     """

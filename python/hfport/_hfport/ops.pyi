@@ -4,6 +4,14 @@ fused kernels on hfport.Tensor or any DLPack producer
 from __future__ import annotations
 import hfport._hfport
 import typing
+def _fbank_frames_reference(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, num_mel_bins: typing.SupportsInt | typing.SupportsIndex = 80) -> hfport._hfport.Tensor:
+    """
+    float64 log-mel frames of one utterance before normalisation and stacking (direct DFT), F64 [frames, num_mel_bins]; for tests
+    """
+def _log_mel_spectrogram_reference(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, feature_size: typing.SupportsInt | typing.SupportsIndex, n_fft: typing.SupportsInt | typing.SupportsIndex, hop_length: typing.SupportsInt | typing.SupportsIndex, n_samples: typing.SupportsInt | typing.SupportsIndex) -> hfport._hfport.Tensor:
+    """
+    the float64 reference of log_mel_spectrogram (direct DFT), F64; for tests
+    """
 def attention(q: typing.Any, k: typing.Any, v: typing.Any, *, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex | None = None, attn_mask: typing.Any = None, key_padding_mask: typing.Any = None, sliding_window: typing.SupportsInt | typing.SupportsIndex | None = None, layout: str = 'bhsd', return_lse: bool = False) -> typing.Any:
     """
     Scaled dot-product attention, flash style, on the CPU.
@@ -31,6 +39,10 @@ def causal_conv1d_update(x: typing.Any, conv_state: typing.Any, weight: typing.A
     x: [batch, dim] (one step) or [batch, dim, L] (L steps in order); S >= width - 1 (transformers'
     Mamba cache keeps S = width). Returns x's shape and dtype.
     """
+def fbank(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, lengths: typing.Any = None, num_mel_bins: typing.SupportsInt | typing.SupportsIndex = 80, stride: typing.SupportsInt | typing.SupportsIndex = 2, normalize: bool = True, feature_sampling_rate: typing.SupportsInt | typing.SupportsIndex = 16000) -> tuple[hfport._hfport.Tensor, hfport._hfport.Tensor]:
+    """
+    Wav2Vec2-BERT's Kaldi-style filter banks, as transformers' SeamlessM4TFeatureExtractor computes them: audio [samples] or [batch, samples] at sampling_rate Hz (must equal feature_sampling_rate, 16000: SamplingRateError otherwise), lengths [batch] the samples of each row that are audio (default: all). Returns (input_features F32 [batch, frames / stride, num_mel_bins * stride], attention_mask I64 [batch, frames / stride]). CPU, multithreaded.
+    """
 def gelu(x: typing.Any, approximate: str = 'none', *, out: typing.Any = None) -> hfport._hfport.Tensor:
     """
     torch's gelu: approximate "none" (erf) or "tanh".
@@ -51,6 +63,14 @@ def linear(x: typing.Any, weight: typing.Any, bias: typing.Any = None, *, activa
     CPU: OpenBLAS sgemm (f16/bf16 converted to float32), the activation applied before rounding to
     x's dtype. CUDA: cuBLASLt, bias and gelu_tanh fused in its epilogue (exact gelu as a second pass);
     f32 is multiplied in f32 unless allow_tf32=True (ignored on the CPU).
+    """
+def log_mel_spectrogram(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, feature_size: typing.SupportsInt | typing.SupportsIndex = 80, n_fft: typing.SupportsInt | typing.SupportsIndex = 400, hop_length: typing.SupportsInt | typing.SupportsIndex = 160, chunk_length: typing.SupportsInt | typing.SupportsIndex = 30, n_samples: typing.SupportsInt | typing.SupportsIndex | None = None, feature_sampling_rate: typing.SupportsInt | typing.SupportsIndex = 16000, out: typing.Any = None) -> hfport._hfport.Tensor:
+    """
+    Whisper's log-mel features, as transformers' WhisperFeatureExtractor computes them: audio [samples] or [batch, samples] (F32/F64/F16/BF16, any strides) sampled at sampling_rate Hz (must equal feature_sampling_rate, 16000: SamplingRateError otherwise, nothing is resampled), each row truncated or zero padded to n_samples (default chunk_length * feature_sampling_rate), centred STFT (n_fft, hop_length, periodic Hann, reflect padding), power, Slaney mel filters (feature_size bins, 0-8000 Hz), log10 of max(., 1e-10), clamp to the row's max - 8, (x + 4) / 4. Returns F32 [batch, feature_size, n_samples // hop_length]. CPU, multithreaded.
+    """
+def mel_filter_bank(num_frequency_bins: typing.SupportsInt | typing.SupportsIndex, num_mel_filters: typing.SupportsInt | typing.SupportsIndex, min_frequency: typing.SupportsFloat | typing.SupportsIndex, max_frequency: typing.SupportsFloat | typing.SupportsIndex, sampling_rate: typing.SupportsInt | typing.SupportsIndex) -> hfport._hfport.Tensor:
+    """
+    transformers.audio_utils.mel_filter_bank(..., norm='slaney', mel_scale='slaney') in float64: F64 [num_frequency_bins, num_mel_filters].
     """
 def patch_embed(pixels: typing.Any, weight: typing.Any, bias: typing.Any, patch: typing.Any, *, out: typing.Any = None) -> hfport._hfport.Tensor:
     """
