@@ -11,6 +11,8 @@
 
 #include <cblas.h>
 
+#include <mutex>
+
 #ifdef HFPORT_BLAS_SYMBOL_PREFIX
 #define HFPORT_BLAS_CONCAT_(prefix, name) prefix##name
 #define HFPORT_BLAS_CONCAT(prefix, name) HFPORT_BLAS_CONCAT_(prefix, name)
@@ -18,3 +20,15 @@
 #else
 #define HFPORT_BLAS(name) name
 #endif
+
+namespace hfport {
+
+// OpenBLAS's own threads off, once per process: hfport's pool runs every GEMM slab, and OpenBLAS
+// threads inside pool threads would oversubscribe the cores (docs/decisions.md, "One thread pool
+// for GEMMs too"). Every kernel that calls into OpenBLAS calls this first.
+inline void use_single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { HFPORT_BLAS(openblas_set_num_threads)(1); });
+}
+
+}  // namespace hfport

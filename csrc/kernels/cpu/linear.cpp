@@ -10,7 +10,6 @@
 #include "kernels/cpu/linear.h"
 
 #include <algorithm>
-#include <mutex>
 
 #include "core/parallel.h"
 #include "kernels/cpu/blas_symbols.h"
@@ -49,8 +48,7 @@ void fill_bias(const LinearParams& p, int64_t begin, int64_t end) {
 
 void linear_f32(const LinearParams& p) {
   if (p.m == 0 || p.n == 0) return;
-  static std::once_flag single_threaded_blas;
-  std::call_once(single_threaded_blas, [] { HFPORT_BLAS(openblas_set_num_threads)(1); });
+  use_single_threaded_blas();
   const int64_t work = std::max<int64_t>(1, p.n * std::max<int64_t>(p.k, 1));
   if (p.m >= kMinRowsToSplit || p.k == 0) {
     parallel_for(p.m, std::max<int64_t>(1, kMinWorkPerThread / work), [&](int64_t begin, int64_t end) {

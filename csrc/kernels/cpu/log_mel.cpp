@@ -1,16 +1,14 @@
 // Whisper's log-mel spectrogram on the CPU; see log_mel.h.
 #include "kernels/cpu/log_mel.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <complex>
 #include <limits>
-#include <mutex>
 #include <vector>
 
 #include "core/parallel.h"
+#include "kernels/cpu/blas_symbols.h"
 #include "kernels/cpu/fft_real.h"
 
 namespace hfport {
@@ -50,7 +48,7 @@ void log_mel_block(const LogMelParams& p, int64_t b, int64_t first, int64_t coun
   }
   // out[b][m, first + i] = sum_k filters[m, k] power[i, k]
   float* dst = p.out + b * p.mels * p.frames + first;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.mels),
+  HFPORT_BLAS(cblas_sgemm)(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.mels),
               static_cast<blasint>(count), static_cast<blasint>(p.bins), 1.0f, p.filters,
               static_cast<blasint>(p.bins), power.data(), static_cast<blasint>(p.bins), 0.0f, dst,
               static_cast<blasint>(p.frames));
@@ -64,8 +62,7 @@ void log_mel_block(const LogMelParams& p, int64_t b, int64_t first, int64_t coun
 
 void log_mel_cpu(const LogMelParams& p) {
   if (p.batch == 0) return;
-  static std::once_flag single_threaded_blas;  // as linear's GEMM: the pool is the only threads
-  std::call_once(single_threaded_blas, [] { openblas_set_num_threads(1); });
+  use_single_threaded_blas();  // as linear's GEMM: the pool is the only threads
   const int64_t blocks_per_row = (p.frames + kFramesPerBlock - 1) / kFramesPerBlock;
   parallel_for(p.batch * blocks_per_row, 1, [&](int64_t begin, int64_t end) {
     for (int64_t block = begin; block < end; ++block) {
