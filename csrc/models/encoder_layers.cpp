@@ -121,14 +121,9 @@ PostNormBlock PostNormBlock::from(const Parameters& params, const std::string& p
 Tensor PostNormBlock::forward(const Tensor& h, const Tensor& mask,
                               const EncoderSettings& settings) const {
   const int64_t batch = h.shape()[0], seq = h.shape()[1], hidden = settings.hidden;
-  const int64_t head_dim = hidden / settings.heads;
   const Tensor qkv = linear(h, qkv_w, qkv_b);
-  // q, k and v are strided views into the fused projection's rows: no copies.
-  const Shape bshd = {batch, seq, settings.heads, head_dim};
-  const Shape strides = {seq * 3 * hidden, 3 * hidden, head_dim, 1};
   const auto part = [&](int64_t which) {
-    return Tensor(qkv.storage(), qkv.byte_offset() + static_cast<size_t>(which * hidden) * 4,
-                  DType::F32, bshd, strides);
+    return fused_projection_part(qkv, 3, which, settings.heads);
   };
   AttentionOptions options;
   options.layout = AttentionLayout::BSHD;

@@ -224,6 +224,14 @@ void move_parameters(const std::vector<Tensor*>& tensors, const Device& device) 
   }
 }
 
+Tensor fused_projection_part(const Tensor& fused, int64_t parts, int64_t which, int64_t heads) {
+  const int64_t batch = fused.shape()[0], seq = fused.shape()[1];
+  const int64_t hidden = fused.shape()[2] / parts, head_dim = hidden / heads;
+  return Tensor(fused.storage(), fused.byte_offset() + static_cast<size_t>(which * hidden) * 4,
+                DType::F32, {batch, seq, heads, head_dim},
+                {seq * parts * hidden, parts * hidden, head_dim, 1});
+}
+
 Tensor contiguous_copy(const Tensor& t) {
   if (on_cuda(t)) {
 #ifdef HFPORT_WITH_CUDA

@@ -77,6 +77,11 @@ void tanh_inplace(const Tensor& x);
 // head: the embedding's tensor under a second name) is moved once and stays shared on the device.
 void move_parameters(const std::vector<Tensor*>& tensors, const Device& device);
 
+// Part `which` of `parts` equal slices of a fused projection's output ([batch, seq, parts * hidden],
+// contiguous F32: q, k and v side by side) as a strided [batch, seq, heads, hidden / heads] view
+// into the same storage: attention reads q, k and v where the projection wrote them, no copies.
+Tensor fused_projection_part(const Tensor& fused, int64_t parts, int64_t which, int64_t heads);
+
 // A contiguous copy of `t` on t's device.
 Tensor contiguous_copy(const Tensor& t);
 // dst = src (one shape and dtype, one device). On the host dst must be contiguous; on a GPU it may

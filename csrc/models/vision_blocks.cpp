@@ -99,7 +99,6 @@ Tensor run_prenorm_blocks(Tensor h, const std::vector<PrenormBlock>& blocks,
                           const PrenormBlockOptions& options, std::vector<Tensor>* hidden_states) {
   const int64_t batch = h.shape()[0], seq = h.shape()[1], hidden = h.shape()[2];
   const int64_t head_dim = hidden / options.heads;
-  const Shape bshd = {batch, seq, options.heads, head_dim};
   const Shape strides = {seq * 3 * hidden, 3 * hidden, head_dim, 1};
   AttentionOptions attention_options;
   attention_options.layout = AttentionLayout::BSHD;
@@ -110,8 +109,7 @@ Tensor run_prenorm_blocks(Tensor h, const std::vector<PrenormBlock>& blocks,
     const Tensor qkv = linear(layer_norm(h, block.attn_norm_w, block.attn_norm_b, options.eps),
                               block.qkv_w, block.qkv_b);
     const auto part = [&](int64_t which) {
-      return Tensor(qkv.storage(), qkv.byte_offset() + static_cast<size_t>(which * hidden) * 4,
-                    DType::F32, bshd, strides);
+      return fused_projection_part(qkv, 3, which, options.heads);
     };
     if (options.rope_cos.defined()) {
       // q and k of the patch tokens, rotated where they lie in the projection.

@@ -249,21 +249,14 @@ class Wav2Vec2BertModel final : public Model {
                                b.qkv_b.slice(0, 0, 2 * hidden_));
       const Tensor vv = linear(normed, b.qkv_w.slice(0, 2 * hidden_, 3 * hidden_),
                                b.qkv_b.slice(0, 2 * hidden_, 3 * hidden_));
-      const Shape qk_strides = {frames * 2 * hidden_, 2 * hidden_, head_dim, 1};
-      q = Tensor(qk.storage(), qk.byte_offset(), DType::F32, bshd, qk_strides);
-      k = Tensor(qk.storage(), qk.byte_offset() + static_cast<size_t>(hidden_) * 4, DType::F32,
-                 bshd, qk_strides);
+      q = fused_projection_part(qk, 2, 0, heads_);
+      k = fused_projection_part(qk, 2, 1, heads_);
       v = vv.view(bshd);
     } else {
       const Tensor qkv = linear(normed, b.qkv_w, b.qkv_b);
-      const Shape strides = {frames * 3 * hidden_, 3 * hidden_, head_dim, 1};
-      const auto part = [&](int64_t which) {
-        return Tensor(qkv.storage(), qkv.byte_offset() + static_cast<size_t>(which * hidden_) * 4,
-                      DType::F32, bshd, strides);
-      };
-      q = part(0);
-      k = part(1);
-      v = part(2);
+      q = fused_projection_part(qkv, 3, 0, heads_);
+      k = fused_projection_part(qkv, 3, 1, heads_);
+      v = fused_projection_part(qkv, 3, 2, heads_);
     }
     AttentionOptions options;
     options.layout = AttentionLayout::BSHD;

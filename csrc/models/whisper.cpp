@@ -405,11 +405,7 @@ class Whisper final : public WhisperModel {
     const Tensor a = layer_norm(h, l.self.norm_w, l.self.norm_b, kEps);
     const Tensor qkv = linear(a, l.self.qkv_w, l.self.qkv_b);  // [batch, seq, 3 d]
     const Shape bshd = {batch, seq, heads, head_dim};
-    const Shape strides = {seq * 3 * d_, 3 * d_, head_dim, 1};
-    const auto part = [&](int64_t which) {
-      return Tensor(qkv.storage(), qkv.byte_offset() + static_cast<size_t>(which * d_) * 4,
-                    DType::F32, bshd, strides);
-    };
+    const auto part = [&](int64_t which) { return fused_projection_part(qkv, 3, which, heads); };
     AttentionOptions options;
     options.layout = AttentionLayout::BSHD;
     Tensor context;
