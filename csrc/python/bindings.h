@@ -36,6 +36,17 @@ void bind_models(py::module_& m);
 // _flash_attention_for_tests (builds with CUDA only): the flash kernel on caller-owned tensors.
 void bind_flash_attention_testing(py::module_& m);
 
+// The Python type of a tensor parameter: any object, as py::object, whose signature names the
+// protocol python/hfport/typing.py declares (an object with __dlpack__ and __dlpack_device__), so
+// that the stubs, inspect.signature and help() say "any DLPack tensor" rather than "object".
+// Nothing is checked when the argument is bound: tensor_arg below converts it and names the
+// argument in its error, which beats pybind11's overload listing.
+class DLPackArg : public py::object {
+ public:
+  static bool bind_any(PyObject*) { return true; }
+  PYBIND11_OBJECT_DEFAULT(DLPackArg, py::object, bind_any)
+};
+
 // An op's tensor argument: an hfport.Tensor as is, or any DLPack producer (torch, numpy, ...)
 // viewed without a copy. `arg_name` goes into the error for anything else.
 Tensor tensor_arg(py::handle value, const char* arg_name);
@@ -57,3 +68,10 @@ UploadOptions upload_options_arg(const Device& device, std::optional<int64_t> st
                                  std::optional<int> staging_buffers);
 
 }  // namespace hfport::python
+
+namespace pybind11::detail {
+template <>
+struct handle_type_name<hfport::python::DLPackArg> {
+  static constexpr auto name = const_name("hfport.typing.SupportsDLPack");
+};
+}  // namespace pybind11::detail

@@ -48,7 +48,7 @@ void bind_mapping(py::module_& m) {
   m.def("_load",
         [](const std::string& path, const std::optional<std::string>& spec_text,
            const std::string& spec_origin, const std::optional<std::string>& dtype, bool strict,
-           bool stats, std::function<void(uint64_t, uint64_t)> progress,
+           bool stats, std::optional<std::function<void(uint64_t, uint64_t)>> progress,
            const std::string& device, std::optional<int64_t> staging_bytes,
            std::optional<int> staging_buffers, const std::string& heads) {
           LoadOptions options;
@@ -62,7 +62,7 @@ void bind_mapping(py::module_& m) {
           if (progress) {
             options.progress = [&progress](uint64_t done, uint64_t total) {
               py::gil_scoped_acquire locked;
-              progress(done, total);
+              (*progress)(done, total);
             };
           }
           LoadResult result;

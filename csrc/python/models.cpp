@@ -28,8 +28,8 @@ hfport::models::WhisperModel& as_whisper(hfport::models::Model& model, const cha
   return *whisper;
 }
 
-py::dict whisper_forward(hfport::models::Model& model, const py::object& input_features,
-                         const py::object& decoder_input_ids, bool output_hidden_states) {
+py::dict whisper_forward(hfport::models::Model& model, const DLPackArg& input_features,
+                         const DLPackArg& decoder_input_ids, bool output_hidden_states) {
   auto& whisper = as_whisper(model, "input_features");
   const Tensor features = tensor_arg(input_features, "input_features");
   const Tensor ids = optional_tensor_arg(decoder_input_ids, "decoder_input_ids");
@@ -106,11 +106,11 @@ void bind_models(py::module_& m) {
                                       nullptr;
                              })
       .def("forward",
-           [](Model& model, const py::object& input_ids, const py::object& attention_mask,
-              const py::object& token_type_ids, bool output_hidden_states,
-              const py::object& pixel_values, bool interpolate_pos_encoding,
-              const py::object& bool_masked_pos, const py::object& input_features,
-              const py::object& decoder_input_ids) {
+           [](Model& model, const DLPackArg& input_ids, const DLPackArg& attention_mask,
+              const DLPackArg& token_type_ids, bool output_hidden_states,
+              const DLPackArg& pixel_values, bool interpolate_pos_encoding,
+              const DLPackArg& bool_masked_pos, const DLPackArg& input_features,
+              const DLPackArg& decoder_input_ids) {
              // Whisper by its type, not by main_input_name: audio encoders (Wav2Vec2-BERT) read
              // input_features too, without decoder tokens.
              if (dynamic_cast<hfport::models::WhisperModel*>(&model) != nullptr) {
@@ -196,7 +196,7 @@ void bind_models(py::module_& m) {
            py::arg("bool_masked_pos") = py::none(), py::arg("input_features") = py::none(),
            py::arg("decoder_input_ids") = py::none())
       .def("generate_speech",
-           [](Model& model, py::handle input_features, std::optional<int64_t> max_new_tokens,
+           [](Model& model, const DLPackArg& input_features, std::optional<int64_t> max_new_tokens,
               std::optional<std::string> language, std::optional<std::string> task) {
              auto& whisper = as_whisper(model, "generate_speech");
              const Tensor features = tensor_arg(input_features, "input_features");
@@ -208,7 +208,7 @@ void bind_models(py::module_& m) {
            py::arg("input_features"), py::kw_only(), py::arg("max_new_tokens") = py::none(),
            py::arg("language") = py::none(), py::arg("task") = py::none())
       .def("decoder_prompt",
-           [](Model& model, py::handle input_features, std::optional<std::string> language,
+           [](Model& model, const DLPackArg& input_features, std::optional<std::string> language,
               std::optional<std::string> task) {
              auto& whisper = as_whisper(model, "decoder_prompt");
              const Tensor features = tensor_arg(input_features, "input_features");
@@ -220,7 +220,7 @@ void bind_models(py::module_& m) {
            py::arg("input_features"), py::kw_only(), py::arg("language") = py::none(),
            py::arg("task") = py::none())
       .def("generate",
-           [](Model& model, py::handle input_ids, const py::object& attention_mask,
+           [](Model& model, const DLPackArg& input_ids, const DLPackArg& attention_mask,
               int64_t max_new_tokens, int64_t min_new_tokens, const py::object& eos_token_id,
               std::optional<int64_t> pad_token_id, bool do_sample, double temperature,
               int64_t top_k, double top_p, const py::object& seed) {
@@ -273,7 +273,7 @@ void bind_models(py::module_& m) {
         py::arg("device"), py::arg("strict"), py::arg("heads"));
   m.def("_native_families", &hfport::models::native_families);
   m.def("_sampling_probabilities",
-        [](py::handle logits, double temperature, int64_t top_k, double top_p) {
+        [](const DLPackArg& logits, double temperature, int64_t top_k, double top_p) {
           return hfport::models::sampling_probabilities(tensor_arg(logits, "logits"),
                                                         {temperature, top_k, top_p});
         },

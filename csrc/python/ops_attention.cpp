@@ -18,9 +18,9 @@ namespace hfport::python {
 
 namespace {
 
-py::object attention_py(const py::object& q, const py::object& k, const py::object& v,
-                        bool causal, std::optional<double> scale, const py::object& attn_mask,
-                        const py::object& key_padding_mask, std::optional<int64_t> sliding_window,
+py::object attention_py(const DLPackArg& q, const DLPackArg& k, const DLPackArg& v,
+                        bool causal, std::optional<double> scale, const DLPackArg& attn_mask,
+                        const DLPackArg& key_padding_mask, std::optional<int64_t> sliding_window,
                         const std::string& layout, bool return_lse) {
   const Tensor q_t = tensor_arg(q, "q");
   const Tensor k_t = tensor_arg(k, "k");
@@ -103,7 +103,7 @@ RopeConfig rope_config_arg(const py::object& config) {
 }
 
 // positions: a DLPack integer tensor, or a sequence of ints.
-Tensor positions_arg(const py::object& positions) {
+Tensor positions_arg(const DLPackArg& positions) {
   if (py::isinstance<Tensor>(positions) || py::hasattr(positions, "__dlpack__")) {
     return tensor_arg(positions, "positions");
   }
@@ -120,7 +120,7 @@ py::tuple rope_frequencies_py(const py::object& config, std::optional<int64_t> s
   return py::make_tuple(inv, static_cast<double>(freqs.attention_scaling));
 }
 
-py::tuple rope_table_py(const py::object& config, const py::object& positions,
+py::tuple rope_table_py(const py::object& config, const DLPackArg& positions,
                         std::optional<int64_t> seq_len) {
   const RopeConfig parsed = rope_config_arg(config);
   const Tensor pos = positions_arg(positions);
@@ -132,8 +132,8 @@ py::tuple rope_table_py(const py::object& config, const py::object& positions,
   return py::make_tuple(table.cos, table.sin);
 }
 
-py::tuple rope_py(const py::object& q, const py::object& k, const py::object& cos,
-                  const py::object& sin, bool interleaved, std::optional<int64_t> rotary_dim,
+py::tuple rope_py(const DLPackArg& q, const DLPackArg& k, const DLPackArg& cos,
+                  const DLPackArg& sin, bool interleaved, std::optional<int64_t> rotary_dim,
                   bool inplace, const std::string& layout) {
   const Tensor q_t = tensor_arg(q, "q");
   const Tensor k_t = optional_tensor_arg(k, "k");

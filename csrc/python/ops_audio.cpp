@@ -15,10 +15,10 @@ namespace hfport::python {
 
 namespace {
 
-Tensor log_mel_binding(py::handle audio, int64_t sampling_rate, int64_t feature_size,
+Tensor log_mel_binding(const DLPackArg& audio, int64_t sampling_rate, int64_t feature_size,
                        int64_t n_fft, int64_t hop_length, int64_t chunk_length,
                        std::optional<int64_t> n_samples, int64_t feature_sampling_rate,
-                       const py::object& out) {
+                       const DLPackArg& out) {
   const Tensor audio_t = tensor_arg(audio, "audio");
   const Tensor out_t = optional_tensor_arg(out, "out");
   if (chunk_length < 1) {
@@ -51,7 +51,7 @@ FbankOptions fbank_options(int64_t sampling_rate, int64_t num_mel_bins, int64_t 
 
 void bind_audio_ops(py::module_& ops) {
   ops.def("fbank",
-          [](py::handle audio, int64_t sampling_rate, const py::object& lengths,
+          [](const DLPackArg& audio, int64_t sampling_rate, const DLPackArg& lengths,
              int64_t num_mel_bins, int64_t stride, bool normalize, int64_t feature_sampling_rate) {
             const Tensor audio_t = tensor_arg(audio, "audio");
             const Tensor lengths_t = optional_tensor_arg(lengths, "lengths");
@@ -74,7 +74,7 @@ void bind_audio_ops(py::module_& ops) {
           "Returns (input_features F32 [batch, frames / stride, num_mel_bins * stride], "
           "attention_mask I64 [batch, frames / stride]). CPU, multithreaded.");
   ops.def("_fbank_frames_reference",
-          [](py::handle audio, int64_t sampling_rate, int64_t num_mel_bins) {
+          [](const DLPackArg& audio, int64_t sampling_rate, int64_t num_mel_bins) {
             FbankOptions options;
             options.sampling_rate = sampling_rate;
             options.num_mel_bins = num_mel_bins;
@@ -109,7 +109,7 @@ void bind_audio_ops(py::module_& ops) {
           "transformers.audio_utils.mel_filter_bank(..., norm='slaney', mel_scale='slaney') in "
           "float64: F64 [num_frequency_bins, num_mel_filters].");
   ops.def("_log_mel_spectrogram_reference",
-          [](py::handle audio, int64_t sampling_rate, int64_t feature_size, int64_t n_fft,
+          [](const DLPackArg& audio, int64_t sampling_rate, int64_t feature_size, int64_t n_fft,
              int64_t hop_length, int64_t n_samples) {
             const Tensor audio_t = tensor_arg(audio, "audio");
             LogMelOptions options;

@@ -18,10 +18,10 @@ namespace {
 
 using DtLimit = std::pair<double, double>;
 
-py::object ssd(py::handle x, py::handle dt, py::handle A, py::handle B, py::handle C,
-               int64_t chunk_size, const py::object& D, const py::object& dt_bias,
-               bool dt_softplus, DtLimit dt_limit, const py::object& initial_states,
-               bool return_final_states, const py::object& out) {
+py::object ssd(const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, const DLPackArg& B, const DLPackArg& C,
+               int64_t chunk_size, const DLPackArg& D, const DLPackArg& dt_bias,
+               bool dt_softplus, DtLimit dt_limit, const DLPackArg& initial_states,
+               bool return_final_states, const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor dt_t = tensor_arg(dt, "dt");
   const Tensor a_t = tensor_arg(A, "A");
@@ -46,9 +46,9 @@ py::object ssd(py::handle x, py::handle dt, py::handle A, py::handle B, py::hand
   return py::cast(result.out);
 }
 
-Tensor ssd_update(py::handle state, py::handle x, py::handle dt, py::handle A, py::handle B,
-                  py::handle C, const py::object& D, const py::object& dt_bias, bool dt_softplus,
-                  DtLimit dt_limit, const py::object& out) {
+Tensor ssd_update(const DLPackArg& state, const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, const DLPackArg& B,
+                  const DLPackArg& C, const DLPackArg& D, const DLPackArg& dt_bias, bool dt_softplus,
+                  DtLimit dt_limit, const DLPackArg& out) {
   const Tensor state_t = tensor_arg(state, "state");
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor dt_t = tensor_arg(dt, "dt");
@@ -66,8 +66,8 @@ Tensor ssd_update(py::handle state, py::handle x, py::handle dt, py::handle A, p
   return ssd_state_update(state_t, x_t, dt_t, a_t, b_t, c_t, options);
 }
 
-Tensor gated_norm(py::handle x, py::handle weight, const py::object& gate, double eps,
-                  int64_t group_size, const py::object& out) {
+Tensor gated_norm(const DLPackArg& x, const DLPackArg& weight, const DLPackArg& gate, double eps,
+                  int64_t group_size, const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
   GatedRmsNormOptions options;
@@ -79,7 +79,7 @@ Tensor gated_norm(py::handle x, py::handle weight, const py::object& gate, doubl
 }
 
 // (num, den, max) from Python: None, or a sequence of three tensors.
-RwkvWkvState state_arg(const char* op, const py::object& state) {
+RwkvWkvState state_arg(const char* op, const DLPackArg& state) {
   if (state.is_none()) return {};
   if (!py::isinstance<py::sequence>(state) || py::len(state) != 3) {
     throw ArgumentError(std::string(op) + ": state must be None or (num, den, max), got " +
@@ -90,8 +90,8 @@ RwkvWkvState state_arg(const char* op, const py::object& state) {
           tensor_arg(parts[2], "state max")};
 }
 
-py::tuple wkv(py::handle w, py::handle u, py::handle k, py::handle v, const py::object& state,
-              const py::object& mask, const py::object& out) {
+py::tuple wkv(const DLPackArg& w, const DLPackArg& u, const DLPackArg& k, const DLPackArg& v, const DLPackArg& state,
+              const DLPackArg& mask, const DLPackArg& out) {
   const Tensor w_t = tensor_arg(w, "w");
   const Tensor u_t = tensor_arg(u, "u");
   const Tensor k_t = tensor_arg(k, "k");
@@ -109,8 +109,8 @@ py::tuple wkv(py::handle w, py::handle u, py::handle k, py::handle v, const py::
                         py::make_tuple(result.state.num, result.state.den, result.state.max));
 }
 
-Tensor wkv_update(const py::object& state, py::handle w, py::handle u, py::handle k,
-                  py::handle v) {
+Tensor wkv_update(const DLPackArg& state, const DLPackArg& w, const DLPackArg& u, const DLPackArg& k,
+                  const DLPackArg& v) {
   const RwkvWkvState state_t = state_arg("rwkv_wkv_update", state);
   const Tensor w_t = tensor_arg(w, "w");
   const Tensor u_t = tensor_arg(u, "u");

@@ -19,9 +19,9 @@ namespace hfport::python {
 
 namespace {
 
-py::object scan(py::handle u, py::handle delta, py::handle A, py::handle B, py::handle C,
-                const py::object& D, const py::object& z, const py::object& delta_bias,
-                bool delta_softplus, bool return_last_state, const py::object& out) {
+py::object scan(const DLPackArg& u, const DLPackArg& delta, const DLPackArg& A, const DLPackArg& B, const DLPackArg& C,
+                const DLPackArg& D, const DLPackArg& z, const DLPackArg& delta_bias,
+                bool delta_softplus, bool return_last_state, const DLPackArg& out) {
   const Tensor u_t = tensor_arg(u, "u");
   const Tensor delta_t = tensor_arg(delta, "delta");
   const Tensor a_t = tensor_arg(A, "A");
@@ -43,9 +43,9 @@ py::object scan(py::handle u, py::handle delta, py::handle A, py::handle B, py::
   return py::cast(result.out);
 }
 
-Tensor state_update(py::handle state, py::handle x, py::handle dt, py::handle A, py::handle B,
-                    py::handle C, const py::object& D, const py::object& z,
-                    const py::object& dt_bias, bool dt_softplus, const py::object& out) {
+Tensor state_update(const DLPackArg& state, const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, const DLPackArg& B,
+                    const DLPackArg& C, const DLPackArg& D, const DLPackArg& z,
+                    const DLPackArg& dt_bias, bool dt_softplus, const DLPackArg& out) {
   const Tensor state_t = tensor_arg(state, "state");
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor dt_t = tensor_arg(dt, "dt");
@@ -71,8 +71,8 @@ ConvActivation activation_arg(const char* op, const py::object& activation) {
   return conv_activation_from_name(op, activation.cast<std::string>());
 }
 
-Tensor conv1d(py::handle x, py::handle weight, const py::object& bias,
-              const py::object& activation, const py::object& out) {
+Tensor conv1d(const DLPackArg& x, const DLPackArg& weight, const DLPackArg& bias,
+              const py::object& activation, const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
   const Tensor b_t = optional_tensor_arg(bias, "bias");
@@ -82,8 +82,8 @@ Tensor conv1d(py::handle x, py::handle weight, const py::object& bias,
   return causal_conv1d(x_t, w_t, b_t, act, out_t);
 }
 
-Tensor conv1d_update(py::handle x, py::handle conv_state, py::handle weight,
-                     const py::object& bias, const py::object& activation) {
+Tensor conv1d_update(const DLPackArg& x, const DLPackArg& conv_state, const DLPackArg& weight,
+                     const DLPackArg& bias, const py::object& activation) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor state_t = tensor_arg(conv_state, "conv_state");
   const Tensor w_t = tensor_arg(weight, "weight");
@@ -93,8 +93,8 @@ Tensor conv1d_update(py::handle x, py::handle conv_state, py::handle weight,
   return causal_conv1d_update(x_t, state_t, w_t, b_t, act);
 }
 
-py::object rms(py::handle x, py::handle weight, double eps, const py::object& residual,
-               bool add_unit_offset, const py::object& out) {
+py::object rms(const DLPackArg& x, const DLPackArg& weight, double eps, const DLPackArg& residual,
+               bool add_unit_offset, const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
   RmsNormOptions options;
@@ -110,8 +110,8 @@ py::object rms(py::handle x, py::handle weight, double eps, const py::object& re
   return py::cast(result.out);
 }
 
-Tensor layer(py::handle x, const py::object& weight, const py::object& bias, double eps,
-             const py::object& out) {
+Tensor layer(const DLPackArg& x, const DLPackArg& weight, const DLPackArg& bias, double eps,
+             const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = optional_tensor_arg(weight, "weight");
   const Tensor b_t = optional_tensor_arg(bias, "bias");
@@ -120,7 +120,7 @@ Tensor layer(py::handle x, const py::object& weight, const py::object& bias, dou
   return layer_norm(x_t, w_t, b_t, eps, out_t);
 }
 
-Tensor gelu_op(py::handle x, const std::string& approximate, const py::object& out) {
+Tensor gelu_op(const DLPackArg& x, const std::string& approximate, const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const GeluApproximation mode = gelu_approximation_from_name(approximate);
   const Tensor out_t = optional_tensor_arg(out, "out");
@@ -128,14 +128,14 @@ Tensor gelu_op(py::handle x, const std::string& approximate, const py::object& o
   return gelu(x_t, mode, out_t);
 }
 
-Tensor silu_op(py::handle x, const py::object& out) {
+Tensor silu_op(const DLPackArg& x, const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor out_t = optional_tensor_arg(out, "out");
   py::gil_scoped_release release;
   return silu(x_t, out_t);
 }
 
-Tensor swiglu_op(py::handle gate, py::handle up, const py::object& out) {
+Tensor swiglu_op(const DLPackArg& gate, const DLPackArg& up, const DLPackArg& out) {
   const Tensor gate_t = tensor_arg(gate, "gate");
   const Tensor up_t = tensor_arg(up, "up");
   const Tensor out_t = optional_tensor_arg(out, "out");
@@ -143,9 +143,9 @@ Tensor swiglu_op(py::handle gate, py::handle up, const py::object& out) {
   return swiglu(gate_t, up_t, out_t);
 }
 
-Tensor linear_op(py::handle x, py::handle weight, const py::object& bias,
+Tensor linear_op(const DLPackArg& x, const DLPackArg& weight, const DLPackArg& bias,
                  const std::optional<std::string>& activation, bool allow_tf32,
-                 const py::object& out) {
+                 const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor w_t = tensor_arg(weight, "weight");
   const Tensor b_t = optional_tensor_arg(bias, "bias");

@@ -47,8 +47,8 @@ PatchSize patch_arg(const py::object& value) {
                       "patch_h, patch_w), got " + std::string(py::str(value)));
 }
 
-Tensor patch_embed_binding(py::handle pixels, py::handle weight, const py::object& bias,
-                           const py::object& patch, const py::object& out) {
+Tensor patch_embed_binding(const DLPackArg& pixels, const DLPackArg& weight, const DLPackArg& bias,
+                           const py::object& patch, const DLPackArg& out) {
   const Tensor pixels_t = tensor_arg(pixels, "pixels");
   const Tensor weight_t = tensor_arg(weight, "weight");
   const Tensor bias_t = optional_tensor_arg(bias, "bias");
@@ -58,8 +58,8 @@ Tensor patch_embed_binding(py::handle pixels, py::handle weight, const py::objec
   return patch_embed(pixels_t, weight_t, bias_t, size, out_t);
 }
 
-Tensor interpolate_binding(py::handle x, const py::object& size, bool antialias,
-                           const py::object& out) {
+Tensor interpolate_binding(const DLPackArg& x, const py::object& size, bool antialias,
+                           const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor out_t = optional_tensor_arg(out, "out");
   const auto [h, w] = int_pair_arg("interpolate_bicubic", "size", size);

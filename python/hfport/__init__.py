@@ -7,6 +7,8 @@
 >>> on_gpu = ck.load_all(device="cuda")           # every tensor, one staged upload
 """
 
+import types as _types
+
 from hfport import errors, models, ops
 from hfport._hfport import Checkpoint, Tensor, __version__, built_with_cuda, cuda_device_count
 from hfport.dtypes import dtype_name
@@ -15,7 +17,7 @@ from hfport.load import LoadReport, families, family_spec, load, map_checkpoint
 from hfport.tensor import from_dlpack, to_numpy
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _types.ModuleType:
     # hfport.parity imports torch and transformers: loaded on first use, not by `import hfport`.
     if name == "parity":
         import importlib

@@ -132,7 +132,8 @@ def run_diff(a: str, b: str, as_json: bool) -> int:
     rows = []
     for name in sorted(names_a & names_b, key=natural_key):
         x, y = left[name], right[name]
-        row = {"name": name, "dtype": [x.dtype, y.dtype], "shape": [list(x.shape), list(y.shape)]}
+        row: dict[str, Any] = {"name": name, "dtype": [x.dtype, y.dtype],
+                               "shape": [list(x.shape), list(y.shape)]}
         if x.shape != y.shape:
             row["status"] = "shape"
         else:

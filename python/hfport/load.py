@@ -17,14 +17,14 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hfport import _hfport
 from hfport._hfport import Tensor
 from hfport.dtypes import optional_dtype_name
 from hfport.errors import SpecError
 
-SpecArg = str | os.PathLike | Mapping[str, Any] | None
+SpecArg = str | os.PathLike[str] | Mapping[str, Any] | None
 
 # Loads above this many bytes show a progress bar when stderr is a terminal.
 _PROGRESS_BYTES = 512 << 20
@@ -41,17 +41,17 @@ class LoadReport:
 
     @property
     def family(self) -> str:
-        return self._data["family"]
+        return str(self._data["family"])
 
     @property
     def ok(self) -> bool:
         """Nothing missing, mismatched or unexpected."""
-        return self._data["ok"]
+        return bool(self._data["ok"])
 
     @property
     def params(self) -> list[dict[str, Any]]:
         """One dict per native parameter: name, status, sources, ops, expected, got, fields, ..."""
-        return self._data["params"]
+        return cast("list[dict[str, Any]]", self._data["params"])
 
     def _names(self, status: str) -> list[str]:
         return [p["name"] for p in self.params if p["status"] == status]
@@ -81,34 +81,34 @@ class LoadReport:
 
     @property
     def unexpected(self) -> list[str]:
-        return self._data["unexpected"]
+        return cast("list[str]", self._data["unexpected"])
 
     @property
     def ignored(self) -> list[dict[str, str]]:
-        return self._data["ignored"]
+        return cast("list[dict[str, str]]", self._data["ignored"])
 
     @property
     def head(self) -> str:
         """The task head loaded ("masked_lm", "sequence_classification", ...), "" for none."""
-        return self._data["head"]
+        return str(self._data["head"])
 
     @property
     def head_tensors(self) -> list[str]:
         """Checkpoint tensors of a head that was not loaded (see head_note for why)."""
-        return self._data["head_tensors"]
+        return cast("list[str]", self._data["head_tensors"])
 
     @property
     def head_note(self) -> str:
-        return self._data["head_note"]
+        return str(self._data["head_note"])
 
     @property
     def warnings(self) -> list[str]:
         """A forced family that config.json contradicts, said in words."""
-        return self._data["warnings"]
+        return cast("list[str]", self._data["warnings"])
 
     @property
     def counts(self) -> dict[str, int]:
-        return self._data["counts"]
+        return cast("dict[str, int]", self._data["counts"])
 
     @property
     def error_message(self) -> str:
@@ -116,7 +116,7 @@ class LoadReport:
         return self._error
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self._data))
+        return cast("dict[str, Any]", json.loads(json.dumps(self._data)))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self._data, indent=indent)
@@ -139,7 +139,7 @@ def families() -> list[str]:
 
 def family_spec(name: str) -> dict[str, Any]:
     """A built-in family spec, as data (the JSON file in csrc/mapping/families)."""
-    return json.loads(_hfport._family_spec_json(name))
+    return cast("dict[str, Any]", json.loads(_hfport._family_spec_json(name)))
 
 
 _HEAD_MODES = ("auto", "require", "none")
@@ -208,7 +208,7 @@ def _warn(report: LoadReport) -> LoadReport:
     return report
 
 
-def load(path: str | os.PathLike, spec: SpecArg = None, dtype: Any = None,
+def load(path: str | os.PathLike[str], spec: SpecArg = None, dtype: Any = None,
          device: str = "cpu", strict: bool = True, stats: bool = True,
          progress: bool | None = None, *, family: str | None = None, heads: str = "auto",
          staging_bytes: int | None = None,
@@ -246,7 +246,8 @@ def load(path: str | os.PathLike, spec: SpecArg = None, dtype: Any = None,
     return state, _warn(LoadReport(*report))
 
 
-def map_checkpoint(path: str | os.PathLike, spec: SpecArg = None, *, family: str | None = None,
+def map_checkpoint(path: str | os.PathLike[str], spec: SpecArg = None, *,
+                   family: str | None = None,
                    heads: str = "auto") -> LoadReport:
     """The load report from names and shapes alone: no tensor data is read. spec, family and
     heads as for load."""

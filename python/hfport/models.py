@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from hfport import _hfport
 from hfport._hfport import Tensor
@@ -85,7 +85,7 @@ class Model:
     @property
     def config(self) -> dict[str, Any]:
         """config.json with the family spec's defaults applied."""
-        return self._native.config
+        return cast("dict[str, Any]", self._native.config)
 
     @property
     def main_input_name(self) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import hfport
+import hfport.typing
 from hfport._hfport import ops as _native
 
 if TYPE_CHECKING:

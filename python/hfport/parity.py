@@ -38,7 +38,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.dlpack import from_dlpack
@@ -314,7 +314,7 @@ def _compare_speech(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     with torch.no_grad():
         reference = hf_model(input_features=features, decoder_input_ids=ids,
                              output_hidden_states=True)
-    main = _torch(native.get("logits", native.get("last_hidden_state")))
+    main = from_dlpack(native.get("logits", native.get("last_hidden_state")))
     if rtol is None:
         rtol = DEFAULT_RTOL.get(main.dtype, DEFAULT_RTOL[torch.float32])
     rows = []
@@ -365,7 +365,7 @@ def front_end_rows(feature_size: int = 80, seconds: tuple[float, ...] = FRONT_EN
         audio = synthetic_waveform(length, seed + i, extractor.sampling_rate)
         expected = torch.from_numpy(extractor(audio.numpy(), sampling_rate=extractor.sampling_rate,
                                               return_tensors="np").input_features)
-        got = torch.from_dlpack(hfport.ops.log_mel_spectrogram(
+        got = from_dlpack(hfport.ops.log_mel_spectrogram(
             audio, sampling_rate=extractor.sampling_rate, feature_size=extractor.feature_size,
             n_fft=extractor.n_fft, hop_length=extractor.hop_length,
             n_samples=extractor.n_samples, feature_sampling_rate=extractor.sampling_rate))
@@ -404,7 +404,7 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     native, reference, keep = _run_both(native_model, hf_model, inputs, attention_mask,
                                         interpolate_pos_encoding)
 
-    native_hidden = [_torch(h) for h in native.get("hidden_states", [])]
+    native_hidden = [from_dlpack(h) for h in native.get("hidden_states", [])]
     main = native.get("logits", native.get("last_hidden_state"))
     dtype = from_dlpack(main).dtype if main is not None else native_hidden[-1].dtype
     if rtol is None:
@@ -484,7 +484,7 @@ def reference_model(path: str | os.PathLike[str], family: str = "", *,
     if missing and all(".pooler." in f".{key}" for key in missing) and \
             getattr(model, "pooler", None) is not None:
         model.pooler = None
-    return model.eval()
+    return cast(torch.nn.Module, model.eval())
 
 
 def random_input_ids(vocab_size: int, batch: int, seq: int, seed: int) -> torch.Tensor:

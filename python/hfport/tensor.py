@@ -179,15 +179,13 @@ def _ne(self: Tensor, other: Any) -> Any:
     return np.asarray(self) != _as_array(other)
 
 
-Tensor.numpy = to_numpy  # type: ignore[attr-defined]
-Tensor.__array__ = _array  # type: ignore[attr-defined]
-Tensor.__repr__ = _repr  # type: ignore[method-assign]
-Tensor.tolist = _tolist  # type: ignore[attr-defined]
-Tensor.item = _item  # type: ignore[attr-defined]
-Tensor.__float__ = _float  # type: ignore[attr-defined]
-Tensor.__int__ = _int  # type: ignore[attr-defined]
-Tensor.__bool__ = _bool  # type: ignore[attr-defined]
-Tensor.__eq__ = _eq  # type: ignore[method-assign,assignment]
-Tensor.__ne__ = _ne  # type: ignore[method-assign,assignment]
-# Tensors hash by identity, as torch's do (setting __eq__ would otherwise leave them unhashable).
-Tensor.__hash__ = object.__hash__  # type: ignore[method-assign,assignment]
+# The Python half of Tensor's methods (the stubs declare them on the class).
+for _name, _method in {
+    "numpy": to_numpy, "__array__": _array, "__repr__": _repr, "tolist": _tolist, "item": _item,
+    "__float__": _float, "__int__": _int, "__bool__": _bool, "__eq__": _eq, "__ne__": _ne,
+    # Tensors hash by identity, as torch's do (setting __eq__ would otherwise leave them
+    # unhashable).
+    "__hash__": object.__hash__,
+}.items():
+    setattr(Tensor, _name, _method)
+del _name, _method

@@ -24,11 +24,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_SRC = REPO / "python"
 TYPING = REPO / "tests" / "typing"
-# Type-checked with --strict; the rest of python/hfport is being rewritten by other work of issue
-# 19 (tensor.py, load.py, cli.py, parity.py, models.py, demo.py, __init__.py) and joins it after.
-STRICT_FILES = ["hfport/errors.py", "hfport/inspect.py", "hfport/ops.py", "hfport/terminal.py",
-                "hfport/torch_ops.py", "hfport/dtypes.py", "hfport/files.py",
-                "hfport/pickle_convert.py", "hfport/_hfport/__init__.pyi", "hfport/_hfport/ops.pyi"]
+# Type-checked with --strict: the whole package and its stubs.
+STRICT_FILES = sorted(str(p.relative_to(PYTHON_SRC)) for p in (PYTHON_SRC / "hfport").rglob("*.py*")
+                      if p.suffix in (".py", ".pyi"))
 
 
 def bindings(module: types.ModuleType, prefix: str = "hfport._hfport"):
@@ -133,3 +131,35 @@ def test_typed_modules_pass_mypy_strict(mypy_cache):
     done = mypy(mypy_cache, "mypy", "--strict", "--config-file", str(TYPING / "stubtest_mypy.ini"),
                 *(str(PYTHON_SRC / f) for f in STRICT_FILES))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_tensor_parameters_take_any_dlpack_tensor(mypy_cache, tmp_path):
+    """The stubs type an op's tensors as hfport.typing.SupportsDLPack: torch tensors, numpy arrays
+    and hfport.Tensor pass mypy, a list does not."""
+    assert hfport.typing.SupportsDLPack.__module__ == "hfport.typing"
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import torch\n"
+        "import hfport\n\n"
+        "x = np.ones((2, 4), dtype=np.float32)\n"
+        "hfport.ops.rms_norm(x, torch.ones(4), eps=1e-6)\n"
+        "hfport.ops.rms_norm(hfport.ops.silu(x), np.ones(4, dtype=np.float32))\n"
+        "hfport.ops.rms_norm([[1.0, 2.0]], np.ones(2, dtype=np.float32))\n")
+    done = mypy(mypy_cache, "mypy", "--strict", "--config-file", str(TYPING / "stubtest_mypy.ini"),
+                str(script))
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "caller.py:8:" in errors[0] and "SupportsDLPack" in errors[0], \
+        done.stdout + done.stderr
+
+
+def test_dlpack_protocol_recognises_producers():
+    np = pytest.importorskip("numpy")
+    torch = pytest.importorskip("torch")
+    from hfport.typing import SupportsDLPack
+
+    t = hfport.ops.silu(np.ones(3, dtype=np.float32))
+    for producer in (np.zeros(2), torch.zeros(2), t):
+        assert isinstance(producer, SupportsDLPack)
+    assert not isinstance([1.0, 2.0], SupportsDLPack)
+    assert inspect.signature(hfport.ops.attention).parameters["q"].annotation is SupportsDLPack

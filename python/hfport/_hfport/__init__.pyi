@@ -3,6 +3,7 @@ hfport native core: safetensors reader, tensors and DLPack bridge
 """
 from __future__ import annotations
 import collections.abc
+import hfport.typing
 import numpy as np
 import typing
 import typing_extensions
@@ -298,13 +299,13 @@ class Checkpoint:
         paths of the safetensors files (sorted by file name for a sharded checkpoint)
         """
 class Model:
-    def decoder_prompt(self, input_features: typing.Any, *, language: str | None = None, task: str | None = None) -> Tensor:
+    def decoder_prompt(self, input_features: hfport.typing.SupportsDLPack, *, language: str | None = None, task: str | None = None) -> Tensor:
         ...
-    def forward(self, input_ids: typing.Any = None, attention_mask: typing.Any = None, token_type_ids: typing.Any = None, *, output_hidden_states: bool = False, pixel_values: typing.Any = None, interpolate_pos_encoding: bool = False, bool_masked_pos: typing.Any = None, input_features: typing.Any = None, decoder_input_ids: typing.Any = None) -> dict[typing.Any, typing.Any]:
+    def forward(self, input_ids: hfport.typing.SupportsDLPack | None = None, attention_mask: hfport.typing.SupportsDLPack | None = None, token_type_ids: hfport.typing.SupportsDLPack | None = None, *, output_hidden_states: bool = False, pixel_values: hfport.typing.SupportsDLPack | None = None, interpolate_pos_encoding: bool = False, bool_masked_pos: hfport.typing.SupportsDLPack | None = None, input_features: hfport.typing.SupportsDLPack | None = None, decoder_input_ids: hfport.typing.SupportsDLPack | None = None) -> dict[typing.Any, typing.Any]:
         ...
-    def generate(self, input_ids: typing.Any, attention_mask: typing.Any = None, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, min_new_tokens: typing.SupportsInt | typing.SupportsIndex = 0, eos_token_id: typing.Any = None, pad_token_id: typing.SupportsInt | typing.SupportsIndex | None = None, do_sample: bool = False, temperature: typing.SupportsFloat | typing.SupportsIndex = 1.0, top_k: typing.SupportsInt | typing.SupportsIndex = 50, top_p: typing.SupportsFloat | typing.SupportsIndex = 1.0, seed: typing.Any = None) -> Tensor:
+    def generate(self, input_ids: hfport.typing.SupportsDLPack, attention_mask: hfport.typing.SupportsDLPack | None = None, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, min_new_tokens: typing.SupportsInt | typing.SupportsIndex = 0, eos_token_id: typing.Any = None, pad_token_id: typing.SupportsInt | typing.SupportsIndex | None = None, do_sample: bool = False, temperature: typing.SupportsFloat | typing.SupportsIndex = 1.0, top_k: typing.SupportsInt | typing.SupportsIndex = 50, top_p: typing.SupportsFloat | typing.SupportsIndex = 1.0, seed: typing.Any = None) -> Tensor:
         ...
-    def generate_speech(self, input_features: typing.Any, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex | None = None, language: str | None = None, task: str | None = None) -> Tensor:
+    def generate_speech(self, input_features: hfport.typing.SupportsDLPack, *, max_new_tokens: typing.SupportsInt | typing.SupportsIndex | None = None, language: str | None = None, task: str | None = None) -> Tensor:
         ...
     @property
     def _is_whisper(self) -> bool:
@@ -334,7 +335,7 @@ def _family_spec_json(name: str) -> str:
     """
     a built-in family spec's JSON text
     """
-def _load(path: str, spec_text: str | None, spec_origin: str, dtype: str | None, strict: bool, stats: bool, progress: collections.abc.Callable[[int, int], None], device: str = 'cpu', staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None, heads: str = 'auto') -> tuple[dict[typing.Any, typing.Any], tuple[typing.Any, ...]]:
+def _load(path: str, spec_text: str | None, spec_origin: str, dtype: str | None, strict: bool, stats: bool, progress: collections.abc.Callable[[int, int], None] | None, device: str = 'cpu', staging_bytes: typing.SupportsInt | typing.SupportsIndex | None = None, staging_buffers: typing.SupportsInt | typing.SupportsIndex | None = None, heads: str = 'auto') -> tuple[dict[typing.Any, typing.Any], tuple[typing.Any, ...]]:
     ...
 def _load_model(path: str, spec_text: str | None, spec_origin: str, dtype: str, device: str, strict: bool, heads: str) -> tuple[Model, tuple[typing.Any, ...]]:
     ...
@@ -342,7 +343,7 @@ def _map(path: str, spec_text: str | None, spec_origin: str, heads: str = 'auto'
     ...
 def _native_families() -> list[str]:
     ...
-def _sampling_probabilities(logits: typing.Any, temperature: typing.SupportsFloat | typing.SupportsIndex, top_k: typing.SupportsInt | typing.SupportsIndex, top_p: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
+def _sampling_probabilities(logits: hfport.typing.SupportsDLPack, temperature: typing.SupportsFloat | typing.SupportsIndex, top_k: typing.SupportsInt | typing.SupportsIndex, top_p: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
     """
     softmax of logits [rows, vocab] after generate's temperature, top-k and top-p (F64); for tests against transformers' warpers
     """

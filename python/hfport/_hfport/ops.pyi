@@ -3,16 +3,17 @@ fused kernels on hfport.Tensor or any DLPack producer
 """
 from __future__ import annotations
 import hfport._hfport
+import hfport.typing
 import typing
-def _fbank_frames_reference(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, num_mel_bins: typing.SupportsInt | typing.SupportsIndex = 80) -> hfport._hfport.Tensor:
+def _fbank_frames_reference(audio: hfport.typing.SupportsDLPack, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, num_mel_bins: typing.SupportsInt | typing.SupportsIndex = 80) -> hfport._hfport.Tensor:
     """
     float64 log-mel frames of one utterance before normalisation and stacking (direct DFT), F64 [frames, num_mel_bins]; for tests
     """
-def _log_mel_spectrogram_reference(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, feature_size: typing.SupportsInt | typing.SupportsIndex, n_fft: typing.SupportsInt | typing.SupportsIndex, hop_length: typing.SupportsInt | typing.SupportsIndex, n_samples: typing.SupportsInt | typing.SupportsIndex) -> hfport._hfport.Tensor:
+def _log_mel_spectrogram_reference(audio: hfport.typing.SupportsDLPack, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, feature_size: typing.SupportsInt | typing.SupportsIndex, n_fft: typing.SupportsInt | typing.SupportsIndex, hop_length: typing.SupportsInt | typing.SupportsIndex, n_samples: typing.SupportsInt | typing.SupportsIndex) -> hfport._hfport.Tensor:
     """
     the float64 reference of log_mel_spectrogram (direct DFT), F64; for tests
     """
-def attention(q: typing.Any, k: typing.Any, v: typing.Any, *, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex | None = None, attn_mask: typing.Any = None, key_padding_mask: typing.Any = None, sliding_window: typing.SupportsInt | typing.SupportsIndex | None = None, layout: str = 'bhsd', return_lse: bool = False) -> typing.Any:
+def attention(q: hfport.typing.SupportsDLPack, k: hfport.typing.SupportsDLPack, v: hfport.typing.SupportsDLPack, *, causal: bool = False, scale: typing.SupportsFloat | typing.SupportsIndex | None = None, attn_mask: hfport.typing.SupportsDLPack | None = None, key_padding_mask: hfport.typing.SupportsDLPack | None = None, sliding_window: typing.SupportsInt | typing.SupportsIndex | None = None, layout: str = 'bhsd', return_lse: bool = False) -> typing.Any:
     """
     Scaled dot-product attention, flash style, on the CPU.
     
@@ -25,37 +26,37 @@ def attention(q: typing.Any, k: typing.Any, v: typing.Any, *, causal: bool = Fal
     f32/f16/bf16 in, f32 accumulation, output in q's dtype and layout. A query that sees no key gets
     zeros. Returns the output, or (output, logsumexp [B, Hq, Sq] f32) with return_lse=True.
     """
-def causal_conv1d(x: typing.Any, weight: typing.Any, bias: typing.Any = None, activation: typing.Any = None, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def causal_conv1d(x: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, bias: hfport.typing.SupportsDLPack | None = None, activation: typing.Any = None, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     Depthwise causal conv1d: x [batch, dim, L], weight [dim, width], bias [dim].
     
     out[b,d,t] = act(bias[d] + sum_k weight[d,k] x[b,d,t-width+1+k]), zeros before t = 0; activation
     None or "silu". Returns [batch, dim, L] in x's dtype (float32 sums).
     """
-def causal_conv1d_update(x: typing.Any, conv_state: typing.Any, weight: typing.Any, bias: typing.Any = None, activation: typing.Any = None) -> hfport._hfport.Tensor:
+def causal_conv1d_update(x: hfport.typing.SupportsDLPack, conv_state: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, bias: hfport.typing.SupportsDLPack | None = None, activation: typing.Any = None) -> hfport._hfport.Tensor:
     """
     One decode step of causal_conv1d; shifts conv_state [batch, dim, S] in place.
     
     x: [batch, dim] (one step) or [batch, dim, L] (L steps in order); S >= width - 1 (transformers'
     Mamba cache keeps S = width). Returns x's shape and dtype.
     """
-def fbank(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, lengths: typing.Any = None, num_mel_bins: typing.SupportsInt | typing.SupportsIndex = 80, stride: typing.SupportsInt | typing.SupportsIndex = 2, normalize: bool = True, feature_sampling_rate: typing.SupportsInt | typing.SupportsIndex = 16000) -> tuple[hfport._hfport.Tensor, hfport._hfport.Tensor]:
+def fbank(audio: hfport.typing.SupportsDLPack, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, lengths: hfport.typing.SupportsDLPack | None = None, num_mel_bins: typing.SupportsInt | typing.SupportsIndex = 80, stride: typing.SupportsInt | typing.SupportsIndex = 2, normalize: bool = True, feature_sampling_rate: typing.SupportsInt | typing.SupportsIndex = 16000) -> tuple[hfport._hfport.Tensor, hfport._hfport.Tensor]:
     """
     Wav2Vec2-BERT's Kaldi-style filter banks, as transformers' SeamlessM4TFeatureExtractor computes them: audio [samples] or [batch, samples] at sampling_rate Hz (must equal feature_sampling_rate, 16000: SamplingRateError otherwise), lengths [batch] the samples of each row that are audio (default: all). Returns (input_features F32 [batch, frames / stride, num_mel_bins * stride], attention_mask I64 [batch, frames / stride]). CPU, multithreaded.
     """
-def gelu(x: typing.Any, approximate: str = 'none', *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def gelu(x: hfport.typing.SupportsDLPack, approximate: str = 'none', *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     torch's gelu: approximate "none" (erf) or "tanh".
     """
-def interpolate_bicubic(x: typing.Any, size: typing.Any, antialias: bool = False, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def interpolate_bicubic(x: hfport.typing.SupportsDLPack, size: typing.Any, antialias: bool = False, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=False, antialias=antialias) bit for bit on the CPU: x [batch, channels, H, W] F32, any strides; size an int or (out_h, out_w); returns contiguous F32.
     """
-def layer_norm(x: typing.Any, weight: typing.Any = None, bias: typing.Any = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def layer_norm(x: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack | None = None, bias: hfport.typing.SupportsDLPack | None = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     LayerNorm over the last dim (biased variance, float32 statistics), as torch's.
     """
-def linear(x: typing.Any, weight: typing.Any, bias: typing.Any = None, *, activation: str | None = None, allow_tf32: bool = False, out: typing.Any = None) -> hfport._hfport.Tensor:
+def linear(x: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, bias: hfport.typing.SupportsDLPack | None = None, *, activation: str | None = None, allow_tf32: bool = False, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     act(x @ weight.T + bias), as torch.nn.functional.linear: x [..., in], weight [out, in]
     (x's dtype; a transposed view is read in place), bias [out]. activation: None or "none",
@@ -64,7 +65,7 @@ def linear(x: typing.Any, weight: typing.Any, bias: typing.Any = None, *, activa
     x's dtype. CUDA: cuBLASLt, bias and gelu_tanh fused in its epilogue (exact gelu as a second pass);
     f32 is multiplied in f32 unless allow_tf32=True (ignored on the CPU).
     """
-def log_mel_spectrogram(audio: typing.Any, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, feature_size: typing.SupportsInt | typing.SupportsIndex = 80, n_fft: typing.SupportsInt | typing.SupportsIndex = 400, hop_length: typing.SupportsInt | typing.SupportsIndex = 160, chunk_length: typing.SupportsInt | typing.SupportsIndex = 30, n_samples: typing.SupportsInt | typing.SupportsIndex | None = None, feature_sampling_rate: typing.SupportsInt | typing.SupportsIndex = 16000, out: typing.Any = None) -> hfport._hfport.Tensor:
+def log_mel_spectrogram(audio: hfport.typing.SupportsDLPack, *, sampling_rate: typing.SupportsInt | typing.SupportsIndex, feature_size: typing.SupportsInt | typing.SupportsIndex = 80, n_fft: typing.SupportsInt | typing.SupportsIndex = 400, hop_length: typing.SupportsInt | typing.SupportsIndex = 160, chunk_length: typing.SupportsInt | typing.SupportsIndex = 30, n_samples: typing.SupportsInt | typing.SupportsIndex | None = None, feature_sampling_rate: typing.SupportsInt | typing.SupportsIndex = 16000, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     Whisper's log-mel features, as transformers' WhisperFeatureExtractor computes them: audio [samples] or [batch, samples] (F32/F64/F16/BF16, any strides) sampled at sampling_rate Hz (must equal feature_sampling_rate, 16000: SamplingRateError otherwise, nothing is resampled), each row truncated or zero padded to n_samples (default chunk_length * feature_sampling_rate), centred STFT (n_fft, hop_length, periodic Hann, reflect padding), power, Slaney mel filters (feature_size bins, 0-8000 Hz), log10 of max(., 1e-10), clamp to the row's max - 8, (x + 4) / 4. Returns F32 [batch, feature_size, n_samples // hop_length]. CPU, multithreaded.
     """
@@ -72,23 +73,23 @@ def mel_filter_bank(num_frequency_bins: typing.SupportsInt | typing.SupportsInde
     """
     transformers.audio_utils.mel_filter_bank(..., norm='slaney', mel_scale='slaney') in float64: F64 [num_frequency_bins, num_mel_filters].
     """
-def patch_embed(pixels: typing.Any, weight: typing.Any, bias: typing.Any, patch: typing.Any, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def patch_embed(pixels: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, bias: hfport.typing.SupportsDLPack, patch: typing.Any, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     conv2d(pixels, weight, bias, stride=patch).flatten(2).transpose(1, 2) as unfold + GEMM: pixels [batch, channels, H, W] (F32/F16/BF16, any strides), weight [hidden, channels, ph, pw], bias [hidden] or None, patch an int or (ph, pw); returns [batch, (H // ph) * (W // pw), hidden] in the pixels' dtype (F32 sums). Video: pixels [batch, channels, T, H, W], weight [hidden, channels, pt, ph, pw], patch (pt, ph, pw) (conv3d, VideoMAE's tubelets). CPU.
     """
-def rms_norm(x: typing.Any, weight: typing.Any, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-06, *, residual: typing.Any = None, add_unit_offset: bool = False, out: typing.Any = None) -> typing.Any:
+def rms_norm(x: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-06, *, residual: hfport.typing.SupportsDLPack | None = None, add_unit_offset: bool = False, out: hfport.typing.SupportsDLPack | None = None) -> typing.Any:
     """
     RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight (or * (1 + weight) with
     add_unit_offset, as Gemma). With residual: s = x + residual, returns (rms_norm(s), s). Float32
     statistics; f16/bf16 rounding as transformers' LlamaRMSNorm / GemmaRMSNorm.
     """
-def rms_norm_gated(x: typing.Any, weight: typing.Any, gate: typing.Any = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-06, *, group_size: typing.SupportsInt | typing.SupportsIndex = 0, out: typing.Any = None) -> hfport._hfport.Tensor:
+def rms_norm_gated(x: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, gate: hfport.typing.SupportsDLPack | None = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-06, *, group_size: typing.SupportsInt | typing.SupportsIndex = 0, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     Mamba-2's gated RMSNorm (MambaRMSNormGated): v = x * silu(gate), then
     v / sqrt(mean(v^2) + eps) * weight over each group of group_size columns (0: the whole row, as
     transformers; mamba_ssm groups d_inner / n_groups). Float32 statistics; x's dtype out.
     """
-def rope(q: typing.Any, k: typing.Any, cos: typing.Any, sin: typing.Any, *, interleaved: bool = False, rotary_dim: typing.SupportsInt | typing.SupportsIndex | None = None, inplace: bool = False, layout: str = 'bhsd') -> tuple[typing.Any, ...]:
+def rope(q: hfport.typing.SupportsDLPack, k: hfport.typing.SupportsDLPack, cos: hfport.typing.SupportsDLPack, sin: hfport.typing.SupportsDLPack, *, interleaved: bool = False, rotary_dim: typing.SupportsInt | typing.SupportsIndex | None = None, inplace: bool = False, layout: str = 'bhsd') -> tuple[typing.Any, ...]:
     """
     Rotary embedding of q and k: returns (q_out, k_out).
     
@@ -116,13 +117,13 @@ def rope_frequencies(config: typing.Any, *, seq_len: typing.SupportsInt | typing
     dynamic (default max_position_embeddings) and longrope (long factors past
     original_max_position_embeddings).
     """
-def rope_table(config: typing.Any, positions: typing.Any, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple[typing.Any, ...]:
+def rope_table(config: typing.Any, positions: hfport.typing.SupportsDLPack, *, seq_len: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple[typing.Any, ...]:
     """
     (cos, sin), f32 [*positions.shape, rotary_dim], as transformers' rotary embedding
     returns them: cat(freqs, freqs) times the attention scaling. positions: an integer tensor [S] or
     [B, S] or a list of ints; seq_len defaults to max(positions) + 1 (dynamic and longrope).
     """
-def rwkv_wkv(w: typing.Any, u: typing.Any, k: typing.Any, v: typing.Any, state: typing.Any = None, *, mask: typing.Any = None, out: typing.Any = None) -> tuple[typing.Any, ...]:
+def rwkv_wkv(w: hfport.typing.SupportsDLPack, u: hfport.typing.SupportsDLPack, k: hfport.typing.SupportsDLPack, v: hfport.typing.SupportsDLPack, state: hfport.typing.SupportsDLPack | None = None, *, mask: hfport.typing.SupportsDLPack | None = None, out: hfport.typing.SupportsDLPack | None = None) -> tuple[typing.Any, ...]:
     """
     RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, CPU.
     
@@ -132,12 +133,12 @@ def rwkv_wkv(w: typing.Any, u: typing.Any, k: typing.Any, v: typing.Any, state: 
     (y [batch, L, C] in k's dtype, (num, den, max) f32 [batch, C]) with the max-tracking form of the
     state, so that no exponential overflows.
     """
-def rwkv_wkv_update(state: typing.Any, w: typing.Any, u: typing.Any, k: typing.Any, v: typing.Any) -> hfport._hfport.Tensor:
+def rwkv_wkv_update(state: hfport.typing.SupportsDLPack, w: hfport.typing.SupportsDLPack, u: hfport.typing.SupportsDLPack, k: hfport.typing.SupportsDLPack, v: hfport.typing.SupportsDLPack) -> hfport._hfport.Tensor:
     """
     One decode step of rwkv_wkv: k, v [batch, C]; state (num, den, max), contiguous
     f32 [batch, C] each, updated in place. Returns y [batch, C]. L steps equal one rwkv_wkv.
     """
-def selective_scan(u: typing.Any, delta: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, D: typing.Any = None, z: typing.Any = None, delta_bias: typing.Any = None, delta_softplus: bool = False, return_last_state: bool = False, *, out: typing.Any = None) -> typing.Any:
+def selective_scan(u: hfport.typing.SupportsDLPack, delta: hfport.typing.SupportsDLPack, A: hfport.typing.SupportsDLPack, B: hfport.typing.SupportsDLPack, C: hfport.typing.SupportsDLPack, D: hfport.typing.SupportsDLPack | None = None, z: hfport.typing.SupportsDLPack | None = None, delta_bias: hfport.typing.SupportsDLPack | None = None, delta_softplus: bool = False, return_last_state: bool = False, *, out: hfport.typing.SupportsDLPack | None = None) -> typing.Any:
     """
     Mamba-1 selective scan with mamba_ssm's selective_scan_fn shapes.
     
@@ -147,7 +148,7 @@ def selective_scan(u: typing.Any, delta: typing.Any, A: typing.Any, B: typing.An
     y *= silu(z). Returns y [batch, dim, L] in u's dtype, and with return_last_state the tuple
     (y, last_state [batch, dim, N] f32).
     """
-def selective_state_update(state: typing.Any, x: typing.Any, dt: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, D: typing.Any = None, z: typing.Any = None, dt_bias: typing.Any = None, dt_softplus: bool = False, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def selective_state_update(state: hfport.typing.SupportsDLPack, x: hfport.typing.SupportsDLPack, dt: hfport.typing.SupportsDLPack, A: hfport.typing.SupportsDLPack, B: hfport.typing.SupportsDLPack, C: hfport.typing.SupportsDLPack, D: hfport.typing.SupportsDLPack | None = None, z: hfport.typing.SupportsDLPack | None = None, dt_bias: hfport.typing.SupportsDLPack | None = None, dt_softplus: bool = False, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     One decode step of the selective scan; updates `state` [batch, dim, N] in place.
     
@@ -155,11 +156,11 @@ def selective_state_update(state: typing.Any, x: typing.Any, dt: typing.Any, A: 
     Returns y [batch, dim] in x's dtype (written into `out` when given). L calls on a sequence's
     columns equal one selective_scan.
     """
-def silu(x: typing.Any, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def silu(x: hfport.typing.SupportsDLPack, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     silu(x) = x * sigmoid(x).
     """
-def ssd_scan(x: typing.Any, dt: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, chunk_size: typing.SupportsInt | typing.SupportsIndex = 256, D: typing.Any = None, dt_bias: typing.Any = None, dt_softplus: bool = False, dt_limit: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., initial_states: typing.Any = None, return_final_states: bool = False, *, out: typing.Any = None) -> typing.Any:
+def ssd_scan(x: hfport.typing.SupportsDLPack, dt: hfport.typing.SupportsDLPack, A: hfport.typing.SupportsDLPack, B: hfport.typing.SupportsDLPack, C: hfport.typing.SupportsDLPack, chunk_size: typing.SupportsInt | typing.SupportsIndex = 256, D: hfport.typing.SupportsDLPack | None = None, dt_bias: hfport.typing.SupportsDLPack | None = None, dt_softplus: bool = False, dt_limit: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., initial_states: hfport.typing.SupportsDLPack | None = None, return_final_states: bool = False, *, out: hfport.typing.SupportsDLPack | None = None) -> typing.Any:
     """
     Mamba-2's chunked state-space-duality scan (transformers' torch_forward, mamba_ssm's
     mamba_chunk_scan_combined without z), CPU.
@@ -170,14 +171,14 @@ def ssd_scan(x: typing.Any, dt: typing.Any, A: typing.Any, B: typing.Any, C: typ
     chunk_size steps at a time in float32. Returns y [batch, L, H, P] in x's dtype, and with
     return_final_states the tuple (y, final_states [batch, H, P, N] f32).
     """
-def ssd_state_update(state: typing.Any, x: typing.Any, dt: typing.Any, A: typing.Any, B: typing.Any, C: typing.Any, D: typing.Any = None, dt_bias: typing.Any = None, dt_softplus: bool = False, dt_limit: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def ssd_state_update(state: hfport.typing.SupportsDLPack, x: hfport.typing.SupportsDLPack, dt: hfport.typing.SupportsDLPack, A: hfport.typing.SupportsDLPack, B: hfport.typing.SupportsDLPack, C: hfport.typing.SupportsDLPack, D: hfport.typing.SupportsDLPack | None = None, dt_bias: hfport.typing.SupportsDLPack | None = None, dt_softplus: bool = False, dt_limit: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     One decode step of ssd_scan; updates `state` [batch, H, P, N] in place.
     
     x: [batch, H, P]; dt: [batch, H]; A, D, dt_bias: [H]; B, C: [batch, G, N]. Returns y [batch, H, P]
     in x's dtype. L calls on a sequence's steps equal one ssd_scan.
     """
-def swiglu(gate: typing.Any, up: typing.Any, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def swiglu(gate: hfport.typing.SupportsDLPack, up: hfport.typing.SupportsDLPack, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
     silu(gate) * up; gate and up of one shape and dtype.
     """
