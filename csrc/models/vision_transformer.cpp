@@ -78,7 +78,9 @@ class VisionTransformer final : public Model {
     const Tensor mask = checked_mask(bool_masked_pos, batch, gh * gw);
 
     ModelOutput out;
-    Tensor h = embeddings(pixels, mask, height, width);
+    const bool resizes =
+        interpolate_pos_encoding || v_.resize == VisionTransformerVariant::PositionResize::Always;
+    Tensor h = embeddings(pixels, mask, height, width, resizes);
     if (output_hidden_states) out.hidden_states.push_back(h);
     PrenormBlockOptions options = block_options_;
     if (v_.rope_2d) {
@@ -235,15 +237,17 @@ class VisionTransformer final : public Model {
     return mask;
   }
 
-  // The positions of the patches, [gh * gw, hidden] contiguous: the table's own rows, or their
-  // bicubic resize to the grid of this image.
-  Tensor patch_positions(int64_t height, int64_t width) const {
+  // The positions of the patches, [gh * gw, hidden] contiguous: the table's own rows (always
+  // when not resizing: the image is then config.json's size), or their bicubic resize to the grid
+  // of this image.
+  Tensor patch_positions(int64_t height, int64_t width, bool resizes) const {
     const Tensor& table = pos_;  // [1, table_prefix + grid_h * grid_w, hidden]
     const int64_t hidden = v_.hidden;
     const int64_t gh = height / v_.patch_size, gw = width / v_.patch_size;
     const int64_t count = grid_h_ * grid_w_;
     const size_t skip_bytes = static_cast<size_t>(table_prefix_ * hidden) * sizeof(float);
-    const bool keep = gh * gw == count && (v_.timm_resize ? gh == gw : height == width);
+    const bool keep =
+        !resizes || (gh * gw == count && (v_.timm_resize ? gh == gw : height == width));
     if (keep) {
       return Tensor(table.storage(), table.byte_offset() + skip_bytes, DType::F32, {count, hidden},
                     {hidden, 1});
@@ -264,11 +268,12 @@ class VisionTransformer final : public Model {
 
   // [batch, prefix + gh * gw, hidden]: class token, registers, patches, positions added (then
   // timm's norm_pre).
-  Tensor embeddings(const Tensor& pixels, const Tensor& mask, int64_t height, int64_t width) const {
+  Tensor embeddings(const Tensor& pixels, const Tensor& mask, int64_t height, int64_t width,
+                    bool resizes) const {
     const Tensor patches = patch_embed(pixels, params_.get("patch_embd.weight"),
                                        optional("patch_embd.bias"),
                                        PatchSize{v_.patch_size, v_.patch_size});
-    const Tensor positions = v_.rope_2d ? Tensor() : patch_positions(height, width);
+    const Tensor positions = v_.rope_2d ? Tensor() : patch_positions(height, width, resizes);
     const int64_t batch = patches.shape()[0], count = patches.shape()[1], hidden = v_.hidden;
     const int64_t seq = prefix_ + count;
     Tensor h = Tensor::empty(DType::F32, {batch, seq, hidden});

@@ -10,7 +10,7 @@
 >>> rows = hfport.parity.front_end_rows(feature_size=80)    # log-mel vs WhisperFeatureExtractor
 
 Both models see the same input ids (and attention mask), or for the vision families (ViT,
-DINOv2, DINOv3, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
+DINOv2, DINOv3, VideoMAE, timm's ViT, OpenGVLab's VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
 embedding output (for vision families: patches, class token, registers and positions), one row
 per layer (decoders apply the final norm to the last one, as transformers does), then the logits,
 or for encoders the last hidden state and the pooler output. Each row holds the largest absolute error, the relative L2 error
@@ -541,7 +541,9 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
     DINOv2): another image size, the positions resized as transformers' interpolate_pos_encoding
     does. spec, family, strict, dtype, device and heads
     are hfport.models.from_pretrained's; the reference is the transformers class config.json
-    names, in float32."""
+    names, in float32. A family whose reference is no transformers class (REFERENCE_LIBRARIES:
+    timm_vit, videomae_opengvlab) raises ArgumentError naming the library it would need; compare
+    takes a reference built by hand for those."""
     from hfport.models import from_pretrained
 
     _check_checkpoint_folder(path)
