@@ -12,6 +12,7 @@
 #include "models/mamba.h"
 #include "models/mamba2.h"
 #include "models/rwkv.h"
+#include "models/timm_vit.h"
 #include "models/videomae.h"
 #include "models/vit.h"
 #include "models/wav2vec2_bert.h"
@@ -71,7 +72,9 @@ const std::map<std::string, ModelBuilder>& model_builders() {
          return build_dinov2_model("dinov2_with_registers", std::move(config), std::move(state),
                                    head);
        })},
+      {"timm_vit", host_only("timm_vit", build_timm_vit_model)},
       {"videomae", host_only("videomae", build_videomae_model)},
+      {"videomae_opengvlab", host_only("videomae_opengvlab", build_videomae_opengvlab_model)},
       {"whisper", host_only("whisper", build_whisper_model)},
   };
   return builders;

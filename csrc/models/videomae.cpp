@@ -21,8 +21,21 @@ namespace hfport::models {
 
 namespace {
 
-const std::string kFamily = "videomae";
-const std::string kWho = "native videomae model: ";
+// What tells the two namings apart: where config.json keeps the sizes and what it calls them,
+// the positions, the biases and the outputs (see videomae.h).
+struct VideoMaeVariant {
+  std::string family;
+  int64_t hidden = 0, layers = 0, heads = 0, image_size = 0, patch_size = 0, channels = 0;
+  int64_t frames = 0, tubelet = 0;
+  double eps = 1e-12;
+  GeluApproximation gelu = GeluApproximation::None;
+  bool mean_pooling = true;
+  bool opengvlab = false;            // OpenGVLab's names, layer scale, pooled output and head
+  bool learnable_positions = false;  // OpenGVLab's use_learnable_pos_emb: pos_embd, not sin-cos
+  bool layer_scale = false;
+  // How messages name the fields ("config.json's num_frames", "model_config.num_frames").
+  std::string prefix, channels_field = "num_channels", image_field = "image_size";
+};
 
 // get_sinusoid_encoding_table(count, hidden): [count, hidden] F32.
 Tensor sinusoid_table(int64_t count, int64_t hidden) {
@@ -53,54 +66,68 @@ Tensor joined_qkv_bias(const Parameters& params, int64_t i, int64_t hidden) {
 
 class VideoMae final : public Model {
  public:
-  VideoMae(nlohmann::json config, Parameters params, std::string head)
-      : config_(std::move(config)), params_(std::move(params)), head_(std::move(head)) {
-    VisionTransformerVariant sizes = vision_sizes(kFamily, config_, 1e-12);
-    hidden_ = sizes.hidden;
-    image_size_ = sizes.image_size;
-    patch_size_ = sizes.patch_size;
-    channels_ = sizes.channels;
-    frames_ = config_int(kFamily, config_, "num_frames");
-    tubelet_ = config_int(kFamily, config_, "tubelet_size");
-    mean_pooling_ = config_bool(kFamily, config_, "use_mean_pooling", true);
-    if (sizes.heads <= 0 || hidden_ % sizes.heads != 0) {
-      throw ConfigError(kWho + "hidden_size " + std::to_string(hidden_) +
-                        " is not a multiple of num_attention_heads " + std::to_string(sizes.heads));
+  VideoMae(VideoMaeVariant v, nlohmann::json config, Parameters params, std::string head)
+      : v_(std::move(v)), who_("native " + v_.family + " model: "), config_(std::move(config)),
+        params_(std::move(params)), head_(std::move(head)) {
+    hidden_ = v_.hidden;
+    image_size_ = v_.image_size;
+    patch_size_ = v_.patch_size;
+    channels_ = v_.channels;
+    frames_ = v_.frames;
+    tubelet_ = v_.tubelet;
+    mean_pooling_ = v_.mean_pooling;
+    if (v_.heads <= 0 || hidden_ % v_.heads != 0) {
+      throw ConfigError(who_ + "hidden_size " + std::to_string(hidden_) +
+                        " is not a multiple of num_attention_heads " + std::to_string(v_.heads));
     }
     if (patch_size_ <= 0 || tubelet_ <= 0 || image_size_ < patch_size_ || frames_ < tubelet_) {
-      throw ConfigError(kWho + "image_size " + std::to_string(image_size_) + " and num_frames " +
+      throw ConfigError(who_ + "image_size " + std::to_string(image_size_) + " and num_frames " +
                         std::to_string(frames_) + " must hold at least one tubelet of patch_size " +
                         std::to_string(patch_size_) + " and tubelet_size " +
                         std::to_string(tubelet_));
     }
+    if (frames_ % tubelet_ != 0) {
+      throw ConfigError(who_ + v_.prefix + "num_frames " + std::to_string(frames_) +
+                        " is not a multiple of " + v_.prefix + "tubelet_size " +
+                        std::to_string(tubelet_));
+    }
     const int64_t grid = image_size_ / patch_size_;
-    positions_ = sinusoid_table((frames_ / tubelet_) * grid * grid, hidden_);
-    const bool qkv_bias = config_bool(kFamily, config_, "qkv_bias", true);
-    for (int64_t i = 0; i < sizes.layers; ++i) {
-      PrenormBlock block = load_prenorm_block(params_, i, false, false);
-      if (qkv_bias) block.qkv_b = joined_qkv_bias(params_, i, hidden_);
+    if (v_.learnable_positions) {
+      positions_ = params_.get("pos_embd").contiguous();  // [1, patches, hidden]
+    } else {
+      positions_ = sinusoid_table((frames_ / tubelet_) * grid * grid, hidden_);
+    }
+    // transformers: the q, k and v biases joined; OpenGVLab: q and v, zeros for k (as its
+    // attention concatenates them), which load_prenorm_block's fusion gives.
+    const bool join = !v_.opengvlab && config_bool(v_.family, config_, "qkv_bias", true);
+    for (int64_t i = 0; i < v_.layers; ++i) {
+      PrenormBlock block = load_prenorm_block(params_, i, false, v_.layer_scale);
+      if (join) block.qkv_b = joined_qkv_bias(params_, i, hidden_);
       blocks_.push_back(std::move(block));
     }
-    options_.heads = sizes.heads;
-    options_.eps = sizes.eps;
-    options_.gelu = vision_gelu(kFamily, config_);
+    options_.heads = v_.heads;
+    options_.eps = v_.eps;
+    options_.gelu = v_.gelu;
   }
 
-  std::string family() const override { return kFamily; }
+  std::string family() const override { return v_.family; }
   const nlohmann::json& config() const override { return config_; }
   std::string main_input_name() const override { return "pixel_values"; }
 
   ModelOutput forward(const Tensor&, const Tensor&, bool) override {
-    throw ArgumentError(kWho + "takes pixel_values, not input_ids");
+    throw ArgumentError(who_ + "takes pixel_values, not input_ids");
   }
 
   using Model::forward_pixels;
   ModelOutput forward_pixels(const Tensor& pixel_values, const Tensor& bool_masked_pos,
                              bool output_hidden_states, bool interpolate_pos_encoding) override {
     if (interpolate_pos_encoding) {
-      throw ArgumentError(kWho + "interpolate_pos_encoding is not supported: VideoMAE's "
-                          "positions are a fixed sin-cos table of config.json's num_frames and "
-                          "image_size, and transformers' VideoMAEModel takes no other size");
+      throw ArgumentError(who_ + "interpolate_pos_encoding is not supported: VideoMAE's "
+                          "positions are a fixed table of config.json's " + v_.prefix +
+                          "num_frames and " + v_.prefix + v_.image_field + ", and " +
+                          (v_.opengvlab ? "OpenGVLab's VisionTransformer"
+                                        : "transformers' VideoMAEModel") +
+                          " takes no other size");
     }
     const Tensor video = checked_video(pixel_values);
     const Tensor patches = patch_embed(video, params_.get("patch_embd.weight"),
@@ -111,6 +138,10 @@ class VideoMae final : public Model {
     ModelOutput out;
     if (output_hidden_states) out.hidden_states.push_back(h);
     h = run_prenorm_blocks(h, blocks_, options_, output_hidden_states ? &out.hidden_states : nullptr);
+    if (v_.opengvlab) {
+      opengvlab_tail(h, out);
+      return out;
+    }
     out.last_hidden_state =
         mean_pooling_ ? h
                       : layer_norm(h, params_.get("output_norm.weight"),
@@ -130,33 +161,52 @@ class VideoMae final : public Model {
   }
 
  private:
+  // OpenGVLab's forward_features and head: without mean pooling last = norm(h) and pooled =
+  // last[:, 0]; with it last = h and pooled = fc_norm(mean over tokens) (config.json's eps).
+  void opengvlab_tail(const Tensor& h, ModelOutput& out) const {
+    if (mean_pooling_) {
+      out.last_hidden_state = h;
+      out.pooled = layer_norm(token_mean(h), params_.get("pool_norm.weight"),
+                              params_.get("pool_norm.bias"), options_.eps);
+    } else {
+      out.last_hidden_state = layer_norm(h, params_.get("output_norm.weight"),
+                                         params_.get("output_norm.bias"), options_.eps);
+      out.pooled = out.last_hidden_state.select(1, 0).contiguous();
+    }
+    if (const Tensor* w = params_.find("output.weight")) {
+      out.logits = linear(out.pooled, *w, params_.get("output.bias"));
+    }
+  }
+
   // [batch, channels, frames, H, W] view (F32, host) of pixel_values [batch, frames, channels, H, W].
   Tensor checked_video(const Tensor& pixel_values) const {
-    if (!pixel_values.defined()) throw ArgumentError(kWho + "pixel_values is required");
+    if (!pixel_values.defined()) throw ArgumentError(who_ + "pixel_values is required");
     const Shape& s = pixel_values.shape();
     const std::string expected = "[batch, " + std::to_string(frames_) + ", " +
                                  std::to_string(channels_) + ", " + std::to_string(image_size_) +
                                  ", " + std::to_string(image_size_) + "]";
     if (pixel_values.ndim() != 5 || s[0] < 1 || s[2] != channels_ || s[3] != image_size_ ||
         s[4] != image_size_) {
-      throw ArgumentError(kWho + "pixel_values must be [batch, num_frames, num_channels, height, "
-                          "width] = " + expected + " (config.json's num_channels and image_size; "
-                          "batch >= 1), got " + shape_to_string(s));
-    }
-    if (s[1] % tubelet_ != 0) {
-      throw ArgumentError(kWho + "pixel_values has " + std::to_string(s[1]) + " frames, not a "
-                          "multiple of tubelet_size " + std::to_string(tubelet_) + ": " +
+      throw ArgumentError(who_ + "pixel_values must be [batch, num_frames, num_channels, height, "
+                          "width] = " + expected + " (config.json's " + v_.prefix +
+                          v_.channels_field + " and " + v_.image_field + "; batch >= 1), got " +
                           shape_to_string(s));
     }
+    if (s[1] % tubelet_ != 0) {
+      throw ArgumentError(who_ + "pixel_values has " + std::to_string(s[1]) + " frames, not a "
+                          "multiple of " + v_.prefix + "tubelet_size " + std::to_string(tubelet_) +
+                          ": " + shape_to_string(s));
+    }
     if (s[1] / tubelet_ != frames_ / tubelet_) {
-      throw ArgumentError(kWho + "pixel_values must be " + expected + " (config.json's "
-                          "num_frames " + std::to_string(frames_) + ": the sin-cos positions are "
+      throw ArgumentError(who_ + "pixel_values must be " + expected + " (config.json's " +
+                          v_.prefix + "num_frames " + std::to_string(frames_) + ": the " +
+                          (v_.learnable_positions ? "learned" : "sin-cos") + " positions are "
                           "for " + std::to_string(frames_ / tubelet_) + " tubelets), got " +
                           shape_to_string(s));
     }
     const DType dt = pixel_values.dtype();
     if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16 && dt != DType::F64) {
-      throw ArgumentError(kWho + "pixel_values must be a float tensor (F32, F16, BF16 or F64), "
+      throw ArgumentError(who_ + "pixel_values must be a float tensor (F32, F16, BF16 or F64), "
                           "got " + std::string(dtype_name(dt)));
     }
     Tensor host = pixel_values.device().type == DeviceType::CPU ? pixel_values
@@ -186,7 +236,7 @@ class VideoMae final : public Model {
   Tensor keep_unmasked(const Tensor& h, const Tensor& bool_masked_pos, int64_t batch,
                        int64_t count) const {
     if (!bool_masked_pos.defined()) return h;
-    const std::string what = kWho + "bool_masked_pos";
+    const std::string what = who_ + "bool_masked_pos";
     if (bool_masked_pos.shape() != Shape{batch, count}) {
       throw ArgumentError(what + " must be [batch, num_patches] = " +
                           shape_to_string({batch, count}) + ", got " +
@@ -250,12 +300,14 @@ class VideoMae final : public Model {
     return mean;
   }
 
+  VideoMaeVariant v_;
+  std::string who_;  // "native <family> model: ", what every message starts with
   nlohmann::json config_;
   Parameters params_;
   std::string head_;
   std::vector<PrenormBlock> blocks_;
   PrenormBlockOptions options_;
-  Tensor positions_;  // [patches, hidden]
+  Tensor positions_;  // [patches, hidden] (learned: [1, patches, hidden])
   int64_t hidden_ = 0, image_size_ = 0, patch_size_ = 0, channels_ = 0, frames_ = 0, tubelet_ = 0;
   bool mean_pooling_ = true;
 };
@@ -265,9 +317,69 @@ class VideoMae final : public Model {
 std::unique_ptr<Model> build_videomae_model(nlohmann::json config,
                                             std::vector<std::pair<std::string, Tensor>> state,
                                             const std::string& head) {
-  require_head(kFamily, head, {"", "video_classification"});
-  Parameters params = f32_parameters(kFamily, std::move(state));
-  return std::make_unique<VideoMae>(std::move(config), std::move(params), head);
+  const std::string family = "videomae";
+  require_head(family, head, {"", "video_classification"});
+  const VisionTransformerVariant sizes = vision_sizes(family, config, 1e-12);
+  VideoMaeVariant v;
+  v.family = family;
+  v.hidden = sizes.hidden;
+  v.layers = sizes.layers;
+  v.heads = sizes.heads;
+  v.image_size = sizes.image_height;
+  v.patch_size = sizes.patch_size;
+  v.channels = sizes.channels;
+  v.eps = sizes.eps;
+  v.frames = config_int(family, config, "num_frames");
+  v.tubelet = config_int(family, config, "tubelet_size");
+  v.mean_pooling = config_bool(family, config, "use_mean_pooling", true);
+  v.gelu = vision_gelu(family, config);
+  Parameters params = f32_parameters(family, std::move(state));
+  return std::make_unique<VideoMae>(std::move(v), std::move(config), std::move(params), head);
+}
+
+std::unique_ptr<Model> build_videomae_opengvlab_model(
+    nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
+    const std::string& head) {
+  const std::string family = "videomae_opengvlab";
+  require_head(family, head, {""});  // the head is part of the model (output.weight)
+  const auto it = config.find("model_config");
+  if (it == config.end() || !it->is_object()) {
+    throw ConfigError("native " + family + " model: config.json needs the object "
+                      "'model_config' (OpenGVLab's VisionTransformer arguments)");
+  }
+  const nlohmann::json& m = *it;
+  const auto refuse = [&](const std::string& field, const std::string& supported) {
+    throw ConfigError("native " + family + " model: config.json's model_config." + field + " " +
+                      m[field].dump() + " is not supported (" + supported + ")");
+  };
+  if (m.value("cos_attn", false)) refuse("cos_attn", "false");
+  for (const char* key : {"qk_scale", "attn_head_dim"}) {
+    if (m.contains(key) && !m[key].is_null()) refuse(key, "null");
+  }
+  if (m.contains("norm_layer") && !m["norm_layer"].is_null() &&
+      m["norm_layer"] != "nn.LayerNorm") {
+    refuse("norm_layer", "nn.LayerNorm");
+  }
+  VideoMaeVariant v;
+  v.family = family;
+  v.opengvlab = true;
+  v.prefix = "model_config.";
+  v.channels_field = "in_chans";
+  v.image_field = "img_size";
+  v.hidden = config_int(family, m, "embed_dim");
+  v.layers = config_int(family, m, "depth");
+  v.heads = config_int(family, m, "num_heads");
+  v.image_size = config_int(family, m, "img_size");
+  v.patch_size = config_int(family, m, "patch_size");
+  v.channels = config_int(family, m, "in_chans");
+  v.frames = config_int(family, m, "num_frames");
+  v.tubelet = config_int(family, m, "tubelet_size");
+  v.eps = config_number(family, m, "layer_norm_eps", 1e-6);
+  v.mean_pooling = config_bool(family, m, "use_mean_pooling", true);
+  v.learnable_positions = config_bool(family, m, "use_learnable_pos_emb", false);
+  v.layer_scale = config_number(family, m, "init_values", 0.0) > 0.0;
+  Parameters params = f32_parameters(family, std::move(state));
+  return std::make_unique<VideoMae>(std::move(v), std::move(config), std::move(params), head);
 }
 
 }  // namespace hfport::models

@@ -34,4 +34,20 @@ std::unique_ptr<Model> build_videomae_model(nlohmann::json config,
                                             std::vector<std::pair<std::string, Tensor>> state,
                                             const std::string& head);
 
+// OpenGVLab's VideoMAE v2 (family videomae_opengvlab): the same encoder as OpenGVLab's
+// VisionTransformer computes it. Its sizes come from config.json's model_config (embed_dim,
+// depth, num_heads, img_size, patch_size, in_chans, num_frames, tubelet_size, layer_norm_eps
+// (default 1e-6) for every norm). The q and v biases without a k bias (zeros, as its attention
+// adds them); layer scale gamma_1/gamma_2 when init_values > 0; the learned position table
+// pos_embed with use_learnable_pos_emb, else the same sin-cos table. pixel_values in the layout
+// above (the image processor's [batch, frames, channels, H, W]; OpenGVLab's own forward takes
+// [batch, channels, frames, H, W] and its README permutes the processor's output to it).
+// Outputs: with use_mean_pooling (the default) last_hidden_state = the last block's output and
+// pooled = fc_norm(its mean over tokens); without, last_hidden_state = norm(that) and pooled its
+// first token (forward_features); logits = head(pooled) when num_classes > 0.
+// Refused (ConfigError): cos_attn, qk_scale, attn_head_dim, a norm_layer other than nn.LayerNorm.
+std::unique_ptr<Model> build_videomae_opengvlab_model(
+    nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
+    const std::string& head);
+
 }  // namespace hfport::models

@@ -33,14 +33,21 @@ class VisionTransformer final : public Model {
       throw ConfigError("native " + v_.family + " model: hidden_size " + std::to_string(v_.hidden) +
                         " is not a multiple of num_attention_heads " + std::to_string(v_.heads));
     }
-    if (v_.patch_size <= 0 || v_.image_size < v_.patch_size) {
-      throw ConfigError("native " + v_.family + " model: image_size " +
-                        std::to_string(v_.image_size) + " must hold at least one patch of " +
-                        "patch_size " + std::to_string(v_.patch_size));
+    if (v_.patch_size <= 0 || v_.image_height < v_.patch_size || v_.image_width < v_.patch_size) {
+      throw ConfigError("native " + v_.family + " model: " + v_.image_size_text +
+                        " must hold at least one patch of patch_size " +
+                        std::to_string(v_.patch_size));
     }
-    grid_ = v_.image_size / v_.patch_size;
+    grid_h_ = v_.image_height / v_.patch_size;
+    grid_w_ = v_.image_width / v_.patch_size;
+    prefix_ = (v_.class_token ? 1 : 0) + v_.registers;
+    switch (v_.prefix_positions) {
+      case VisionTransformerVariant::PrefixPositions::ClassToken: table_prefix_ = 1; break;
+      case VisionTransformerVariant::PrefixPositions::All: table_prefix_ = prefix_; break;
+      case VisionTransformerVariant::PrefixPositions::None: table_prefix_ = 0; break;
+    }
     // The tables the embeddings read element by element, contiguous once here.
-    cls_ = params_.get("cls_embd").contiguous();
+    if (v_.class_token) cls_ = params_.get("cls_embd").contiguous();
     if (!v_.rope_2d) pos_ = params_.get("pos_embd").contiguous();
     if (v_.registers > 0) registers_ = params_.get("register_embd").contiguous();
     if (const Tensor* token = params_.find("mask_embd")) mask_token_ = token->contiguous();
@@ -71,18 +78,26 @@ class VisionTransformer final : public Model {
     const Tensor mask = checked_mask(bool_masked_pos, batch, gh * gw);
 
     ModelOutput out;
-    Tensor h = embeddings(pixels, mask, height, width);
+    const bool resizes =
+        interpolate_pos_encoding || v_.resize == VisionTransformerVariant::PositionResize::Always;
+    Tensor h = embeddings(pixels, mask, height, width, resizes);
     if (output_hidden_states) out.hidden_states.push_back(h);
     PrenormBlockOptions options = block_options_;
     if (v_.rope_2d) {
       const RopeTable table = rope_2d_table(gh, gw, v_.hidden / v_.heads, v_.rope_theta);
       options.rope_cos = table.cos;
       options.rope_sin = table.sin;
-      options.rope_prefix = 1 + v_.registers;
+      options.rope_prefix = prefix_;
     }
     h = run_prenorm_blocks(h, layers_, options, output_hidden_states ? &out.hidden_states : nullptr);
+    // timm without final_norm, or with its norm moved after the pooling (fc_norm), has none.
+    const Tensor* norm_w = params_.find("output_norm.weight");
     out.last_hidden_state =
-        layer_norm(h, params_.get("output_norm.weight"), params_.get("output_norm.bias"), v_.eps);
+        norm_w == nullptr ? h : layer_norm(h, *norm_w, params_.get("output_norm.bias"), v_.eps);
+    if (v_.pooled == VisionTransformerVariant::Pooled::Timm) {
+      timm_head(out);
+      return out;
+    }
     const Tensor first = out.last_hidden_state.select(1, 0).contiguous();  // [batch, hidden]
     if (head_.empty()) {
       const Tensor* pool_w = params_.find("pooler.weight");
@@ -107,6 +122,45 @@ class VisionTransformer final : public Model {
 
   std::string who() const { return "native " + v_.family + " model: "; }
 
+  // timm's forward_head: pooled = pool_norm(pool(last)) (no pooling with global_pool ""), logits
+  // = output(pooled) when the checkpoint has a head.
+  void timm_head(ModelOutput& out) const {
+    if (v_.global_pool.empty()) return;  // the builder refuses a head without pooling
+    const Tensor& last = out.last_hidden_state;
+    Tensor pooled;
+    if (v_.global_pool == "token") {
+      pooled = last.select(1, 0).contiguous();
+    } else {
+      pooled = token_mean(last, v_.pool_include_prefix ? 0 : prefix_);
+    }
+    if (const Tensor* w = params_.find("pool_norm.weight")) {
+      pooled = layer_norm(pooled, *w, params_.get("pool_norm.bias"), v_.eps);
+    }
+    if (const Tensor* w = params_.find("output.weight")) {
+      out.logits = linear(pooled, *w, optional("output.bias"));
+    }
+    out.pooled = pooled;
+  }
+
+  // [batch, hidden]: the mean of last[:, skip:], summed in float64.
+  Tensor token_mean(const Tensor& last, int64_t skip) const {
+    const int64_t batch = last.shape()[0], seq = last.shape()[1], hidden = v_.hidden;
+    Tensor mean = Tensor::empty(DType::F32, {batch, hidden});
+    const float* x = last.data_as<float>();
+    std::vector<double> sum(static_cast<size_t>(hidden));
+    for (int64_t b = 0; b < batch; ++b) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t p = skip; p < seq; ++p) {
+        for (int64_t c = 0; c < hidden; ++c) sum[c] += x[(b * seq + p) * hidden + c];
+      }
+      for (int64_t c = 0; c < hidden; ++c) {
+        mean.data_as<float>()[b * hidden + c] =
+            static_cast<float>(sum[c] / static_cast<double>(seq - skip));
+      }
+    }
+    return mean;
+  }
+
   // pixel_values as an F32 host tensor (any strides), after the shape checks transformers makes
   // and the ones it leaves to a crash.
   Tensor checked_pixels(const Tensor& pixel_values, bool interpolate) const {
@@ -125,11 +179,11 @@ class VisionTransformer final : public Model {
     }
     const bool resizes =
         interpolate || v_.resize == VisionTransformerVariant::PositionResize::Always;
-    if (!resizes && (s[2] != v_.image_size || s[3] != v_.image_size)) {
+    if (!resizes && (s[2] != v_.image_height || s[3] != v_.image_width)) {
       throw ArgumentError(who() + "pixel_values must be [batch, " + std::to_string(v_.channels) +
-                          ", " + std::to_string(v_.image_size) + ", " +
-                          std::to_string(v_.image_size) + "] (config.json's image_size " +
-                          std::to_string(v_.image_size) + "), got " + shape_to_string(s) +
+                          ", " + std::to_string(v_.image_height) + ", " +
+                          std::to_string(v_.image_width) + "] (config.json's " +
+                          v_.image_size_text + "), got " + shape_to_string(s) +
                           "; pass interpolate_pos_encoding=True to resize the positions to "
                           "another image size");
     }
@@ -137,6 +191,11 @@ class VisionTransformer final : public Model {
       throw ArgumentError(who() + "pixel_values must be at least one patch (" +
                           dims(v_.patch_size, v_.patch_size) + ") high and wide, got " +
                           shape_to_string(s));
+    }
+    if (v_.timm_resize && (s[2] % v_.patch_size != 0 || s[3] % v_.patch_size != 0)) {
+      throw ArgumentError(who() + "pixel_values must tile into whole patches of " +
+                          dims(v_.patch_size, v_.patch_size) + " (timm refuses the rest without "
+                          "dynamic_img_pad), got " + shape_to_string(s));
     }
     const Tensor host =
         pixel_values.device().type == DeviceType::CPU ? pixel_values : to_device(pixel_values, Device{});
@@ -178,20 +237,25 @@ class VisionTransformer final : public Model {
     return mask;
   }
 
-  // The positions of the patches, [gh * gw, hidden] contiguous: the table's own rows, or their
-  // bicubic resize to the grid of this image.
-  Tensor patch_positions(int64_t height, int64_t width) const {
-    const Tensor& table = pos_;  // [1, 1 + grid^2, hidden]
+  // The positions of the patches, [gh * gw, hidden] contiguous: the table's own rows (always
+  // when not resizing: the image is then config.json's size), or their bicubic resize to the grid
+  // of this image.
+  Tensor patch_positions(int64_t height, int64_t width, bool resizes) const {
+    const Tensor& table = pos_;  // [1, table_prefix + grid_h * grid_w, hidden]
     const int64_t hidden = v_.hidden;
     const int64_t gh = height / v_.patch_size, gw = width / v_.patch_size;
-    const size_t row_bytes = static_cast<size_t>(hidden) * sizeof(float);
-    if (gh * gw == grid_ * grid_ && height == width) {
-      return Tensor(table.storage(), table.byte_offset() + row_bytes, DType::F32,
-                    {grid_ * grid_, hidden}, {hidden, 1});
+    const int64_t count = grid_h_ * grid_w_;
+    const size_t skip_bytes = static_cast<size_t>(table_prefix_ * hidden) * sizeof(float);
+    const bool keep =
+        !resizes || (gh * gw == count && (v_.timm_resize ? gh == gw : height == width));
+    if (keep) {
+      return Tensor(table.storage(), table.byte_offset() + skip_bytes, DType::F32, {count, hidden},
+                    {hidden, 1});
     }
-    // The grid^2 rows as [1, hidden, grid, grid], channels last, as transformers permutes them.
-    const Tensor grid(table.storage(), table.byte_offset() + row_bytes, DType::F32,
-                      {1, hidden, grid_, grid_}, {grid_ * grid_ * hidden, 1, grid_ * hidden, hidden});
+    // The patch rows as [1, hidden, grid_h, grid_w], channels last, as transformers and timm
+    // permute them.
+    const Tensor grid(table.storage(), table.byte_offset() + skip_bytes, DType::F32,
+                      {1, hidden, grid_h_, grid_w_}, {count * hidden, 1, grid_w_ * hidden, hidden});
     const Tensor resized = interpolate_bicubic(grid, gh, gw, v_.antialias);  // [1, hidden, gh, gw]
     Tensor rows = Tensor::empty(DType::F32, {gh * gw, hidden});
     const float* src = resized.data_as<float>();
@@ -202,40 +266,51 @@ class VisionTransformer final : public Model {
     return rows;
   }
 
-  // [batch, 1 + registers + gh * gw, hidden]: class token, registers, patches, positions added.
-  Tensor embeddings(const Tensor& pixels, const Tensor& mask, int64_t height, int64_t width) const {
+  // [batch, prefix + gh * gw, hidden]: class token, registers, patches, positions added (then
+  // timm's norm_pre).
+  Tensor embeddings(const Tensor& pixels, const Tensor& mask, int64_t height, int64_t width,
+                    bool resizes) const {
     const Tensor patches = patch_embed(pixels, params_.get("patch_embd.weight"),
-                                       params_.get("patch_embd.bias"),
+                                       optional("patch_embd.bias"),
                                        PatchSize{v_.patch_size, v_.patch_size});
-    const Tensor positions = v_.rope_2d ? Tensor() : patch_positions(height, width);
+    const Tensor positions = v_.rope_2d ? Tensor() : patch_positions(height, width, resizes);
     const int64_t batch = patches.shape()[0], count = patches.shape()[1], hidden = v_.hidden;
-    const int64_t seq = 1 + v_.registers + count;
+    const int64_t seq = prefix_ + count;
     Tensor h = Tensor::empty(DType::F32, {batch, seq, hidden});
-    const float* cls = cls_.data_as<float>();
-    // DINOv3 (rope_2d): no positions; adding zeros keeps the one loop below.
-    std::vector<float> zeros(v_.rope_2d ? static_cast<size_t>(hidden) : 0, 0.0f);
-    const float* pos0 = v_.rope_2d ? zeros.data() : pos_.data_as<float>();
+    // The prefix tokens (class token, then registers) and the positions they get: rows of the
+    // table for the first table_prefix_ of them, zeros for the rest (and for DINOv3).
+    std::vector<float> prefix(static_cast<size_t>(prefix_ * hidden), 0.0f);
+    for (int64_t t = 0; t < prefix_; ++t) {
+      const bool is_cls = v_.class_token && t == 0;
+      const float* token = is_cls ? cls_.data_as<float>()
+                                  : registers_.data_as<float>() +
+                                        (t - (v_.class_token ? 1 : 0)) * hidden;
+      const float* pos = !v_.rope_2d && t < table_prefix_ ? pos_.data_as<float>() + t * hidden
+                                                          : nullptr;
+      for (int64_t c = 0; c < hidden; ++c) {
+        prefix[t * hidden + c] = pos != nullptr ? token[c] + pos[c] : token[c];
+      }
+    }
     const float* pos = v_.rope_2d ? nullptr : positions.data_as<float>();
-    const float* registers = v_.registers > 0 ? registers_.data_as<float>() : nullptr;
     const float* token = mask.defined() ? mask_token_.data_as<float>() : nullptr;
     const float* patch = patches.data_as<float>();
     float* dst = h.data_as<float>();
     for (int64_t b = 0; b < batch; ++b) {
       float* row = dst + b * seq * hidden;
-      for (int64_t c = 0; c < hidden; ++c) row[c] = cls[c] + pos0[c];
-      if (registers != nullptr) {
-        std::memcpy(row + hidden, registers, static_cast<size_t>(v_.registers * hidden) * 4);
-      }
+      std::memcpy(row, prefix.data(), prefix.size() * sizeof(float));
       for (int64_t p = 0; p < count; ++p) {
         const bool masked = token != nullptr && mask.data_as<uint8_t>()[b * count + p] != 0;
         const float* x = masked ? token : patch + (b * count + p) * hidden;
-        float* out = row + (1 + v_.registers + p) * hidden;
+        float* out = row + (prefix_ + p) * hidden;
         if (pos == nullptr) {
           std::memcpy(out, x, static_cast<size_t>(hidden) * sizeof(float));
         } else {
           for (int64_t c = 0; c < hidden; ++c) out[c] = x[c] + pos[p * hidden + c];
         }
       }
+    }
+    if (v_.pre_norm) {
+      return layer_norm(h, params_.get("embd_norm.weight"), params_.get("embd_norm.bias"), v_.eps);
     }
     return h;
   }
@@ -244,7 +319,7 @@ class VisionTransformer final : public Model {
   Tensor classifier_input(const Tensor& last, const Tensor& first) const {
     if (v_.classifier == VisionTransformerVariant::ClassifierInput::FirstToken) return first;
     const int64_t batch = last.shape()[0], seq = last.shape()[1], hidden = v_.hidden;
-    const int64_t skip = 1 + v_.registers, count = seq - skip;
+    const int64_t skip = prefix_, count = seq - skip;
     Tensor input = Tensor::empty(DType::F32, {batch, 2 * hidden});
     const float* x = last.data_as<float>();
     float* dst = input.data_as<float>();
@@ -268,8 +343,10 @@ class VisionTransformer final : public Model {
   std::string head_;
   std::vector<PrenormBlock> layers_;
   PrenormBlockOptions block_options_;
-  Tensor cls_, pos_, registers_, mask_token_;  // contiguous; registers_ and mask_token_ optional
-  int64_t grid_ = 0;  // the position table's side: image_size / patch_size
+  Tensor cls_, pos_, registers_, mask_token_;  // contiguous; all but pos_ optional
+  int64_t grid_h_ = 0, grid_w_ = 0;  // the position table's grid: the image size / patch_size
+  int64_t prefix_ = 0;        // class token and registers before the patches
+  int64_t table_prefix_ = 0;  // the position table's rows before the patches'
 };
 
 }  // namespace
@@ -289,7 +366,8 @@ VisionTransformerVariant vision_sizes(const std::string& family, const nlohmann:
   v.hidden = config_int(family, config, "hidden_size");
   v.layers = config_int(family, config, "num_hidden_layers");
   v.heads = config_int(family, config, "num_attention_heads");
-  v.image_size = config_int(family, config, "image_size");
+  v.image_height = v.image_width = config_int(family, config, "image_size");
+  v.image_size_text = "image_size " + std::to_string(v.image_height);
   v.patch_size = config_int(family, config, "patch_size");
   v.channels = config_int(family, config, "num_channels");
   v.eps = config_number(family, config, "layer_norm_eps", default_eps);

@@ -26,6 +26,12 @@
 // (ViTForImageClassification), or on concat(last[:, 0], mean of the patch tokens, registers left
 // out) (Dinov2ForImageClassification); hidden_states: the embeddings, then each block's output
 // (transformers' tuple; its last entry is before the final norm). F32 throughout, CPU only.
+//
+// timm's VisionTransformer (models/timm_vit.h) is the same encoder with more switches: no class
+// token, register tokens that do (or, with no_embed_class, do not) get positions, a non-square
+// img_size, a layer norm after the embeddings (pre_norm; hidden_states[0] is its output, the
+// first block's input), no final norm, and its pooling: pooled = pool_norm(the first token, or
+// the mean of the tokens after the prefix), logits = output(pooled).
 #pragma once
 
 #include <cstdint>
@@ -44,20 +50,37 @@ namespace hfport::models {
 struct VisionTransformerVariant {
   std::string family;
   int64_t hidden = 0, layers = 0, heads = 0;
-  int64_t image_size = 0, patch_size = 0, channels = 0;
+  int64_t image_height = 0, image_width = 0, patch_size = 0, channels = 0;
+  // How messages name config.json's image size ("image_size 32", "img_size [32, 48]").
+  std::string image_size_text;
   double eps = 1e-12;
   // When the position table is resized: on request (ViT's interpolate_pos_encoding) or always
   // (DINOv2). antialias: the resize DINOv2 with registers calls.
   enum class PositionResize { OnRequest, Always };
   PositionResize resize = PositionResize::OnRequest;
   bool antialias = false;
+  // Which table the resize leaves alone: transformers keeps it when the patch count is the
+  // table's and the image is square in pixels; timm's resample_abs_pos_embed when the grid is
+  // square. timm also needs a resized image to tile into whole patches (no dynamic_img_pad).
+  bool timm_resize = false;
   int64_t registers = 0;
+  bool class_token = true;  // timm's class_token=False: the sequence starts at the registers
+  // The prefix tokens the position table has rows for: the class token (ViT, DINOv2), every
+  // prefix token (timm), none (timm's no_embed_class: positions for the patches only).
+  enum class PrefixPositions { ClassToken, All, None };
+  PrefixPositions prefix_positions = PrefixPositions::ClassToken;
+  bool pre_norm = false;  // embd_norm after the embeddings (timm's norm_pre)
   bool layer_scale = false;
   bool swiglu = false;
   GeluApproximation gelu = GeluApproximation::None;  // the MLP's activation without SwiGLU
   // pooled of the base model: ViT's dense + tanh pooler (when loaded), or the first token (DINOv2).
-  enum class Pooled { Pooler, FirstToken };
+  // Timm: timm's forward_head without its head's dropout, whatever the head (see above).
+  enum class Pooled { Pooler, FirstToken, Timm };
   Pooled pooled = Pooled::Pooler;
+  // Pooled::Timm: global_pool "token" (the first token), "avg" (the mean of the tokens after the
+  // class and register tokens, or of every token with pool_include_prefix) or "" (none).
+  std::string global_pool = "token";
+  bool pool_include_prefix = false;
   // The image_classification head's input: the first token, or it and the patch tokens' mean.
   enum class ClassifierInput { FirstToken, FirstTokenAndPatchMean };
   ClassifierInput classifier = ClassifierInput::FirstToken;
@@ -70,7 +93,7 @@ struct VisionTransformerVariant {
   double rope_theta = 100.0;
 };
 
-// The fields every family reads alike: the sizes (hidden_size, num_hidden_layers,
+// The fields the transformers families read alike: the sizes (hidden_size, num_hidden_layers,
 // num_attention_heads, image_size, patch_size, num_channels; ConfigError naming the family and the
 // field when one is missing or not an integer) and layer_norm_eps (`default_eps` when absent).
 VisionTransformerVariant vision_sizes(const std::string& family, const nlohmann::json& config,

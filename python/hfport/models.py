@@ -115,7 +115,8 @@ class Model:
                 decoder_input_ids: Any = None) -> ModelOutput:
         """A ModelOutput with transformers' names: logits (with a head: [batch, seq, vocab] for a
         language model, [batch, labels] for a sequence or image classifier), last_hidden_state,
-        pooler_output (the BERT and ViT poolers, DINOv2's first token; base models only),
+        pooler_output (the BERT and ViT poolers, DINOv2's first token; base models only; timm's
+        and OpenGVLab's pre-logits features, with or without their head),
         hidden_states (when asked: the embedding output first, then one entry per layer).
 
         Text families take input_ids [batch, seq], attention_mask (1 = token, 0 = padding) and

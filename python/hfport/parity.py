@@ -10,7 +10,7 @@
 >>> rows = hfport.parity.front_end_rows(feature_size=80)    # log-mel vs WhisperFeatureExtractor
 
 Both models see the same input ids (and attention mask), or for the vision families (ViT,
-DINOv2, DINOv3, VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
+DINOv2, DINOv3, VideoMAE, timm's ViT, OpenGVLab's VideoMAE) the same pixel values. Rows follow transformers' `output_hidden_states` tuple: the
 embedding output (for vision families: patches, class token, registers and positions), one row
 per layer (decoders apply the final norm to the last one, as transformers does), then the logits,
 or for encoders the last hidden state and the pooler output. Each row holds the largest absolute error, the relative L2 error
@@ -57,11 +57,19 @@ DEFAULT_RTOL: dict[torch.dtype, float] = {
 ENCODER_FAMILIES = frozenset({"bert", "roberta", "albert"})
 # Encoders that read pixel values (main_input_name "pixel_values") instead of token ids: images,
 # or for VideoMAE videos [batch, frames, channels, H, W].
-VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "dinov3", "videomae"})
+VISION_FAMILIES = frozenset({"vit", "dinov2", "dinov2_with_registers", "dinov3", "videomae",
+                             "timm_vit", "videomae_opengvlab"})
 # Encoders that read an audio front end's features [batch, frames, features] (main_input_name
 # "input_features") with an optional attention_mask over the frames.
 AUDIO_ENCODER_FAMILIES = frozenset({"wav2vec2-bert"})
-VIDEO_FAMILIES = frozenset({"videomae"})
+VIDEO_FAMILIES = frozenset({"videomae", "videomae_opengvlab"})
+# Families whose reference is no transformers class: `hfport parity DIR` cannot build it from the
+# folder, so it says which library it would need; hfport.parity.compare takes a reference built
+# by hand (an nn.Module whose forward returns hidden_states and the outputs, as transformers').
+REFERENCE_LIBRARIES = {
+    "timm_vit": "timm's VisionTransformer (the timm library)",
+    "videomae_opengvlab": "OpenGVLab's remote code (modeling_videomaev2.py, trust_remote_code)",
+}
 # Encoder-decoders that read log-mel features (main_input_name "input_features").
 SPEECH_FAMILIES = frozenset({"whisper"})
 # The front-end rows' waveform lengths in seconds: shorter than Whisper's 30 s window, equal to it,
@@ -446,6 +454,25 @@ def _check_checkpoint_folder(path: str | os.PathLike[str]) -> None:
                             "has none (transformers builds the reference from it)")
 
 
+def _check_reference_library(family: str) -> None:
+    """ArgumentError in one line for a family whose reference transformers cannot build."""
+    library = REFERENCE_LIBRARIES.get(family)
+    if library is None:
+        return
+    if family == "timm_vit":
+        import importlib.util
+
+        state = ("is not installed" if importlib.util.find_spec("timm") is None
+                 else "is installed, but hfport parity does not drive it")
+        why = f"its reference is {library}, which {state}"
+    else:
+        why = f"its reference is {library}, which hfport does not run"
+    raise ArgumentError(f"parity has no reference for a {family} checkpoint: {why}; the native "
+                        "model runs (hfport.models.from_pretrained), and "
+                        "hfport.parity.compare(model, reference, pixel_values) compares it with a "
+                        "reference you build")
+
+
 def reference_model(path: str | os.PathLike[str], family: str = "", *,
                     base_only: bool = False) -> torch.nn.Module:
     """transformers' model for the checkpoint folder `path`, float32, eager attention, eval mode:
@@ -514,7 +541,9 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
     DINOv2): another image size, the positions resized as transformers' interpolate_pos_encoding
     does. spec, family, strict, dtype, device and heads
     are hfport.models.from_pretrained's; the reference is the transformers class config.json
-    names, in float32."""
+    names, in float32. A family whose reference is no transformers class (REFERENCE_LIBRARIES:
+    timm_vit, videomae_opengvlab) raises ArgumentError naming the library it would need; compare
+    takes a reference built by hand for those."""
     from hfport.models import from_pretrained
 
     _check_checkpoint_folder(path)
@@ -531,6 +560,7 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
                                 f"(height, width) of them, got {image_size!r}")
     model = from_pretrained(path, spec=spec, family=family, strict=strict, dtype=dtype,
                             device=device, heads=heads)
+    _check_reference_library(model.family)
     reference = reference_model(path, model.family, base_only=heads == "none")
     if model.family in SPEECH_FAMILIES:
         if image_size is not None:
