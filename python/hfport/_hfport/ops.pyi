@@ -47,9 +47,9 @@ def gelu(x: typing.Any, approximate: str = 'none', *, out: typing.Any = None) ->
     """
     torch's gelu: approximate "none" (erf) or "tanh".
     """
-def interpolate_bicubic(x: typing.Any, size: typing.Any, antialias: bool = False, *, out: typing.Any = None) -> hfport._hfport.Tensor:
+def interpolate_bicubic(x: typing.Any, size: typing.Any, antialias: bool = False, *, align_corners: bool = False, out: typing.Any = None) -> hfport._hfport.Tensor:
     """
-    torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=False, antialias=antialias) bit for bit on the CPU: x [batch, channels, H, W] F32, any strides; size an int or (out_h, out_w); returns contiguous F32.
+    torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=align_corners, antialias=antialias) bit for bit on the CPU: x [batch, channels, H, W] F32, any strides; size an int or (out_h, out_w); returns contiguous F32. align_corners with antialias is refused.
     """
 def layer_norm(x: typing.Any, weight: typing.Any = None, bias: typing.Any = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, *, out: typing.Any = None) -> hfport._hfport.Tensor:
     """
