@@ -8,7 +8,10 @@ hfport.models.from_pretrained:
     masks), two stages with a patch merge;
   - "fused": enable_fusion with the AFF block, a 10x10 grid in 3x3 windows (padded to 12x12, then
     5x5 padded to 6x6), a batch whose is_longer mixes True and False;
-  - "fused_overlap": as fused but 3 stages and a mel conv whose crops fill the grid's width.
+  - "fused_overlap": as fused but 3 stages (the last one window), a mel conv whose crops fill the
+    grid's width, no qkv bias, no patch norm, gelu_new;
+  - "mel_resize": 8 mel bins for a 10-bin-high spectrogram (reshape_mel2img resizes the mel
+    axis), one stage of two 5x5 windows a side.
 Every hidden state of both towers, the embeddings and both logits must be within relative L2
 1e-5 of transformers' (the parity table holds a row per Swin block too).
 """
@@ -45,7 +48,10 @@ CASES: dict[str, dict[str, Any]] = {
                           window_size=6, depths=[1, 2, 1], num_attention_heads=[2, 2, 4],
                           patch_embeds_hidden_size=8, hidden_size=32, enable_fusion=True,
                           fusion_type="aff_2d", aff_block_r=2, enable_patch_layer_norm=False,
-                          hidden_act="gelu_new"),
+                          hidden_act="gelu_new", qkv_bias=False),
+    "mel_resize": dict(spec_size=20, num_mel_bins=8, patch_size=2, patch_stride=2, window_size=5,
+                       depths=[2], num_attention_heads=[2], patch_embeds_hidden_size=16,
+                       hidden_size=16),
 }
 
 
@@ -156,6 +162,17 @@ def test_short_clips_are_resized_as_transformers_does(tmp_path: Path) -> None:
         want = reference.get_audio_features(input_features=features)
     assert_close(native.get_audio_features(features).pooler_output, want.pooler_output,
                  "77 frames resized to 128")
+
+
+def test_a_spectrogram_short_on_both_axes_is_refused_as_transformers_refuses_it(
+        tmp_path: Path) -> None:
+    reference, native = build(tmp_path, "mel_resize", seed=16)
+    features, _ = audio_inputs("mel_resize", seed=17, frames=30)
+    with pytest.raises(ValueError):
+        reference.get_audio_features(input_features=features)
+    with pytest.raises(ArgumentError, match=r"input_features of 30 frames and 8 mel bins cannot "
+                       r"be made a 40x10 spectrogram"):
+        native.get_audio_features(features)
 
 
 def test_text_features_with_padding(tmp_path: Path) -> None:
