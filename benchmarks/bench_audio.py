@@ -8,6 +8,9 @@ hfport against transformers in the same run (issue 17's figures).
 - Whisper-tiny-shaped forward: d_model 384, 4 + 4 layers, 6 heads, FFN 1536, 80 mel bins, 3000
   frames (1500 encoder positions), batch 1, one decoder token: almost all of it is the encoder.
   transformers' WhisperForConditionalGeneration with eager attention under torch.no_grad().
+- CLAP audio tower (HTSAT-tiny: patch 4, 96 channels, depths 2-2-6-2, heads 4-8-16-32, window 8,
+  spec_size 256, 64 mel bins, fusion off), random weights, batch 2 of 1024 frames:
+  hfport's get_audio_features against ClapModel.get_audio_features (the text tower is not run).
 
 Each row checks that the two outputs agree before timing (features rel. L2 < 1e-5, logits
 < 1e-4), then times blocks of calls (hfport's, then the reference's) after a warm-up, the same
@@ -119,10 +122,47 @@ def model_row(workdir: Path, small: bool, repeats: int) -> str:
     return row(label, ours, theirs, error, 1e-4, 1.2, repeats)
 
 
+HTSAT_TINY = dict(spec_size=256, num_mel_bins=64, patch_size=4, patch_stride=4, window_size=8,
+                  patch_embeds_hidden_size=96, depths=[2, 2, 6, 2],
+                  num_attention_heads=[4, 8, 16, 32], hidden_size=768)
+SMALL_HTSAT = dict(spec_size=64, num_mel_bins=16, patch_size=4, patch_stride=4, window_size=4,
+                   patch_embeds_hidden_size=16, depths=[2, 2], num_attention_heads=[2, 4],
+                   hidden_size=32)
+CLAP_TEXT = dict(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                 intermediate_size=48, max_position_embeddings=40)
+
+
+def clap_row(workdir: Path, small: bool, repeats: int) -> str:
+    audio = SMALL_HTSAT if small else HTSAT_TINY
+    config = transformers.ClapConfig(text_config=CLAP_TEXT, audio_config=audio,
+                                     projection_dim=32 if small else 512)
+    torch.manual_seed(0)
+    reference = transformers.ClapModel(config).eval()
+    reference.save_pretrained(workdir / "clap")
+    native = hfport.models.from_pretrained(workdir / "clap")
+    frames = audio["spec_size"] * (audio["spec_size"] // audio["num_mel_bins"])
+    features = torch.randn(2, 1, frames, audio["num_mel_bins"],
+                           generator=torch.Generator().manual_seed(2))
+
+    def ours() -> Any:
+        return native.get_audio_features(features).pooler_output
+
+    @torch.no_grad()
+    def theirs() -> torch.Tensor:
+        return reference.get_audio_features(input_features=features).pooler_output
+
+    error = rel_l2(torch.from_dlpack(ours()).numpy(), theirs().numpy())
+    name = "CLAP audio tower, HTSAT-tiny" if not small else "CLAP audio tower (small)"
+    label = (f"{name}: spec {audio['spec_size']}, depths {'-'.join(map(str, audio['depths']))}, "
+             f"window {audio['window_size']}, batch 2 of {frames} frames")
+    return row(label, ours, theirs, error, 1e-4, 1.2, repeats)
+
+
 def run(workdir: Path, small: bool, repeats: int) -> str:
     load_before = os.getloadavg()[0]
     rows = front_end_rows(2 if small else 8, 3.0 if small else 30.0, repeats)
     rows.append(model_row(workdir, small, repeats))
+    rows.append(clap_row(workdir, small, repeats))
     load_after = os.getloadavg()[0]
     cores = os.cpu_count() or 1
     loaded = (f"The machine was loaded while this ran (load {load_before:.1f} on {cores} cores: "
@@ -130,7 +170,7 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
               f"measured alike in the same run, are what to read. "
               if max(load_before, load_after) > cores else "")
     lines = [
-        "## Audio: Whisper's front end and forward (CPU, float32)",
+        "## Audio: Whisper's front end and forward, CLAP's audio tower (CPU, float32)",
         "",
         machine_line(),
         (f"ISA: {attention_levels()[0]} (the attention micro-kernels the forward row runs). The "
@@ -152,8 +192,9 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
         ("References: `WhisperFeatureExtractor._np_extract_fbank_features` and "
          "`_torch_extract_fbank_features` on the batch already padded to 30 s (the padding "
          "itself not timed on their side; hfport pads inside the op); "
-         "`WhisperForConditionalGeneration` with eager attention. Targets: issue 17's (5x the "
-         "feature extractor, 1.2x the forward); the torch.stft row has none (1x shown)."),
+         "`WhisperForConditionalGeneration` with eager attention; `ClapModel.get_audio_features`. "
+         "Targets: issue 17's (5x the feature extractor, 1.2x the forward) and issue 18's (1.2x "
+         "the CLAP audio tower); the torch.stft row has none (1x shown)."),
     ]
     return "\n".join(lines) + "\n"
 

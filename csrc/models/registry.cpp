@@ -5,6 +5,7 @@
 
 #include "models/albert.h"
 #include "models/bert.h"
+#include "models/clap.h"
 #include "models/dinov2.h"
 #include "models/dinov3.h"
 #include "models/gpt2.h"
@@ -59,6 +60,7 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"albert", host_only("albert", build_albert_model)},
       {"vit", host_only("vit", build_vit_model)},
       {"dinov3", host_only("dinov3", build_dinov3_model)},
+      {"clap", host_only("clap", build_clap_model)},
       {"wav2vec2-bert", host_only("wav2vec2-bert", build_wav2vec2_bert_model)},
       {"dinov2", host_only("dinov2", [](nlohmann::json config,
                                         std::vector<std::pair<std::string, Tensor>> state,

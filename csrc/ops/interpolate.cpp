@@ -18,7 +18,12 @@ namespace {
 
 constexpr const char* kOp = "interpolate_bicubic";
 
-void check_arguments(const char* op, const Tensor& x, int64_t out_h, int64_t out_w) {
+void check_arguments(const char* op, const Tensor& x, int64_t out_h, int64_t out_w,
+                     bool antialias, bool align_corners) {
+  if (antialias && align_corners) {
+    throw ArgumentError(std::string(op) + ": align_corners goes with antialias off (the "
+                        "antialiased resize is implemented for align_corners=False only)");
+  }
   require_defined(op, "x", x);
   require_ndim(op, "x", x, 4, "[batch, channels, height, width]");
   if (x.dtype() != DType::F32) {
@@ -45,14 +50,17 @@ double keys_kernel(double x, double a) {
   return 0.0;
 }
 
-AxisWeights reference_axis(int64_t in, int64_t out, bool antialias) {
-  const double scale = static_cast<double>(in) / static_cast<double>(out);
+AxisWeights reference_axis(int64_t in, int64_t out, bool antialias, bool align_corners) {
+  const double scale = !align_corners ? static_cast<double>(in) / static_cast<double>(out)
+                       : out > 1      ? static_cast<double>(in - 1) / static_cast<double>(out - 1)
+                                      : 0.0;
   AxisWeights axis(static_cast<size_t>(out));
   for (int64_t i = 0; i < out; ++i) {
     auto& taps = axis[static_cast<size_t>(i)];
     if (!antialias) {
       // Four taps around src, edge samples repeated (torch's upsample_bicubic2d).
-      const double src = scale * (static_cast<double>(i) + 0.5) - 0.5;
+      const double src = align_corners ? scale * static_cast<double>(i)
+                                       : scale * (static_cast<double>(i) + 0.5) - 0.5;
       const double base = std::min(std::floor(src), static_cast<double>(in - 1));
       for (int64_t j = 0; j < 4; ++j) {
         const int64_t index = std::clamp<int64_t>(static_cast<int64_t>(base) - 1 + j, 0, in - 1);
@@ -83,9 +91,9 @@ AxisWeights reference_axis(int64_t in, int64_t out, bool antialias) {
 }  // namespace
 
 Tensor interpolate_bicubic(const Tensor& x, int64_t out_h, int64_t out_w, bool antialias,
-                           const Tensor& out) {
+                           const Tensor& out, bool align_corners) {
   require_host_device(kOp, op_device(kOp, {{"x", &x}, {"out", &out}}));
-  check_arguments(kOp, x, out_h, out_w);
+  check_arguments(kOp, x, out_h, out_w, antialias, align_corners);
   const Shape& s = x.shape();
   Tensor result = output_tensor(kOp, out, DType::F32, {s[0], s[1], out_h, out_w});
   require_no_overlap(kOp, result, x, "x");
@@ -97,6 +105,7 @@ Tensor interpolate_bicubic(const Tensor& x, int64_t out_h, int64_t out_w, bool a
   p.out_h = out_h;
   p.out_w = out_w;
   p.antialias = antialias;
+  p.align_corners = align_corners;
   p.x = x.data_as<float>();
   read_strides(x, {&p.x_batch_stride, &p.x_channel_stride, &p.x_row_stride, &p.x_col_stride});
   p.out = result.data_as<float>();
@@ -105,14 +114,14 @@ Tensor interpolate_bicubic(const Tensor& x, int64_t out_h, int64_t out_w, bool a
 }
 
 Tensor interpolate_bicubic_reference(const Tensor& x, int64_t out_h, int64_t out_w,
-                                     bool antialias) {
+                                     bool antialias, bool align_corners) {
   const char* op = "interpolate_bicubic_reference";
   require_host_device(op, op_device(op, {{"x", &x}}));
-  check_arguments(op, x, out_h, out_w);
+  check_arguments(op, x, out_h, out_w, antialias, align_corners);
   const Shape& s = x.shape();
   const auto& st = x.strides();
-  const AxisWeights rows = reference_axis(s[2], out_h, antialias);
-  const AxisWeights cols = reference_axis(s[3], out_w, antialias);
+  const AxisWeights rows = reference_axis(s[2], out_h, antialias, align_corners);
+  const AxisWeights cols = reference_axis(s[3], out_w, antialias, align_corners);
   Tensor result = Tensor::empty(DType::F64, {s[0], s[1], out_h, out_w});
   double* dst = result.data_as<double>();
   const float* src = x.data_as<float>();

@@ -9,6 +9,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "models/clap.h"
 #include "models/model.h"
 #include "models/token_choice.h"
 #include "models/whisper.h"
@@ -88,6 +89,30 @@ std::optional<uint64_t> seed_arg(const py::object& value) {
   const unsigned long long bits = PyLong_AsUnsignedLongLongMask(value.ptr());
   if (PyErr_Occurred()) throw py::error_already_set();
   return static_cast<uint64_t>(bits);
+}
+
+// The model as CLAP, or ArgumentError naming what it takes instead.
+hfport::models::ClapModel& as_clap(hfport::models::Model& model, const char* what) {
+  auto* clap = dynamic_cast<hfport::models::ClapModel*>(&model);
+  if (clap == nullptr) {
+    throw ArgumentError(std::string(what) + " is for the audio-text family (clap); the native " +
+                        model.family() + " model takes " + model.main_input_name());
+  }
+  return *clap;
+}
+
+// One tower's outputs as transformers' BaseModelOutputWithPooling fields (block_states, not a
+// transformers field, only with the hidden states).
+py::dict clap_tower_dict(const hfport::models::ClapTowerOutput& out, bool output_hidden_states) {
+  py::dict result;
+  result["last_hidden_state"] = out.last_hidden_state;
+  result["pooler_output"] = out.pooler_output;
+  result["embeds"] = out.embeds;
+  if (output_hidden_states) {
+    result["hidden_states"] = py::tuple(py::cast(out.hidden_states));
+    if (!out.block_states.empty()) result["block_states"] = py::tuple(py::cast(out.block_states));
+  }
+  return result;
 }
 
 }  // namespace
@@ -195,6 +220,64 @@ void bind_models(py::module_& m) {
            py::arg("pixel_values") = py::none(), py::arg("interpolate_pos_encoding") = false,
            py::arg("bool_masked_pos") = py::none(), py::arg("input_features") = py::none(),
            py::arg("decoder_input_ids") = py::none())
+      .def_property_readonly("_is_clap",
+                             [](const Model& model) {
+                               return dynamic_cast<const hfport::models::ClapModel*>(&model) !=
+                                      nullptr;
+                             })
+      .def("_clap_audio",
+           [](Model& model, const DLPackArg& input_features, const DLPackArg& is_longer,
+              bool output_hidden_states) {
+             auto& clap = as_clap(model, "get_audio_features");
+             const Tensor features = tensor_arg(input_features, "input_features");
+             const Tensor longer = optional_tensor_arg(is_longer, "is_longer");
+             hfport::models::ClapTowerOutput out;
+             {
+               py::gil_scoped_release unlocked;
+               out = clap.audio_features(features, longer, output_hidden_states);
+             }
+             return clap_tower_dict(out, output_hidden_states);
+           },
+           py::arg("input_features"), py::arg("is_longer"), py::arg("output_hidden_states"))
+      .def("_clap_text",
+           [](Model& model, const DLPackArg& input_ids, const DLPackArg& attention_mask,
+              bool output_hidden_states) {
+             auto& clap = as_clap(model, "get_text_features");
+             const Tensor ids = tensor_arg(input_ids, "input_ids");
+             const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
+             hfport::models::ClapTowerOutput out;
+             {
+               py::gil_scoped_release unlocked;
+               out = clap.text_features(ids, mask, output_hidden_states);
+             }
+             return clap_tower_dict(out, output_hidden_states);
+           },
+           py::arg("input_ids"), py::arg("attention_mask"), py::arg("output_hidden_states"))
+      .def("_clap_forward",
+           [](Model& model, const DLPackArg& input_ids, const DLPackArg& attention_mask,
+              const DLPackArg& input_features, const DLPackArg& is_longer,
+              bool output_hidden_states) {
+             auto& clap = as_clap(model, "forward with input_ids and input_features");
+             const Tensor ids = tensor_arg(input_ids, "input_ids");
+             const Tensor mask = optional_tensor_arg(attention_mask, "attention_mask");
+             const Tensor features = tensor_arg(input_features, "input_features");
+             const Tensor longer = optional_tensor_arg(is_longer, "is_longer");
+             hfport::models::ClapOutput out;
+             {
+               py::gil_scoped_release unlocked;
+               out = clap.forward_pair(ids, mask, features, longer, output_hidden_states);
+             }
+             py::dict result;
+             result["logits_per_audio"] = out.logits_per_audio;
+             result["logits_per_text"] = out.logits_per_text;
+             result["text_embeds"] = out.text_embeds;
+             result["audio_embeds"] = out.audio_embeds;
+             result["text_model_output"] = clap_tower_dict(out.text, output_hidden_states);
+             result["audio_model_output"] = clap_tower_dict(out.audio, output_hidden_states);
+             return result;
+           },
+           py::arg("input_ids"), py::arg("attention_mask"), py::arg("input_features"),
+           py::arg("is_longer"), py::arg("output_hidden_states"))
       .def("generate_speech",
            [](Model& model, const DLPackArg& input_features, std::optional<int64_t> max_new_tokens,
               std::optional<std::string> language, std::optional<std::string> task) {

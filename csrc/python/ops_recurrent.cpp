@@ -18,7 +18,8 @@ namespace {
 
 using DtLimit = std::pair<double, double>;
 
-py::object ssd(const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, const DLPackArg& B, const DLPackArg& C,
+py::object ssd(const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, const DLPackArg& B,
+               const DLPackArg& C,
                int64_t chunk_size, const DLPackArg& D, const DLPackArg& dt_bias,
                bool dt_softplus, DtLimit dt_limit, const DLPackArg& initial_states,
                bool return_final_states, const DLPackArg& out) {
@@ -46,8 +47,10 @@ py::object ssd(const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, cons
   return py::cast(result.out);
 }
 
-Tensor ssd_update(const DLPackArg& state, const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, const DLPackArg& B,
-                  const DLPackArg& C, const DLPackArg& D, const DLPackArg& dt_bias, bool dt_softplus,
+Tensor ssd_update(const DLPackArg& state, const DLPackArg& x, const DLPackArg& dt,
+                  const DLPackArg& A, const DLPackArg& B,
+                  const DLPackArg& C, const DLPackArg& D, const DLPackArg& dt_bias,
+                  bool dt_softplus,
                   DtLimit dt_limit, const DLPackArg& out) {
   const Tensor state_t = tensor_arg(state, "state");
   const Tensor x_t = tensor_arg(x, "x");
@@ -90,7 +93,8 @@ RwkvWkvState state_arg(const char* op, const DLPackArg& state) {
           tensor_arg(parts[2], "state max")};
 }
 
-py::tuple wkv(const DLPackArg& w, const DLPackArg& u, const DLPackArg& k, const DLPackArg& v, const DLPackArg& state,
+py::tuple wkv(const DLPackArg& w, const DLPackArg& u, const DLPackArg& k, const DLPackArg& v,
+              const DLPackArg& state,
               const DLPackArg& mask, const DLPackArg& out) {
   const Tensor w_t = tensor_arg(w, "w");
   const Tensor u_t = tensor_arg(u, "u");
@@ -109,7 +113,8 @@ py::tuple wkv(const DLPackArg& w, const DLPackArg& u, const DLPackArg& k, const 
                         py::make_tuple(result.state.num, result.state.den, result.state.max));
 }
 
-Tensor wkv_update(const DLPackArg& state, const DLPackArg& w, const DLPackArg& u, const DLPackArg& k,
+Tensor wkv_update(const DLPackArg& state, const DLPackArg& w, const DLPackArg& u,
+                  const DLPackArg& k,
                   const DLPackArg& v) {
   const RwkvWkvState state_t = state_arg("rwkv_wkv_update", state);
   const Tensor w_t = tensor_arg(w, "w");

@@ -19,7 +19,8 @@ namespace hfport::python {
 
 namespace {
 
-py::object scan(const DLPackArg& u, const DLPackArg& delta, const DLPackArg& A, const DLPackArg& B, const DLPackArg& C,
+py::object scan(const DLPackArg& u, const DLPackArg& delta, const DLPackArg& A, const DLPackArg& B,
+                const DLPackArg& C,
                 const DLPackArg& D, const DLPackArg& z, const DLPackArg& delta_bias,
                 bool delta_softplus, bool return_last_state, const DLPackArg& out) {
   const Tensor u_t = tensor_arg(u, "u");
@@ -43,7 +44,8 @@ py::object scan(const DLPackArg& u, const DLPackArg& delta, const DLPackArg& A, 
   return py::cast(result.out);
 }
 
-Tensor state_update(const DLPackArg& state, const DLPackArg& x, const DLPackArg& dt, const DLPackArg& A, const DLPackArg& B,
+Tensor state_update(const DLPackArg& state, const DLPackArg& x, const DLPackArg& dt,
+                    const DLPackArg& A, const DLPackArg& B,
                     const DLPackArg& C, const DLPackArg& D, const DLPackArg& z,
                     const DLPackArg& dt_bias, bool dt_softplus, const DLPackArg& out) {
   const Tensor state_t = tensor_arg(state, "state");

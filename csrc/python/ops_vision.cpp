@@ -59,12 +59,12 @@ Tensor patch_embed_binding(const DLPackArg& pixels, const DLPackArg& weight, con
 }
 
 Tensor interpolate_binding(const DLPackArg& x, const py::object& size, bool antialias,
-                           const DLPackArg& out) {
+                           bool align_corners, const DLPackArg& out) {
   const Tensor x_t = tensor_arg(x, "x");
   const Tensor out_t = optional_tensor_arg(out, "out");
   const auto [h, w] = int_pair_arg("interpolate_bicubic", "size", size);
   py::gil_scoped_release release;
-  return interpolate_bicubic(x_t, h, w, antialias, out_t);
+  return interpolate_bicubic(x_t, h, w, antialias, out_t, align_corners);
 }
 
 }  // namespace
@@ -79,10 +79,12 @@ void bind_vision_ops(py::module_& ops) {
           "channels, T, H, W], weight [hidden, channels, pt, ph, pw], patch (pt, ph, pw) (conv3d, "
           "VideoMAE's tubelets). CPU.");
   ops.def("interpolate_bicubic", &interpolate_binding, py::arg("x"), py::arg("size"),
-          py::arg("antialias") = false, py::kw_only(), py::arg("out") = py::none(),
-          "torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=False, "
+          py::arg("antialias") = false, py::kw_only(), py::arg("align_corners") = false,
+          py::arg("out") = py::none(),
+          "torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=align_corners, "
           "antialias=antialias) bit for bit on the CPU: x [batch, channels, H, W] F32, any "
-          "strides; size an int or (out_h, out_w); returns contiguous F32.");
+          "strides; size an int or (out_h, out_w); returns contiguous F32. align_corners with "
+          "antialias is refused.");
 }
 
 }  // namespace hfport::python

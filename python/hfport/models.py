@@ -11,6 +11,9 @@
 >>> whisper = hfport.models.from_pretrained("whisper_dir")        # Whisper: input_features
 >>> logits = whisper(input_features=features, decoder_input_ids=ids).logits
 >>> tokens = whisper.generate(features)                           # greedy, prompt from the config
+>>> clap = hfport.models.from_pretrained("clap_dir")              # CLAP: audio and text
+>>> out = clap(input_ids=ids, attention_mask=mask, input_features=feats, is_longer=longer)
+>>> out.logits_per_audio, clap.get_audio_features(input_features=feats).pooler_output
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class Model:
                  token_type_ids: Any = None, *, output_hidden_states: bool = False,
                  pixel_values: Any = None, interpolate_pos_encoding: bool = False,
                  bool_masked_pos: Any = None, input_features: Any = None,
-                 decoder_input_ids: Any = None) -> ModelOutput:
+                 decoder_input_ids: Any = None, is_longer: Any = None) -> ModelOutput:
         """The forward pass, called as transformers' models are: ``model(**tokenizer(texts,
         padding=True, return_tensors="pt"))``, ``model(pixel_values)`` or
         ``model(input_features=..., decoder_input_ids=...)``. See forward."""
@@ -106,13 +109,13 @@ class Model:
                             pixel_values=pixel_values,
                             interpolate_pos_encoding=interpolate_pos_encoding,
                             bool_masked_pos=bool_masked_pos, input_features=input_features,
-                            decoder_input_ids=decoder_input_ids)
+                            decoder_input_ids=decoder_input_ids, is_longer=is_longer)
 
     def forward(self, input_ids: Any = None, attention_mask: Any = None,
                 token_type_ids: Any = None, *, output_hidden_states: bool = False,
                 pixel_values: Any = None, interpolate_pos_encoding: bool = False,
                 bool_masked_pos: Any = None, input_features: Any = None,
-                decoder_input_ids: Any = None) -> ModelOutput:
+                decoder_input_ids: Any = None, is_longer: Any = None) -> ModelOutput:
         """A ModelOutput with transformers' names: logits (with a head: [batch, seq, vocab] for a
         language model, [batch, labels] for a sequence or image classifier), last_hidden_state,
         pooler_output (the BERT and ViT poolers, DINOv2's first token; base models only; timm's
@@ -136,13 +139,61 @@ class Model:
             WhisperModel), last_hidden_state (the decoder's), encoder_last_hidden_state, and
             with output_hidden_states decoder_hidden_states and encoder_hidden_states, as
             transformers names them (read them by name: transformers' Seq2SeqLMOutput has no
-            last_hidden_state, so positions differ)."""
+            last_hidden_state, so positions differ).
+        CLAP (family "clap"): input_ids and attention_mask (the captions) with input_features
+            [batch, channels, time, num_mel_bins] and is_longer (ClapFeatureExtractor's outputs;
+            is_longer is required with enable_fusion), both towers at once, as ClapModel's
+            forward: logits_per_audio, logits_per_text, text_embeds, audio_embeds (normalised),
+            text_model_output and audio_model_output (each last_hidden_state, pooler_output and,
+            when asked, hidden_states)."""
+        if self._native._is_clap:
+            if token_type_ids is not None or pixel_values is not None or \
+                    decoder_input_ids is not None or bool_masked_pos is not None:
+                raise ArgumentError("forward: a clap model takes input_ids, attention_mask, "
+                                    "input_features and is_longer")
+            if input_ids is None or input_features is None:
+                raise ArgumentError("forward: a clap model needs both input_ids and "
+                                    "input_features (get_text_features and get_audio_features "
+                                    "run one tower)")
+            raw = self._native._clap_forward(input_ids, attention_mask, input_features,
+                                             is_longer, output_hidden_states)
+            fields = dict(raw)
+            for tower in ("text_model_output", "audio_model_output"):
+                fields[tower] = _tower_output(raw[tower], projected=False)
+            return ModelOutput(fields)
+        if is_longer is not None:
+            raise ArgumentError(f"forward: is_longer is for clap; the native {self.family} model "
+                                "takes no is_longer")
         return ModelOutput(self._native.forward(
             input_ids, attention_mask, token_type_ids,
             output_hidden_states=output_hidden_states, pixel_values=pixel_values,
             interpolate_pos_encoding=interpolate_pos_encoding,
             bool_masked_pos=bool_masked_pos, input_features=input_features,
             decoder_input_ids=decoder_input_ids))
+
+    def get_audio_features(self, input_features: Any, is_longer: Any = None, *,
+                           output_hidden_states: bool = False) -> ModelOutput:
+        """CLAP's audio tower, as transformers 5.17's ClapModel.get_audio_features: a ModelOutput
+        (BaseModelOutputWithPooling), not a tensor. pooler_output is the audio embedding:
+        audio_projection of the tower's mean pooling, L2-normalised (F.normalize);
+        last_hidden_state is the normed Swin output in transformers' grouped layout [batch,
+        hidden, f / freq_ratio, freq_ratio * t]; hidden_states (when asked) the patch embedding
+        then each stage's output, [batch, C, H, W].
+
+        input_features: [batch, channels, time, num_mel_bins] (ClapFeatureExtractor's; channels
+        is 4 with enable_fusion, else 1); is_longer: [batch] or [batch, 1] (bool or 0/1),
+        required with enable_fusion: the examples it marks mix in their three crops (AFF)."""
+        raw = self._native._clap_audio(input_features, is_longer, output_hidden_states)
+        return _tower_output(raw, projected=True)
+
+    def get_text_features(self, input_ids: Any, attention_mask: Any = None, *,
+                          output_hidden_states: bool = False) -> ModelOutput:
+        """CLAP's text tower (RoBERTa), as transformers 5.17's ClapModel.get_text_features: a
+        ModelOutput whose pooler_output is the text embedding (text_projection of the pooler,
+        L2-normalised), with last_hidden_state [batch, seq, hidden] and, when asked,
+        hidden_states (the embeddings, then each layer)."""
+        raw = self._native._clap_text(input_ids, attention_mask, output_hidden_states)
+        return _tower_output(raw, projected=True)
 
     def generate(self, input_ids: Any, attention_mask: Any = None, *,
                  max_new_tokens: int | None = None,
@@ -217,6 +268,16 @@ class Model:
 
     def __repr__(self) -> str:
         return f"hfport.models.Model(family={self.family!r})"
+
+
+def _tower_output(raw: dict[str, Any], *, projected: bool) -> ModelOutput:
+    """A CLAP tower's native dict as transformers returns it: get_*_features put the normalised
+    projection in pooler_output; the full forward's *_model_output keep the tower's pooling."""
+    fields = {"last_hidden_state": raw["last_hidden_state"],
+              "pooler_output": raw["embeds"] if projected else raw["pooler_output"]}
+    if "hidden_states" in raw:
+        fields["hidden_states"] = raw["hidden_states"]
+    return ModelOutput(fields)
 
 
 def from_pretrained(path: str | os.PathLike[str], spec: SpecArg = None, dtype: Any = "float32",

@@ -70,6 +70,8 @@ REFERENCE_LIBRARIES = {
     "timm_vit": "timm's VisionTransformer (the timm library)",
     "videomae_opengvlab": "OpenGVLab's remote code (modeling_videomaev2.py, trust_remote_code)",
 }
+# Audio-text models with two towers (ClapModel): token ids and audio features together.
+AUDIO_TEXT_FAMILIES = frozenset({"clap"})
 # Encoder-decoders that read log-mel features (main_input_name "input_features").
 SPEECH_FAMILIES = frozenset({"whisper"})
 # The front-end rows' waveform lengths in seconds: shorter than Whisper's 30 s window, equal to it,
@@ -385,7 +387,8 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
             attention_mask: Any = None, *, rtol: float | None = None,
             atol: float | None = None, title: str = "",
             interpolate_pos_encoding: bool = False,
-            decoder_input_ids: Any = None) -> ParityReport:
+            decoder_input_ids: Any = None, input_features: Any = None,
+            is_longer: Any = None) -> ParityReport:
     """Run both models on `inputs` and compare every output.
 
     `inputs`: token ids [batch, seq] (with an optional attention_mask), or for a vision model
@@ -405,7 +408,17 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
     A speech model (SPEECH_FAMILIES: Whisper) takes log-mel features [batch,
     num_mel_bins, frames] as `inputs` and `decoder_input_ids` [batch, seq]: the encoder's rows,
     the decoder's, encoder_last_hidden_state and logits.
+
+    CLAP (AUDIO_TEXT_FAMILIES) takes token ids as `inputs` (with attention_mask) and
+    `input_features` [batch, channels, time, num_mel_bins] with `is_longer` (fusion): the audio
+    tower's rows (audio.embeddings, audio.stages.i.blocks.j for every Swin block, audio.stages.i
+    after its merge, last_hidden_state, pooler_output), the text tower's (text.embeddings,
+    text.layers.i, pooler_output), then audio_embeds, text_embeds, logits_per_audio and
+    logits_per_text, as ClapModel's forward computes them.
     """
+    if getattr(native_model, "family", "") in AUDIO_TEXT_FAMILIES:
+        return _compare_audio_text(native_model, hf_model, inputs, attention_mask,
+                                   input_features, is_longer, rtol, atol, title)
     if getattr(native_model, "family", "") in SPEECH_FAMILIES:
         return _compare_speech(native_model, hf_model, inputs, decoder_input_ids, rtol, atol,
                                title)
@@ -439,6 +452,85 @@ def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
         if a is not None or b is not None:
             rows.append(_row(name, a, b, row_keep, rtol, atol))
     return ParityReport(rows, rtol, atol, str(dtype).removeprefix("torch."), title)
+
+
+def _compare_audio_text(native_model: Any, hf_model: Any, inputs: Any, attention_mask: Any,
+                        input_features: Any, is_longer: Any, rtol: float | None,
+                        atol: float | None, title: str) -> ParityReport:
+    if input_features is None:
+        raise ValueError("a clap comparison needs input_features (and is_longer with fusion)")
+    ids = torch.as_tensor(inputs).to(torch.int64).contiguous()
+    features = torch.as_tensor(input_features).to(torch.float32).contiguous()
+    mask = None if attention_mask is None else torch.as_tensor(attention_mask).to(torch.int64)
+    longer = None if is_longer is None else torch.as_tensor(is_longer)
+    if rtol is None:
+        rtol = DEFAULT_RTOL[torch.float32]
+    native = native_model._native._clap_forward(ids, mask, features, longer, True)
+    # The Swin blocks' outputs, which transformers' hidden_states leave out, from hooks.
+    blocks: dict[str, torch.Tensor] = {}
+    handles = []
+    for i, stage in enumerate(hf_model.audio_model.audio_encoder.layers):
+        for j, block in enumerate(stage.blocks):
+            def keep_block(_m: Any, _a: Any, output: Any, name: str = f"{i}.{j}") -> None:
+                blocks[name] = output[0]
+            handles.append(block.register_forward_hook(keep_block))
+    try:
+        with torch.no_grad():
+            reference = hf_model(input_ids=ids, attention_mask=mask, input_features=features,
+                                 is_longer=longer, output_hidden_states=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    audio, text = native["audio_model_output"], native["text_model_output"]
+    ref_audio, ref_text = reference.audio_model_output, reference.text_model_output
+    rows = [_row("audio.embeddings", _torch(audio["hidden_states"][0]),
+                 ref_audio.hidden_states[0], None, rtol, atol)]
+    native_blocks = iter(audio["block_states"])
+    for i, stage in enumerate(hf_model.audio_model.audio_encoder.layers):
+        for j in range(len(stage.blocks)):
+            rows.append(_row(f"audio.stages.{i}.blocks.{j}", _torch(next(native_blocks, None)),
+                             blocks.get(f"{i}.{j}"), None, rtol, atol))
+        rows.append(_row(f"audio.stages.{i}", _torch(audio["hidden_states"][i + 1]),
+                         ref_audio.hidden_states[i + 1], None, rtol, atol))
+    for name in ("last_hidden_state", "pooler_output"):
+        rows.append(_row(f"audio.{name}", _torch(audio[name]), getattr(ref_audio, name), None,
+                         rtol, atol))
+    keep = None if mask is None else mask.bool()
+    text_names = _stack_names("text", len(text["hidden_states"]))
+    text_names[-1] = text_names[-1].removesuffix(" + norm")  # post-norm blocks: no final norm
+    for k, name in enumerate(text_names):
+        rows.append(_row(name, _torch(text["hidden_states"][k]), ref_text.hidden_states[k], keep,
+                         rtol, atol))
+    rows.append(_row("text.pooler_output", _torch(text["pooler_output"]),
+                     ref_text.pooler_output, None, rtol, atol))
+    for name in ("audio_embeds", "text_embeds", "logits_per_audio", "logits_per_text"):
+        rows.append(_row(name, _torch(native[name]), getattr(reference, name), None, rtol, atol))
+    return ParityReport(rows, rtol, atol, "float32", title)
+
+
+def _clap_inputs(config: dict[str, Any], batch: int, seq: int,
+                 seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Random CLAP inputs: token ids (the first token 0, <s>) with the last row's final third
+    padded, features ~ N(0, 1) [batch, channels, spec_size * freq_ratio, num_mel_bins] (4 channels
+    with fusion) and is_longer alternating True, False, ... with fusion."""
+    text, audio = config["text_config"], config["audio_config"]
+    pad = int(text.get("pad_token_id", 1))
+    ids = random_input_ids(int(text["vocab_size"]), batch, seq, seed)
+    ids[ids == pad] = (pad + 1) % int(text["vocab_size"])
+    ids[:, 0] = 0
+    mask = torch.ones(batch, seq, dtype=torch.int64)
+    if batch > 1 and seq > 2:
+        cut = seq - max(1, seq // 3)
+        ids[-1, cut:] = pad
+        mask[-1, cut:] = 0
+    mels = int(audio["num_mel_bins"])
+    spec = int(audio["spec_size"])
+    fusion = bool(audio.get("enable_fusion", False))
+    generator = torch.Generator().manual_seed(seed + 1)
+    features = torch.randn((batch, 4 if fusion else 1, spec * (spec // mels), mels),
+                           generator=generator)
+    longer = torch.tensor([[b % 2 == 0] for b in range(batch)]) if fusion else None
+    return ids, mask, features, longer
 
 
 def _check_checkpoint_folder(path: str | os.PathLike[str]) -> None:
@@ -562,6 +654,15 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
                             device=device, heads=heads)
     _check_reference_library(model.family)
     reference = reference_model(path, model.family, base_only=heads == "none")
+    if model.family in AUDIO_TEXT_FAMILIES:
+        if image_size is not None:
+            raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "
+                                f"{model.family} takes input_ids and input_features")
+        ids, mask, features, longer = _clap_inputs(model.config, batch, seq, seed)
+        title = (f"{model.family}, batch {batch}, seq {seq}, {features.shape[2]} frames"
+                 f"{' (fusion)' if longer is not None else ''}, seed {seed}")
+        return compare(model, reference, ids, mask, rtol=rtol, atol=atol, title=title,
+                       input_features=features, is_longer=longer)
     if model.family in SPEECH_FAMILIES:
         if image_size is not None:
             raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "

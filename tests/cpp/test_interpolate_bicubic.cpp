@@ -41,6 +41,24 @@ TEST(InterpolateBicubic, MatchesTheFloat64Reference) {
   }
 }
 
+TEST(InterpolateBicubic, AlignCornersMatchesTheFloat64Reference) {
+  // align_corners=True (CLAP's spectrogram resize along one axis): growing, shrinking, one output.
+  for (const Sizes& s : {Sizes{7, 5, 19, 5}, Sizes{6, 9, 6, 17}, Sizes{13, 8, 40, 11},
+                         Sizes{4, 4, 1, 9}, Sizes{16, 3, 5, 3}}) {
+    const auto [in_h, in_w, out_h, out_w] = s;
+    SCOPED_TRACE(std::to_string(in_h) + "x" + std::to_string(in_w) + " -> " +
+                 std::to_string(out_h) + "x" + std::to_string(out_w));
+    const Tensor x = random_tensor(DType::F32, {2, 3, in_h, in_w});
+    const Tensor out = hfport::interpolate_bicubic(x, out_h, out_w, false, Tensor(), true);
+    EXPECT_LT(rel_l2(out, hfport::interpolate_bicubic_reference(x, out_h, out_w, false, true)),
+              kF32Tolerance);
+  }
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
+      [&] { hfport::interpolate_bicubic(random_tensor(DType::F32, {1, 1, 4, 4}), 5, 5, true,
+                                        Tensor(), true); },
+      {"interpolate_bicubic: align_corners goes with antialias off"}));
+}
+
 TEST(InterpolateBicubic, ChannelsLastViewOfAPositionTable) {
   // A [7 * 6, 12] table of positions viewed as [1, 12, 7, 6], as the ViT models pass it.
   const Tensor table = random_tensor(DType::F32, {7 * 6, 12});

@@ -642,6 +642,19 @@ struct Workspace {
 // Sets the hidden scores of one block to -inf and adds the additive mask (log2 domain).
 void mask_block(const AttentionParams& p, int64_t b, int64_t h, int64_t q0, int64_t rows,
                 int64_t k0, int64_t keys, float* s, int64_t ld_s) {
+  if (p.mask != nullptr && !p.causal && p.sliding_window <= 0 && p.key_padding == nullptr &&
+      p.mask_dtype == DType::F32 && p.mask_stride[3] == 1) {
+    // An F32 additive mask alone (a relative position bias, Swin's window masks): the same sums
+    // as the general loop below, row by row without its per-element dtype switch.
+    const float* mask = static_cast<const float*>(p.mask) + b * p.mask_stride[0] +
+                        h * p.mask_stride[1] + q0 * p.mask_stride[2] + k0;
+    for (int64_t i = 0; i < rows; ++i) {
+      float* srow = s + i * ld_s;
+      const float* mrow = mask + i * p.mask_stride[2];
+      for (int64_t j = 0; j < keys; ++j) srow[j] += mrow[j] * kLog2e;
+    }
+    return;
+  }
   const int64_t offset = p.kv_len - p.q_len;
   for (int64_t i = 0; i < rows; ++i) {
     float* srow = s + i * ld_s;

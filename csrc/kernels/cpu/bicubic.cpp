@@ -29,12 +29,16 @@ struct CubicTaps {
   float weight[4];
 };
 
-std::vector<CubicTaps> cubic_taps(int64_t in, int64_t out) {
-  const float scale = axis_scale(in, out);
+std::vector<CubicTaps> cubic_taps(int64_t in, int64_t out, bool align_corners) {
+  // align_corners: area_pixel_compute_scale's (in - 1) / (out - 1), an F32 division.
+  const float scale = !align_corners ? axis_scale(in, out)
+                      : out > 1      ? static_cast<float>(in - 1) / static_cast<float>(out - 1)
+                                     : 0.0f;
   constexpr float a = -0.75f;
   std::vector<CubicTaps> taps(static_cast<size_t>(out));
   for (int64_t i = 0; i < out; ++i) {
-    const float src = scale * (static_cast<float>(i) + 0.5f) - 0.5f;
+    const float src = align_corners ? scale * static_cast<float>(i)
+                                    : scale * (static_cast<float>(i) + 0.5f) - 0.5f;
     const int64_t base = std::min(static_cast<int64_t>(std::floor(src)), in - 1);
     const float t = std::min(std::max(src - static_cast<float>(base), 0.0f), 1.0f);
     CubicTaps& tap = taps[static_cast<size_t>(i)];
@@ -49,8 +53,8 @@ std::vector<CubicTaps> cubic_taps(int64_t in, int64_t out) {
 }
 
 void resize_cubic(const BicubicParams& p) {
-  const std::vector<CubicTaps> rows = cubic_taps(p.in_h, p.out_h);
-  const std::vector<CubicTaps> cols = cubic_taps(p.in_w, p.out_w);
+  const std::vector<CubicTaps> rows = cubic_taps(p.in_h, p.out_h, p.align_corners);
+  const std::vector<CubicTaps> cols = cubic_taps(p.in_w, p.out_w, p.align_corners);
   parallel_for(p.batch * p.channels * p.out_h, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t plane = r / p.out_h, y = r % p.out_h;

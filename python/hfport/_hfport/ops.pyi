@@ -48,9 +48,9 @@ def gelu(x: hfport.typing.SupportsDLPack, approximate: str = 'none', *, out: hfp
     """
     torch's gelu: approximate "none" (erf) or "tanh".
     """
-def interpolate_bicubic(x: hfport.typing.SupportsDLPack, size: typing.Any, antialias: bool = False, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
+def interpolate_bicubic(x: hfport.typing.SupportsDLPack, size: typing.Any, antialias: bool = False, *, align_corners: bool = False, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
-    torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=False, antialias=antialias) bit for bit on the CPU: x [batch, channels, H, W] F32, any strides; size an int or (out_h, out_w); returns contiguous F32.
+    torch.nn.functional.interpolate(x, size, mode='bicubic', align_corners=align_corners, antialias=antialias) bit for bit on the CPU: x [batch, channels, H, W] F32, any strides; size an int or (out_h, out_w); returns contiguous F32. align_corners with antialias is refused.
     """
 def layer_norm(x: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack | None = None, bias: hfport.typing.SupportsDLPack | None = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
