@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/fft_real_f64.h"
+#include "kernels/cpu/mel_projection.h"
 #include "ops/audio_front_end.h"
 #include "ops/tensor_arguments.h"
 
@@ -53,7 +54,8 @@ void prepare_frame(const double* x, const std::vector<double>& window, double* o
   for (int64_t n = 0; n < kFrameLength; ++n) out[n] *= window[static_cast<size_t>(n)];
 }
 
-// log(max(floor, filters^T power)) for one frame: power [bins] -> out [mels].
+// log(max(floor, filters^T power)) for one frame, the dense product (the reference's):
+// power [bins] -> out [mels].
 void log_mel(const std::vector<double>& power, const Tensor& filters, double* out) {
   const int64_t bins = filters.shape()[0], mels = filters.shape()[1];
   const double* f = filters.data_as<double>();
@@ -151,7 +153,8 @@ FbankResult fbank(const Tensor& audio, const Tensor& lengths, const FbankOptions
   const int64_t batch = rows.shape()[0], samples = rows.shape()[1];
   const std::vector<int64_t> length = checked_lengths(lengths, batch, samples);
   const int64_t mels = o.num_mel_bins, bins = kFftLength / 2 + 1;
-  const Tensor filters = kaldi_filters(o);
+  // The filters' bands only (kernels/cpu/mel_projection.h): the same sums as log_mel's dense loop.
+  const MelProjection projection(kaldi_filters(o).data_as<double>(), bins, mels);
   const std::vector<double> window = povey_window(kFrameLength);
 
   std::vector<int64_t> frames(static_cast<size_t>(batch)), first(static_cast<size_t>(batch) + 1, 0);
@@ -180,7 +183,9 @@ FbankResult fbank(const Tensor& audio, const Tensor& lengths, const FbankOptions
         const double im = static_cast<float>(spectrum[k].imag());
         power[k] = re * re + im * im;
       }
-      log_mel(power, filters, logmel.data() + item * mels);
+      double* row = logmel.data() + item * mels;
+      projection.apply(power.data(), row);
+      for (int64_t m = 0; m < mels; ++m) row[m] = std::log(std::max(kMelFloor, row[m]));
     }
   });
 

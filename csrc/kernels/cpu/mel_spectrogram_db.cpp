@@ -7,15 +7,14 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "kernels/cpu/blas_symbols.h"
 #include "kernels/cpu/fft_real_f64.h"
+#include "kernels/cpu/mel_projection.h"
 
 namespace hfport {
 
 namespace {
 
-// Frames one block handles: its power buffer ([block, 513] F64, 256 KB at 64 for CLAP's 1024-point
-// FFT) stays in L2 while the dgemm reads it.
+// Frames one work item handles: enough to amortise the FFT plan it makes.
 constexpr int64_t kFramesPerBlock = 64;
 
 template <typename T>
@@ -40,13 +39,12 @@ void gather_frame(const MelSpectrogramDbParams& p, const MelSpectrogramRow& r, i
 }
 
 // Frames [first, first + count) of row r.
-void mel_block(const MelSpectrogramDbParams& p, const MelSpectrogramRow& r, int64_t first,
-               int64_t count) {
+void mel_block(const MelSpectrogramDbParams& p, const MelProjection& projection,
+               const MelSpectrogramRow& r, int64_t first, int64_t count) {
   RealFftPlanF64 plan(p.n_fft);
   std::vector<double> frame(static_cast<size_t>(p.n_fft));
   std::vector<std::complex<double>> spectrum(static_cast<size_t>(p.bins));
-  std::vector<double> power(static_cast<size_t>(count * p.bins));
-  std::vector<double> mel(static_cast<size_t>(count * p.mels));
+  std::vector<double> power(static_cast<size_t>(p.bins)), mel(static_cast<size_t>(p.mels));
   for (int64_t i = 0; i < count; ++i) {
     const int64_t start = (first + i) * p.hop - p.n_fft / 2;
     if (p.clip_f64) {
@@ -55,22 +53,17 @@ void mel_block(const MelSpectrogramDbParams& p, const MelSpectrogramRow& r, int6
       gather_frame<float>(p, r, start, frame.data());
     }
     plan.forward(frame.data(), spectrum.data());
-    double* out = power.data() + i * p.bins;
     for (int64_t k = 0; k < p.bins; ++k) {
       // transformers stores the spectrum as complex64 before it takes the power.
       const double re = static_cast<float>(spectrum[static_cast<size_t>(k)].real());
       const double im = static_cast<float>(spectrum[static_cast<size_t>(k)].imag());
-      out[k] = re * re + im * im;
+      power[static_cast<size_t>(k)] = re * re + im * im;
     }
-  }
-  // mel[i, m] = sum_k power[i, k] filters[k, m]
-  HFPORT_BLAS(cblas_dgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(count),
-              static_cast<blasint>(p.mels), static_cast<blasint>(p.bins), 1.0, power.data(),
-              static_cast<blasint>(p.bins), p.filters, static_cast<blasint>(p.mels), 0.0,
-              mel.data(), static_cast<blasint>(p.mels));
-  float* dst = r.out + first * p.mels;
-  for (int64_t i = 0; i < count * p.mels; ++i) {
-    dst[i] = static_cast<float>(10.0 * std::log10(std::max(mel[static_cast<size_t>(i)], 1e-10)));
+    projection.apply(power.data(), mel.data());
+    float* out = r.out + (first + i) * p.mels;
+    for (int64_t m = 0; m < p.mels; ++m) {
+      out[m] = static_cast<float>(10.0 * std::log10(std::max(mel[static_cast<size_t>(m)], 1e-10)));
+    }
   }
 }
 
@@ -78,7 +71,7 @@ void mel_block(const MelSpectrogramDbParams& p, const MelSpectrogramRow& r, int6
 
 void mel_spectrogram_db_cpu(const MelSpectrogramDbParams& p) {
   if (p.row_count == 0) return;
-  use_single_threaded_blas();  // as linear's GEMM: the pool is the only threads
+  const MelProjection projection(p.filters, p.bins, p.mels);
   // Work items: (row, block of frames), rows of different lengths one after another.
   std::vector<int64_t> first_block(static_cast<size_t>(p.row_count) + 1, 0);
   for (int64_t r = 0; r < p.row_count; ++r) {
@@ -92,7 +85,7 @@ void mel_spectrogram_db_cpu(const MelSpectrogramDbParams& p) {
       const MelSpectrogramRow& row = p.rows[r];
       const int64_t frames = mel_spectrogram_frames(row.length, p.hop);
       const int64_t first = (block - first_block[r]) * kFramesPerBlock;
-      mel_block(p, row, first, std::min(kFramesPerBlock, frames - first));
+      mel_block(p, projection, row, first, std::min(kFramesPerBlock, frames - first));
     }
   });
 }

@@ -6,12 +6,13 @@
 // gathers its frames (tiling, zero padding and reflection resolved per sample, straight copies
 // where a frame lies inside one period of the clip), windows them, takes their real FFT in float64
 // (kernels/cpu/fft_real_f64.h, one plan per block: a plan is not shared between threads), rounds
-// the spectra to complex64 and squares them into a [block, bins] F64 buffer, projects it onto the
-// filters with one single-threaded cblas_dgemm, and writes 10 log10(max(., 1e-10)) as F32.
+// the spectra to complex64 and squares them, projects the powers onto the filters' nonzero bands
+// (kernels/cpu/mel_projection.h: a dense product would be nine tenths multiplications by zero),
+// and writes 10 log10(max(., 1e-10)) as F32.
 // Precision: float64 throughout, as transformers computes it with numpy; a float32 FFT is not
-// enough (docs/decisions.md: the decibels of the quiet bins, 1e-10 of a frame's peak power, are
-// in the features at full weight, and a float32 FFT's noise floor is far above them).
-// No SIMD code of its own: the FFT is KISS FFT's and the product OpenBLAS's.
+// enough (docs/decisions.md: the decibels of the quiet bins, 1e-10 of a frame's peak power and
+// below, are in the features at full weight, and a float32 FFT's noise floor is far above them).
+// No SIMD code of its own: the FFT is KISS FFT's template, compiled for the build's target.
 #pragma once
 
 #include "kernels/mel_spectrogram_db_params.h"
