@@ -56,7 +56,7 @@ using ClapOp = ClapLogMelResult (*)(const Tensor&, const Tensor&, const ClapLogM
 
 // clap_log_mel and its float64 reference, bound alike.
 template <ClapOp Op>
-py::tuple clap_binding(py::handle audio, int64_t sampling_rate, const py::object& lengths,
+std::tuple<Tensor, Tensor> clap_binding(py::handle audio, int64_t sampling_rate, const py::object& lengths,
                        const std::string& truncation, const std::string& padding,
                        const py::object& chunk_offsets, const py::object& crop_offsets,
                        std::optional<int64_t> longer_index, int64_t feature_size,
@@ -89,7 +89,7 @@ py::tuple clap_binding(py::handle audio, int64_t sampling_rate, const py::object
     py::gil_scoped_release release;
     result = Op(audio_t, lengths_t, o, draws);
   }
-  return py::make_tuple(result.input_features, result.is_longer);
+  return {result.input_features, result.is_longer};
 }
 
 }  // namespace
