@@ -12,6 +12,8 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/fft_real_f64.h"
+#include "kernels/cpu/mel_projection.h"
+#include "ops/audio_front_end.h"
 #include "ops/tensor_arguments.h"
 
 namespace hfport {
@@ -25,8 +27,6 @@ constexpr int64_t kFftLength = 512;
 constexpr double kPreemphasis = 0.97;
 constexpr double kMelFloor = 1.192092955078125e-07;  // float32 epsilon, as Kaldi floors
 constexpr double kMinFrequency = 20.0;
-
-double hertz_to_mel_kaldi(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
 
 // The Povey window: np.hanning(n) ** 0.85, np.hanning being the symmetric Hann window.
 std::vector<double> povey_window(int64_t n) {
@@ -54,7 +54,8 @@ void prepare_frame(const double* x, const std::vector<double>& window, double* o
   for (int64_t n = 0; n < kFrameLength; ++n) out[n] *= window[static_cast<size_t>(n)];
 }
 
-// log(max(floor, filters^T power)) for one frame: power [bins] -> out [mels].
+// log(max(floor, filters^T power)) for one frame, the dense product (the reference's):
+// power [bins] -> out [mels].
 void log_mel(const std::vector<double>& power, const Tensor& filters, double* out) {
   const int64_t bins = filters.shape()[0], mels = filters.shape()[1];
   const double* f = filters.data_as<double>();
@@ -94,12 +95,7 @@ float pairwise_sum_f32(const float* a, int64_t n, int64_t stride) {
 // Checks the options and the audio; returns the audio as contiguous F64 rows [batch, samples]
 // scaled to 16 bits (transformers scales the float32 waveform by 2^15, exactly, then widens).
 Tensor checked_rows(const Tensor& audio, const FbankOptions& o) {
-  if (o.sampling_rate != o.feature_sampling_rate) {
-    throw SamplingRateError(std::string(kOp) + ": the audio is sampled at " +
-                            std::to_string(o.sampling_rate) + " Hz but the front end expects " +
-                            std::to_string(o.feature_sampling_rate) + " Hz (the feature "
-                            "extractor's sampling_rate); resample it first: hfport never resamples");
-  }
+  require_sampling_rate(kOp, o.sampling_rate, o.feature_sampling_rate);
   if (o.num_mel_bins < 1 || o.stride < 2) {
     // stride 1 would select no frame for the mask in transformers (indices % 1 == 1 never holds)
     throw ArgumentError(std::string(kOp) + ": needs num_mel_bins >= 1 and stride >= 2, got " +
@@ -121,19 +117,9 @@ Tensor checked_rows(const Tensor& audio, const FbankOptions& o) {
 
 // Each row's length in samples, checked against the row width and the one-frame minimum.
 std::vector<int64_t> checked_lengths(const Tensor& lengths, int64_t batch, int64_t samples) {
-  std::vector<int64_t> out(static_cast<size_t>(batch), samples);
-  if (lengths.defined()) {
-    if (lengths.dtype() != DType::I64 && lengths.dtype() != DType::I32) {
-      throw ArgumentError(std::string(kOp) + ": lengths must be I64 or I32, got " +
-                          std::string(dtype_name(lengths.dtype())));
-    }
-    require_shape(kOp, "lengths", lengths, {batch}, "[batch]");
-    const Tensor c = lengths.contiguous();
-    for (int64_t b = 0; b < batch; ++b) {
-      out[static_cast<size_t>(b)] = c.dtype() == DType::I64 ? c.data_as<int64_t>()[b]
-                                                             : c.data_as<int32_t>()[b];
-    }
-  }
+  const std::vector<int64_t> out =
+      lengths.defined() ? read_index_values(kOp, "lengths", lengths, {batch}, "[batch]")
+                        : std::vector<int64_t>(static_cast<size_t>(batch), samples);
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t n = out[static_cast<size_t>(b)];
     if (n < kFrameLength || n > samples) {
@@ -146,47 +132,29 @@ std::vector<int64_t> checked_lengths(const Tensor& lengths, int64_t batch, int64
   return out;
 }
 
-}  // namespace
-
-Tensor mel_filter_bank_kaldi(int64_t num_frequency_bins, int64_t num_mel_filters,
-                             double min_frequency, double max_frequency, int64_t sampling_rate) {
-  if (num_frequency_bins < 2 || num_mel_filters < 1 || !(min_frequency <= max_frequency) ||
-      sampling_rate < 1) {
-    throw ArgumentError("mel_filter_bank_kaldi: needs num_frequency_bins >= 2, num_mel_filters >= "
-                        "1, min_frequency <= max_frequency and sampling_rate >= 1");
-  }
-  // np.linspace(mel_min, mel_max, mels + 2) in mel space, the last point exactly mel_max.
-  const double mel_min = hertz_to_mel_kaldi(min_frequency);
-  const double mel_max = hertz_to_mel_kaldi(max_frequency);
-  const int64_t points = num_mel_filters + 2;
-  std::vector<double> edges(static_cast<size_t>(points));
-  const double step = (mel_max - mel_min) / static_cast<double>(points - 1);
-  for (int64_t i = 0; i < points; ++i) edges[static_cast<size_t>(i)] = static_cast<double>(i) * step + mel_min;
-  edges.back() = mel_max;
-  const double bin_width =
-      static_cast<double>(sampling_rate) / static_cast<double>((num_frequency_bins - 1) * 2);
-  Tensor filters = Tensor::empty(DType::F64, {num_frequency_bins, num_mel_filters});
-  double* f = filters.data_as<double>();
-  for (int64_t k = 0; k < num_frequency_bins; ++k) {
-    const double mel = hertz_to_mel_kaldi(bin_width * static_cast<double>(k));
-    for (int64_t m = 0; m < num_mel_filters; ++m) {
-      // transformers' _create_triangular_filter_bank: min(down, up) clamped at 0.
-      const double down = -(edges[m] - mel) / (edges[m + 1] - edges[m]);
-      const double up = (edges[m + 2] - mel) / (edges[m + 2] - edges[m + 1]);
-      f[k * num_mel_filters + m] = std::max(0.0, std::min(down, up));
-    }
-  }
-  return filters;
+// transformers' mel_filter_bank(257, num_mel_bins, 20 Hz, rate // 2, rate, norm=None,
+// mel_scale="kaldi", triangularize_in_mel_space=True), F64 [257, num_mel_bins].
+Tensor kaldi_filters(const FbankOptions& o) {
+  MelFilterBankSpec spec;
+  spec.num_frequency_bins = kFftLength / 2 + 1;
+  spec.num_mel_filters = o.num_mel_bins;
+  spec.min_frequency = kMinFrequency;
+  spec.max_frequency = static_cast<double>(o.feature_sampling_rate / 2);
+  spec.sampling_rate = o.feature_sampling_rate;
+  spec.mel_scale = MelScale::kKaldi;
+  spec.triangularize_in_mel_space = true;
+  return mel_filter_bank(spec);
 }
+
+}  // namespace
 
 FbankResult fbank(const Tensor& audio, const Tensor& lengths, const FbankOptions& o) {
   const Tensor rows = checked_rows(audio, o);
   const int64_t batch = rows.shape()[0], samples = rows.shape()[1];
   const std::vector<int64_t> length = checked_lengths(lengths, batch, samples);
   const int64_t mels = o.num_mel_bins, bins = kFftLength / 2 + 1;
-  const Tensor filters = mel_filter_bank_kaldi(bins, mels, kMinFrequency,
-                                               static_cast<double>(o.feature_sampling_rate / 2),
-                                               o.feature_sampling_rate);
+  // The filters' bands only (kernels/cpu/mel_projection.h): the same sums as log_mel's dense loop.
+  const MelProjection projection(kaldi_filters(o).data_as<double>(), bins, mels);
   const std::vector<double> window = povey_window(kFrameLength);
 
   std::vector<int64_t> frames(static_cast<size_t>(batch)), first(static_cast<size_t>(batch) + 1, 0);
@@ -215,7 +183,9 @@ FbankResult fbank(const Tensor& audio, const Tensor& lengths, const FbankOptions
         const double im = static_cast<float>(spectrum[k].imag());
         power[k] = re * re + im * im;
       }
-      log_mel(power, filters, logmel.data() + item * mels);
+      double* row = logmel.data() + item * mels;
+      projection.apply(power.data(), row);
+      for (int64_t m = 0; m < mels; ++m) row[m] = std::log(std::max(kMelFloor, row[m]));
     }
   });
 
@@ -273,9 +243,7 @@ Tensor fbank_frames_reference(const Tensor& audio, const FbankOptions& o) {
   const int64_t samples = rows.shape()[1];
   const int64_t frames = frame_count(checked_lengths(Tensor(), 1, samples)[0]);
   const int64_t mels = o.num_mel_bins, bins = kFftLength / 2 + 1;
-  const Tensor filters = mel_filter_bank_kaldi(bins, mels, kMinFrequency,
-                                               static_cast<double>(o.feature_sampling_rate / 2),
-                                               o.feature_sampling_rate);
+  const Tensor filters = kaldi_filters(o);
   const std::vector<double> window = povey_window(kFrameLength);
   Tensor out = Tensor::empty(DType::F64, {frames, mels});
   std::vector<double> prepared(kFrameLength), power(static_cast<size_t>(bins));

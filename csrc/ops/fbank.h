@@ -52,10 +52,4 @@ FbankResult fbank(const Tensor& audio, const Tensor& lengths, const FbankOptions
 // (no FFT): F64 [frames, num_mel_bins]. For tests; `audio` is [samples].
 Tensor fbank_frames_reference(const Tensor& audio, const FbankOptions& options);
 
-// transformers' mel_filter_bank(num_frequency_bins, num_mel_filters, min_frequency,
-// max_frequency, sampling_rate, norm=None, mel_scale="kaldi", triangularize_in_mel_space=True),
-// F64 [num_frequency_bins, num_mel_filters].
-Tensor mel_filter_bank_kaldi(int64_t num_frequency_bins, int64_t num_mel_filters,
-                             double min_frequency, double max_frequency, int64_t sampling_rate);
-
 }  // namespace hfport

@@ -11,6 +11,7 @@
 #include "core/cast.h"
 #include "core/error.h"
 #include "kernels/cpu/log_mel.h"
+#include "ops/audio_front_end.h"
 #include "ops/tensor_arguments.h"
 
 namespace hfport {
@@ -20,37 +21,6 @@ namespace {
 constexpr const char* kOp = "log_mel_spectrogram";
 // transformers' WhisperFeatureExtractor builds its filters up to 8 kHz whatever the rate.
 constexpr double kMaxFrequency = 8000.0;
-
-// Slaney's mel scale (transformers' hertz_to_mel / mel_to_hertz with mel_scale="slaney"): linear
-// below 1 kHz, logarithmic above.
-double hertz_to_mel_slaney(double hz) {
-  const double logstep = 27.0 / std::log(6.4);
-  return hz >= 1000.0 ? 15.0 + std::log(hz / 1000.0) * logstep : 3.0 * hz / 200.0;
-}
-double mel_to_hertz_slaney(double mel) {
-  const double logstep = std::log(6.4) / 27.0;
-  return mel >= 15.0 ? 1000.0 * std::exp(logstep * (mel - 15.0)) : 200.0 * mel / 3.0;
-}
-
-// np.linspace(start, stop, count): start + i * step, the last value exactly stop.
-std::vector<double> linspace(double start, double stop, int64_t count) {
-  std::vector<double> v(static_cast<size_t>(count));
-  const double step = count > 1 ? (stop - start) / static_cast<double>(count - 1) : 0.0;
-  for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = static_cast<double>(i) * step + start;
-  if (count > 1) v.back() = stop;
-  return v;
-}
-
-// The periodic Hann window, float64: np.hanning(n + 1)[:-1] = 0.5 + 0.5 cos(pi k / n) for
-// k = -n, -n + 2, ..., n - 2 (numpy's own form of 0.5 - 0.5 cos(2 pi j / n)).
-std::vector<double> hann_periodic(int64_t n) {
-  std::vector<double> w(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j) {
-    const double k = static_cast<double>(2 * j - n);
-    w[static_cast<size_t>(j)] = 0.5 + 0.5 * std::cos(std::numbers::pi * k / static_cast<double>(n));
-  }
-  return w;
-}
 
 // [batch, samples] view of the audio: a 1-D audio is one row.
 Tensor audio_rows(const Tensor& audio) {
@@ -66,46 +36,23 @@ Tensor audio_rows_f32(const Tensor& audio) {
   return rows.dtype() == DType::F32 ? rows : cast(rows.contiguous(), DType::F32);
 }
 
-}  // namespace
-
-Tensor mel_filter_bank_slaney(int64_t bins, int64_t mels, double min_hz, double max_hz,
-                              int64_t sampling_rate) {
-  if (bins < 2 || mels < 1 || sampling_rate < 1 || min_hz > max_hz) {
-    throw ArgumentError("mel_filter_bank: needs bins >= 2, mels >= 1, a sampling rate >= 1 and "
-                        "min_hz <= max_hz, got bins " + std::to_string(bins) + ", mels " +
-                        std::to_string(mels) + ", rate " + std::to_string(sampling_rate) +
-                        ", " + std::to_string(min_hz) + " to " + std::to_string(max_hz) + " Hz");
-  }
-  const std::vector<double> mel_points =
-      linspace(hertz_to_mel_slaney(min_hz), hertz_to_mel_slaney(max_hz), mels + 2);
-  std::vector<double> centres(mel_points.size());
-  for (size_t i = 0; i < centres.size(); ++i) centres[i] = mel_to_hertz_slaney(mel_points[i]);
-  // np.linspace(0, sampling_rate // 2, bins): the integer half, as numpy's floor division gives.
-  const std::vector<double> fft_hz = linspace(0.0, static_cast<double>(sampling_rate / 2), bins);
-  Tensor bank = Tensor::empty(DType::F64, {bins, mels});
-  double* w = bank.data_as<double>();
-  for (int64_t k = 0; k < bins; ++k) {
-    for (int64_t m = 0; m < mels; ++m) {
-      const size_t i = static_cast<size_t>(m);
-      // _create_triangular_filter_bank: slopes = centres - fft_hz; down = -slopes[m] / diff[m],
-      // up = slopes[m + 2] / diff[m + 1]; max(0, min(down, up)); then Slaney's area norm.
-      const double down = -(centres[i] - fft_hz[static_cast<size_t>(k)]) / (centres[i + 1] - centres[i]);
-      const double up =
-          (centres[i + 2] - fft_hz[static_cast<size_t>(k)]) / (centres[i + 2] - centres[i + 1]);
-      const double enorm = 2.0 / (centres[i + 2] - centres[i]);
-      w[k * mels + m] = std::max(0.0, std::min(down, up)) * enorm;
-    }
-  }
-  return bank;
+// transformers' mel_filter_bank(bins, mels, 0 Hz, 8 kHz, rate, norm="slaney", mel_scale="slaney"),
+// F64 [bins, mels].
+Tensor whisper_filters(const LogMelParams& p, const LogMelOptions& o) {
+  MelFilterBankSpec spec;
+  spec.num_frequency_bins = p.bins;
+  spec.num_mel_filters = p.mels;
+  spec.max_frequency = kMaxFrequency;
+  spec.sampling_rate = o.feature_sampling_rate;
+  spec.slaney_norm = true;
+  spec.mel_scale = MelScale::kSlaney;
+  return mel_filter_bank(spec);
 }
 
+}  // namespace
+
 LogMelParams check_log_mel_arguments(const Tensor& audio, const LogMelOptions& o) {
-  if (o.sampling_rate != o.feature_sampling_rate) {
-    throw SamplingRateError(std::string(kOp) + ": the audio is sampled at " +
-                            std::to_string(o.sampling_rate) + " Hz but the front end expects " +
-                            std::to_string(o.feature_sampling_rate) + " Hz (the feature "
-                            "extractor's sampling_rate); resample it first: hfport never resamples");
-  }
+  require_sampling_rate(kOp, o.sampling_rate, o.feature_sampling_rate);
   if (o.n_fft < 2 || o.n_fft % 2 != 0) {
     throw ArgumentError(std::string(kOp) + ": n_fft must be even and >= 2, got " +
                         std::to_string(o.n_fft));
@@ -123,16 +70,7 @@ LogMelParams check_log_mel_arguments(const Tensor& audio, const LogMelOptions& o
                         std::to_string(o.n_fft / 2) + " (reflection padding) and hold one hop of " +
                         std::to_string(o.hop_length) + ", got " + std::to_string(o.n_samples));
   }
-  require_defined(kOp, "audio", audio);
-  const DType dt = audio.dtype();
-  if (dt != DType::F32 && dt != DType::F64 && dt != DType::F16 && dt != DType::BF16) {
-    throw ArgumentError(std::string(kOp) + ": audio must be a float tensor (F32, F64, F16 or "
-                        "BF16), got " + std::string(dtype_name(dt)));
-  }
-  if (audio.ndim() != 1 && audio.ndim() != 2) {
-    throw ArgumentError(std::string(kOp) + ": audio must be [samples] or [batch, samples] "
-                        "(mono), got " + shape_to_string(audio.shape()));
-  }
+  require_mono_audio(kOp, audio);
   LogMelParams p;
   p.batch = audio.ndim() == 1 ? 1 : audio.shape()[0];
   p.samples = audio.shape().back();
@@ -155,11 +93,10 @@ Tensor log_mel_spectrogram(const Tensor& audio, const LogMelOptions& options, co
   Tensor result = output_tensor(kOp, out, DType::F32, {p.batch, p.mels, p.frames});
   const Tensor rows = audio_rows_f32(audio);
   require_no_overlap(kOp, result, rows, "audio");
-  const std::vector<double> window64 = hann_periodic(p.n_fft);
+  const std::vector<double> window64 = hann_window_periodic(p.n_fft);
   const std::vector<float> window(window64.begin(), window64.end());
   // [bins, mels] float64 -> [mels, bins] F32, the rounding the feature extractor's torch path does.
-  const Tensor bank = mel_filter_bank_slaney(p.bins, p.mels, 0.0, kMaxFrequency,
-                                             options.feature_sampling_rate);
+  const Tensor bank = whisper_filters(p, options);
   std::vector<float> filters(static_cast<size_t>(p.mels * p.bins));
   for (int64_t k = 0; k < p.bins; ++k) {
     for (int64_t m = 0; m < p.mels; ++m) {
@@ -182,9 +119,8 @@ Tensor log_mel_spectrogram_reference(const Tensor& audio, const LogMelOptions& o
   require_host_device(op, op_device(op, {{"audio", &audio}}));
   const LogMelParams p = check_log_mel_arguments(audio, options);
   const Tensor rows = audio_rows(audio);
-  const std::vector<double> window = hann_periodic(p.n_fft);
-  const Tensor bank = mel_filter_bank_slaney(p.bins, p.mels, 0.0, kMaxFrequency,
-                                             options.feature_sampling_rate);
+  const std::vector<double> window = hann_window_periodic(p.n_fft);
+  const Tensor bank = whisper_filters(p, options);
   const double* filters = bank.data_as<double>();  // [bins, mels]
   Tensor result = Tensor::empty(DType::F64, {p.batch, p.mels, p.frames});
   double* out = result.data_as<double>();

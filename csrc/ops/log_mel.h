@@ -44,11 +44,6 @@ Tensor log_mel_spectrogram(const Tensor& audio, const LogMelOptions& options,
 // F64 [batch, feature_size, frames]. Slow (n_fft^2 / 2 multiply-adds a frame): for tests.
 Tensor log_mel_spectrogram_reference(const Tensor& audio, const LogMelOptions& options);
 
-// transformers' mel_filter_bank(bins, mels, min_hz, max_hz, sampling_rate, norm="slaney",
-// mel_scale="slaney"), F64 [bins, mels], step for step as numpy computes it.
-Tensor mel_filter_bank_slaney(int64_t bins, int64_t mels, double min_hz, double max_hz,
-                              int64_t sampling_rate);
-
 // The checks both share (the sampling rate, the sizes, the audio's shape and dtype; not the
 // device): the problem they describe, as Params without pointers.
 LogMelParams check_log_mel_arguments(const Tensor& audio, const LogMelOptions& options);

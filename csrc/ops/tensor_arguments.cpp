@@ -73,6 +73,23 @@ void require_shape(const char* op, const char* arg, const Tensor& t, const Shape
   }
 }
 
+std::vector<int64_t> read_index_values(const char* op, const char* arg, const Tensor& t,
+                                       const Shape& expected, const std::string& expected_names) {
+  require_host(op, arg, t);
+  if (t.dtype() != DType::I64 && t.dtype() != DType::I32) {
+    throw ArgumentError(prefix(op, arg) + " must have dtype I64 or I32, got " +
+                        std::string(dtype_name(t.dtype())));
+  }
+  require_shape(op, arg, t, expected, expected_names);
+  const Tensor c = t.contiguous();
+  std::vector<int64_t> values(static_cast<size_t>(c.numel()));
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    values[static_cast<size_t>(i)] =
+        c.dtype() == DType::I64 ? c.data_as<int64_t>()[i] : c.data_as<int32_t>()[i];
+  }
+  return values;
+}
+
 void require_ndim(const char* op, const char* arg, const Tensor& t, int64_t ndim,
                   const std::string& expected_names) {
   if (t.ndim() != ndim) {

@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -47,6 +48,11 @@ void require_ndim(const char* op, const char* arg, const Tensor& t, int64_t ndim
 // `t` has the dtype of `other` (named `other_arg`).
 void require_same_dtype(const char* op, const char* arg, const Tensor& t, const char* other_arg,
                         const Tensor& other);
+
+// An I64 or I32 host tensor of shape `expected` (spelled `expected_names`) read into a vector,
+// row-major: lengths, offsets and other small index arguments.
+std::vector<int64_t> read_index_values(const char* op, const char* arg, const Tensor& t,
+                                       const Shape& expected, const std::string& expected_names);
 
 // The small parameter tensors (A, D, biases, norm weights, conv weights) are read as contiguous
 // float32: converted (or made contiguous) once per call, which costs nothing next to the kernel.

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
     ("bench_vision.py", 3),
     ("bench_overhead.py", 4),
     ("bench_recurrent.py", 4),
-    ("bench_audio.py", 4),
+    ("bench_audio.py", 7),
 ])
 def test_small_run_prints_every_row(script: str, rows: int) -> None:
     docs = REPO / "docs" / "benchmarks.md"
