@@ -193,6 +193,7 @@ bench: dev
 	$(PYTHON) benchmarks/bench_overhead.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_models.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_vision.py --write docs/benchmarks.md
+	$(PYTHON) benchmarks/bench_blas.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_recurrent.py --write docs/benchmarks.md
 	$(PYTHON) benchmarks/bench_audio.py --write docs/benchmarks.md
 

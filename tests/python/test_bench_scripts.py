@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
     ("bench_kernels.py", 6),
     ("bench_models.py", 2),
     ("bench_vision.py", 3),
+    ("bench_blas.py", 2),
     ("bench_overhead.py", 4),
     ("bench_recurrent.py", 4),
     ("bench_audio.py", 7),
