@@ -134,8 +134,9 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
         "",
         machine_line(),
         (f"ISA: {attention_levels()[0]} (the attention micro-kernels the forward row runs). The "
-         f"log-mel op has no SIMD code of its own: Debian's KISS FFT is built for baseline "
-         f"x86-64, and OpenBLAS picks its kernels for this CPU at run time."),
+         f"log-mel op has no SIMD code of its own: its FFT is hfport's scalar mixed-radix one "
+         f"(csrc/kernels/cpu/fft_complex.h), and OpenBLAS picks its kernels for this CPU at run "
+         f"time."),
         (f"{loaded}Load average (1 min) before the run {load_before:.2f}, after it "
          f"{load_after:.2f}; the "
          f"run adds up to {os.cpu_count()} itself, anything more is other work sharing the cores "
