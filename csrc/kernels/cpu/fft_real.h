@@ -1,6 +1,6 @@
 // The real FFT the audio front ends use (float32), behind one small class: hfport's own
-// mixed-radix FFT (fft_real_split.h, fft_complex.h; docs/decisions.md says why hfport owns its FFT
-// rather than linking FFTW, GPL, or KISS FFT, which only Debian packages).
+// mixed-radix FFT (fft_real_split.h, fft_complex.h; docs/decisions.md, "hfport owns its FFT",
+// says why not a library).
 //
 //   spectrum[k] = sum_{n < size} x[n] exp(-2 pi i k n / size),  k = 0 .. size / 2
 //
