@@ -77,7 +77,9 @@ template <class T>
 std::vector<std::complex<T>> random_complex(int64_t n) {
   std::normal_distribution<double> normal(0.0, 1.0);
   std::vector<std::complex<T>> x(static_cast<size_t>(n));
-  for (auto& v : x) v = {static_cast<T>(normal(kernel_rng())), static_cast<T>(normal(kernel_rng()))};
+  for (auto& v : x) {
+    v = {static_cast<T>(normal(kernel_rng())), static_cast<T>(normal(kernel_rng()))};
+  }
   return x;
 }
 

@@ -238,8 +238,9 @@ void ComplexFftPlan<T>::run_stage(const Stage& st, const C<T>* src, C<T>* dst) {
       return;
     }
     default:
-      generic_stage<T>(st.radix, st.length, st.stride, tw, generic_roots_.data() + st.constant_first,
-                       src, dst, scratch_.data() + size_);
+      generic_stage<T>(st.radix, st.length, st.stride, tw,
+                       generic_roots_.data() + st.constant_first, src, dst,
+                       scratch_.data() + size_);
   }
 }
 

@@ -25,8 +25,10 @@ void RealFftSplit<T>::forward(const T* in, std::complex<T>* out) {
     const C d = (a - b) * T(0.5);
     const C o = {d.imag(), -d.real()};  // d / i
     const C w = twiddles_[static_cast<size_t>(k)];
-    const C t = {w.real() * o.real() - w.imag() * o.imag(), w.real() * o.imag() + w.imag() * o.real()};
-    // k = half / 2 (half even) is its own mirror: its bin is written twice, the second write stands.
+    // w o written out (std::complex's operator* would call __mulsc3 for its inf/nan recovery).
+    const C t = {w.real() * o.real() - w.imag() * o.imag(),
+                 w.real() * o.imag() + w.imag() * o.real()};
+    // k = half / 2 (half even) is its own mirror: its bin is written twice, the second stands.
     out[half - k] = std::conj(e - t);
     out[k] = e + t;
   }
