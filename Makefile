@@ -43,9 +43,9 @@ PIP := $(PYTHON) -m pip --disable-pip-version-check
 HFPORT_CUDA ?= AUTO
 export HFPORT_CUDA
 # The pip route takes nlohmann-json and OpenBLAS from PyPI (PY_BUILD_DEPS); from Debian:
-# libgtest-dev for the C++ tests and libkissfft-dev (KISS FFT, the audio front ends; not on PyPI).
-# nlohmann-json3-dev and libopenblas-dev serve builds configured with -DHFPORT_DEPS=SYSTEM.
-DEB_PACKAGES := nlohmann-json3-dev libgtest-dev libopenblas-dev libkissfft-dev
+# libgtest-dev for the C++ tests. nlohmann-json3-dev and libopenblas-dev serve builds configured
+# with -DHFPORT_DEPS=SYSTEM.
+DEB_PACKAGES := nlohmann-json3-dev libgtest-dev libopenblas-dev
 BUILD_DIR := build/python
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 # Pinned to what the machines have on disk: an unpinned torch downloads a multi-GB CUDA build.
@@ -203,11 +203,11 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 
-# The build's Debian packages (and OpenBLAS's and KISS FFT's runtimes) as files, for a GPU machine
+# The build's Debian packages (and OpenBLAS's runtime) as files, for a GPU machine
 # that cannot reach a package registry: benchmarks/gpu_check.sh unpacks them into a private root.
 gpu-deps:
 	mkdir -p .gpu-deps && cd .gpu-deps && apt-get download $(DEB_PACKAGES) \
-	  libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5 libkissfft-float131
+	  libopenblas-pthread-dev libopenblas0-pthread libopenblas0 libgfortran5
 
 # A build folder of its own: the sanitizers instrument hfport_core itself
 # (tests/fuzz/CMakeLists.txt).

@@ -250,8 +250,9 @@ def run(workdir: Path, small: bool, repeats: int) -> str:
         "",
         machine_line(),
         (f"ISA: {attention_levels()[0]} (the attention micro-kernels the forward rows run). The "
-         f"front-end ops have no SIMD code of their own: Debian's KISS FFT is built for baseline "
-         f"x86-64, and OpenBLAS picks its kernels for this CPU at run time."),
+         f"front-end ops have no SIMD code of their own: their FFT is hfport's scalar mixed-radix one "
+         f"(csrc/kernels/cpu/fft_complex.h), and OpenBLAS picks its kernels for this CPU at run "
+         f"time."),
         (f"{loaded}Load average (1 min) before the run {load_before:.2f}, after it "
          f"{load_after:.2f}; the "
          f"run adds up to {os.cpu_count()} itself, anything more is other work sharing the cores "

@@ -1,4 +1,4 @@
-// log_mel_spectrogram (KISS FFT + sgemm, multithreaded) against its float64 reference (direct DFT):
+// log_mel_spectrogram (hfport's FFT + sgemm, multithreaded) against its float64 reference (direct DFT):
 // audio shorter than the window, exactly the window, longer (truncated), batches, 1-D audio,
 // strided and F64/BF16 audio, 80 and 128 mel bins, poisoned outputs; silence, whose features the
 // formula fixes; the real FFT against a direct DFT; and the errors, each naming the argument, what

@@ -1,15 +1,15 @@
-// The real FFT the audio front ends use, behind one small class so the backend can be swapped
-// (today KISS FFT's kiss_fftr, float32, mixed radix; docs/decisions.md says why this library and
-// not FFTW, whose GPL would bind every user of hfport).
+// The real FFT the audio front ends use (float32), behind one small class: hfport's own
+// mixed-radix FFT (fft_real_split.h, fft_complex.h; docs/decisions.md, "hfport owns its FFT",
+// says why not a library).
 //
 //   spectrum[k] = sum_{n < size} x[n] exp(-2 pi i k n / size),  k = 0 .. size / 2
 //
-// which is numpy's rfft and torch.fft.rfft (no normalisation). `size` must be even (kiss_fftr
-// computes a size / 2 complex FFT); any factorisation works, the radices 2, 3, 4 and 5 are the
-// fast ones (Whisper's 400 = 2^4 5^2).
+// which is numpy's rfft and torch.fft.rfft (no normalisation). `size` must be even (a size / 2
+// complex FFT does the work); any factorisation works, the radices 2, 3, 4 and 5 are the fast
+// ones (Whisper's 400 = 2^4 5^2).
 //
-// A plan holds KISS FFT's twiddles and scratch, so one plan must not run on two threads at once;
-// each thread of a parallel loop makes its own (a few kilobytes, made in microseconds).
+// A plan holds its twiddles and scratch, so one plan must not run on two threads at once; each
+// thread of a parallel loop makes its own (a few kilobytes, made in microseconds).
 #pragma once
 
 #include <complex>

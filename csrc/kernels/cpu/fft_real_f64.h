@@ -1,19 +1,18 @@
 // A float64 real FFT for the front ends whose reference computes its spectra in float64 and whose
 // features then amplify the rounding (the filter banks of Wav2Vec2-BERT: per-bin normalisation
-// divides by the bin's spread over the utterance, small for steady sounds). KISS FFT's C++
-// template (kissfft.hh, the same Debian package as the float build RealFftPlan uses) instantiated
-// for double; header-only, so nothing more to link.
+// divides by the bin's spread over the utterance, small for steady sounds). The same engine as
+// RealFftPlan (fft_real_split.h) instantiated for double: about 1e-16 relative L2 from the exact
+// DFT.
 //
 //   spectrum[k] = sum_{n < size} x[n] exp(-2 pi i k n / size),  k = 0 .. size / 2
 //
-// `size` must be even (the template computes a size / 2 complex FFT and unpacks it). One plan per
-// thread: forward writes into the plan's scratch.
+// `size` must be even (a size / 2 complex FFT does the work). One plan per thread: forward writes
+// into the plan's scratch.
 #pragma once
 
 #include <complex>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 namespace hfport {
 

@@ -10,7 +10,8 @@
 //   2. per row: its maximum, then the clamp to max - 8 and (x + 4) / 4, over blocks again.
 // Precision: the FFT and the powers are F32 (as torch.stft's in the feature extractor's torch
 // path), the filter product accumulates in F32 over 201 bins, the log in F32.
-// No SIMD code of its own: the FFT is KISS FFT's and the product OpenBLAS's.
+// No SIMD code of its own: the FFT is hfport's scalar mixed-radix one (fft_complex.h), the
+// product OpenBLAS's.
 #pragma once
 
 #include "kernels/log_mel_params.h"

@@ -12,7 +12,7 @@
 // Precision: float64 throughout, as transformers computes it with numpy; a float32 FFT is not
 // enough (docs/decisions.md: the decibels of the quiet bins, 1e-10 of a frame's peak power and
 // below, are in the features at full weight, and a float32 FFT's noise floor is far above them).
-// No SIMD code of its own: the FFT is KISS FFT's template, compiled for the build's target.
+// No SIMD code of its own: the FFT is hfport's scalar mixed-radix one (fft_real_f64.h).
 #pragma once
 
 #include "kernels/mel_spectrogram_db_params.h"
