@@ -511,9 +511,7 @@ struct HtsatEncoder::Impl {
     AttentionOptions options;
     options.layout = AttentionLayout::BSHD;
     const auto part = [&](int64_t which, int64_t first, int64_t count) {
-      return Tensor(qkv.storage(),
-                    qkv.byte_offset() + static_cast<size_t>(first * n * 3 * c + which * c) * 4,
-                    DType::F32, {count, n, s.heads, head_dim}, {n * 3 * c, 3 * c, head_dim, 1});
+      return fused_projection_part(qkv, 3, which, s.heads).slice(0, first, first + count);
     };
     Tensor context;
     if (b.mask.shape()[0] == 1) {

@@ -208,25 +208,20 @@ class Wav2Vec2BertModel final : public Model {
   Tensor relative_key_bias(const Tensor& q, const Tensor& table, double scale) const {
     const int64_t batch = q.shape()[0], frames = q.shape()[1], head_dim = q.shape()[3];
     const int64_t distances = table.shape()[0];
+    // q . e for every query row (batch, frame, head) and every clamped distance: one GEMM
+    // [batch * frames * heads, head_dim] x [head_dim, distances], then spread over the keys.
+    const Tensor dots =
+        linear(contiguous_copy(q).view({batch * frames * heads_, head_dim}), table);
     Tensor bias = Tensor::empty(DType::F32, {batch, heads_, frames, frames});
-    const float* e = table.data_as<float>();
-    const float* qd = q.data_as<float>();
-    const Shape& qs = q.strides();
+    const float* dd = dots.data_as<float>();
     float* out = bias.data_as<float>();
     parallel_for(batch * heads_ * frames, 16, [&](int64_t begin, int64_t end) {
-      std::vector<float> dots(static_cast<size_t>(distances));
       for (int64_t item = begin; item < end; ++item) {
         const int64_t b = item / (heads_ * frames), h = (item / frames) % heads_, l = item % frames;
-        const float* ql = qd + b * qs[0] + l * qs[1] + h * qs[2];
-        for (int64_t d = 0; d < distances; ++d) {
-          float sum = 0.0f;
-          for (int64_t c = 0; c < head_dim; ++c) sum += ql[c] * e[d * head_dim + c];
-          dots[d] = sum;
-        }
+        const float* dl = dd + ((b * frames + l) * heads_ + h) * distances;
         float* row = out + item * frames;
         for (int64_t r = 0; r < frames; ++r) {
-          const int64_t d = std::clamp(r - l, -left_, right_) + left_;
-          row[r] = static_cast<float>(dots[d] * scale);
+          row[r] = static_cast<float>(dl[std::clamp(r - l, -left_, right_) + left_] * scale);
         }
       }
     });
@@ -295,11 +290,12 @@ class Wav2Vec2BertModel final : public Model {
     Tensor time_major = Tensor::empty(DType::F32, {batch, frames, h});
     const float* cv = conv.data_as<float>();
     float* tm = time_major.data_as<float>();
-    for (int64_t bt = 0; bt < batch; ++bt) {
-      for (int64_t c = 0; c < h; ++c) {
-        for (int64_t t = 0; t < frames; ++t) tm[(bt * frames + t) * h + c] = cv[(bt * h + c) * frames + t];
+    parallel_for(batch * frames, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t bt = row / frames, t = row % frames;
+        for (int64_t c = 0; c < h; ++c) tm[row * h + c] = cv[(bt * h + c) * frames + t];
       }
-    }
+    });
     const Tensor normed2 = layer_norm(time_major, b.dw_norm_w, b.dw_norm_b, eps_);
     return linear(activated(normed2, act_), b.pw2_w);
   }

@@ -25,6 +25,9 @@ positions; encoder.layers.i, the last with the final norm), then the decoder's, 
 encoder_last_hidden_state and logits; `compare_checkpoint` adds front-end rows comparing
 hfport.ops.log_mel_spectrogram with transformers' WhisperFeatureExtractor on seeded synthetic
 waveforms (a sum of tones plus noise) shorter than, equal to and longer than the 30 s window.
+Wav2Vec2-BERT and CLAP get front-end rows too: hfport.ops.fbank against
+SeamlessM4TFeatureExtractor (fbank_rows), hfport.ops.clap_log_mel against ClapFeatureExtractor
+(clap_mel_rows), with the checkpoint's preprocessor_config.json when it has one.
 
 This module is the comparison harness, so it computes with torch; the models it compares compute
 natively.
@@ -36,6 +39,7 @@ import inspect
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -359,6 +363,23 @@ def synthetic_waveform(seconds: float, seed: int, sampling_rate: int = 16000) ->
     return (x.sum(0) + noise).to(torch.float32)
 
 
+def _extractor_rows(extractor: Any, ours: Callable[[torch.Tensor], Any],
+                    seconds: tuple[float, ...], seed: int, rtol: float,
+                    **call: Any) -> list[ParityRow]:
+    """One row per length in `seconds`: `ours(audio)` (an hfport op's features, or a tuple
+    whose first entry they are) next to `extractor`'s input_features, on synthetic_waveform at
+    the extractor's rate (seeds seed, seed + 1, ...)."""
+    rows = []
+    for i, length in enumerate(seconds):
+        audio = synthetic_waveform(length, seed + i, extractor.sampling_rate)
+        expected = torch.from_numpy(extractor(audio.numpy(), sampling_rate=extractor.sampling_rate,
+                                              return_tensors="np", **call).input_features)
+        got = ours(audio)
+        got = from_dlpack(got[0] if isinstance(got, tuple) else got)
+        rows.append(_row(f"front end {length:g} s", got, expected, None, rtol, None))
+    return rows
+
+
 def front_end_rows(feature_size: int = 80, seconds: tuple[float, ...] = FRONT_END_SECONDS,
                    seed: int = 0, rtol: float = 1e-5, extractor: Any = None) -> list[ParityRow]:
     """hfport.ops.log_mel_spectrogram next to transformers' WhisperFeatureExtractor (`extractor`,
@@ -370,17 +391,48 @@ def front_end_rows(feature_size: int = 80, seconds: tuple[float, ...] = FRONT_EN
 
     if extractor is None:
         extractor = WhisperFeatureExtractor(feature_size=feature_size)
-    rows = []
-    for i, length in enumerate(seconds):
-        audio = synthetic_waveform(length, seed + i, extractor.sampling_rate)
-        expected = torch.from_numpy(extractor(audio.numpy(), sampling_rate=extractor.sampling_rate,
-                                              return_tensors="np").input_features)
-        got = from_dlpack(hfport.ops.log_mel_spectrogram(
-            audio, sampling_rate=extractor.sampling_rate, feature_size=extractor.feature_size,
-            n_fft=extractor.n_fft, hop_length=extractor.hop_length,
-            n_samples=extractor.n_samples, feature_sampling_rate=extractor.sampling_rate))
-        rows.append(_row(f"front end {length:g} s", got, expected, None, rtol, None))
-    return rows
+    return _extractor_rows(extractor, lambda audio: hfport.ops.log_mel_spectrogram(
+        audio, sampling_rate=extractor.sampling_rate, feature_size=extractor.feature_size,
+        n_fft=extractor.n_fft, hop_length=extractor.hop_length,
+        n_samples=extractor.n_samples, feature_sampling_rate=extractor.sampling_rate),
+        seconds, seed, rtol)
+
+
+def fbank_rows(extractor: Any = None, seconds: tuple[float, ...] = (0.7, 3.1), seed: int = 0,
+               rtol: float = 1e-5) -> list[ParityRow]:
+    """hfport.ops.fbank next to SeamlessM4TFeatureExtractor (`extractor`, default: its
+    defaults, Wav2Vec2-BERT's front end), one row per length, as front_end_rows."""
+    from transformers import SeamlessM4TFeatureExtractor
+
+    import hfport.ops
+
+    if extractor is None:
+        extractor = SeamlessM4TFeatureExtractor()
+    return _extractor_rows(extractor, lambda audio: hfport.ops.fbank(
+        audio, sampling_rate=extractor.sampling_rate, num_mel_bins=extractor.num_mel_bins,
+        stride=extractor.stride, feature_sampling_rate=extractor.sampling_rate),
+        seconds, seed, rtol)
+
+
+def clap_mel_rows(extractor: Any = None, seconds: tuple[float, ...] = (1.3, 10.0), seed: int = 0,
+                  rtol: float = 1e-5) -> list[ParityRow]:
+    """hfport.ops.clap_log_mel next to ClapFeatureExtractor (`extractor`, default: its defaults),
+    one row per length, as front_end_rows. Clips no longer than the extractor's max_length_s:
+    a longer one is cut where transformers draws at random."""
+    from transformers import ClapFeatureExtractor
+
+    import hfport.ops
+
+    if extractor is None:
+        extractor = ClapFeatureExtractor()
+    return _extractor_rows(extractor, lambda audio: hfport.ops.clap_log_mel(
+        audio, sampling_rate=extractor.sampling_rate, truncation=extractor.truncation,
+        padding=extractor.padding, feature_size=extractor.feature_size,
+        fft_window_size=extractor.fft_window_size, hop_length=extractor.hop_length,
+        max_length_s=extractor.max_length_s, frequency_min=float(extractor.frequency_min),
+        frequency_max=float(extractor.frequency_max),
+        feature_sampling_rate=extractor.sampling_rate),
+        tuple(t for t in seconds if t <= extractor.max_length_s), seed, rtol)
 
 
 def compare(native_model: Any, hf_model: torch.nn.Module, inputs: Any,
@@ -661,8 +713,16 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
         ids, mask, features, longer = _clap_inputs(model.config, batch, seq, seed)
         title = (f"{model.family}, batch {batch}, seq {seq}, {features.shape[2]} frames"
                  f"{' (fusion)' if longer is not None else ''}, seed {seed}")
-        return compare(model, reference, ids, mask, rtol=rtol, atol=atol, title=title,
-                       input_features=features, is_longer=longer)
+        report = compare(model, reference, ids, mask, rtol=rtol, atol=atol, title=title,
+                         input_features=features, is_longer=longer)
+        extractor = _checkpoint_extractor(path, "ClapFeatureExtractor")
+        if extractor is None:
+            from transformers import ClapFeatureExtractor
+
+            extractor = ClapFeatureExtractor(
+                feature_size=int(model.config["audio_config"]["num_mel_bins"]))
+        report.rows.extend(clap_mel_rows(extractor, seed=seed))
+        return report
     if model.family in SPEECH_FAMILIES:
         if image_size is not None:
             raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "
@@ -676,7 +736,10 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
         generator = torch.Generator().manual_seed(seed)
         features = torch.randn((batch, seq, width), generator=generator)
         title = f"{model.family}, batch {batch}, {seq} frames, seed {seed}"
-        return compare(model, reference, features, rtol=rtol, atol=atol, title=title)
+        report = compare(model, reference, features, rtol=rtol, atol=atol, title=title)
+        report.rows.extend(fbank_rows(
+            _checkpoint_extractor(path, "SeamlessM4TFeatureExtractor"), seed=seed))
+        return report
     if not _takes_pixels(model):
         if image_size is not None:
             raise ArgumentError(f"compare_checkpoint: image_size is for the vision families; "
@@ -703,6 +766,16 @@ def compare_checkpoint(path: str | os.PathLike[str], *, batch: int = 2, seq: int
                  f"{' (positions resized)' if resized else ''}, seed {seed}")
     return compare(model, reference, pixels, rtol=rtol, atol=atol, title=title,
                    interpolate_pos_encoding=resized)
+
+
+def _checkpoint_extractor(path: str | os.PathLike[str], name: str) -> Any:
+    """The checkpoint's own feature extractor (transformers' class `name`) when the folder has a
+    preprocessor_config.json, else None: the front-end rows then use the class's defaults."""
+    import transformers
+
+    if not (Path(path) / "preprocessor_config.json").is_file():
+        return None
+    return getattr(transformers, name).from_pretrained(os.fspath(path))
 
 
 def _compare_speech_checkpoint(path: str | os.PathLike[str], model: Any, reference: torch.nn.Module,

@@ -18,6 +18,7 @@ Every hidden state of both towers, the embeddings and both logits must be within
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,13 @@ def test_compare_checkpoint(tmp_path: Path) -> None:
     report = compare_checkpoint(tmp_path / "fused", batch=2, seq=7, seed=12)
     assert report.ok, str(report)
     assert report["audio.stages.1.blocks.1"].shape == (2, 25, 32)
+    # hfport.ops.clap_log_mel against ClapFeatureExtractor (the model's mel bins), shorter than
+    # and equal to its 10 s, after the model's rows.
+    front = [row for row in report.rows if row.name.startswith("front end")]
+    assert [row.name for row in front] == ["front end 1.3 s", "front end 10 s"]
+    assert report.rows[-1] is front[-1]
+    mels = json.loads((tmp_path / "fused" / "config.json").read_text())["audio_config"]
+    assert all(row.shape == (1, 4, 1001, mels["num_mel_bins"]) for row in front)
 
 
 def test_bicubic_align_corners_is_torch() -> None:

@@ -277,17 +277,21 @@ def test_timm_vit_matches_transformers_blocks(tmp_path: Path, case: str) -> None
     assert report.rows[0].shape == (2, prefix + grid, 32)
 
 
-def test_timm_reference_is_vit_for_the_vit_configuration(tmp_path: Path) -> None:
-    # The plainly written reference is transformers' ViTForImageClassification where timm's
-    # arguments describe that model.
-    _, reference, model, args = build_timm(tmp_path, "token_head_nonsquare")
-    x = pixels(2, *args["img_size"])
+def assert_same_outputs(reference: Any, model: Any, x: torch.Tensor) -> None:
+    """The plainly written reference gives transformers' hidden states and logits."""
     with torch.no_grad():
         want = model(pixel_values=x, output_hidden_states=True)
     got = reference(x)
     for a, b in zip(got.hidden_states, want.hidden_states, strict=True):
         assert relative_l2(a, b) < 1e-6
     assert relative_l2(got.logits, want.logits) < 1e-6
+
+
+def test_timm_reference_is_vit_for_the_vit_configuration(tmp_path: Path) -> None:
+    # The plainly written reference is transformers' ViTForImageClassification where timm's
+    # arguments describe that model.
+    _, reference, model, args = build_timm(tmp_path, "token_head_nonsquare")
+    assert_same_outputs(reference, model, pixels(2, *args["img_size"]))
 
 
 def test_timm_vit_resamples_positions_as_timm(tmp_path: Path) -> None:
@@ -505,13 +509,7 @@ def test_videomae_opengvlab_matches_transformers_blocks(tmp_path: Path, case: st
 
 def test_opengvlab_reference_is_videomae_for_the_plain_configuration(tmp_path: Path) -> None:
     _, reference, model, m = build_opengvlab(tmp_path, "mean_pooling_head")
-    x = video(2, m["num_frames"], m["img_size"])
-    with torch.no_grad():
-        want = model(pixel_values=x, output_hidden_states=True)
-    got = reference(x)
-    for a, b in zip(got.hidden_states, want.hidden_states, strict=True):
-        assert relative_l2(a, b) < 1e-6
-    assert relative_l2(got.logits, want.logits) < 1e-6
+    assert_same_outputs(reference, model, video(2, m["num_frames"], m["img_size"]))
 
 
 def test_videomae_opengvlab_bad_videos(tmp_path: Path) -> None:

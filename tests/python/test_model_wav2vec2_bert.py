@@ -87,6 +87,11 @@ def test_compare_checkpoint_on_random_features(tmp_path: Path) -> None:
     build(tmp_path, "rotary", seed=4)
     report = compare_checkpoint(tmp_path / "rotary", batch=2, seq=9, seed=5)
     assert report.ok and report.rows[0].shape == (2, 9, 32), str(report)
+    # hfport.ops.fbank against SeamlessM4TFeatureExtractor, after the model's rows: 0.7 s is
+    # 68 frames of 10 ms, stacked in pairs.
+    front = [row for row in report.rows if row.name.startswith("front end")]
+    assert [row.name for row in front] == ["front end 0.7 s", "front end 3.1 s"]
+    assert front[0].shape == (1, 34, 160) and report.rows[-1] is front[-1]
 
 
 def test_errors_name_what_was_expected(tmp_path: Path) -> None:
