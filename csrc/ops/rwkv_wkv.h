@@ -50,7 +50,8 @@ RwkvWkvResult rwkv_wkv_reference(const Tensor& w, const Tensor& u, const Tensor&
                                  const Tensor& v, const RwkvWkvOptions& options = {});
 
 // One decoding step, on the device of its tensors: k and v [batch, C]; `state` (contiguous F32
-// [batch, C] each) is updated in place and y [batch, C] of k's dtype returned. L calls on a sequence's steps equal one rwkv_wkv.
+// [batch, C] each) is updated in place and y [batch, C] of k's dtype returned. L calls on a
+// sequence's steps equal one rwkv_wkv.
 Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor& u,
                        const Tensor& k, const Tensor& v);
 

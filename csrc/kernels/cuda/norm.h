@@ -1,6 +1,7 @@
-// RMSNorm, LayerNorm and Mamba-2's gated grouped RMSNorm over the last dimension on the GPU, on
-// the Params structs both devices share (kernels/norm_params.h: the formulas, the layout and the
-// rounding points, the same as the CPU kernels'). Host-callable; includes no CUDA header. All pointers are device pointers.
+// RMSNorm, LayerNorm and Mamba-2's gated grouped RMSNorm over the last dimension on the GPU, on the
+// Params structs both devices share (kernels/norm_params.h: the formulas, the layout and the
+// rounding points, the same as the CPU kernels'). Host-callable; includes no CUDA header. All
+// pointers are device pointers.
 #pragma once
 
 #include "kernels/norm_params.h"

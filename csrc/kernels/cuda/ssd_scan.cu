@@ -3,7 +3,8 @@
 //
 // The scan is the sequential recurrence, not the chunked SSD form: one warp per (batch, head,
 // head_dim element p), grid-stride over them, walking t = 0 .. L-1 and applying
-//   S_t[p, :] = exp(dt_t A) S_{t-1}[p, :] + (dt_t B_t[:]) x_t[p],  y_t[p] = S_t[p, :] . C_t + D x_t[p]
+//   S_t[p, :] = exp(dt_t A) S_{t-1}[p, :] + (dt_t B_t[:]) x_t[p]
+//   y_t[p]    = S_t[p, :] . C_t + D x_t[p]
 // in float32, lane l owning the states n = l, l + 32, ...; y's dot product is a butterfly of
 // shuffles. The state row lives in final_states (global memory, [batch, H, P, N]): each step
 // reads and writes it, coalesced across the lanes, and it stays in L1/L2 for any N, so the kernel
@@ -68,7 +69,9 @@ __device__ __forceinline__ float warp_sum(float v) {
 __device__ __forceinline__ int64_t first_warp() {
   return static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
 }
-__device__ __forceinline__ int64_t warp_stride() { return static_cast<int64_t>(gridDim.x) * kWarps; }
+__device__ __forceinline__ int64_t warp_stride() {
+  return static_cast<int64_t>(gridDim.x) * kWarps;
+}
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) ssd_scan_kernel(SsdScanParams p) {

@@ -1,5 +1,5 @@
-// hfport::rms_norm, layer_norm and rms_norm_gated for tensors on a CUDA device: the checks the CPU side runs
-// (ops/norm.h), then operands made contiguous on the device and the kernels of
+// hfport::rms_norm, layer_norm and rms_norm_gated for tensors on a CUDA device: the checks the CPU
+// side runs (ops/norm.h), then operands made contiguous on the device and the kernels of
 // kernels/cuda/norm.cu launched on hfport's work stream. Host code, compiled only in builds with
 // CUDA.
 #include "ops/cuda/norm.h"
