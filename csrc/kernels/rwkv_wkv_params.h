@@ -1,6 +1,6 @@
 // The kernel's view of one RWKV-4 WKV call (the time-mix recurrence). The entry points
-// (ops/rwkv_wkv.h) fill it after every check; only a CPU kernel exists today
-// (kernels/cpu/rwkv_wkv.h), and the struct carries nothing a CUDA kernel could not read.
+// (ops/rwkv_wkv.h) fill it after every check, with pointers on the device that runs the kernel
+// (kernels/cpu/rwkv_wkv.h, kernels/cuda/rwkv_wkv.h).
 //
 // Per batch b and channel c, with w' = -exp(w[c]) and the state (num, den, max) standing for the
 // sums num * exp(max) and den * exp(max), step t:

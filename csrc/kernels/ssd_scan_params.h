@@ -1,12 +1,13 @@
 // The kernels' view of one Mamba-2 state-space-duality (SSD) scan and of its one-step update. The
-// entry points (ops/ssd_scan.h) fill them after every check; only a CPU kernel exists today
-// (kernels/cpu/ssd_scan.h), and the structs carry nothing a CUDA kernel could not read.
+// entry points (ops/ssd_scan.h) fill them after every check, with pointers on the device that
+// runs the kernel (kernels/cpu/ssd_scan.h, kernels/cuda/ssd_scan.h).
 //
 // Per batch b and head h (head h reads B/C group g = h / (H / G)), with a state S of [P, N]:
 //   dt_t = clamp(softplus?(dt[b,t,h] + dt_bias[h]), dt_min, dt_max)
 //   S_t  = exp(dt_t * A[h]) * S_{t-1} + dt_t * x[b,t,h,:] (outer) B[b,t,g,:]
 //   y_t  = S_t C[b,t,g,:] + D[h] * x[b,t,h,:]
-// The scan computes this chunk by chunk (ops/ssd_scan.h says how); the update takes one step.
+// The CPU scan computes this chunk by chunk (ops/ssd_scan.h says how), the CUDA one step by step
+// (chunk_size unused); the update takes one step.
 //
 // x, dt and out keep the caller's dtype (F32, F16 or BF16); x and dt are read through element
 // strides. B and C arrive packed as F32 [batch, G, L, N] (scan) or [batch, G, N] (update). A, D

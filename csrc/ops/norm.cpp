@@ -1,5 +1,6 @@
-// The entry points of rms_norm and layer_norm: checks, device dispatch, operands and outputs, and
-// the float64 references; the CPU kernels are kernels/cpu/norm.cpp.
+// The entry points of rms_norm, layer_norm and rms_norm_gated: checks, device dispatch, operands
+// and outputs, and the float64 references; the CPU kernels are kernels/cpu/norm.cpp, the CUDA side
+// ops/cuda/norm.cpp.
 #include "ops/norm.h"
 
 #include <cmath>
@@ -206,7 +207,11 @@ int64_t check_rms_norm_gated_arguments(const Tensor& x, const Tensor& weight,
 
 Tensor rms_norm_gated(const Tensor& x, const Tensor& weight, double eps,
                       const GatedRmsNormOptions& o) {
-  require_host_device(kGated, gated_device(x, weight, o));
+  const Device device = gated_device(x, weight, o);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::rms_norm_gated(x, weight, eps, o);
+#endif
+  require_host_device(kGated, device);
   const int64_t group = check_rms_norm_gated_arguments(x, weight, o);
   const Tensor xc = x.contiguous();
   const Tensor gc = o.gate.defined() ? o.gate.contiguous() : Tensor();

@@ -60,7 +60,7 @@ struct GatedRmsNormOptions {
   Tensor out;              // optional preallocated contiguous output (x's dtype and shape)
 };
 
-// The CPU only (DeviceError for CUDA tensors: no CUDA kernel yet). Precision as rms_norm's: the
+// Runs on the device of its tensors, the CPU or CUDA. Precision as rms_norm's: the
 // gate product and the statistics in F32, the normalised value rounded to x's dtype before the
 // weight multiplies it (as transformers' MambaRMSNormGated casts it back).
 Tensor rms_norm_gated(const Tensor& x, const Tensor& weight, double eps,

@@ -1,5 +1,6 @@
 // The entry points of rwkv_wkv and rwkv_wkv_update: checks, operands (w, u and the state as F32,
-// the mask as U8), outputs, and the float64 reference; the CPU kernel is kernels/cpu/rwkv_wkv.cpp.
+// the mask as U8), outputs, and the float64 reference; the CPU kernel is kernels/cpu/rwkv_wkv.cpp,
+// CUDA tensors go to ops/cuda/rwkv_wkv.cpp after the same checks.
 #include "ops/rwkv_wkv.h"
 
 #include <algorithm>
@@ -12,6 +13,10 @@
 #include "kernels/cpu/float_element.h"
 #include "kernels/cpu/rwkv_wkv.h"
 #include "ops/tensor_arguments.h"
+
+#ifdef HFPORT_WITH_CUDA
+#include "ops/cuda/rwkv_wkv.h"
+#endif
 
 namespace hfport {
 
@@ -51,14 +56,20 @@ bool check_state(const char* op, const RwkvWkvState& s, int64_t batch, int64_t c
   return true;
 }
 
-// The mask as contiguous U8 0/1; ArgumentError for another dtype or a value other than 0 and 1.
-Tensor mask_u8(const char* op, const Tensor& mask, int64_t batch, int64_t seqlen) {
+// The mask's dtype and shape (on either device; its values are read on the host).
+void check_mask(const char* op, const Tensor& mask, int64_t batch, int64_t seqlen) {
   const DType d = mask.dtype();
   if (d != DType::BOOL && d != DType::U8 && d != DType::I32 && d != DType::I64) {
     throw ArgumentError(std::string(op) + ": mask must have dtype BOOL, U8, I32 or I64, got " +
                         std::string(dtype_name(d)));
   }
   require_shape(op, "mask", mask, {batch, seqlen}, "[batch, L]");
+}
+
+// The host mask as contiguous U8 0/1; ArgumentError for another dtype or a value other than 0
+// and 1.
+Tensor mask_u8(const char* op, const Tensor& mask, int64_t batch, int64_t seqlen) {
+  check_mask(op, mask, batch, seqlen);
   Tensor out = Tensor::empty(DType::U8, {batch, seqlen});
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t t = 0; t < seqlen; ++t) {
@@ -116,13 +127,28 @@ RwkvWkvShapes check_rwkv_wkv_arguments(const Tensor& w, const Tensor& u, const T
   check_channel_vector(kWkv, "w", w, s.channels);
   check_channel_vector(kWkv, "u", u, s.channels);
   check_state(kWkv, o.state, s.batch, s.channels);
-  if (o.mask.defined()) mask_u8(kWkv, o.mask, s.batch, s.seqlen);
+  if (o.mask.defined()) {
+    // A CUDA mask's values are checked when the CUDA side brings it to the host (rwkv_wkv_mask_u8).
+    if (o.mask.device().type == DeviceType::CPU) {
+      mask_u8(kWkv, o.mask, s.batch, s.seqlen);
+    } else {
+      check_mask(kWkv, o.mask, s.batch, s.seqlen);
+    }
+  }
   return s;
+}
+
+Tensor rwkv_wkv_mask_u8(const Tensor& mask, int64_t batch, int64_t seqlen) {
+  return mask_u8(kWkv, mask, batch, seqlen);
 }
 
 RwkvWkvResult rwkv_wkv(const Tensor& w, const Tensor& u, const Tensor& k, const Tensor& v,
                        const RwkvWkvOptions& o) {
-  require_host_device(kWkv, wkv_device(w, u, k, v, o));
+  const Device device = wkv_device(w, u, k, v, o);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::rwkv_wkv(w, u, k, v, o);
+#endif
+  require_host_device(kWkv, device);
   const RwkvWkvShapes s = check_rwkv_wkv_arguments(w, u, k, v, o);
   RwkvWkvResult result;
   result.out = output_tensor(kWkv, o.out, k.dtype(), k.shape());
@@ -193,15 +219,8 @@ RwkvWkvResult rwkv_wkv_reference(const Tensor& w, const Tensor& u, const Tensor&
   return r;
 }
 
-Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor& u,
-                       const Tensor& k, const Tensor& v) {
-  require_host_device(kUpdate, op_device(kUpdate, {{"state num", &state.num},
-                                                   {"state den", &state.den},
-                                                   {"state max", &state.max},
-                                                   {"w", &w},
-                                                   {"u", &u},
-                                                   {"k", &k},
-                                                   {"v", &v}}));
+RwkvWkvShapes check_rwkv_wkv_update_arguments(const RwkvWkvState& state, const Tensor& w,
+                                              const Tensor& u, const Tensor& k, const Tensor& v) {
   require_float_type(kUpdate, "k", k);
   require_ndim(kUpdate, "k", k, 2, "[batch, C]");
   const RwkvWkvShapes s{k.shape()[0], 1, k.shape()[1]};
@@ -222,6 +241,23 @@ Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor&
                           (t->is_contiguous() ? "" : " (not contiguous)"));
     }
   }
+  return s;
+}
+
+Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor& u,
+                       const Tensor& k, const Tensor& v) {
+  const Device device = op_device(kUpdate, {{"state num", &state.num},
+                                            {"state den", &state.den},
+                                            {"state max", &state.max},
+                                            {"w", &w},
+                                            {"u", &u},
+                                            {"k", &k},
+                                            {"v", &v}});
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::rwkv_wkv_update(state, w, u, k, v);
+#endif
+  require_host_device(kUpdate, device);
+  const RwkvWkvShapes s = check_rwkv_wkv_update_arguments(state, w, u, k, v);
   Tensor y = Tensor::empty(k.dtype(), k.shape());
   if (k.numel() == 0) return y;
   const Tensor w32 = as_f32_contiguous(w);

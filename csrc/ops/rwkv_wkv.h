@@ -38,7 +38,8 @@ struct RwkvWkvResult {
 };
 
 // Checks every argument (ArgumentError naming it, with the expected and the given shape or
-// dtype) and runs the CPU kernel; CUDA tensors are refused with DeviceError (no CUDA kernel yet).
+// dtype) and runs on the device of its tensors (all on one: DeviceError otherwise), the CPU
+// kernel or the CUDA side (ops/cuda/rwkv_wkv.h).
 RwkvWkvResult rwkv_wkv(const Tensor& w, const Tensor& u, const Tensor& k, const Tensor& v,
                        const RwkvWkvOptions& options = {});
 
@@ -48,16 +49,25 @@ RwkvWkvResult rwkv_wkv(const Tensor& w, const Tensor& u, const Tensor& k, const 
 RwkvWkvResult rwkv_wkv_reference(const Tensor& w, const Tensor& u, const Tensor& k,
                                  const Tensor& v, const RwkvWkvOptions& options = {});
 
-// One decoding step: k and v [batch, C]; `state` (contiguous F32 [batch, C] each) is updated in
-// place and y [batch, C] of k's dtype returned. L calls on a sequence's steps equal one rwkv_wkv.
+// One decoding step, on the device of its tensors: k and v [batch, C]; `state` (contiguous F32
+// [batch, C] each) is updated in place and y [batch, C] of k's dtype returned. L calls on a
+// sequence's steps equal one rwkv_wkv.
 Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor& u,
                        const Tensor& k, const Tensor& v);
 
-// The argument checks (dtypes, shapes; not the device). Returns {batch, L, C}.
+// The argument checks both devices run (dtypes, shapes; not the device). Returns {batch, L, C};
+// the update's has L = 1. A host mask's values are checked here, a CUDA mask's when the CUDA side
+// brings it to the host.
 struct RwkvWkvShapes {
   int64_t batch = 0, seqlen = 0, channels = 0;
 };
 RwkvWkvShapes check_rwkv_wkv_arguments(const Tensor& w, const Tensor& u, const Tensor& k,
                                        const Tensor& v, const RwkvWkvOptions& options);
+RwkvWkvShapes check_rwkv_wkv_update_arguments(const RwkvWkvState& state, const Tensor& w,
+                                              const Tensor& u, const Tensor& k, const Tensor& v);
+
+// A host mask [batch, L] (BOOL, U8, I32 or I64) as a contiguous U8 host tensor of 0/1;
+// ArgumentError for another dtype or shape, or a value other than 0 and 1.
+Tensor rwkv_wkv_mask_u8(const Tensor& mask, int64_t batch, int64_t seqlen);
 
 }  // namespace hfport

@@ -1,6 +1,7 @@
 // The entry points of ssd_scan and ssd_state_update: checks, operands (A, D, dt_bias and the
 // initial states as F32; B and C packed for the kernel), outputs, and the float64 references; the
-// CPU kernels are kernels/cpu/ssd_scan.cpp.
+// CPU kernels are kernels/cpu/ssd_scan.cpp, CUDA tensors go to ops/cuda/ssd_scan.cpp after the
+// same checks.
 #include "ops/ssd_scan.h"
 
 #include <algorithm>
@@ -15,6 +16,10 @@
 #include "kernels/cpu/float_element.h"
 #include "kernels/cpu/ssd_scan.h"
 #include "ops/tensor_arguments.h"
+
+#ifdef HFPORT_WITH_CUDA
+#include "ops/cuda/ssd_scan.h"
+#endif
 
 namespace hfport {
 
@@ -138,7 +143,11 @@ SsdShapes check_ssd_scan_arguments(const Tensor& x, const Tensor& dt, const Tens
 
 SsdScanResult ssd_scan(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,
                        const Tensor& C, const SsdScanOptions& options) {
-  require_host_device(kScan, scan_device(x, dt, A, B, C, options));
+  const Device device = scan_device(x, dt, A, B, C, options);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::ssd_scan(x, dt, A, B, C, options);
+#endif
+  require_host_device(kScan, device);
   const SsdShapes s = check_ssd_scan_arguments(x, dt, A, B, C, options);
   SsdScanResult result;
   result.out = output_tensor(kScan, options.out, x.dtype(), x.shape());
@@ -274,7 +283,11 @@ SsdShapes check_ssd_state_update_arguments(const Tensor& state, const Tensor& x,
 
 Tensor ssd_state_update(const Tensor& state, const Tensor& x, const Tensor& dt, const Tensor& A,
                         const Tensor& B, const Tensor& C, const SsdStateUpdateOptions& o) {
-  require_host_device(kUpdate, update_device(state, x, dt, A, B, C, o));
+  const Device device = update_device(state, x, dt, A, B, C, o);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::ssd_state_update(state, x, dt, A, B, C, o);
+#endif
+  require_host_device(kUpdate, device);
   const SsdShapes s = check_ssd_state_update_arguments(state, x, dt, A, B, C, o);
   Tensor y = output_tensor(kUpdate, o.out, x.dtype(), x.shape());
   if (y.numel() == 0) return y;

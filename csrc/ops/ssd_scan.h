@@ -48,7 +48,8 @@ struct SsdScanResult {
 };
 
 // Checks every argument (ArgumentError naming it, with the expected and the given shape or
-// dtype) and runs the CPU kernel; CUDA tensors are refused with DeviceError (no CUDA kernel yet).
+// dtype) and runs on the device of its tensors (all on one: DeviceError otherwise): the chunked
+// CPU kernel, or the CUDA side (ops/cuda/ssd_scan.h), which runs the sequential recurrence.
 SsdScanResult ssd_scan(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B,
                        const Tensor& C, const SsdScanOptions& options = {});
 
@@ -67,11 +68,11 @@ struct SsdStateUpdateOptions {
   Tensor out;      // optional preallocated contiguous [batch, H, P] of x's dtype
 };
 
-// One decoding step: state [batch, H, P, N] (F32, F16 or BF16, any strides) is updated in place,
-// S = exp(dt A) S + dt x B^T, and y = S C + D x is returned as a contiguous [batch, H, P] of x's
-// dtype. x [batch, H, P] and dt [batch, H] share one dtype; B and C are [batch, G, N]. y is
-// computed from the F32 new state before it is rounded to the state's dtype. L calls on the steps
-// of a sequence equal one ssd_scan with the same options.
+// One decoding step, on the device of its tensors: state [batch, H, P, N] (F32, F16 or BF16, any
+// strides) is updated in place, S = exp(dt A) S + dt x B^T, and y = S C + D x is returned as a
+// contiguous [batch, H, P] of x's dtype. x [batch, H, P] and dt [batch, H] share one dtype; B and C
+// are [batch, G, N]. y is computed from the F32 new state before it is rounded to the state's
+// dtype. L calls on the steps of a sequence equal one ssd_scan with the same options.
 Tensor ssd_state_update(const Tensor& state, const Tensor& x, const Tensor& dt, const Tensor& A,
                         const Tensor& B, const Tensor& C, const SsdStateUpdateOptions& options = {});
 

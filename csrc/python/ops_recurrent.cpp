@@ -135,7 +135,8 @@ void bind_recurrent_ops(py::module_& ops) {
           py::arg("dt_limit") = no_limit, py::arg("initial_states") = py::none(),
           py::arg("return_final_states") = false, py::kw_only(), py::arg("out") = py::none(),
           R"doc(Mamba-2's chunked state-space-duality scan (transformers' torch_forward, mamba_ssm's
-mamba_chunk_scan_combined without z), CPU.
+mamba_chunk_scan_combined without z), on the CPU or CUDA (the device of its tensors; on CUDA the
+sequential recurrence, chunk_size unused).
 
 x: [batch, L, H, P]; dt: [batch, L, H] (x's dtype: f32, f16 or bf16); A, D, dt_bias: [H];
 B, C: [batch, L, G, N] with G dividing H; initial_states: [batch, H, P, N]. Per head, with
@@ -159,7 +160,8 @@ transformers; mamba_ssm groups d_inner / n_groups). Float32 statistics; x's dtyp
   ops.def("rwkv_wkv", &wkv, py::arg("w"), py::arg("u"), py::arg("k"), py::arg("v"),
           py::arg("state") = py::none(), py::kw_only(), py::arg("mask") = py::none(),
           py::arg("out") = py::none(),
-          R"doc(RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, CPU.
+          R"doc(RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, on the
+CPU or CUDA (the device of its tensors).
 
 w: time_decay [C] as stored (each step decays by exp(-exp(w))); u: time_first [C]; k, v:
 [batch, L, C] (one dtype: f32, f16 or bf16); state: None (empty) or (num, den, max), each

@@ -13,7 +13,7 @@ namespace hfport {
 // On checked Params (host pointers; dtype F32, F16 or BF16; weight required for rms_norm).
 void rms_norm_cpu(const NormParams& params);
 void layer_norm_cpu(const NormParams& params);
-// CPU only so far (no CUDA kernel).
+// The CUDA twin is kernels/cuda/norm.cu.
 void rms_norm_gated_cpu(const GatedRmsNormParams& params);
 
 }  // namespace hfport

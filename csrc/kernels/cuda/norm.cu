@@ -1,5 +1,5 @@
-// RMSNorm and LayerNorm on the GPU; see norm.h for the contract, kernels/cpu/norm.cpp for the CPU
-// twin.
+// RMSNorm, LayerNorm and Mamba-2's gated grouped RMSNorm on the GPU; see norm.h for the contract,
+// kernels/cpu/norm.cpp for the CPU twin.
 //
 // One block per row (grid-stride over rows when there are more than the grid holds). Each thread
 // walks the row with stride blockDim.x, so the whole block reads one row coalesced; the sum (of
@@ -8,6 +8,13 @@
 // the CPU and torch compute it, write); the second and third reads hit L2 for rows of ordinary
 // size. A thread reads and writes the same indices in every pass, and the reduction's barriers
 // separate the passes, which is why out may be x and residual_sum may be x or residual.
+//
+// rms_norm_gated: the same one block per row; for each group of group_size columns in turn, a
+// pass forming v = x * silu(gate) and summing v^2 (reduced as above), then a pass forming v again
+// and writing round(v * inv) * w, the rounding to x's dtype as the CPU and transformers do. v is
+// recomputed rather than kept, so the kernel has no limit on the row length; the same
+// thread-to-index mapping in both passes makes out == x safe. The gated kernel is compiled but has
+// never run on a GPU (no device was lent to the session that wrote it).
 //
 // Correctness first: scalar loads; rows are not kept in registers or shared memory between
 // passes. The bandwidth target (85% of copy) is a later step.
@@ -106,6 +113,36 @@ __global__ void layer_norm_kernel(NormParams p) {
   }
 }
 
+template <typename T>
+__global__ void rms_norm_gated_kernel(GatedRmsNormParams p) {
+  __shared__ float shared[32];
+  const T* x = static_cast<const T*>(p.x);
+  const T* gate = static_cast<const T*>(p.gate);
+  T* out = static_cast<T*>(p.out);
+  const int64_t n = p.cols;
+  const int64_t group = p.group_size;
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    const int64_t base = r * n;
+    for (int64_t g0 = 0; g0 < n; g0 += group) {
+      float squares = 0.0f;
+      for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
+        float v = load_float(x, base + i);
+        if (gate) v *= silu_f32(load_float(gate, base + i));
+        squares += v * v;
+      }
+      const float inv =
+          1.0f / sqrtf(block_sum(squares, shared) / static_cast<float>(group) + p.eps);
+      for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
+        float v = load_float(x, base + i);
+        if (gate) v *= silu_f32(load_float(gate, base + i));
+        // As transformers: the normalised value in x's dtype, then the weight.
+        store_float(out, base + i,
+                    FloatElement<T>::load(FloatElement<T>::store(v * inv)) * p.weight[i]);
+      }
+    }
+  }
+}
+
 void require(bool ok, const char* op, const char* what) {
   if (!ok) throw ArgumentError(std::string(op) + " (CUDA): " + what);
 }
@@ -146,6 +183,20 @@ void layer_norm(const NormParams& p, void* stream_ptr) {
   dispatch_float_type(p.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     layer_norm_kernel<T><<<row_blocks(p.rows), threads_for(p.cols), 0, stream>>>(p);
+    HFPORT_CUDA_CHECK(cudaGetLastError());
+  });
+}
+
+void rms_norm_gated(const GatedRmsNormParams& p, void* stream_ptr) {
+  require_float_dtype("rms_norm_gated", "x", p.dtype);
+  if (p.rows <= 0 || p.cols <= 0) return;
+  require(p.x && p.out && p.weight, "rms_norm_gated", "x, weight and out must be device pointers");
+  require(p.group_size >= 1 && p.cols % p.group_size == 0, "rms_norm_gated",
+          "group_size must be >= 1 and divide cols");
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  dispatch_float_type(p.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    rms_norm_gated_kernel<T><<<row_blocks(p.rows), threads_for(p.group_size), 0, stream>>>(p);
     HFPORT_CUDA_CHECK(cudaGetLastError());
   });
 }

@@ -1,5 +1,5 @@
-// hfport::rms_norm and layer_norm for tensors on a CUDA device: the checks the CPU side runs
-// (ops/norm.h), then operands made contiguous on the device and the kernels of
+// hfport::rms_norm, layer_norm and rms_norm_gated for tensors on a CUDA device: the checks the CPU
+// side runs (ops/norm.h), then operands made contiguous on the device and the kernels of
 // kernels/cuda/norm.cu launched on hfport's work stream. Host code, compiled only in builds with
 // CUDA.
 #include "ops/cuda/norm.h"
@@ -16,6 +16,7 @@ namespace {
 
 constexpr const char* kRms = "rms_norm";
 constexpr const char* kLayer = "layer_norm";
+constexpr const char* kGated = "rms_norm_gated";
 
 // [..., hidden] as rows x cols; no rows at all when hidden is 0.
 void set_rows(NormParams& p, const Tensor& x) {
@@ -70,6 +71,30 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   p.eps = static_cast<float>(eps);
   p.out = result.data();
   layer_norm(p, op_stream());
+  return result;
+}
+
+Tensor rms_norm_gated(const Tensor& x, const Tensor& weight, double eps,
+                      const GatedRmsNormOptions& options) {
+  const int64_t group = check_rms_norm_gated_arguments(x, weight, options);
+  const CurrentDevice current(x.device());
+  const Tensor xc = contiguous_as(kGated, "x", x, x.dtype());
+  const Tensor gc =
+      options.gate.defined() ? contiguous_as(kGated, "gate", options.gate, x.dtype()) : Tensor();
+  const Tensor w = contiguous_as(kGated, "weight", weight, DType::F32);
+  Tensor result = output_on(kGated, options.out, x.dtype(), x.shape(), x.device());
+
+  GatedRmsNormParams p;
+  p.cols = x.shape().back();
+  p.rows = p.cols == 0 ? 0 : x.numel() / p.cols;
+  p.group_size = group;
+  p.dtype = x.dtype();
+  p.x = xc.data();
+  p.gate = gc.defined() ? gc.data() : nullptr;
+  p.weight = w.data_as<float>();
+  p.eps = static_cast<float>(eps);
+  p.out = result.data();
+  rms_norm_gated(p, op_stream());
   return result;
 }
 

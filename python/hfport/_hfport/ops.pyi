@@ -133,7 +133,8 @@ def rope_table(config: typing.Any, positions: hfport.typing.SupportsDLPack, *, s
     """
 def rwkv_wkv(w: hfport.typing.SupportsDLPack, u: hfport.typing.SupportsDLPack, k: hfport.typing.SupportsDLPack, v: hfport.typing.SupportsDLPack, state: hfport.typing.SupportsDLPack | None = None, *, mask: hfport.typing.SupportsDLPack | None = None, out: hfport.typing.SupportsDLPack | None = None) -> tuple[typing.Any, ...]:
     """
-    RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, CPU.
+    RWKV-4's WKV time-mix recurrence, as transformers' rwkv_linear_attention_cpu, on the
+    CPU or CUDA (the device of its tensors).
     
     w: time_decay [C] as stored (each step decays by exp(-exp(w))); u: time_first [C]; k, v:
     [batch, L, C] (one dtype: f32, f16 or bf16); state: None (empty) or (num, den, max), each
@@ -171,7 +172,8 @@ def silu(x: hfport.typing.SupportsDLPack, *, out: hfport.typing.SupportsDLPack |
 def ssd_scan(x: hfport.typing.SupportsDLPack, dt: hfport.typing.SupportsDLPack, A: hfport.typing.SupportsDLPack, B: hfport.typing.SupportsDLPack, C: hfport.typing.SupportsDLPack, chunk_size: typing.SupportsInt | typing.SupportsIndex = 256, D: hfport.typing.SupportsDLPack | None = None, dt_bias: hfport.typing.SupportsDLPack | None = None, dt_softplus: bool = False, dt_limit: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] = ..., initial_states: hfport.typing.SupportsDLPack | None = None, return_final_states: bool = False, *, out: hfport.typing.SupportsDLPack | None = None) -> typing.Any:
     """
     Mamba-2's chunked state-space-duality scan (transformers' torch_forward, mamba_ssm's
-    mamba_chunk_scan_combined without z), CPU.
+    mamba_chunk_scan_combined without z), on the CPU or CUDA (the device of its tensors; on CUDA the
+    sequential recurrence, chunk_size unused).
     
     x: [batch, L, H, P]; dt: [batch, L, H] (x's dtype: f32, f16 or bf16); A, D, dt_bias: [H];
     B, C: [batch, L, G, N] with G dividing H; initial_states: [batch, H, P, N]. Per head, with
