@@ -4,9 +4,10 @@ The tiny models of test_model_vision.py / test_model_vision_timm.py, loaded with
 every hidden state, last_hidden_state, the pooled output and the logits must match transformers
 run on the same GPU (float32: relative L2 < 1e-4 per row, with TF32 off on torch's side) and
 hfport's own CPU forward (which the CPU tests pin to 1e-5), at the config's image size and at one
-whose positions are resized; the mask-token path; a bf16 checkpoint within the bf16 bound (1e-2)
-of transformers in bf16, and tightly of transformers in f32 on the same bf16-rounded weights (the
-native encoders widen a bf16 checkpoint and compute in f32 on both devices). Then
+whose positions are resized; the mask-token path; a bf16 checkpoint: last_hidden_state within the
+bf16 bound (1e-2) of transformers in bf16, and every row within 1e-4 of transformers in f32 on the
+same bf16-rounded weights (the native encoders widen a bf16 checkpoint and compute in f32 on both
+devices). Then
 hfport.ops.patch_embed on CUDA against the CPU op, and the errors: pixels on the wrong device,
 and a machine without a device. Every GPU test skips without one (cuda_testing.needs_cuda).
 """
@@ -29,6 +30,9 @@ from test_model_vision_timm import TIMM_CASES, build_timm
 
 F32_TOLERANCE = 1e-4
 BF16_TOLERANCE = 1e-2
+# Where the GPU tests put the native model, the reference and the inputs. Only a dry run of the
+# tests' own logic on a machine without a GPU sets it to "cpu"; every test here reads it.
+DEVICE = "cuda"
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +45,7 @@ def no_tf32() -> Iterator[None]:
 
 
 def native_on_cuda(folder: Path, dtype: str = "float32", **options: Any) -> hfport.models.Model:
-    return hfport.models.from_pretrained(folder, dtype=dtype, device="cuda", **options)
+    return hfport.models.from_pretrained(folder, dtype=dtype, device=DEVICE, **options)
 
 
 def outputs(got: Any) -> dict[str, torch.Tensor]:
@@ -63,16 +67,19 @@ def reference_outputs(want: Any) -> dict[str, torch.Tensor]:
 
 def assert_rows_match(actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
                       tolerance: float, on_gpu: bool = True) -> None:
-    assert actual.keys() == expected.keys()
-    for name, tensor in actual.items():
-        assert tensor.device.type == ("cuda" if on_gpu else "cpu"), name
-        assert tensor.shape == expected[name].shape, name
-        assert relative_l2(tensor.cpu(), expected[name].cpu()) < tolerance, name
+    # Every row the expected side has (a native classifier also returns last_hidden_state, which
+    # transformers' classifier output lacks).
+    assert expected.keys() <= actual.keys()
+    for name, want in expected.items():
+        tensor = actual[name]
+        assert tensor.device.type == (DEVICE if on_gpu else "cpu"), name
+        assert tensor.shape == want.shape, name
+        assert relative_l2(tensor.cpu(), want.cpu()) < tolerance, name
 
 
 def forward_on_cuda(native: hfport.models.Model, x: torch.Tensor, resize: bool,
                     **options: Any) -> dict[str, torch.Tensor]:
-    return outputs(native.forward(pixel_values=x.cuda(), output_hidden_states=True,
+    return outputs(native.forward(pixel_values=x.to(DEVICE), output_hidden_states=True,
                                   interpolate_pos_encoding=resize, **options))
 
 
@@ -80,9 +87,9 @@ def reference_on_cuda(reference: Any, x: torch.Tensor, resize: bool,
                       dtype: torch.dtype = torch.float32, **options: Any) -> dict[str, torch.Tensor]:
     extra = {"interpolate_pos_encoding": True} if resize and reference.config.model_type == "vit" \
         else {}
-    model = reference.to(device="cuda", dtype=dtype)
+    model = reference.to(device=DEVICE, dtype=dtype)
     with torch.no_grad():
-        want = model(pixel_values=x.to(device="cuda", dtype=dtype), output_hidden_states=True,
+        want = model(pixel_values=x.to(device=DEVICE, dtype=dtype), output_hidden_states=True,
                      **extra, **options)
     return reference_outputs(want)
 
@@ -120,20 +127,20 @@ def test_mask_token_and_pixel_layouts_on_cuda(tmp_path: Path) -> None:
         reference, _ = build(tmp_path, case, **options)
         native = native_on_cuda(tmp_path / case)
         x = pixels(2, 32, 32)
-        got = forward_on_cuda(native, x, False, bool_masked_pos=masked.cuda())
-        want = reference_on_cuda(reference, x, False, bool_masked_pos=masked.cuda())
+        got = forward_on_cuda(native, x, False, bool_masked_pos=masked.to(DEVICE))
+        want = reference_on_cuda(reference, x, False, bool_masked_pos=masked.to(DEVICE))
         assert_rows_match(got, want, F32_TOLERANCE)
         # Channels-last and F64 pixels are read on the device as they are.
-        plain = torch.from_dlpack(native(x.cuda()).last_hidden_state)
-        strided = x.cuda().to(memory_format=torch.channels_last)
+        plain = torch.from_dlpack(native(x.to(DEVICE)).last_hidden_state)
+        strided = x.to(DEVICE).to(memory_format=torch.channels_last)
         assert torch.equal(torch.from_dlpack(native(strided).last_hidden_state), plain)
-        wide = torch.from_dlpack(native(x.double().cuda()).last_hidden_state)
+        wide = torch.from_dlpack(native(x.double().to(DEVICE)).last_hidden_state)
         assert torch.equal(wide, plain)
 
 
 @needs_cuda
-@pytest.mark.parametrize("case", ["vit_classifier", "dinov2_registers_swiglu_classifier",
-                                  "dinov3_gated_key_bias_no_mlp_bias"])
+@pytest.mark.parametrize("case", ["vit_classifier", "vit", "dinov2_registers_swiglu_classifier",
+                                  "dinov2_registers", "dinov3_gated_key_bias_no_mlp_bias"])
 def test_bf16_checkpoint_on_cuda(tmp_path: Path, case: str) -> None:
     reference, _ = build(tmp_path, case)
     native = native_on_cuda(tmp_path / case, dtype="bfloat16")
@@ -146,11 +153,14 @@ def test_bf16_checkpoint_on_cuda(tmp_path: Path, case: str) -> None:
             p.copy_(p.bfloat16().float())
     rounded = reference_on_cuda(reference, x.bfloat16().float(), False)
     assert_rows_match(got, rounded, F32_TOLERANCE)
-    # Against transformers in bf16 (the issue's bound), on the final outputs.
+    # Against transformers in bf16 (the issue's bound) on last_hidden_state, which base models
+    # return. Not on the pooled output or the logits: a few numbers per image, on which
+    # transformers' own bf16 rounding reaches 1.5e-2 (measured on the CPU); the f32 check above
+    # holds them to 1e-4.
     want = reference_on_cuda(reference, x, False, dtype=torch.bfloat16)
-    for key in ("last_hidden_state", "pooler_output", "logits"):
-        if key in got:
-            assert relative_l2(got[key].cpu(), want[key].cpu()) < BF16_TOLERANCE, key
+    if "last_hidden_state" in want:
+        assert relative_l2(got["last_hidden_state"].cpu(),
+                           want["last_hidden_state"].float().cpu()) < BF16_TOLERANCE
 
 
 @needs_cuda
@@ -179,11 +189,11 @@ def test_patch_embed_op_on_cuda_matches_the_cpu(dtype: torch.dtype) -> None:
         if channels_last:
             x = x.to(memory_format=torch.channels_last)
         want = torch.from_dlpack(hfport.ops.patch_embed(x, w, b, patch))
-        got = torch.from_dlpack(hfport.ops.patch_embed(x.cuda(), w.cuda(), b.cuda(), patch))
-        assert got.device.type == "cuda" and got.dtype == dtype and got.shape == want.shape
+        got = torch.from_dlpack(hfport.ops.patch_embed(x.to(DEVICE), w.to(DEVICE), b.to(DEVICE), patch))
+        assert got.device.type == DEVICE and got.dtype == dtype and got.shape == want.shape
         assert relative_l2(got.cpu(), want) < tolerance
-        no_bias = torch.from_dlpack(hfport.ops.patch_embed(x.cuda(), w.cuda(), None, patch))
-        assert relative_l2((no_bias.float() + b.cuda()).cpu(), want.float()) < tolerance
+        no_bias = torch.from_dlpack(hfport.ops.patch_embed(x.to(DEVICE), w.to(DEVICE), None, patch))
+        assert relative_l2((no_bias.float() + b.to(DEVICE)).cpu(), want.float()) < tolerance
 
 
 @needs_cuda
