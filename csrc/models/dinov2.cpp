@@ -9,7 +9,7 @@ namespace hfport::models {
 
 std::unique_ptr<Model> build_dinov2_model(const std::string& family, nlohmann::json config,
                                           std::vector<std::pair<std::string, Tensor>> state,
-                                          const std::string& head) {
+                                          const Device& device, const std::string& head) {
   VisionTransformerVariant v = vision_sizes(family, config, 1e-6);  // Dinov2Config's default eps
   const bool registers = family == "dinov2_with_registers";
   v.resize = VisionTransformerVariant::PositionResize::Always;
@@ -25,7 +25,7 @@ std::unique_ptr<Model> build_dinov2_model(const std::string& family, nlohmann::j
   v.pooled = VisionTransformerVariant::Pooled::FirstToken;
   v.classifier = VisionTransformerVariant::ClassifierInput::FirstTokenAndPatchMean;
   v.mask_ignored_without_token = !registers;  // Dinov2Embeddings checks use_mask_token
-  return build_vision_transformer(std::move(v), std::move(config), std::move(state), head);
+  return build_vision_transformer(std::move(v), std::move(config), std::move(state), head, device);
 }
 
 }  // namespace hfport::models

@@ -21,6 +21,6 @@ namespace hfport::models {
 // `family`: "dinov2" or "dinov2_with_registers".
 std::unique_ptr<Model> build_dinov2_model(const std::string& family, nlohmann::json config,
                                           std::vector<std::pair<std::string, Tensor>> state,
-                                          const std::string& head);
+                                          const Device& device, const std::string& head);
 
 }  // namespace hfport::models

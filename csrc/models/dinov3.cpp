@@ -9,7 +9,7 @@ namespace hfport::models {
 
 std::unique_ptr<Model> build_dinov3_model(nlohmann::json config,
                                           std::vector<std::pair<std::string, Tensor>> state,
-                                          const std::string& head) {
+                                          const Device& device, const std::string& head) {
   const std::string family = "dinov3";
   require_head(family, head, {""});
   VisionTransformerVariant v = vision_sizes(family, config, 1e-5);  // DINOv3ViTConfig's default eps
@@ -38,7 +38,7 @@ std::unique_ptr<Model> build_dinov3_model(nlohmann::json config,
     v.gelu = vision_gelu(family, config);
   }
   v.pooled = VisionTransformerVariant::Pooled::FirstToken;
-  return build_vision_transformer(std::move(v), std::move(config), std::move(state), head);
+  return build_vision_transformer(std::move(v), std::move(config), std::move(state), head, device);
 }
 
 }  // namespace hfport::models

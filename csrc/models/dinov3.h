@@ -22,6 +22,6 @@ namespace hfport::models {
 
 std::unique_ptr<Model> build_dinov3_model(nlohmann::json config,
                                           std::vector<std::pair<std::string, Tensor>> state,
-                                          const std::string& head);
+                                          const Device& device, const std::string& head);
 
 }  // namespace hfport::models

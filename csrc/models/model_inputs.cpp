@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #ifdef HFPORT_WITH_CUDA
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/vision_steps.h"
 #include "ops/cuda/device_tensor.h"
 #endif
 
@@ -271,6 +272,13 @@ Tensor zeros_on(DType dtype, const Shape& shape, const Device& device) {
 
 void tanh_inplace(const Tensor& x) {
   require_f32_contiguous("tanh_inplace: x", x);
+  if (on_cuda(x)) {
+#ifdef HFPORT_WITH_CUDA
+    cuda::CurrentDevice current(x.device());
+    cuda::tanh_inplace(x.data_as<float>(), x.numel(), cuda::op_stream());
+    return;
+#endif
+  }
   float* data = x.data_as<float>();
   for (int64_t i = 0; i < x.numel(); ++i) data[i] = std::tanh(data[i]);
 }

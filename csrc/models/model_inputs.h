@@ -6,8 +6,8 @@
 // it and say so in their checks. Errors name the model family and the argument.
 //
 // Devices: the ids and the mask are checked on the host (copied there when they come from a GPU).
-// embedding_rows, add_inplace, mask_rows_inplace, contiguous_copy, copy_into and zeros_on run where
-// their tensors are: on a CUDA device through kernels/cuda/elementwise.h and convert.h.
+// embedding_rows, add_inplace, mask_rows_inplace, tanh_inplace (F32), contiguous_copy, copy_into
+// and zeros_on run where their tensors are: on a CUDA device through kernels/cuda/elementwise.h and convert.h.
 #pragma once
 
 #include <cstdint>

@@ -32,6 +32,13 @@ class Parameters {
     auto it = tensors_.find(name);
     return it == tensors_.end() ? nullptr : &it->second;
   }
+  // Every parameter, for a model that moves them to its device in place (models/model_inputs.h:
+  // move_parameters); the order is unspecified.
+  std::vector<Tensor*> tensors() {
+    std::vector<Tensor*> all;
+    for (auto& [name, tensor] : tensors_) all.push_back(&tensor);
+    return all;
+  }
 
  private:
   std::string family_;

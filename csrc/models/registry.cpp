@@ -33,7 +33,8 @@ ModelBuilder host_only(const std::string& family, HostBuilder build) {
                          const Device& device, const std::string& head) {
     if (device.type != DeviceType::CPU) {
       throw DeviceError("native " + family + " model: runs on the CPU only; the CUDA forward "
-                        "covers the llama family (llama, mistral, qwen2, qwen3) and mamba");
+                        "covers the llama family (llama, mistral, qwen2, qwen3), mamba and the "
+                        "image encoders (vit, timm_vit, dinov2, dinov2_with_registers, dinov3)");
     }
     return build(std::move(config), std::move(state), head);
   };
@@ -58,23 +59,21 @@ const std::map<std::string, ModelBuilder>& model_builders() {
       {"bert", host_only("bert", build_bert_model)},
       {"roberta", host_only("roberta", build_roberta_model)},
       {"albert", host_only("albert", build_albert_model)},
-      {"vit", host_only("vit", build_vit_model)},
-      {"dinov3", host_only("dinov3", build_dinov3_model)},
+      {"vit", build_vit_model},
+      {"dinov3", build_dinov3_model},
       {"clap", host_only("clap", build_clap_model)},
       {"wav2vec2-bert", host_only("wav2vec2-bert", build_wav2vec2_bert_model)},
-      {"dinov2", host_only("dinov2", [](nlohmann::json config,
-                                        std::vector<std::pair<std::string, Tensor>> state,
-                                        const std::string& head) {
-         return build_dinov2_model("dinov2", std::move(config), std::move(state), head);
-       })},
+      {"dinov2", [](nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
+                    const Device& device, const std::string& head) {
+         return build_dinov2_model("dinov2", std::move(config), std::move(state), device, head);
+       }},
       {"dinov2_with_registers",
-       host_only("dinov2_with_registers", [](nlohmann::json config,
-                                             std::vector<std::pair<std::string, Tensor>> state,
-                                             const std::string& head) {
+       [](nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
+          const Device& device, const std::string& head) {
          return build_dinov2_model("dinov2_with_registers", std::move(config), std::move(state),
-                                   head);
-       })},
-      {"timm_vit", host_only("timm_vit", build_timm_vit_model)},
+                                   device, head);
+       }},
+      {"timm_vit", build_timm_vit_model},
       {"videomae", host_only("videomae", build_videomae_model)},
       {"videomae_opengvlab", host_only("videomae_opengvlab", build_videomae_opengvlab_model)},
       {"whisper", host_only("whisper", build_whisper_model)},

@@ -51,7 +51,7 @@ std::string config_choice(const nlohmann::json& config, const char* key,
 
 std::unique_ptr<Model> build_timm_vit_model(nlohmann::json config,
                                             std::vector<std::pair<std::string, Tensor>> state,
-                                            const std::string& head) {
+                                            const Device& device, const std::string& head) {
   require_head(kFamily, head, {""});  // timm's head is part of the model (output.weight)
   VisionTransformerVariant v;
   v.family = kFamily;
@@ -118,7 +118,7 @@ std::unique_ptr<Model> build_timm_vit_model(nlohmann::json config,
                  : VisionTransformerVariant::PositionResize::OnRequest;
   v.antialias = true;  // resample_abs_pos_embed's default
   v.timm_resize = true;
-  return build_vision_transformer(std::move(v), std::move(config), std::move(state), "");
+  return build_vision_transformer(std::move(v), std::move(config), std::move(state), "", device);
 }
 
 }  // namespace hfport::models

@@ -37,6 +37,6 @@ namespace hfport::models {
 
 std::unique_ptr<Model> build_timm_vit_model(nlohmann::json config,
                                             std::vector<std::pair<std::string, Tensor>> state,
-                                            const std::string& head);
+                                            const Device& device, const std::string& head);
 
 }  // namespace hfport::models

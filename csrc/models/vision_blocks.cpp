@@ -10,6 +10,10 @@
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "ops/rope.h"
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/vision_steps.h"
+#include "ops/cuda/device_tensor.h"
+#endif
 
 namespace hfport::models {
 
@@ -32,13 +36,26 @@ void scale_add_inplace(const Tensor& a, const Tensor& scale, const Tensor& resid
   });
 }
 
-// branch = branch * scale + residual (layer scale), or branch + residual.
+// branch = branch * scale + residual (layer scale), or branch + residual, where branch lives.
 void residual_add(const Tensor& branch, const Tensor& scale, const Tensor& residual) {
-  if (scale.defined()) {
-    scale_add_inplace(branch, scale, residual);
-  } else {
+  if (!scale.defined()) {
     add_inplace(branch, residual);
+    return;
   }
+  if (branch.device().type == DeviceType::CUDA) {
+#ifdef HFPORT_WITH_CUDA
+    cuda::CurrentDevice current(branch.device());
+    cuda::ScaleAddParams p;
+    p.cols = scale.numel();
+    p.rows = branch.numel() / p.cols;
+    p.a = branch.data_as<float>();
+    p.scale = scale.data_as<float>();
+    p.residual = residual.data_as<float>();
+    cuda::scale_add_inplace(p, cuda::op_stream());
+    return;
+#endif
+  }
+  scale_add_inplace(branch, scale, residual);
 }
 
 Tensor optional(const Parameters& params, const std::string& name) {

@@ -8,9 +8,11 @@
 // ls1 and ls2 are DINOv2's and DINOv3's layer scale (absent: 1). The layer-scaled branch is rounded
 // as transformers rounds it, the product and then the sum. With a RoPE table (DINOv3), q and k of
 // the tokens from rope_prefix on (the patches; the class and register tokens before them stay
-// unrotated) are rotated half-split before the attention, in place in the qkv projection. Activations are contiguous F32 [batch,
-// seq, hidden] on the host; the attention reads q, k and v as strided views of the fused qkv
-// projection, without a copy.
+// unrotated) are rotated half-split before the attention, in place in the qkv projection.
+// Activations are contiguous F32 [batch, seq, hidden] on the parameters' device (the host, or a
+// CUDA device: the same ops dispatch there, and the layer-scaled add is kernels/cuda/
+// vision_steps.h); the attention reads q, k and v as strided views of the fused qkv projection
+// (on the host without a copy; the CUDA attention gathers them).
 #pragma once
 
 #include <cstdint>

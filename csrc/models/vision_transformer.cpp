@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/cast.h"
+#include "core/device.h"
 #include "core/device_copy.h"
 #include "core/error.h"
 #include "models/model_inputs.h"
@@ -16,6 +17,10 @@
 #include "ops/norm.h"
 #include "ops/patch_embed.h"
 #include "ops/rope.h"
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/vision_steps.h"
+#include "ops/cuda/device_tensor.h"
+#endif
 
 namespace hfport::models {
 
@@ -26,9 +31,9 @@ std::string dims(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::t
 class VisionTransformer final : public Model {
  public:
   VisionTransformer(VisionTransformerVariant v, nlohmann::json config, Parameters params,
-                    std::string head)
+                    std::string head, const Device& device)
       : v_(std::move(v)), config_(std::move(config)), params_(std::move(params)),
-        head_(std::move(head)) {
+        head_(std::move(head)), device_(device) {
     if (v_.heads <= 0 || v_.hidden % v_.heads != 0) {
       throw ConfigError("native " + v_.family + " model: hidden_size " + std::to_string(v_.hidden) +
                         " is not a multiple of num_attention_heads " + std::to_string(v_.heads));
@@ -58,6 +63,7 @@ class VisionTransformer final : public Model {
     block_options_.eps = v_.eps;
     block_options_.swiglu = v_.swiglu;
     block_options_.gelu = v_.gelu;
+    place_on_device();
   }
 
   std::string family() const override { return v_.family; }
@@ -85,8 +91,8 @@ class VisionTransformer final : public Model {
     PrenormBlockOptions options = block_options_;
     if (v_.rope_2d) {
       const RopeTable table = rope_2d_table(gh, gw, v_.hidden / v_.heads, v_.rope_theta);
-      options.rope_cos = table.cos;
-      options.rope_sin = table.sin;
+      options.rope_cos = to_device(table.cos, device_);
+      options.rope_sin = to_device(table.sin, device_);
       options.rope_prefix = prefix_;
     }
     h = run_prenorm_blocks(h, layers_, options, output_hidden_states ? &out.hidden_states : nullptr);
@@ -98,7 +104,7 @@ class VisionTransformer final : public Model {
       timm_head(out);
       return out;
     }
-    const Tensor first = out.last_hidden_state.select(1, 0).contiguous();  // [batch, hidden]
+    const Tensor first = first_token(out.last_hidden_state);  // [batch, hidden]
     if (head_.empty()) {
       const Tensor* pool_w = params_.find("pooler.weight");
       if (v_.pooled == VisionTransformerVariant::Pooled::FirstToken) {
@@ -129,7 +135,7 @@ class VisionTransformer final : public Model {
     const Tensor& last = out.last_hidden_state;
     Tensor pooled;
     if (v_.global_pool == "token") {
-      pooled = last.select(1, 0).contiguous();
+      pooled = first_token(last);
     } else {
       pooled = token_mean(last, v_.pool_include_prefix ? 0 : prefix_);
     }
@@ -142,9 +148,67 @@ class VisionTransformer final : public Model {
     out.pooled = pooled;
   }
 
+  // [batch, hidden]: last[:, 0], contiguous, where last lives.
+  Tensor first_token(const Tensor& last) const {
+    const Tensor first = last.select(1, 0);
+    return on_cuda() ? contiguous_copy(first) : first.contiguous();
+  }
+
+  bool on_cuda() const { return device_.type == DeviceType::CUDA; }
+
+  // Every parameter the forward reads on the device goes there once (core/cuda_upload.h); the
+  // host keeps what it reads element by element: cls_, registers_ (folded into prefix_rows_,
+  // uploaded here) and pos_ (resized per image size on the host, uploaded per call). The
+  // Parameters' own tensors and the blocks' share storage, so move_parameters moves each once.
+  void place_on_device() {
+    if (!on_cuda()) return;
+    if (prefix_ > 0) {
+      const std::vector<float> rows = prefix_rows();
+      Tensor host = Tensor::empty(DType::F32, {prefix_, v_.hidden});
+      std::memcpy(host.data(), rows.data(), rows.size() * sizeof(float));
+      prefix_rows_ = host;
+    }
+    std::vector<Tensor*> tensors = params_.tensors();
+    tensors.push_back(&mask_token_);
+    tensors.push_back(&prefix_rows_);
+    for (PrenormBlock& b : layers_) {
+      for (Tensor* t : {&b.attn_norm_w, &b.attn_norm_b, &b.qkv_w, &b.qkv_b, &b.out_w, &b.out_b,
+                        &b.ls1, &b.ffn_norm_w, &b.ffn_norm_b, &b.up_w, &b.up_b, &b.down_w,
+                        &b.down_b, &b.ls2}) {
+        tensors.push_back(t);
+      }
+    }
+    move_parameters(tensors, device_);
+  }
+
+  // The mean of last[b, skip:, :] into out[b * out_row_stride + c], on the device.
+  void token_mean_on_device(const Tensor& last, int64_t skip, float* out,
+                            int64_t out_row_stride) const {
+#ifdef HFPORT_WITH_CUDA
+    cuda::CurrentDevice current(device_);
+    cuda::TokenMeanParams p;
+    p.batch = last.shape()[0];
+    p.seq = last.shape()[1];
+    p.hidden = v_.hidden;
+    p.skip = skip;
+    p.out_row_stride = out_row_stride;
+    p.x = last.data_as<float>();
+    p.out = out;
+    cuda::token_mean(p, cuda::op_stream());
+#else
+    (void)last, (void)skip, (void)out, (void)out_row_stride;
+    throw DeviceError(who() + "this build has no CUDA");
+#endif
+  }
+
   // [batch, hidden]: the mean of last[:, skip:], summed in float64.
   Tensor token_mean(const Tensor& last, int64_t skip) const {
     const int64_t batch = last.shape()[0], seq = last.shape()[1], hidden = v_.hidden;
+    if (on_cuda()) {
+      Tensor mean = Tensor::empty(DType::F32, {batch, hidden}, device_);
+      token_mean_on_device(last, skip, mean.data_as<float>(), hidden);
+      return mean;
+    }
     Tensor mean = Tensor::empty(DType::F32, {batch, hidden});
     const float* x = last.data_as<float>();
     std::vector<double> sum(static_cast<size_t>(hidden));
@@ -196,6 +260,18 @@ class VisionTransformer final : public Model {
       throw ArgumentError(who() + "pixel_values must tile into whole patches of " +
                           dims(v_.patch_size, v_.patch_size) + " (timm refuses the rest without "
                           "dynamic_img_pad), got " + shape_to_string(s));
+    }
+    if (on_cuda()) {
+      // As torch does, the input must be where the model is; it is read there with any strides.
+      if (pixel_values.device() != device_) {
+        throw DeviceError(who() + "pixel_values is on " + device_name(pixel_values.device()) +
+                          " but the model is on " + device_name(device_) + "; move it there first");
+      }
+#ifdef HFPORT_WITH_CUDA
+      if (dt == DType::F32) return pixel_values;
+      cuda::CurrentDevice current(device_);
+      return cuda::contiguous_as("native vision model", "pixel_values", pixel_values, DType::F32);
+#endif
     }
     const Tensor host =
         pixel_values.device().type == DeviceType::CPU ? pixel_values : to_device(pixel_values, Device{});
@@ -276,21 +352,16 @@ class VisionTransformer final : public Model {
     const Tensor positions = v_.rope_2d ? Tensor() : patch_positions(height, width, resizes);
     const int64_t batch = patches.shape()[0], count = patches.shape()[1], hidden = v_.hidden;
     const int64_t seq = prefix_ + count;
-    Tensor h = Tensor::empty(DType::F32, {batch, seq, hidden});
-    // The prefix tokens (class token, then registers) and the positions they get: rows of the
-    // table for the first table_prefix_ of them, zeros for the rest (and for DINOv3).
-    std::vector<float> prefix(static_cast<size_t>(prefix_ * hidden), 0.0f);
-    for (int64_t t = 0; t < prefix_; ++t) {
-      const bool is_cls = v_.class_token && t == 0;
-      const float* token = is_cls ? cls_.data_as<float>()
-                                  : registers_.data_as<float>() +
-                                        (t - (v_.class_token ? 1 : 0)) * hidden;
-      const float* pos = !v_.rope_2d && t < table_prefix_ ? pos_.data_as<float>() + t * hidden
-                                                          : nullptr;
-      for (int64_t c = 0; c < hidden; ++c) {
-        prefix[t * hidden + c] = pos != nullptr ? token[c] + pos[c] : token[c];
+    if (on_cuda()) {
+      Tensor h = tokens_on_device(patches, positions, mask, seq);
+      if (v_.pre_norm) {
+        return layer_norm(h, params_.get("embd_norm.weight"), params_.get("embd_norm.bias"),
+                          v_.eps);
       }
+      return h;
     }
+    Tensor h = Tensor::empty(DType::F32, {batch, seq, hidden});
+    const std::vector<float> prefix = prefix_rows();
     const float* pos = v_.rope_2d ? nullptr : positions.data_as<float>();
     const float* token = mask.defined() ? mask_token_.data_as<float>() : nullptr;
     const float* patch = patches.data_as<float>();
@@ -315,11 +386,67 @@ class VisionTransformer final : public Model {
     return h;
   }
 
+  // The prefix tokens (class token, then registers) with the positions they get: rows of the
+  // table for the first table_prefix_ of them, zeros for the rest (and for DINOv3); [prefix_,
+  // hidden] row major.
+  std::vector<float> prefix_rows() const {
+    const int64_t hidden = v_.hidden;
+    std::vector<float> prefix(static_cast<size_t>(prefix_ * hidden), 0.0f);
+    for (int64_t t = 0; t < prefix_; ++t) {
+      const bool is_cls = v_.class_token && t == 0;
+      const float* token = is_cls ? cls_.data_as<float>()
+                                  : registers_.data_as<float>() +
+                                        (t - (v_.class_token ? 1 : 0)) * hidden;
+      const float* pos = !v_.rope_2d && t < table_prefix_ ? pos_.data_as<float>() + t * hidden
+                                                          : nullptr;
+      for (int64_t c = 0; c < hidden; ++c) {
+        prefix[t * hidden + c] = pos != nullptr ? token[c] + pos[c] : token[c];
+      }
+    }
+    return prefix;
+  }
+
+  // The CUDA side of embeddings' token assembly: patches [batch, count, hidden] on the device,
+  // positions [count, hidden] on the host (undefined for DINOv3) and mask U8 on the host
+  // (undefined: none) uploaded, then one kernel (kernels/cuda/vision_steps.h).
+  Tensor tokens_on_device(const Tensor& patches, const Tensor& positions, const Tensor& mask,
+                          int64_t seq) const {
+#ifdef HFPORT_WITH_CUDA
+    const int64_t batch = patches.shape()[0];
+    Tensor h = Tensor::empty(DType::F32, {batch, seq, v_.hidden}, device_);
+    const Tensor pos = positions.defined() ? to_device(positions, device_) : Tensor();
+    const Tensor keep = mask.defined() ? to_device(mask, device_) : Tensor();
+    cuda::CurrentDevice current(device_);
+    cuda::VisionTokensParams p;
+    p.batch = batch;
+    p.prefix = prefix_;
+    p.count = patches.shape()[1];
+    p.hidden = v_.hidden;
+    p.prefix_rows = prefix_ > 0 ? prefix_rows_.data_as<float>() : nullptr;
+    p.patches = patches.data_as<float>();
+    p.positions = pos.defined() ? pos.data_as<float>() : nullptr;
+    p.mask = keep.defined() ? keep.data_as<uint8_t>() : nullptr;
+    p.mask_token = keep.defined() ? mask_token_.data_as<float>() : nullptr;
+    p.out = h.data_as<float>();
+    cuda::vision_tokens(p, cuda::op_stream());
+    return h;
+#else
+    (void)patches, (void)positions, (void)mask, (void)seq;
+    throw DeviceError(who() + "this build has no CUDA");
+#endif
+  }
+
   // [batch, hidden] (the first token) or [batch, 2 * hidden] (it and the mean patch token).
   Tensor classifier_input(const Tensor& last, const Tensor& first) const {
     if (v_.classifier == VisionTransformerVariant::ClassifierInput::FirstToken) return first;
     const int64_t batch = last.shape()[0], seq = last.shape()[1], hidden = v_.hidden;
     const int64_t skip = prefix_, count = seq - skip;
+    if (on_cuda()) {
+      Tensor input = Tensor::empty(DType::F32, {batch, 2 * hidden}, device_);
+      copy_into(first, input.slice(1, 0, hidden));
+      token_mean_on_device(last, skip, input.data_as<float>() + hidden, 2 * hidden);
+      return input;
+    }
     Tensor input = Tensor::empty(DType::F32, {batch, 2 * hidden});
     const float* x = last.data_as<float>();
     float* dst = input.data_as<float>();
@@ -341,9 +468,12 @@ class VisionTransformer final : public Model {
   nlohmann::json config_;
   Parameters params_;
   std::string head_;
+  Device device_;
   std::vector<PrenormBlock> layers_;
   PrenormBlockOptions block_options_;
-  Tensor cls_, pos_, registers_, mask_token_;  // contiguous; all but pos_ optional
+  Tensor cls_, pos_, registers_;  // contiguous, on the host; all but pos_ optional
+  Tensor mask_token_;              // optional; on the model's device
+  Tensor prefix_rows_;             // CUDA: prefix_rows() on the device ([prefix_, hidden])
   int64_t grid_h_ = 0, grid_w_ = 0;  // the position table's grid: the image size / patch_size
   int64_t prefix_ = 0;        // class token and registers before the patches
   int64_t table_prefix_ = 0;  // the position table's rows before the patches'
@@ -377,11 +507,12 @@ VisionTransformerVariant vision_sizes(const std::string& family, const nlohmann:
 std::unique_ptr<Model> build_vision_transformer(VisionTransformerVariant variant,
                                                 nlohmann::json config,
                                                 std::vector<std::pair<std::string, Tensor>> state,
-                                                const std::string& head) {
+                                                const std::string& head,
+                                                const Device& device) {
   require_head(variant.family, head, {"", "image_classification"});
   Parameters params = f32_parameters(variant.family, std::move(state));
   return std::make_unique<VisionTransformer>(std::move(variant), std::move(config),
-                                             std::move(params), head);
+                                             std::move(params), head, device);
 }
 
 }  // namespace hfport::models

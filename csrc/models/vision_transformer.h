@@ -3,8 +3,8 @@
 // (VisionTransformerVariant). The families' builders (models/vit.h, models/dinov2.h) read config.json
 // into a variant; everything else is here.
 //
-// Embeddings, for pixel_values [batch, channels, H, W] (F32 on the host; F16/BF16 widened first, as
-// transformers casts pixel_values to the weights' dtype):
+// Embeddings, for pixel_values [batch, channels, H, W] (F32 on the model's device; F16/BF16
+// widened first, as transformers casts pixel_values to the weights' dtype):
 //   patches = patch_embed(pixels, patch_embd, patch = patch_size)   [batch, gh * gw, hidden]
 //   a patch whose bool_masked_pos is set becomes mask_embd (ViT blends x (1 - m) + token m, DINOv2
 //     selects; for a 0/1 mask both give the token)
@@ -25,7 +25,16 @@
 // last[:, 0]; logits [batch, num_labels] with the image_classification head: cls.out on last[:, 0]
 // (ViTForImageClassification), or on concat(last[:, 0], mean of the patch tokens, registers left
 // out) (Dinov2ForImageClassification); hidden_states: the embeddings, then each block's output
-// (transformers' tuple; its last entry is before the final norm). F32 throughout, CPU only.
+// (transformers' tuple; its last entry is before the final norm). F32 throughout.
+//
+// Devices: on a CUDA device (build_vision_transformer's `device`) the parameters move there once
+// at build, pixel_values must already be there (DeviceError otherwise, as torch), and the same
+// steps run through the ops' CUDA sides (patch_embed, layer_norm, linear, attention, rope, swiglu)
+// and kernels/cuda/vision_steps.h (token assembly, layer-scaled add, token means, tanh). The host
+// keeps what it reads element by element: the class and register tokens (their rows with
+// positions are uploaded once) and the position table, resized on the host per image size and
+// uploaded per call, as are the RoPE table and the mask. Still F32 there: a BF16 checkpoint is
+// widened at load as on the CPU. Compiled, not yet run on a GPU.
 //
 // timm's VisionTransformer (models/timm_vit.h) is the same encoder with more switches: no class
 // token, register tokens that do (or, with no_embed_class, do not) get positions, a non-square
@@ -105,6 +114,7 @@ GeluApproximation vision_gelu(const std::string& family, const nlohmann::json& c
 std::unique_ptr<Model> build_vision_transformer(VisionTransformerVariant variant,
                                                 nlohmann::json config,
                                                 std::vector<std::pair<std::string, Tensor>> state,
-                                                const std::string& head);
+                                                const std::string& head,
+                                                const Device& device = Device{});
 
 }  // namespace hfport::models

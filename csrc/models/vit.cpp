@@ -15,7 +15,7 @@ const std::string kFamily = "vit";
 
 std::unique_ptr<Model> build_vit_model(nlohmann::json config,
                                        std::vector<std::pair<std::string, Tensor>> state,
-                                       const std::string& head) {
+                                       const Device& device, const std::string& head) {
   VisionTransformerVariant v = vision_sizes(kFamily, config, 1e-12);  // ViTConfig's default eps
   v.resize = VisionTransformerVariant::PositionResize::OnRequest;
   v.gelu = vision_gelu(kFamily, config);
@@ -27,7 +27,7 @@ std::unique_ptr<Model> build_vit_model(nlohmann::json config,
       throw ConfigError("native vit model: pooler_act '" + pooler_act + "' is not supported (tanh)");
     }
   }
-  return build_vision_transformer(std::move(v), std::move(config), std::move(state), head);
+  return build_vision_transformer(std::move(v), std::move(config), std::move(state), head, device);
 }
 
 }  // namespace hfport::models

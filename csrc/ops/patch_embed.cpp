@@ -1,5 +1,5 @@
-// The entry point of patch_embed: checks, operands and output, and the float64 reference; the CPU
-// kernel is kernels/cpu/patch_embed.cpp.
+// The entry point of patch_embed: checks, operands and output, device dispatch, and the float64
+// reference; the CPU kernel is kernels/cpu/patch_embed.cpp, the CUDA side ops/cuda/patch_embed.h.
 #include "ops/patch_embed.h"
 
 #include <string>
@@ -7,6 +7,9 @@
 #include "core/error.h"
 #include "kernels/cpu/patch_embed.h"
 #include "ops/tensor_arguments.h"
+#ifdef HFPORT_WITH_CUDA
+#include "ops/cuda/patch_embed.h"
+#endif
 
 namespace hfport {
 
@@ -88,7 +91,11 @@ PatchEmbedParams check_patch_embed_arguments(const Tensor& pixels, const Tensor&
 
 Tensor patch_embed(const Tensor& pixels, const Tensor& weight, const Tensor& bias,
                    PatchSize patch, const Tensor& out) {
-  require_host_device(kOp, patch_embed_device(pixels, weight, bias, out));
+  const Device device = patch_embed_device(pixels, weight, bias, out);
+#ifdef HFPORT_WITH_CUDA
+  if (device.type == DeviceType::CUDA) return cuda::patch_embed(pixels, weight, bias, patch, out);
+#endif
+  require_host_device(kOp, device);
   PatchEmbedParams p = check_patch_embed_arguments(pixels, weight, bias, patch);
   Tensor result = output_tensor(kOp, out, pixels.dtype(),
                                 {p.batch, p.grid_t * p.grid_h * p.grid_w, p.hidden});

@@ -14,7 +14,8 @@
 //
 // Layout and precision: pixels NCHW or NCTHW with any strides, F32, F16 or BF16; weight and bias
 // [hidden] of any float dtype, read as F32; the output is a contiguous [batch, patches, hidden] of
-// the pixels' dtype. Sums are F32, rounded once. CPU only: tensors on a GPU raise DeviceError.
+// the pixels' dtype. Sums are F32, rounded once. On a CUDA device (ops/cuda/patch_embed.h): the
+// same result from a strided gather and a cuBLASLt GEMM (compiled, not yet run on a GPU).
 #pragma once
 
 #include <cstdint>

@@ -77,7 +77,7 @@ void bind_vision_ops(py::module_& ops) {
           "channels, ph, pw], bias [hidden] or None, patch an int or (ph, pw); returns [batch, "
           "(H // ph) * (W // pw), hidden] in the pixels' dtype (F32 sums). Video: pixels [batch, "
           "channels, T, H, W], weight [hidden, channels, pt, ph, pw], patch (pt, ph, pw) (conv3d, "
-          "VideoMAE's tubelets). CPU.");
+          "VideoMAE's tubelets). CPU or CUDA.");
   ops.def("interpolate_bicubic", &interpolate_binding, py::arg("x"), py::arg("size"),
           py::arg("antialias") = false, py::kw_only(), py::arg("align_corners") = false,
           py::arg("out") = py::none(),

@@ -292,9 +292,11 @@ def from_pretrained(path: str | os.PathLike[str], spec: SpecArg = None, dtype: A
     tensors, but a native model needs every parameter it declares, so anything missing or
     mismatched raises LoadError either way. The load report is `model.report`.
 
-    device "cuda" / "cuda:N" runs the llama family and mamba on that GPU (the parameters are
-    loaded on the host and moved once; outputs are CUDA tensors). Other families, a build without
-    CUDA and a machine without a device raise DeviceError saying which."""
+    device "cuda" / "cuda:N" runs the llama family, mamba and the image encoders (vit, timm_vit,
+    dinov2, dinov2_with_registers, dinov3; their pixel_values must be on that device) on that GPU
+    (the parameters are loaded on the host and moved once; outputs are CUDA tensors). Other
+    families, a build without CUDA and a machine without a device raise DeviceError saying
+    which."""
     spec_text, origin = _spec_text(spec, family)
     native, report = _hfport._load_model(os.fspath(path), spec_text, origin,
                                          dtype_name("float32" if dtype is None else dtype),

@@ -83,7 +83,7 @@ def mel_filter_bank(num_frequency_bins: typing.SupportsInt | typing.SupportsInde
     """
 def patch_embed(pixels: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, bias: hfport.typing.SupportsDLPack, patch: typing.Any, *, out: hfport.typing.SupportsDLPack | None = None) -> hfport._hfport.Tensor:
     """
-    conv2d(pixels, weight, bias, stride=patch).flatten(2).transpose(1, 2) as unfold + GEMM: pixels [batch, channels, H, W] (F32/F16/BF16, any strides), weight [hidden, channels, ph, pw], bias [hidden] or None, patch an int or (ph, pw); returns [batch, (H // ph) * (W // pw), hidden] in the pixels' dtype (F32 sums). Video: pixels [batch, channels, T, H, W], weight [hidden, channels, pt, ph, pw], patch (pt, ph, pw) (conv3d, VideoMAE's tubelets). CPU.
+    conv2d(pixels, weight, bias, stride=patch).flatten(2).transpose(1, 2) as unfold + GEMM: pixels [batch, channels, H, W] (F32/F16/BF16, any strides), weight [hidden, channels, ph, pw], bias [hidden] or None, patch an int or (ph, pw); returns [batch, (H // ph) * (W // pw), hidden] in the pixels' dtype (F32 sums). Video: pixels [batch, channels, T, H, W], weight [hidden, channels, pt, ph, pw], patch (pt, ph, pw) (conv3d, VideoMAE's tubelets). CPU or CUDA.
     """
 def rms_norm(x: hfport.typing.SupportsDLPack, weight: hfport.typing.SupportsDLPack, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-06, *, residual: hfport.typing.SupportsDLPack | None = None, add_unit_offset: bool = False, out: hfport.typing.SupportsDLPack | None = None) -> typing.Any:
     """
