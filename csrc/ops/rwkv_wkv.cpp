@@ -98,8 +98,10 @@ Device wkv_device(const Tensor& w, const Tensor& u, const Tensor& k, const Tenso
                           {"out", &o.out}});
 }
 
-RwkvWkvParams base_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor& v,
-                          const Tensor& w32, const Tensor& u32) {
+}  // namespace
+
+RwkvWkvParams rwkv_wkv_base_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor& v,
+                                   const Tensor& w32, const Tensor& u32) {
   RwkvWkvParams p;
   p.batch = s.batch;
   p.seqlen = s.seqlen;
@@ -113,8 +115,6 @@ RwkvWkvParams base_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor&
   p.u = u32.data_as<float>();
   return p;
 }
-
-}  // namespace
 
 RwkvWkvShapes check_rwkv_wkv_arguments(const Tensor& w, const Tensor& u, const Tensor& k,
                                        const Tensor& v, const RwkvWkvOptions& o) {
@@ -166,7 +166,7 @@ RwkvWkvResult rwkv_wkv(const Tensor& w, const Tensor& u, const Tensor& k, const 
   const Tensor w32 = as_f32_contiguous(w);
   const Tensor u32 = as_f32_contiguous(u);
   const Tensor mask = o.mask.defined() ? mask_u8(kWkv, o.mask, s.batch, s.seqlen) : Tensor();
-  RwkvWkvParams p = base_params(s, k, v, w32, u32);
+  RwkvWkvParams p = rwkv_wkv_base_params(s, k, v, w32, u32);
   p.mask = mask.defined() ? mask.data_as<uint8_t>() : nullptr;
   p.num = result.state.num.data_as<float>();
   p.den = result.state.den.data_as<float>();
@@ -267,7 +267,7 @@ Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor&
                   {k.strides()[0], 0, k.strides()[1]});
   const Tensor v3(v.storage(), v.byte_offset(), v.dtype(), {s.batch, 1, s.channels},
                   {v.strides()[0], 0, v.strides()[1]});
-  RwkvWkvParams p = base_params(s, k3, v3, w32, u32);
+  RwkvWkvParams p = rwkv_wkv_base_params(s, k3, v3, w32, u32);
   p.num = state.num.data_as<float>();
   p.den = state.den.data_as<float>();
   p.max = state.max.data_as<float>();

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "core/tensor.h"
+#include "kernels/rwkv_wkv_params.h"
 
 namespace hfport {
 
@@ -65,6 +66,11 @@ RwkvWkvShapes check_rwkv_wkv_arguments(const Tensor& w, const Tensor& u, const T
                                        const Tensor& v, const RwkvWkvOptions& options);
 RwkvWkvShapes check_rwkv_wkv_update_arguments(const RwkvWkvState& state, const Tensor& w,
                                               const Tensor& u, const Tensor& k, const Tensor& v);
+
+// The kernels' Params both devices fill alike: the shapes, k and v with their strides, w and u
+// (F32, contiguous, on the kernel's device). The callers add the state, the mask and the output.
+RwkvWkvParams rwkv_wkv_base_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor& v,
+                                   const Tensor& w32, const Tensor& u32);
 
 // A host mask [batch, L] (BOOL, U8, I32 or I64) as a contiguous U8 host tensor of 0/1;
 // ArgumentError for another dtype or shape, or a value other than 0 and 1.

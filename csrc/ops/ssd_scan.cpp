@@ -103,7 +103,71 @@ double prepared_dt(double raw, double bias, bool softplus, double lo, double hi)
 
 float limit_f32(double v) { return static_cast<float>(v); }  // inf stays inf
 
+const float* data_or_null(const Tensor& t) { return t.defined() ? t.data_as<float>() : nullptr; }
+
 }  // namespace
+
+SsdScanParams ssd_scan_params(const SsdShapes& s, const Tensor& x, const Tensor& dt,
+                              const SsdF32Operands& f32, const SsdScanOptions& options,
+                              const Tensor& out, const Tensor& final_states) {
+  SsdScanParams p;
+  p.batch = s.batch;
+  p.seqlen = s.seqlen;
+  p.heads = s.heads;
+  p.head_dim = s.head_dim;
+  p.dstate = s.dstate;
+  p.n_groups = s.n_groups;
+  p.chunk_size = options.chunk_size;
+  p.dtype = x.dtype();
+  p.x = x.data();
+  read_strides(x, {&p.x_batch_stride, &p.x_seq_stride, &p.x_head_stride, &p.x_dim_stride});
+  p.dt = dt.data();
+  read_strides(dt, {&p.dt_batch_stride, &p.dt_seq_stride, &p.dt_head_stride});
+  p.A = f32.A.data_as<float>();
+  p.B = f32.B.data_as<float>();
+  p.C = f32.C.data_as<float>();
+  p.D = data_or_null(f32.D);
+  p.dt_bias = data_or_null(f32.dt_bias);
+  p.dt_softplus = options.dt_softplus;
+  p.dt_min = limit_f32(options.dt_min);
+  p.dt_max = limit_f32(options.dt_max);
+  p.initial_states = data_or_null(f32.initial_states);
+  p.out = out.data();
+  p.final_states = final_states.defined() ? final_states.data_as<float>() : nullptr;
+  return p;
+}
+
+SsdStateUpdateParams ssd_state_update_params(const SsdShapes& s, const Tensor& state,
+                                             const Tensor& x, const Tensor& dt,
+                                             const SsdF32Operands& f32,
+                                             const SsdStateUpdateOptions& options,
+                                             const Tensor& out) {
+  SsdStateUpdateParams p;
+  p.batch = s.batch;
+  p.heads = s.heads;
+  p.head_dim = s.head_dim;
+  p.dstate = s.dstate;
+  p.n_groups = s.n_groups;
+  p.dtype = x.dtype();
+  p.x = x.data();
+  read_strides(x, {&p.x_batch_stride, &p.x_head_stride, &p.x_dim_stride});
+  p.dt = dt.data();
+  read_strides(dt, {&p.dt_batch_stride, &p.dt_head_stride});
+  p.state_dtype = state.dtype();
+  p.state = state.data();
+  read_strides(state, {&p.state_batch_stride, &p.state_head_stride, &p.state_dim_stride,
+                       &p.state_state_stride});
+  p.A = f32.A.data_as<float>();
+  p.B = f32.B.data_as<float>();
+  p.C = f32.C.data_as<float>();
+  p.D = data_or_null(f32.D);
+  p.dt_bias = data_or_null(f32.dt_bias);
+  p.dt_softplus = options.dt_softplus;
+  p.dt_min = limit_f32(options.dt_min);
+  p.dt_max = limit_f32(options.dt_max);
+  p.out = out.data();
+  return p;
+}
 
 SsdShapes check_ssd_scan_arguments(const Tensor& x, const Tensor& dt, const Tensor& A,
                                    const Tensor& B, const Tensor& C, const SsdScanOptions& o) {
@@ -174,37 +238,15 @@ SsdScanResult ssd_scan(const Tensor& x, const Tensor& dt, const Tensor& A, const
     }
     return result;
   }
-  const Tensor a = as_f32_contiguous(A);
-  const Tensor b = pack_group_major(B);
-  const Tensor c = pack_group_major(C);
-  const Tensor d_skip = options.D.defined() ? as_f32_contiguous(options.D) : Tensor();
-  const Tensor bias = options.dt_bias.defined() ? as_f32_contiguous(options.dt_bias) : Tensor();
-
-  SsdScanParams p;
-  p.batch = s.batch;
-  p.seqlen = s.seqlen;
-  p.heads = s.heads;
-  p.head_dim = s.head_dim;
-  p.dstate = s.dstate;
-  p.n_groups = s.n_groups;
-  p.chunk_size = options.chunk_size;
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_seq_stride, &p.x_head_stride, &p.x_dim_stride});
-  p.dt = dt.data();
-  read_strides(dt, {&p.dt_batch_stride, &p.dt_seq_stride, &p.dt_head_stride});
-  p.A = a.data_as<float>();
-  p.B = b.data_as<float>();
-  p.C = c.data_as<float>();
-  p.D = d_skip.defined() ? d_skip.data_as<float>() : nullptr;
-  p.dt_bias = bias.defined() ? bias.data_as<float>() : nullptr;
-  p.dt_softplus = options.dt_softplus;
-  p.dt_min = limit_f32(options.dt_min);
-  p.dt_max = limit_f32(options.dt_max);
-  p.initial_states = initial.defined() ? initial.data_as<float>() : nullptr;
-  p.out = result.out.data();
-  p.final_states =
-      result.final_states.defined() ? result.final_states.data_as<float>() : nullptr;
+  SsdF32Operands f32;
+  f32.A = as_f32_contiguous(A);
+  f32.B = pack_group_major(B);
+  f32.C = pack_group_major(C);
+  if (options.D.defined()) f32.D = as_f32_contiguous(options.D);
+  if (options.dt_bias.defined()) f32.dt_bias = as_f32_contiguous(options.dt_bias);
+  f32.initial_states = initial;
+  const SsdScanParams p =
+      ssd_scan_params(s, x, dt, f32, options, result.out, result.final_states);
   ssd_scan_cpu(p);
   return result;
 }
@@ -291,35 +333,13 @@ Tensor ssd_state_update(const Tensor& state, const Tensor& x, const Tensor& dt, 
   const SsdShapes s = check_ssd_state_update_arguments(state, x, dt, A, B, C, o);
   Tensor y = output_tensor(kUpdate, o.out, x.dtype(), x.shape());
   if (y.numel() == 0) return y;
-  const Tensor a = as_f32_contiguous(A);
-  const Tensor b = as_f32_contiguous(B);
-  const Tensor c = as_f32_contiguous(C);
-  const Tensor d_skip = o.D.defined() ? as_f32_contiguous(o.D) : Tensor();
-  const Tensor bias = o.dt_bias.defined() ? as_f32_contiguous(o.dt_bias) : Tensor();
-  SsdStateUpdateParams p;
-  p.batch = s.batch;
-  p.heads = s.heads;
-  p.head_dim = s.head_dim;
-  p.dstate = s.dstate;
-  p.n_groups = s.n_groups;
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_head_stride, &p.x_dim_stride});
-  p.dt = dt.data();
-  read_strides(dt, {&p.dt_batch_stride, &p.dt_head_stride});
-  p.state_dtype = state.dtype();
-  p.state = state.data();
-  read_strides(state, {&p.state_batch_stride, &p.state_head_stride, &p.state_dim_stride,
-                       &p.state_state_stride});
-  p.A = a.data_as<float>();
-  p.B = b.data_as<float>();
-  p.C = c.data_as<float>();
-  p.D = d_skip.defined() ? d_skip.data_as<float>() : nullptr;
-  p.dt_bias = bias.defined() ? bias.data_as<float>() : nullptr;
-  p.dt_softplus = o.dt_softplus;
-  p.dt_min = limit_f32(o.dt_min);
-  p.dt_max = limit_f32(o.dt_max);
-  p.out = y.data();
+  SsdF32Operands f32;
+  f32.A = as_f32_contiguous(A);
+  f32.B = as_f32_contiguous(B);
+  f32.C = as_f32_contiguous(C);
+  if (o.D.defined()) f32.D = as_f32_contiguous(o.D);
+  if (o.dt_bias.defined()) f32.dt_bias = as_f32_contiguous(o.dt_bias);
+  const SsdStateUpdateParams p = ssd_state_update_params(s, state, x, dt, f32, o, y);
   ssd_state_update_cpu(p);
   return y;
 }

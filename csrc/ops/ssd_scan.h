@@ -26,6 +26,7 @@
 #include <limits>
 
 #include "core/tensor.h"
+#include "kernels/ssd_scan_params.h"
 
 namespace hfport {
 
@@ -96,5 +97,22 @@ SsdShapes check_ssd_scan_arguments(const Tensor& x, const Tensor& dt, const Tens
 SsdShapes check_ssd_state_update_arguments(const Tensor& state, const Tensor& x, const Tensor& dt,
                                            const Tensor& A, const Tensor& B, const Tensor& C,
                                            const SsdStateUpdateOptions& options);
+
+// The F32 operands each device prepares on itself before a launch: A, B and C as its kernel reads
+// them, D, dt_bias and the initial states (undefined when absent).
+struct SsdF32Operands {
+  Tensor A, B, C, D, dt_bias, initial_states;
+};
+// The kernels' Params, filled alike for both devices from the checked shapes, x, dt (and the
+// update's state) as given, the prepared operands and the outputs (final_states: F32 [batch, H,
+// P, N] or undefined).
+SsdScanParams ssd_scan_params(const SsdShapes& s, const Tensor& x, const Tensor& dt,
+                              const SsdF32Operands& f32, const SsdScanOptions& options,
+                              const Tensor& out, const Tensor& final_states);
+SsdStateUpdateParams ssd_state_update_params(const SsdShapes& s, const Tensor& state,
+                                             const Tensor& x, const Tensor& dt,
+                                             const SsdF32Operands& f32,
+                                             const SsdStateUpdateOptions& options,
+                                             const Tensor& out);
 
 }  // namespace hfport

@@ -19,22 +19,6 @@ constexpr const char* kUpdate = "rwkv_wkv_update";
 // The max of an empty state, as transformers' rwkv_linear_attention_cpu starts it.
 constexpr float kEmptyMax = -1e38f;
 
-RwkvWkvParams base_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor& v,
-                          const Tensor& w32, const Tensor& u32) {
-  RwkvWkvParams p;
-  p.batch = s.batch;
-  p.seqlen = s.seqlen;
-  p.channels = s.channels;
-  p.dtype = k.dtype();
-  p.k = k.data();
-  read_strides(k, {&p.k_batch_stride, &p.k_seq_stride, &p.k_channel_stride});
-  p.v = v.data();
-  read_strides(v, {&p.v_batch_stride, &p.v_seq_stride, &p.v_channel_stride});
-  p.w = w32.data_as<float>();
-  p.u = u32.data_as<float>();
-  return p;
-}
-
 // A fresh contiguous F32 copy of a state tensor on `device`: the kernel advances it in place.
 Tensor state_copy(const char* arg, const Tensor& t, const Device& device) {
   Tensor copy = Tensor::empty(DType::F32, t.shape(), device);
@@ -74,7 +58,7 @@ RwkvWkvResult rwkv_wkv(const Tensor& w, const Tensor& u, const Tensor& k, const 
   if (k.numel() == 0) return result;
   const Tensor w32 = contiguous_as(kWkv, "w", w, DType::F32);
   const Tensor u32 = contiguous_as(kWkv, "u", u, DType::F32);
-  RwkvWkvParams p = base_params(s, k, v, w32, u32);
+  RwkvWkvParams p = rwkv_wkv_base_params(s, k, v, w32, u32);
   p.mask = mask.defined() ? mask.data_as<uint8_t>() : nullptr;
   p.num = result.state.num.data_as<float>();
   p.den = result.state.den.data_as<float>();
@@ -98,7 +82,7 @@ Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor&
                   {k.strides()[0], 0, k.strides()[1]});
   const Tensor v3(v.storage(), v.byte_offset(), v.dtype(), {s.batch, 1, s.channels},
                   {v.strides()[0], 0, v.strides()[1]});
-  RwkvWkvParams p = base_params(s, k3, v3, w32, u32);
+  RwkvWkvParams p = rwkv_wkv_base_params(s, k3, v3, w32, u32);
   p.num = state.num.data_as<float>();
   p.den = state.den.data_as<float>();
   p.max = state.max.data_as<float>();

@@ -21,8 +21,6 @@ Tensor f32_or_none(const char* op, const char* arg, const Tensor& t) {
   return t.defined() ? contiguous_as(op, arg, t, DType::F32) : Tensor();
 }
 
-const float* data_or_null(const Tensor& t) { return t.defined() ? t.data_as<float>() : nullptr; }
-
 // B or C [batch, L, G, N], any float type and strides, as contiguous F32 [batch, G, L, N] on its
 // device (the layout the kernel reads; the CPU side packs the same on the host).
 Tensor pack_group_major(const char* arg, const Tensor& t) {
@@ -52,37 +50,14 @@ SsdScanResult ssd_scan(const Tensor& x, const Tensor& dt, const Tensor& A, const
   // The kernel carries the state in this buffer, so it exists whether or not it is returned.
   const Tensor states = Tensor::empty(DType::F32, {s.batch, s.heads, s.head_dim, s.dstate}, device);
   if (o.return_final_states) result.final_states = states;
-  const Tensor initial = f32_or_none(kScan, "initial_states", o.initial_states);
-  const Tensor a = contiguous_as(kScan, "A", A, DType::F32);
-  const Tensor b = pack_group_major("B", B);
-  const Tensor c = pack_group_major("C", C);
-  const Tensor d_skip = f32_or_none(kScan, "D", o.D);
-  const Tensor bias = f32_or_none(kScan, "dt_bias", o.dt_bias);
-
-  SsdScanParams p;
-  p.batch = s.batch;
-  p.seqlen = s.seqlen;
-  p.heads = s.heads;
-  p.head_dim = s.head_dim;
-  p.dstate = s.dstate;
-  p.n_groups = s.n_groups;
-  p.chunk_size = o.chunk_size;
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_seq_stride, &p.x_head_stride, &p.x_dim_stride});
-  p.dt = dt.data();
-  read_strides(dt, {&p.dt_batch_stride, &p.dt_seq_stride, &p.dt_head_stride});
-  p.A = a.data_as<float>();
-  p.B = b.data_as<float>();
-  p.C = c.data_as<float>();
-  p.D = data_or_null(d_skip);
-  p.dt_bias = data_or_null(bias);
-  p.dt_softplus = o.dt_softplus;
-  p.dt_min = static_cast<float>(o.dt_min);  // inf stays inf
-  p.dt_max = static_cast<float>(o.dt_max);
-  p.initial_states = data_or_null(initial);
-  p.out = result.out.data();
-  p.final_states = states.data_as<float>();
+  SsdF32Operands f32;
+  f32.initial_states = f32_or_none(kScan, "initial_states", o.initial_states);
+  f32.A = contiguous_as(kScan, "A", A, DType::F32);
+  f32.B = pack_group_major("B", B);
+  f32.C = pack_group_major("C", C);
+  f32.D = f32_or_none(kScan, "D", o.D);
+  f32.dt_bias = f32_or_none(kScan, "dt_bias", o.dt_bias);
+  const SsdScanParams p = ssd_scan_params(s, x, dt, f32, o, result.out, states);
   ssd_scan(p, op_stream());
   return result;
 }
@@ -96,36 +71,13 @@ Tensor ssd_state_update(const Tensor& state, const Tensor& x, const Tensor& dt, 
   require_out_apart(kUpdate, y,
                     {{"state", &state}, {"x", &x}, {"dt", &dt}, {"B", &B}, {"C", &C}});
   if (y.numel() == 0) return y;
-  const Tensor a = contiguous_as(kUpdate, "A", A, DType::F32);
-  const Tensor b = contiguous_as(kUpdate, "B", B, DType::F32);
-  const Tensor c = contiguous_as(kUpdate, "C", C, DType::F32);
-  const Tensor d_skip = f32_or_none(kUpdate, "D", o.D);
-  const Tensor bias = f32_or_none(kUpdate, "dt_bias", o.dt_bias);
-
-  SsdStateUpdateParams p;
-  p.batch = s.batch;
-  p.heads = s.heads;
-  p.head_dim = s.head_dim;
-  p.dstate = s.dstate;
-  p.n_groups = s.n_groups;
-  p.dtype = x.dtype();
-  p.x = x.data();
-  read_strides(x, {&p.x_batch_stride, &p.x_head_stride, &p.x_dim_stride});
-  p.dt = dt.data();
-  read_strides(dt, {&p.dt_batch_stride, &p.dt_head_stride});
-  p.state_dtype = state.dtype();
-  p.state = state.data();
-  read_strides(state, {&p.state_batch_stride, &p.state_head_stride, &p.state_dim_stride,
-                       &p.state_state_stride});
-  p.A = a.data_as<float>();
-  p.B = b.data_as<float>();
-  p.C = c.data_as<float>();
-  p.D = data_or_null(d_skip);
-  p.dt_bias = data_or_null(bias);
-  p.dt_softplus = o.dt_softplus;
-  p.dt_min = static_cast<float>(o.dt_min);
-  p.dt_max = static_cast<float>(o.dt_max);
-  p.out = y.data();
+  SsdF32Operands f32;
+  f32.A = contiguous_as(kUpdate, "A", A, DType::F32);
+  f32.B = contiguous_as(kUpdate, "B", B, DType::F32);
+  f32.C = contiguous_as(kUpdate, "C", C, DType::F32);
+  f32.D = f32_or_none(kUpdate, "D", o.D);
+  f32.dt_bias = f32_or_none(kUpdate, "dt_bias", o.dt_bias);
+  const SsdStateUpdateParams p = ssd_state_update_params(s, state, x, dt, f32, o, y);
   ssd_state_update(p, op_stream());
   return y;
 }
