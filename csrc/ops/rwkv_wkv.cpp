@@ -116,6 +116,22 @@ RwkvWkvParams rwkv_wkv_base_params(const RwkvWkvShapes& s, const Tensor& k, cons
   return p;
 }
 
+RwkvWkvParams rwkv_wkv_update_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor& v,
+                                     const Tensor& w32, const Tensor& u32,
+                                     const RwkvWkvState& state, const Tensor& out) {
+  // One step of the scan: k and v seen as [batch, 1, C].
+  const Tensor k3(k.storage(), k.byte_offset(), k.dtype(), {s.batch, 1, s.channels},
+                  {k.strides()[0], 0, k.strides()[1]});
+  const Tensor v3(v.storage(), v.byte_offset(), v.dtype(), {s.batch, 1, s.channels},
+                  {v.strides()[0], 0, v.strides()[1]});
+  RwkvWkvParams p = rwkv_wkv_base_params(s, k3, v3, w32, u32);
+  p.num = state.num.data_as<float>();
+  p.den = state.den.data_as<float>();
+  p.max = state.max.data_as<float>();
+  p.out = out.data();
+  return p;
+}
+
 RwkvWkvShapes check_rwkv_wkv_arguments(const Tensor& w, const Tensor& u, const Tensor& k,
                                        const Tensor& v, const RwkvWkvOptions& o) {
   require_float_type(kWkv, "k", k);
@@ -262,16 +278,7 @@ Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor&
   if (k.numel() == 0) return y;
   const Tensor w32 = as_f32_contiguous(w);
   const Tensor u32 = as_f32_contiguous(u);
-  // One step of the scan: k and v seen as [batch, 1, C].
-  const Tensor k3(k.storage(), k.byte_offset(), k.dtype(), {s.batch, 1, s.channels},
-                  {k.strides()[0], 0, k.strides()[1]});
-  const Tensor v3(v.storage(), v.byte_offset(), v.dtype(), {s.batch, 1, s.channels},
-                  {v.strides()[0], 0, v.strides()[1]});
-  RwkvWkvParams p = rwkv_wkv_base_params(s, k3, v3, w32, u32);
-  p.num = state.num.data_as<float>();
-  p.den = state.den.data_as<float>();
-  p.max = state.max.data_as<float>();
-  p.out = y.data();
+  const RwkvWkvParams p = rwkv_wkv_update_params(s, k, v, w32, u32, state, y);
   rwkv_wkv_cpu(p);
   return y;
 }

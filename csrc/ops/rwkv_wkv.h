@@ -71,6 +71,11 @@ RwkvWkvShapes check_rwkv_wkv_update_arguments(const RwkvWkvState& state, const T
 // (F32, contiguous, on the kernel's device). The callers add the state, the mask and the output.
 RwkvWkvParams rwkv_wkv_base_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor& v,
                                    const Tensor& w32, const Tensor& u32);
+// The one-step update's Params: k and v [batch, C] seen as [batch, 1, C], the state (F32,
+// contiguous, on the kernel's device) advanced in place, `out` [batch, C].
+RwkvWkvParams rwkv_wkv_update_params(const RwkvWkvShapes& s, const Tensor& k, const Tensor& v,
+                                     const Tensor& w32, const Tensor& u32,
+                                     const RwkvWkvState& state, const Tensor& out);
 
 // A host mask [batch, L] (BOOL, U8, I32 or I64) as a contiguous U8 host tensor of 0/1;
 // ArgumentError for another dtype or shape, or a value other than 0 and 1.

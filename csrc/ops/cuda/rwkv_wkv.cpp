@@ -77,16 +77,7 @@ Tensor rwkv_wkv_update(const RwkvWkvState& state, const Tensor& w, const Tensor&
   if (k.numel() == 0) return y;
   const Tensor w32 = contiguous_as(kUpdate, "w", w, DType::F32);
   const Tensor u32 = contiguous_as(kUpdate, "u", u, DType::F32);
-  // One step of the scan: k and v seen as [batch, 1, C].
-  const Tensor k3(k.storage(), k.byte_offset(), k.dtype(), {s.batch, 1, s.channels},
-                  {k.strides()[0], 0, k.strides()[1]});
-  const Tensor v3(v.storage(), v.byte_offset(), v.dtype(), {s.batch, 1, s.channels},
-                  {v.strides()[0], 0, v.strides()[1]});
-  RwkvWkvParams p = rwkv_wkv_base_params(s, k3, v3, w32, u32);
-  p.num = state.num.data_as<float>();
-  p.den = state.den.data_as<float>();
-  p.max = state.max.data_as<float>();
-  p.out = y.data();
+  const RwkvWkvParams p = rwkv_wkv_update_params(s, k, v, w32, u32, state, y);
   rwkv_wkv(p, op_stream());
   return y;
 }
