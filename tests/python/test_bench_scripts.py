@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(("script", "rows"), [
     ("bench_mapping.py", 4),
-    ("bench_kernels.py", 6),
+    ("bench_kernels.py", 7),
     ("bench_models.py", 2),
     ("bench_vision.py", 3),
     ("bench_blas.py", 2),

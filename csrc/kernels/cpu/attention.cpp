@@ -14,7 +14,9 @@
 //
 // k is packed once per call into f32 blocks [D][kKeyBlock] (k^T, zero-padded past Sk), so the
 // q k^T micro-kernel reads unit-stride rows of 16 keys per d; f16/bf16 v is widened once to f32
-// rows, f32 v is read in place.
+// rows, f32 v is read in place. A call with few query rows per kv head (a decode step) packs nothing:
+// its qk_rows kernel reads the rows of k in place (f16/bf16 k and v widened one key block at a
+// time), since packing would move the whole cache to use it once.
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
@@ -95,10 +97,13 @@ const std::byte* element(const void* base, DType dtype, int64_t index) {
 //   qk:      s[i][j] = sum_d q[i][d] * kT[d][j]         (cols is a multiple of 16)
 //   softmax: the online-softmax step on rows of s: m, l updated, s replaced by p, corr[i] set
 //   pv:      o[i][c] = o[i][c] * corr[i] + sum_j p[i][j] * v[j][c]
+//   qk_rows: s[i][j] = sum_d q[i][d] * k[j][d], k read as rows in place (the few-query path)
 
 struct BlockKernels {
   void (*qk)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* kT,
              int64_t ld_k, int64_t cols, float* s, int64_t ld_s);
+  void (*qk_rows)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
+                  int64_t ld_k, int64_t keys, float* s, int64_t ld_s);
   void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m, float* l,
                   float* corr);
   void (*pv)(const float* p, int64_t ld_p, int64_t rows, int64_t keys, const float* v,
@@ -114,6 +119,17 @@ void qk_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const f
       const float qd = q[i * ld_q + d];
       const float* krow = kT + d * ld_k;
       for (int64_t j = 0; j < cols; ++j) srow[j] += qd * krow[j];
+    }
+  }
+}
+
+void qk_rows_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
+                   int64_t ld_k, int64_t keys, float* s, int64_t ld_s) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < keys; ++j) {
+      float sum = 0.0f;
+      for (int64_t d = 0; d < depth; ++d) sum += q[i * ld_q + d] * k[j * ld_k + d];
+      s[i * ld_s + j] = sum;
     }
   }
 }
@@ -196,6 +212,64 @@ HFPORT_AVX2 inline float hsum_avx2(__m256 x) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
   return _mm_cvtss_f32(s);
+}
+
+// The sums of eight vectors, lane t holding the sum of acc[t]'s lanes.
+HFPORT_AVX2 inline __m256 sum8_avx2(const __m256* acc) {
+  const __m256 h0 = _mm256_hadd_ps(acc[0], acc[1]);
+  const __m256 h1 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 h2 = _mm256_hadd_ps(acc[4], acc[5]);
+  const __m256 h3 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 g0 = _mm256_hadd_ps(h0, h1);  // low half: 0-3 of acc 0-3; high half: 4-7
+  const __m256 g1 = _mm256_hadd_ps(h2, h3);  // the same for acc 4-7
+  return _mm256_add_ps(_mm256_permute2f128_ps(g0, g1, 0x20), _mm256_permute2f128_ps(g0, g1, 0x31));
+}
+
+// Eight keys at a time: per 8 floats of d, one load of q feeds 8 FMAs against 8 key rows, and the
+// 8 accumulators reduce to 8 scores at once. The depth % 8 tail goes through lane masks.
+HFPORT_AVX2 void qk_rows_avx2(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
+                              const float* k, int64_t ld_k, int64_t keys, float* s, int64_t ld_s) {
+  const int64_t full = depth / 8 * 8;
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(depth - full)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* qi = q + i * ld_q;
+    float* si = s + i * ld_s;
+    int64_t j = 0;
+    for (; j + 8 <= keys; j += 8) {
+      const float* kj = k + j * ld_k;
+      __m256 acc[8];
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) acc[t] = _mm256_setzero_ps();
+      for (int64_t d = 0; d < full; d += 8) {
+        const __m256 qd = _mm256_loadu_ps(qi + d);
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          acc[t] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kj + t * ld_k + d), acc[t]);
+        }
+      }
+      if (full < depth) {
+        const __m256 qd = _mm256_maskload_ps(qi + full, tail);
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          acc[t] = _mm256_fmadd_ps(qd, _mm256_maskload_ps(kj + t * ld_k + full, tail), acc[t]);
+        }
+      }
+      _mm256_storeu_ps(si + j, sum8_avx2(acc));
+    }
+    for (; j < keys; ++j) {
+      const float* kj = k + j * ld_k;
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t d = 0; d < full; d += 8) {
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), _mm256_loadu_ps(kj + d), acc);
+      }
+      if (full < depth) {
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(qi + full, tail),
+                              _mm256_maskload_ps(kj + full, tail), acc);
+      }
+      si[j] = hsum_avx2(acc);
+    }
+  }
 }
 
 // A tile of R rows x 16 columns of s: per d, two loads of k^T and R broadcasts of q feed 2R FMAs.
@@ -453,6 +527,59 @@ HFPORT_AVX512 inline float hsum_avx512(__m512 x) {
   return sum;
 }
 
+// qk_rows_avx2 on 16-float vectors; the eight accumulators are folded to 8 floats and reduced
+// by the AVX2 tree.
+HFPORT_AVX512 void qk_rows_avx512(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
+                                  const float* k, int64_t ld_k, int64_t keys, float* s,
+                                  int64_t ld_s) {
+  const int64_t full = depth / 16 * 16;
+  const auto tail = static_cast<__mmask16>((1u << (depth - full)) - 1);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* qi = q + i * ld_q;
+    float* si = s + i * ld_s;
+    int64_t j = 0;
+    for (; j + 8 <= keys; j += 8) {
+      const float* kj = k + j * ld_k;
+      __m512 acc[8];
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) acc[t] = _mm512_setzero_ps();
+      for (int64_t d = 0; d < full; d += 16) {
+        const __m512 qd = _mm512_loadu_ps(qi + d);
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          acc[t] = _mm512_fmadd_ps(qd, _mm512_loadu_ps(kj + t * ld_k + d), acc[t]);
+        }
+      }
+      if (tail) {
+        const __m512 qd = _mm512_maskz_loadu_ps(tail, qi + full);
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          acc[t] = _mm512_fmadd_ps(qd, _mm512_maskz_loadu_ps(tail, kj + t * ld_k + full), acc[t]);
+        }
+      }
+      __m256 folded[8];
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) {
+        folded[t] = _mm256_add_ps(_mm512_castps512_ps256(acc[t]),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1)));
+      }
+      _mm256_storeu_ps(si + j, sum8_avx2(folded));
+    }
+    for (; j < keys; ++j) {
+      const float* kj = k + j * ld_k;
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t d = 0; d < full; d += 16) {
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(qi + d), _mm512_loadu_ps(kj + d), acc);
+      }
+      if (tail) {
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, qi + full),
+                              _mm512_maskz_loadu_ps(tail, kj + full), acc);
+      }
+      si[j] = hsum_avx512(acc);
+    }
+  }
+}
+
 HFPORT_AVX512 void softmax_avx512(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m,
                                   float* l, float* corr) {
   for (int64_t i = 0; i < rows; ++i) {
@@ -559,13 +686,13 @@ HFPORT_AVX512 void pv_avx512(const float* p, int64_t ld_p, int64_t rows, int64_t
 // The best kernels this CPU runs, or fewer when HFPORT_ATTENTION_KERNELS names a lesser set
 // ("plain", "avx2"): read on every call, so tests can check every set in one process.
 const BlockKernels& block_kernels() {
-  static const BlockKernels plain{qk_plain, softmax_plain, pv_plain};
+  static const BlockKernels plain{qk_plain, qk_rows_plain, softmax_plain, pv_plain};
   const char* limit = std::getenv("HFPORT_ATTENTION_KERNELS");
   const std::string wanted = limit ? limit : "";
   if (wanted == "plain") return plain;
 #if defined(__x86_64__)
-  static const BlockKernels avx2{qk_avx2, softmax_avx2, pv_avx2};
-  static const BlockKernels avx512{qk_avx512, softmax_avx512, pv_avx512};
+  static const BlockKernels avx2{qk_avx2, qk_rows_avx2, softmax_avx2, pv_avx2};
+  static const BlockKernels avx512{qk_avx512, qk_rows_avx512, softmax_avx512, pv_avx512};
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   static const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
   if (has_avx512 && wanted != "avx2") return avx512;
@@ -591,15 +718,28 @@ int64_t grain_for(int64_t work_per_item) {
   return std::max<int64_t>(1, kMinWorkPerThread / std::max<int64_t>(1, work_per_item));
 }
 
+// Calls with at most this many query rows per kv head (q_len x the GQA group) read k (and f32 v)
+// in place, block by block, instead of packing k^T for the whole call: a decode step against a
+// long cache would otherwise read the cache, write its transposed copy and read that again for
+// one query row. Packing pays for itself only when many rows reuse each packed block; on an
+// AVX-512 Xeon with Sk 4096, D 128, the two paths took the same time at about 128-256 rows per kv
+// head (docs/decisions.md).
+constexpr int64_t kKeysInPlaceMaxRows = 128;
+
+bool keys_in_place(const AttentionParams& p) {
+  return p.q_len * (p.q_heads / p.kv_heads) <= kKeysInPlaceMaxRows;
+}
+
 struct PackedKv {
-  std::unique_ptr<float[]> kT;  // [B * Hkv][key blocks][D][kKeyBlock]
-  std::unique_ptr<float[]> v;   // [B * Hkv][Sk][Dv] when v is not f32; else null
+  std::unique_ptr<float[]> kT;  // [B * Hkv][key blocks][D][kKeyBlock]; null: k read in place
+  std::unique_ptr<float[]> v;   // [B * Hkv][Sk][Dv] when v is not f32 and k is packed; else null
   int64_t key_blocks = 0;
 };
 
 PackedKv pack_kv(const AttentionParams& p) {
   PackedKv packed;
   packed.key_blocks = (p.kv_len + kKeyBlock - 1) / kKeyBlock;
+  if (keys_in_place(p)) return packed;
   const int64_t block_floats = p.head_dim * kKeyBlock;
   const int64_t heads = p.batch * p.kv_heads;
   packed.kT.reset(new float[static_cast<size_t>(heads * packed.key_blocks * block_floats)]);
@@ -652,9 +792,10 @@ void store_row(const float* src, DType dtype, void* dst, int64_t count) {
   }
 }
 
-// Scratch of one thread, reused across its work items.
+// Scratch of one thread, reused across its work items. k_block and v_block hold one key block
+// widened to f32 when k is read in place from f16/bf16 inputs.
 struct Workspace {
-  std::vector<float> q, s, o, m, l, corr, row;
+  std::vector<float> q, s, o, m, l, corr, row, k_block, v_block;
   explicit Workspace(const AttentionParams& p)
       : q(static_cast<size_t>(kQueryBlock * p.head_dim)),
         s(static_cast<size_t>(kQueryBlock * kKeyBlock)),
@@ -662,8 +803,29 @@ struct Workspace {
         m(kQueryBlock),
         l(kQueryBlock),
         corr(kQueryBlock),
-        row(static_cast<size_t>(std::max(p.head_dim, p.v_dim))) {}
+        row(static_cast<size_t>(std::max(p.head_dim, p.v_dim))) {
+    if (keys_in_place(p) && p.dtype != DType::F32) {
+      k_block.resize(static_cast<size_t>(kKeyBlock * p.head_dim));
+      v_block.resize(static_cast<size_t>(kKeyBlock * p.v_dim));
+    }
+  }
 };
+
+// Rows [k0, k0 + keys) of one head's k or v as f32 rows: in place for f32, else widened into
+// `scratch` (ld = width). Returns the first row and sets `ld` to the row stride.
+const float* key_rows(const void* base, DType dtype, int64_t head_offset, int64_t row_stride,
+                      int64_t k0, int64_t keys, int64_t width, float* scratch, int64_t& ld) {
+  if (dtype == DType::F32) {
+    ld = row_stride;
+    return static_cast<const float*>(base) + head_offset + k0 * row_stride;
+  }
+  for (int64_t j = 0; j < keys; ++j) {
+    widen(element(base, dtype, head_offset + (k0 + j) * row_stride), dtype, scratch + j * width,
+          width);
+  }
+  ld = width;
+  return scratch;
+}
 
 // Sets the hidden scores of one block to -inf and adds the additive mask (log2 domain).
 void mask_block(const AttentionParams& p, int64_t b, int64_t h, int64_t q0, int64_t rows,
@@ -732,30 +894,33 @@ void attention_item(const AttentionParams& p, const PackedKv& packed, const Bloc
   if (p.causal) key_end = std::min(key_end, pos_last + 1);
   if (p.sliding_window > 0) key_begin = std::max<int64_t>(0, pos_first - p.sliding_window + 1);
 
-  const float* v_base;
-  int64_t ld_v;
-  if (packed.v) {
-    v_base = packed.v.get() + bhk * p.kv_len * Dv;
-    ld_v = Dv;
-  } else {
-    v_base = static_cast<const float*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1];
-    ld_v = p.v_stride[2];
-  }
+  const int64_t k_head = b * p.k_stride[0] + hk * p.k_stride[1];
+  const int64_t v_head = b * p.v_stride[0] + hk * p.v_stride[1];
   const bool element_masks = p.mask != nullptr || p.key_padding != nullptr;
   for (int64_t block = key_begin / kKeyBlock; block * kKeyBlock < key_end; ++block) {
     const int64_t k0 = block * kKeyBlock;
     const int64_t keys = std::min(kKeyBlock, p.kv_len - k0);
-    const float* kT = packed.kT.get() + (bhk * packed.key_blocks + block) * D * kKeyBlock;
-    kernels.qk(w.q.data(), D, rows, D, kT, kKeyBlock, (keys + 15) / 16 * 16, w.s.data(),
-               kKeyBlock);
+    if (packed.kT) {
+      const float* kT = packed.kT.get() + (bhk * packed.key_blocks + block) * D * kKeyBlock;
+      kernels.qk(w.q.data(), D, rows, D, kT, kKeyBlock, (keys + 15) / 16 * 16, w.s.data(),
+                 kKeyBlock);
+    } else {
+      int64_t ld_k = 0;
+      const float* k = key_rows(p.k, p.dtype, k_head, p.k_stride[2], k0, keys, D,
+                                w.k_block.data(), ld_k);
+      kernels.qk_rows(w.q.data(), D, rows, D, k, ld_k, keys, w.s.data(), kKeyBlock);
+    }
     const bool cut_by_causal = p.causal && k0 + keys - 1 > pos_first;
     const bool cut_by_window = p.sliding_window > 0 && pos_last - k0 >= p.sliding_window;
     if (element_masks || cut_by_causal || cut_by_window) {
       mask_block(p, b, h, q0, rows, k0, keys, w.s.data(), kKeyBlock);
     }
     kernels.softmax(w.s.data(), kKeyBlock, rows, keys, w.m.data(), w.l.data(), w.corr.data());
-    kernels.pv(w.s.data(), kKeyBlock, rows, keys, v_base + k0 * ld_v, ld_v, Dv, w.corr.data(),
-               w.o.data(), Dv);
+    int64_t ld_v = Dv;
+    const float* v = packed.v ? packed.v.get() + (bhk * p.kv_len + k0) * Dv
+                              : key_rows(p.v, p.dtype, v_head, p.v_stride[2], k0, keys, Dv,
+                                         w.v_block.data(), ld_v);
+    kernels.pv(w.s.data(), kKeyBlock, rows, keys, v, ld_v, Dv, w.corr.data(), w.o.data(), Dv);
   }
 
   for (int64_t i = 0; i < rows; ++i) {

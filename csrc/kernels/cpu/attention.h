@@ -6,7 +6,7 @@
 // keeping a running row maximum and row sum (online softmax), so the [Sq, Sk] score matrix is
 // never formed. Key blocks that causal masking or the window hide entirely are skipped. k is
 // repacked once per call as f32 k^T blocks so that the q k^T micro-kernel streams unit-stride
-// rows; on x86-64 the micro-kernels use AVX-512 or AVX2+FMA when the CPU has them (chosen at run
+// rows, except in calls of few query rows per kv head (decode), which read k's rows in place; on x86-64 the micro-kernels use AVX-512 or AVX2+FMA when the CPU has them (chosen at run
 // time; HFPORT_ATTENTION_KERNELS=avx2 or =plain asks for less, for tests), else plain loops. Work
 // is spread over batch x heads x query blocks with parallel_for.
 #pragma once
