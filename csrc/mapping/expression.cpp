@@ -236,14 +236,16 @@ class Parser {
         return node;
       }
       if (accept_op("(")) {
-        static const std::set<std::string> functions = {"ceil_div", "min", "max", "len", "sum"};
+        static const std::set<std::string> functions = {"ceil_div", "min", "max", "len", "sum",
+                                                         "to_2tuple"};
         if (!functions.count(token.text)) fail("unknown function '" + token.text + "'");
         std::vector<NodePtr> args;
         if (!accept_op(")")) {
           do { args.push_back(parse_or()); } while (accept_op(","));
           if (!accept_op(")")) fail("expected ')'");
         }
-        const size_t want = (token.text == "len" || token.text == "sum") ? 1 : 2;
+        const size_t want =
+            (token.text == "len" || token.text == "sum" || token.text == "to_2tuple") ? 1 : 2;
         if (args.size() != want) {
           fail(token.text + "() takes " + std::to_string(want) + " argument(s), got " +
                std::to_string(args.size()));
@@ -382,6 +384,15 @@ class Evaluator {
       __int128 total = 0;
       for (const auto& item : args[0]) total += integer(item);
       return checked(total);
+    }
+    if (node.name == "to_2tuple") {  // timm's sizes: an int n means [n, n]
+      if (args[0].is_number_integer()) return json::array({args[0], args[0]});
+      if (args[0].is_array() && args[0].size() == 2 && args[0][0].is_number_integer() &&
+          args[0][1].is_number_integer()) {
+        return args[0];
+      }
+      fail("to_2tuple() of a value that is neither an integer nor a list of two integers: " +
+           args[0].dump());
     }
     const int64_t a = integer(args[0]);
     const int64_t b = integer(args[1]);

@@ -36,6 +36,18 @@ TEST(Expression, FollowsPythonPrecedenceAndFloorDivision) {
   EXPECT_EQ(eval_int("min(3, 5) * max(3, 5)", config), 15);
 }
 
+// timm writes img_size as an int or as [h, w]; to_2tuple reads both.
+TEST(Expression, To2TupleTakesAnIntOrAPair) {
+  const json config = {{"square", 224}, {"wide", {32, 48}}, {"three", {1, 2, 3}}};
+  EXPECT_EQ(eval_int("to_2tuple(square)[0] * to_2tuple(square)[1]", config), 224 * 224);
+  EXPECT_EQ(eval_int("to_2tuple(wide)[0] * 100 + to_2tuple(wide)[1]", config), 3248);
+  EXPECT_TRUE(hfport_test::throws_exactly<ExpressionError>(
+      [&] { eval_int("to_2tuple(three)[0]", config); },
+      {"test: expression 'to_2tuple(three)[0]': to_2tuple() of a value that is neither an integer "
+       "nor a list of two integers: [1,2,3]"}));
+  EXPECT_THROW(eval_int("to_2tuple(square, 2)[0]", config), hfport::SpecError);
+}
+
 // Found by fuzz_family_spec (tests/fuzz/regressions/family_spec): ceil_div at the ends of int64
 // was signed overflow. It is the ceiling of the exact quotient, as Python's -(-a // b).
 TEST(Expression, CeilDivAtTheEndsOfInt64) {

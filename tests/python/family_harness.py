@@ -45,7 +45,8 @@ def _evaluate(expr: Any, config: dict, captures: dict[str, int]) -> Any:
     text = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", expr)))
     env = dict(_wrap(config))
     env.update(captures)
-    env.update(ceil_div=lambda a, b: -(-a // b), min=min, max=max, len=len, sum=sum)
+    env.update(ceil_div=lambda a, b: -(-a // b), min=min, max=max, len=len, sum=sum,
+               to_2tuple=lambda x: [x, x] if isinstance(x, int) else list(x))
     value = eval(text, {"__builtins__": {}}, env)
     if isinstance(value, float) and value.is_integer():
         return int(value)

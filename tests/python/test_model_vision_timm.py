@@ -90,8 +90,9 @@ TIMM_CASES: dict[str, dict[str, Any]] = {
         img_size=[32, 32], class_token=False, reg_tokens=2, no_embed_class=True, pre_norm=True,
         global_pool="avg", fc_norm=False, pool_include_prefix=True, num_classes=0,
         dynamic_img_size=True),
-    # neither norm nor fc_norm, the tanh GELU, layer scale, a 3 x 3 grid.
-    "no_final_norm_gelu_tanh": dict(img_size=[24, 24], final_norm=False, num_classes=3,
+    # neither norm nor fc_norm, the tanh GELU, layer scale, a 3 x 3 grid; img_size as an int,
+    # as timm's own default (224) is written.
+    "no_final_norm_gelu_tanh": dict(img_size=24, final_norm=False, num_classes=3,
                                     init_values=0.1, act_layer="gelu_tanh"),
 }
 
@@ -159,6 +160,12 @@ def timm_resample(pos: torch.Tensor, new: tuple[int, int], old: tuple[int, int],
     return torch.cat([prefix, grid.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], -1)], dim=1)
 
 
+def image_hw(args: dict[str, Any]) -> tuple[int, int]:
+    """timm's img_size: an int n (n x n) or [height, width]."""
+    size = args["img_size"]
+    return (size, size) if isinstance(size, int) else (size[0], size[1])
+
+
 def build_timm(tmp_path: Path, case: str, seed: int = 0
                ) -> tuple[hfport.models.Model, Reference, torch.nn.Module, dict[str, Any]]:
     """(native model, reference, the transformers model, timm's arguments) for TIMM_CASES[case],
@@ -176,7 +183,7 @@ def build_timm(tmp_path: Path, case: str, seed: int = 0
     fc_norm = args.get("fc_norm")
     fc_norm = global_pool == "avg" if fc_norm is None else fc_norm
     final_norm, classes = args.get("final_norm", True), args["num_classes"]
-    grid = (args["img_size"][0] // patch, args["img_size"][1] // patch)
+    grid = (image_hw(args)[0] // patch, image_hw(args)[1] // patch)
     prefix_count = int(class_token) + regs
 
     with torch.no_grad():
@@ -267,13 +274,13 @@ def pixels(batch: int, height: int, width: int, channels: int = 3, seed: int = 3
 def test_timm_vit_matches_transformers_blocks(tmp_path: Path, case: str) -> None:
     native, reference, _, args = build_timm(tmp_path, case)
     assert native.family == "timm_vit" and native.main_input_name == "pixel_values"
-    x = pixels(2, *args["img_size"])
+    x = pixels(2, *image_hw(args))
     report = check_rows(native, reference, x)
     names = [row.name for row in report.rows]
     assert names[:4] == ["embeddings", "layers.0", "layers.1", "last_hidden_state"]
     assert names[4:] == ["pooler_output"] + (["logits"] if args["num_classes"] else [])
     prefix = int(args.get("class_token", True)) + args.get("reg_tokens", 0)
-    grid = (args["img_size"][0] // 8) * (args["img_size"][1] // 8)
+    grid = (image_hw(args)[0] // 8) * (image_hw(args)[1] // 8)
     assert report.rows[0].shape == (2, prefix + grid, 32)
 
 
@@ -291,7 +298,7 @@ def test_timm_reference_is_vit_for_the_vit_configuration(tmp_path: Path) -> None
     # The plainly written reference is transformers' ViTForImageClassification where timm's
     # arguments describe that model.
     _, reference, model, args = build_timm(tmp_path, "token_head_nonsquare")
-    assert_same_outputs(reference, model, pixels(2, *args["img_size"]))
+    assert_same_outputs(reference, model, pixels(2, *image_hw(args)))
 
 
 def test_timm_vit_resamples_positions_as_timm(tmp_path: Path) -> None:
