@@ -33,8 +33,9 @@ ModelBuilder host_only(const std::string& family, HostBuilder build) {
                          const Device& device, const std::string& head) {
     if (device.type != DeviceType::CPU) {
       throw DeviceError("native " + family + " model: runs on the CPU only; the CUDA forward "
-                        "covers the llama family (llama, mistral, qwen2, qwen3), mamba and the "
-                        "image encoders (vit, timm_vit, dinov2, dinov2_with_registers, dinov3)");
+                        "covers the llama family (llama, mistral, qwen2, qwen3), mamba, the "
+                        "image encoders (vit, timm_vit, dinov2, dinov2_with_registers, dinov3) "
+                        "and videomae (videomae, videomae_opengvlab)");
     }
     return build(std::move(config), std::move(state), head);
   };
@@ -74,8 +75,8 @@ const std::map<std::string, ModelBuilder>& model_builders() {
                                    device, head);
        }},
       {"timm_vit", build_timm_vit_model},
-      {"videomae", host_only("videomae", build_videomae_model)},
-      {"videomae_opengvlab", host_only("videomae_opengvlab", build_videomae_opengvlab_model)},
+      {"videomae", build_videomae_model},
+      {"videomae_opengvlab", build_videomae_opengvlab_model},
       {"whisper", host_only("whisper", build_whisper_model)},
   };
   return builders;

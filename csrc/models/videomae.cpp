@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/cast.h"
+#include "core/device.h"
 #include "core/device_copy.h"
 #include "core/error.h"
 #include "models/model_inputs.h"
@@ -16,6 +17,10 @@
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "ops/patch_embed.h"
+#ifdef HFPORT_WITH_CUDA
+#include "kernels/cuda/vision_steps.h"
+#include "ops/cuda/device_tensor.h"
+#endif
 
 namespace hfport::models {
 
@@ -66,9 +71,10 @@ Tensor joined_qkv_bias(const Parameters& params, int64_t i, int64_t hidden) {
 
 class VideoMae final : public Model {
  public:
-  VideoMae(VideoMaeVariant v, nlohmann::json config, Parameters params, std::string head)
+  VideoMae(VideoMaeVariant v, nlohmann::json config, Parameters params, std::string head,
+           const Device& device)
       : v_(std::move(v)), who_("native " + v_.family + " model: "), config_(std::move(config)),
-        params_(std::move(params)), head_(std::move(head)) {
+        params_(std::move(params)), head_(std::move(head)), device_(device) {
     hidden_ = v_.hidden;
     image_size_ = v_.image_size;
     patch_size_ = v_.patch_size;
@@ -108,6 +114,7 @@ class VideoMae final : public Model {
     options_.heads = v_.heads;
     options_.eps = v_.eps;
     options_.gelu = v_.gelu;
+    place_on_device();
   }
 
   std::string family() const override { return v_.family; }
@@ -153,7 +160,7 @@ class VideoMae final : public Model {
         input = layer_norm(token_mean(out.last_hidden_state), params_.get("cls.norm.weight"),
                            params_.get("cls.norm.bias"), 1e-5);
       } else {
-        input = out.last_hidden_state.select(1, 0).contiguous();
+        input = first_token(out.last_hidden_state);
       }
       out.logits = linear(input, params_.get("cls.out.weight"), params_.get("cls.out.bias"));
     }
@@ -161,6 +168,32 @@ class VideoMae final : public Model {
   }
 
  private:
+  bool on_cuda() const { return device_.type == DeviceType::CUDA; }
+
+  // Every tensor the forward reads goes to the device once: the parameters, the blocks' (the
+  // joined q/k/v biases were made on the host above, OpenGVLab's zero k bias among them) and the
+  // position table, fixed by config.json and so uploaded here, never per call. The blocks and
+  // positions_ share storage with params_, so move_parameters moves each once.
+  void place_on_device() {
+    if (!on_cuda()) return;
+    std::vector<Tensor*> tensors = params_.tensors();
+    tensors.push_back(&positions_);
+    for (PrenormBlock& b : blocks_) {
+      for (Tensor* t : {&b.attn_norm_w, &b.attn_norm_b, &b.qkv_w, &b.qkv_b, &b.out_w, &b.out_b,
+                        &b.ls1, &b.ffn_norm_w, &b.ffn_norm_b, &b.up_w, &b.up_b, &b.down_w,
+                        &b.down_b, &b.ls2}) {
+        tensors.push_back(t);
+      }
+    }
+    move_parameters(tensors, device_);
+  }
+
+  // [batch, hidden]: h[:, 0], contiguous, where h lives.
+  Tensor first_token(const Tensor& h) const {
+    const Tensor first = h.select(1, 0);
+    return on_cuda() ? contiguous_copy(first) : first.contiguous();
+  }
+
   // OpenGVLab's forward_features and head: without mean pooling last = norm(h) and pooled =
   // last[:, 0]; with it last = h and pooled = fc_norm(mean over tokens) (config.json's eps).
   void opengvlab_tail(const Tensor& h, ModelOutput& out) const {
@@ -171,14 +204,15 @@ class VideoMae final : public Model {
     } else {
       out.last_hidden_state = layer_norm(h, params_.get("output_norm.weight"),
                                          params_.get("output_norm.bias"), options_.eps);
-      out.pooled = out.last_hidden_state.select(1, 0).contiguous();
+      out.pooled = first_token(out.last_hidden_state);
     }
     if (const Tensor* w = params_.find("output.weight")) {
       out.logits = linear(out.pooled, *w, params_.get("output.bias"));
     }
   }
 
-  // [batch, channels, frames, H, W] view (F32, host) of pixel_values [batch, frames, channels, H, W].
+  // [batch, channels, frames, H, W] view (F32, on the model's device) of pixel_values
+  // [batch, frames, channels, H, W].
   Tensor checked_video(const Tensor& pixel_values) const {
     if (!pixel_values.defined()) throw ArgumentError(who_ + "pixel_values is required");
     const Shape& s = pixel_values.shape();
@@ -209,16 +243,40 @@ class VideoMae final : public Model {
       throw ArgumentError(who_ + "pixel_values must be a float tensor (F32, F16, BF16 or F64), "
                           "got " + std::string(dtype_name(dt)));
     }
-    Tensor host = pixel_values.device().type == DeviceType::CPU ? pixel_values
-                                                                : to_device(pixel_values, Device{});
-    if (dt != DType::F32) host = cast(host, DType::F32);
-    const Shape& st = host.strides();
-    return Tensor(host.storage(), host.byte_offset(), DType::F32, {s[0], s[2], s[1], s[3], s[4]},
-                  {st[0], st[2], st[1], st[3], st[4]});
+    const Tensor frames = on_cuda() ? video_on_device(pixel_values) : video_on_host(pixel_values);
+    const Shape& st = frames.strides();
+    return Tensor(frames.storage(), frames.byte_offset(), DType::F32,
+                  {s[0], s[2], s[1], s[3], s[4]}, {st[0], st[2], st[1], st[3], st[4]});
   }
 
+  // pixel_values as F32 on the host, in its own strides when it is F32 already.
+  static Tensor video_on_host(const Tensor& pixel_values) {
+    const Tensor host = pixel_values.device().type == DeviceType::CPU
+                            ? pixel_values
+                            : to_device(pixel_values, Device{});
+    return host.dtype() == DType::F32 ? host : cast(host, DType::F32);
+  }
+
+  // pixel_values as F32 on the model's device, where it must already be (as torch requires);
+  // F32 is read in its own strides by patch_embed's gather, another dtype widened there first.
+  Tensor video_on_device(const Tensor& pixel_values) const {
+    if (pixel_values.device() != device_) {
+      throw DeviceError(who_ + "pixel_values is on " + device_name(pixel_values.device()) +
+                        " but the model is on " + device_name(device_) + "; move it there first");
+    }
+#ifdef HFPORT_WITH_CUDA
+    if (pixel_values.dtype() == DType::F32) return pixel_values;
+    cuda::CurrentDevice current(device_);
+    return cuda::contiguous_as(v_.family.c_str(), "pixel_values", pixel_values, DType::F32);
+#else
+    throw DeviceError(who_ + "this build has no CUDA");
+#endif
+  }
+
+  // patches [batch, count, hidden] + positions_ (every video the same rows), where they live.
   Tensor with_positions(const Tensor& patches) const {
     const int64_t batch = patches.shape()[0], count = patches.shape()[1];
+    if (on_cuda()) return with_positions_on_device(patches);
     Tensor h = Tensor::empty(DType::F32, {batch, count, hidden_});
     const float* x = patches.data_as<float>();
     const float* pos = positions_.data_as<float>();
@@ -229,6 +287,28 @@ class VideoMae final : public Model {
       }
     }
     return h;
+  }
+
+  // The CUDA side of with_positions: vision_tokens (kernels/cuda/vision_steps.h) with no prefix
+  // tokens and no mask token, the same F32 sum as the host loop.
+  Tensor with_positions_on_device(const Tensor& patches) const {
+#ifdef HFPORT_WITH_CUDA
+    const int64_t batch = patches.shape()[0], count = patches.shape()[1];
+    Tensor h = Tensor::empty(DType::F32, {batch, count, hidden_}, device_);
+    cuda::CurrentDevice current(device_);
+    cuda::VisionTokensParams p;
+    p.batch = batch;
+    p.count = count;
+    p.hidden = hidden_;
+    p.patches = patches.data_as<float>();
+    p.positions = positions_.data_as<float>();
+    p.out = h.data_as<float>();
+    cuda::vision_tokens(p, cuda::op_stream());
+    return h;
+#else
+    (void)patches;
+    throw DeviceError(who_ + "this build has no CUDA");
+#endif
   }
 
   // The tokens bool_masked_pos keeps, in order: embeddings[~bool_masked_pos].reshape(batch, -1,
@@ -269,21 +349,37 @@ class VideoMae final : public Model {
     }
     const int64_t keep = static_cast<int64_t>(kept[0].size());
     if (keep == 0) throw ArgumentError(what + " masks every tubelet; at least one must stay");
-    Tensor out = Tensor::empty(DType::F32, {batch, keep, hidden_});
-    const size_t row = static_cast<size_t>(hidden_) * sizeof(float);
+    // The kept rows gathered as table rows of h seen as [batch * count, hidden]: memcpy on the
+    // host, a row-copy kernel on a GPU (the row ids go there from the host).
+    Tensor rows = Tensor::empty(DType::I64, {batch, keep});
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t k = 0; k < keep; ++k) {
-        const int64_t i = kept[static_cast<size_t>(b)][static_cast<size_t>(k)];
-        std::memcpy(out.data_as<float>() + (b * keep + k) * hidden_,
-                    h.data_as<float>() + (b * count + i) * hidden_, row);
+        rows.data_as<int64_t>()[b * keep + k] =
+            b * count + kept[static_cast<size_t>(b)][static_cast<size_t>(k)];
       }
     }
-    return out;
+    return embedding_rows(h.view({batch * count, hidden_}), rows);
   }
 
-  // [batch, hidden]: the mean over the tokens, summed in float64.
+  // [batch, hidden]: the mean over the tokens, summed in float64 in token order (on a GPU too:
+  // kernels/cuda/vision_steps.h token_mean, one thread per feature).
   Tensor token_mean(const Tensor& h) const {
     const int64_t batch = h.shape()[0], seq = h.shape()[1];
+    if (on_cuda()) {
+#ifdef HFPORT_WITH_CUDA
+      Tensor mean = Tensor::empty(DType::F32, {batch, hidden_}, device_);
+      cuda::CurrentDevice current(device_);
+      cuda::TokenMeanParams p;
+      p.batch = batch;
+      p.seq = seq;
+      p.hidden = hidden_;
+      p.out_row_stride = hidden_;
+      p.x = h.data_as<float>();
+      p.out = mean.data_as<float>();
+      cuda::token_mean(p, cuda::op_stream());
+      return mean;
+#endif
+    }
     Tensor mean = Tensor::empty(DType::F32, {batch, hidden_});
     std::vector<double> sum(static_cast<size_t>(hidden_));
     for (int64_t b = 0; b < batch; ++b) {
@@ -305,9 +401,10 @@ class VideoMae final : public Model {
   nlohmann::json config_;
   Parameters params_;
   std::string head_;
+  Device device_;
   std::vector<PrenormBlock> blocks_;
   PrenormBlockOptions options_;
-  Tensor positions_;  // [patches, hidden] (learned: [1, patches, hidden])
+  Tensor positions_;  // [patches, hidden] (learned: [1, patches, hidden]); on the model's device
   int64_t hidden_ = 0, image_size_ = 0, patch_size_ = 0, channels_ = 0, frames_ = 0, tubelet_ = 0;
   bool mean_pooling_ = true;
 };
@@ -316,7 +413,7 @@ class VideoMae final : public Model {
 
 std::unique_ptr<Model> build_videomae_model(nlohmann::json config,
                                             std::vector<std::pair<std::string, Tensor>> state,
-                                            const std::string& head) {
+                                            const Device& device, const std::string& head) {
   const std::string family = "videomae";
   require_head(family, head, {"", "video_classification"});
   const VisionTransformerVariant sizes = vision_sizes(family, config, 1e-12);
@@ -334,12 +431,13 @@ std::unique_ptr<Model> build_videomae_model(nlohmann::json config,
   v.mean_pooling = config_bool(family, config, "use_mean_pooling", true);
   v.gelu = vision_gelu(family, config);
   Parameters params = f32_parameters(family, std::move(state));
-  return std::make_unique<VideoMae>(std::move(v), std::move(config), std::move(params), head);
+  return std::make_unique<VideoMae>(std::move(v), std::move(config), std::move(params), head,
+                                    device);
 }
 
 std::unique_ptr<Model> build_videomae_opengvlab_model(
     nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
-    const std::string& head) {
+    const Device& device, const std::string& head) {
   const std::string family = "videomae_opengvlab";
   require_head(family, head, {""});  // the head is part of the model (output.weight)
   const auto it = config.find("model_config");
@@ -379,7 +477,8 @@ std::unique_ptr<Model> build_videomae_opengvlab_model(
   v.learnable_positions = config_bool(family, m, "use_learnable_pos_emb", false);
   v.layer_scale = config_number(family, m, "init_values", 0.0) > 0.0;
   Parameters params = f32_parameters(family, std::move(state));
-  return std::make_unique<VideoMae>(std::move(v), std::move(config), std::move(params), head);
+  return std::make_unique<VideoMae>(std::move(v), std::move(config), std::move(params), head,
+                                    device);
 }
 
 }  // namespace hfport::models

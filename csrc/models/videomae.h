@@ -16,7 +16,14 @@
 //
 // transformers refuses a frame size other than config.json's image_size, and its fixed positions
 // fix the number of tubelets; so does this model (ArgumentError naming the expected shape), and a
-// frame count that is not a multiple of tubelet_size. F32, CPU only.
+// frame count that is not a multiple of tubelet_size. F32 throughout.
+//
+// Devices: on a CUDA device (the builders' `device`) the parameters and the position table move
+// there once at build, pixel_values must already be there (DeviceError otherwise, as torch), and
+// the same steps run through the ops' CUDA sides (patch_embed's strided gather + GEMM, layer_norm,
+// linear, attention) and kernels/cuda/vision_steps.h (positions added, token means); the masked
+// tubelets are dropped by a row gather whose row ids the host works out from bool_masked_pos. A
+// BF16 checkpoint is widened at load, as on the CPU. Compiled, not yet run on a GPU.
 #pragma once
 
 #include <memory>
@@ -32,7 +39,7 @@ namespace hfport::models {
 
 std::unique_ptr<Model> build_videomae_model(nlohmann::json config,
                                             std::vector<std::pair<std::string, Tensor>> state,
-                                            const std::string& head);
+                                            const Device& device, const std::string& head);
 
 // OpenGVLab's VideoMAE v2 (family videomae_opengvlab): the same encoder as OpenGVLab's
 // VisionTransformer computes it. Its sizes come from config.json's model_config (embed_dim,
@@ -48,6 +55,6 @@ std::unique_ptr<Model> build_videomae_model(nlohmann::json config,
 // Refused (ConfigError): cos_attn, qk_scale, attn_head_dim, a norm_layer other than nn.LayerNorm.
 std::unique_ptr<Model> build_videomae_opengvlab_model(
     nlohmann::json config, std::vector<std::pair<std::string, Tensor>> state,
-    const std::string& head);
+    const Device& device, const std::string& head);
 
 }  // namespace hfport::models

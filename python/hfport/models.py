@@ -292,8 +292,9 @@ def from_pretrained(path: str | os.PathLike[str], spec: SpecArg = None, dtype: A
     tensors, but a native model needs every parameter it declares, so anything missing or
     mismatched raises LoadError either way. The load report is `model.report`.
 
-    device "cuda" / "cuda:N" runs the llama family, mamba and the image encoders (vit, timm_vit,
-    dinov2, dinov2_with_registers, dinov3; their pixel_values must be on that device) on that GPU
+    device "cuda" / "cuda:N" runs the llama family, mamba, the image encoders (vit, timm_vit,
+    dinov2, dinov2_with_registers, dinov3) and videomae / videomae_opengvlab (their pixel_values
+    must be on that device) on that GPU
     (the parameters are loaded on the host and moved once; outputs are CUDA tensors). Other
     families, a build without CUDA and a machine without a device raise DeviceError saying
     which."""

@@ -2,12 +2,14 @@
 // (a strided gather and a GEMM, ops/cuda/patch_embed.h) against the CPU op, at sizes that do not
 // tile, with strided (channels-last) pixels, 2-D and 3-D, f32 and bf16; and the element-wise
 // kernels of kernels/cuda/vision_steps.h against the plain formulas they implement (token
-// assembly with and without positions and mask, the layer-scaled add and the token mean bit for
-// bit, tanh to an ulp or so). Skipped without a visible device; compiled only with CUDA.
+// assembly with and without positions, mask and prefix rows, the layer-scaled add and the token
+// mean bit for bit, tanh to an ulp or so). Skipped without a visible device; compiled only with
+// CUDA.
 #ifdef HFPORT_WITH_CUDA
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -38,6 +40,8 @@ const hfport::Device kCuda0{hfport::DeviceType::CUDA, 0};
 class CudaVision : public hfport_test::CudaDeviceTest {};
 
 void synchronize() { ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess); }
+
+void check_token_assembly(int64_t prefix);
 
 TEST_F(CudaVision, PatchEmbedMatchesTheCpuOp) {
   struct Case {
@@ -76,8 +80,17 @@ TEST_F(CudaVision, PatchEmbedMatchesTheCpuOp) {
 }
 
 TEST_F(CudaVision, TokenAssemblyIsThePlainFormula) {
-  const int64_t batch = 2, prefix = 3, count = 7, hidden = 13;
-  const Tensor prefix_rows = random_tensor(DType::F32, {prefix, hidden});
+  // prefix 3: a class token and registers; prefix 0 (no prefix rows at all): VideoMAE's tubelets
+  // plus its position table.
+  for (const int64_t prefix : {int64_t{3}, int64_t{0}}) {
+    SCOPED_TRACE("prefix " + std::to_string(prefix));
+    check_token_assembly(prefix);
+  }
+}
+
+void check_token_assembly(int64_t prefix) {
+  const int64_t batch = 2, count = 7, hidden = 13;
+  const Tensor prefix_rows = random_tensor(DType::F32, {std::max<int64_t>(prefix, 1), hidden});
   const Tensor patches = random_tensor(DType::F32, {batch, count, hidden});
   const Tensor positions = random_tensor(DType::F32, {count, hidden});
   const Tensor mask_token = random_tensor(DType::F32, {hidden});
@@ -96,7 +109,7 @@ TEST_F(CudaVision, TokenAssemblyIsThePlainFormula) {
       p.prefix = prefix;
       p.count = count;
       p.hidden = hidden;
-      p.prefix_rows = d_prefix.data_as<float>();
+      p.prefix_rows = prefix > 0 ? d_prefix.data_as<float>() : nullptr;
       p.patches = d_patches.data_as<float>();
       p.positions = with_positions ? d_positions.data_as<float>() : nullptr;
       p.mask = with_mask ? d_mask.data_as<uint8_t>() : nullptr;
