@@ -15,7 +15,7 @@
 // k is packed once per call into f32 blocks [D][kKeyBlock] (k^T, zero-padded past Sk), so the
 // q k^T micro-kernel reads unit-stride rows of 16 keys per d; f16/bf16 v is widened once to f32
 // rows, f32 v is read in place. A call with few query rows per kv head (a decode step) packs nothing:
-// its qk_rows kernel reads the rows of k in place (f16/bf16 k and v widened one key block at a
+// its qk_in_place kernel reads the rows of k in place (f16/bf16 k and v widened one key block at a
 // time), since packing would move the whole cache to use it once.
 #include "kernels/cpu/attention.h"
 
@@ -97,12 +97,12 @@ const std::byte* element(const void* base, DType dtype, int64_t index) {
 //   qk:      s[i][j] = sum_d q[i][d] * kT[d][j]         (cols is a multiple of 16)
 //   softmax: the online-softmax step on rows of s: m, l updated, s replaced by p, corr[i] set
 //   pv:      o[i][c] = o[i][c] * corr[i] + sum_j p[i][j] * v[j][c]
-//   qk_rows: s[i][j] = sum_d q[i][d] * k[j][d], k read as rows in place (the few-query path)
+//   qk_in_place: s[i][j] = sum_d q[i][d] * k[j][d], k read as rows in place (the few-query path)
 
 struct BlockKernels {
   void (*qk)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* kT,
              int64_t ld_k, int64_t cols, float* s, int64_t ld_s);
-  void (*qk_rows)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
+  void (*qk_in_place)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
                   int64_t ld_k, int64_t keys, float* s, int64_t ld_s);
   void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m, float* l,
                   float* corr);
@@ -123,7 +123,7 @@ void qk_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const f
   }
 }
 
-void qk_rows_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
+void qk_in_place_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
                    int64_t ld_k, int64_t keys, float* s, int64_t ld_s) {
   for (int64_t i = 0; i < rows; ++i) {
     for (int64_t j = 0; j < keys; ++j) {
@@ -134,7 +134,7 @@ void qk_rows_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, co
   }
 }
 
-// One row's online-softmax step given its block maximum; shared by both versions' tails.
+// One row's online-softmax step given its block maximum (the plain kernel's).
 inline float softmax_correction(float& m, float& l, float block_max) {
   const float m_new = std::max(m, block_max);
   const float corr = m == kNegInf ? 0.0f : std::exp2(m - m_new);
@@ -179,10 +179,12 @@ void pv_plain(const float* p, int64_t ld_p, int64_t rows, int64_t keys, const fl
 // iteration (one 64-byte store per FMA), which halved the micro-kernels' speed.
 #define HFPORT_AVX2 __attribute__((target("avx2,fma")))
 
-// 2^x for x <= 128, exact 0 below -126 (masked scores are -inf): x = n + r with |r| <= 1/2,
-// 2^r by its degree-7 Taylor polynomial (error below 1e-8 relative), 2^n through the exponent bits.
+// 2^x for x <= 128, exact 0 below -126 (masked scores are -inf) and for NaN: x = n + r with
+// |r| <= 1/2, 2^r by its degree-7 Taylor polynomial (error below 1e-8 relative), 2^n through the
+// exponent bits.
 HFPORT_AVX2 inline __m256 exp2_avx2(__m256 x) {
-  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-126.0f), _CMP_LT_OQ);
+  // x < -126, or NaN (the -inf - -inf of a row that has seen no key yet): 0.
+  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-126.0f), _CMP_NGE_UQ);
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(127.0f));
   const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 r = _mm256_sub_ps(x, n);
@@ -227,7 +229,7 @@ HFPORT_AVX2 inline __m256 sum8_avx2(const __m256* acc) {
 
 // Eight keys at a time: per 8 floats of d, one load of q feeds 8 FMAs against 8 key rows, and the
 // 8 accumulators reduce to 8 scores at once. The depth % 8 tail goes through lane masks.
-HFPORT_AVX2 void qk_rows_avx2(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
+HFPORT_AVX2 void qk_in_place_avx2(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
                               const float* k, int64_t ld_k, int64_t keys, float* s, int64_t ld_s) {
   const int64_t full = depth / 8 * 8;
   const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(depth - full)),
@@ -314,26 +316,42 @@ HFPORT_AVX2 void qk_avx2(const float* q, int64_t ld_q, int64_t rows, int64_t dep
   }
 }
 
+// The three passes of softmax_avx512 (below) on 8-float vectors.
 HFPORT_AVX2 void softmax_avx2(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m,
                               float* l, float* corr) {
+  const int64_t full = cols / 8 * 8;
+  const __m256i lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* srow = s + i * ld_s;
+    __m256 vmax = _mm256_set1_ps(kNegInf);
+    for (int64_t j = 0; j < full; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(srow + j));
+    float block_max = hmax_avx2(vmax);
+    for (int64_t j = full; j < cols; ++j) block_max = std::max(block_max, srow[j]);
+    corr[i] = block_max;
+  }
+  for (int64_t i = 0; i < rows; i += 8) {
+    const __m256i lanes =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(8, rows - i))),
+                           lane_index);
+    const __m256 m_old = _mm256_maskload_ps(m + i, lanes);
+    const __m256 m_new = _mm256_max_ps(m_old, _mm256_maskload_ps(corr + i, lanes));
+    const __m256 c = exp2_avx2(_mm256_sub_ps(m_old, m_new));
+    _mm256_maskstore_ps(l + i, lanes, _mm256_mul_ps(_mm256_maskload_ps(l + i, lanes), c));
+    _mm256_maskstore_ps(m + i, lanes, m_new);
+    _mm256_maskstore_ps(corr + i, lanes, c);
+  }
   for (int64_t i = 0; i < rows; ++i) {
     float* srow = s + i * ld_s;
-    __m256 vmax = _mm256_set1_ps(kNegInf);
-    int64_t j = 0;
-    for (; j + 8 <= cols; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(srow + j));
-    float block_max = hmax_avx2(vmax);
-    for (; j < cols; ++j) block_max = std::max(block_max, srow[j]);
-    corr[i] = softmax_correction(m[i], l[i], block_max);
     const float shift = m[i] == kNegInf ? 0.0f : m[i];
     const __m256 vshift = _mm256_set1_ps(shift);
     __m256 vsum = _mm256_setzero_ps();
-    for (j = 0; j + 8 <= cols; j += 8) {
+    for (int64_t j = 0; j < full; j += 8) {
       const __m256 p = exp2_avx2(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vshift));
       _mm256_storeu_ps(srow + j, p);
       vsum = _mm256_add_ps(vsum, p);
     }
     float sum = hsum_avx2(vsum);
-    for (; j < cols; ++j) {
+    for (int64_t j = full; j < cols; ++j) {
       srow[j] = std::exp2(srow[j] - shift);
       sum += srow[j];
     }
@@ -510,26 +528,24 @@ HFPORT_AVX512 void qk_avx512(const float* q, int64_t ld_q, int64_t rows, int64_t
   }
 }
 
-// Horizontal max and sum through memory: GCC 12's _mm512_reduce_* warn of uninitialised lanes.
+// Horizontal max and sum: the two 8-float halves folded, then the AVX2 trees (a log-depth
+// reduction; a loop over the 16 lanes was a 16-deep chain of dependent scalar operations, and
+// GCC 12's _mm512_reduce_* warn of uninitialised lanes).
+HFPORT_AVX512 inline __m256 high_half(__m512 x) {
+  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+}
+
 HFPORT_AVX512 inline float hmax_avx512(__m512 x) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, x);
-  float m = lanes[0];
-  for (int i = 1; i < 16; ++i) m = std::max(m, lanes[i]);
-  return m;
+  return hmax_avx2(_mm256_max_ps(_mm512_castps512_ps256(x), high_half(x)));
 }
 
 HFPORT_AVX512 inline float hsum_avx512(__m512 x) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, x);
-  float sum = 0.0f;
-  for (int i = 0; i < 16; ++i) sum += lanes[i];
-  return sum;
+  return hsum_avx2(_mm256_add_ps(_mm512_castps512_ps256(x), high_half(x)));
 }
 
-// qk_rows_avx2 on 16-float vectors; the eight accumulators are folded to 8 floats and reduced
+// qk_in_place_avx2 on 16-float vectors; the eight accumulators are folded to 8 floats and reduced
 // by the AVX2 tree.
-HFPORT_AVX512 void qk_rows_avx512(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
+HFPORT_AVX512 void qk_in_place_avx512(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
                                   const float* k, int64_t ld_k, int64_t keys, float* s,
                                   int64_t ld_s) {
   const int64_t full = depth / 16 * 16;
@@ -560,8 +576,7 @@ HFPORT_AVX512 void qk_rows_avx512(const float* q, int64_t ld_q, int64_t rows, in
       __m256 folded[8];
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
-        folded[t] = _mm256_add_ps(_mm512_castps512_ps256(acc[t]),
-                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1)));
+        folded[t] = _mm256_add_ps(_mm512_castps512_ps256(acc[t]), high_half(acc[t]));
       }
       _mm256_storeu_ps(si + j, sum8_avx2(folded));
     }
@@ -580,27 +595,43 @@ HFPORT_AVX512 void qk_rows_avx512(const float* q, int64_t ld_q, int64_t rows, in
   }
 }
 
+// The online-softmax step in three passes: every row's block maximum; then the running maxima,
+// the corrections exp2(m - m') and the rescaled sums, 16 rows per vector (a row whose running
+// maximum is -inf gets a correction of 0: exp2_avx512 maps the -inf or NaN difference to 0);
+// then p = exp2(s - m') row by row, its sum added to l.
 HFPORT_AVX512 void softmax_avx512(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m,
                                   float* l, float* corr) {
+  const int64_t full = cols / 16 * 16;
+  const auto tail = static_cast<__mmask16>((1u << (cols - full)) - 1);
+  const __m512 neg_inf = _mm512_set1_ps(kNegInf);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* srow = s + i * ld_s;
+    __m512 vmax = _mm512_mask_loadu_ps(neg_inf, tail, srow + full);
+    for (int64_t j = 0; j < full; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(srow + j));
+    corr[i] = hmax_avx512(vmax);
+  }
+  for (int64_t i = 0; i < rows; i += 16) {
+    const auto lanes = static_cast<__mmask16>(rows - i >= 16 ? 0xFFFFu : (1u << (rows - i)) - 1);
+    const __m512 m_old = _mm512_mask_loadu_ps(neg_inf, lanes, m + i);
+    const __m512 m_new = _mm512_max_ps(m_old, _mm512_mask_loadu_ps(neg_inf, lanes, corr + i));
+    const __m512 c = exp2_avx512(_mm512_sub_ps(m_old, m_new));
+    _mm512_mask_storeu_ps(l + i, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, l + i), c));
+    _mm512_mask_storeu_ps(m + i, lanes, m_new);
+    _mm512_mask_storeu_ps(corr + i, lanes, c);
+  }
   for (int64_t i = 0; i < rows; ++i) {
     float* srow = s + i * ld_s;
-    __m512 vmax = _mm512_set1_ps(kNegInf);
-    int64_t j = 0;
-    for (; j + 16 <= cols; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(srow + j));
-    const __mmask16 tail = static_cast<__mmask16>((1u << (cols - j)) - 1);
-    vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), tail, srow + j));
-    corr[i] = softmax_correction(m[i], l[i], hmax_avx512(vmax));
     const __m512 vshift = _mm512_set1_ps(m[i] == kNegInf ? 0.0f : m[i]);
     __m512 vsum = _mm512_setzero_ps();
-    for (j = 0; j + 16 <= cols; j += 16) {
+    for (int64_t j = 0; j < full; j += 16) {
       const __m512 p = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(srow + j), vshift));
       _mm512_storeu_ps(srow + j, p);
       vsum = _mm512_add_ps(vsum, p);
     }
     if (tail) {
       const __m512 p = _mm512_maskz_mov_ps(
-          tail, exp2_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, srow + j), vshift)));
-      _mm512_mask_storeu_ps(srow + j, tail, p);
+          tail, exp2_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, srow + full), vshift)));
+      _mm512_mask_storeu_ps(srow + full, tail, p);
       vsum = _mm512_add_ps(vsum, p);
     }
     l[i] += hsum_avx512(vsum);
@@ -686,13 +717,13 @@ HFPORT_AVX512 void pv_avx512(const float* p, int64_t ld_p, int64_t rows, int64_t
 // The best kernels this CPU runs, or fewer when HFPORT_ATTENTION_KERNELS names a lesser set
 // ("plain", "avx2"): read on every call, so tests can check every set in one process.
 const BlockKernels& block_kernels() {
-  static const BlockKernels plain{qk_plain, qk_rows_plain, softmax_plain, pv_plain};
+  static const BlockKernels plain{qk_plain, qk_in_place_plain, softmax_plain, pv_plain};
   const char* limit = std::getenv("HFPORT_ATTENTION_KERNELS");
   const std::string wanted = limit ? limit : "";
   if (wanted == "plain") return plain;
 #if defined(__x86_64__)
-  static const BlockKernels avx2{qk_avx2, qk_rows_avx2, softmax_avx2, pv_avx2};
-  static const BlockKernels avx512{qk_avx512, qk_rows_avx512, softmax_avx512, pv_avx512};
+  static const BlockKernels avx2{qk_avx2, qk_in_place_avx2, softmax_avx2, pv_avx2};
+  static const BlockKernels avx512{qk_avx512, qk_in_place_avx512, softmax_avx512, pv_avx512};
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   static const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
   if (has_avx512 && wanted != "avx2") return avx512;
@@ -761,8 +792,13 @@ PackedKv pack_kv(const AttentionParams& p) {
       for (int64_t j = 0; j < kKeyBlock; ++j) {
         if (j < keys) {
           const int64_t offset = b * p.k_stride[0] + h * p.k_stride[1] + (k0 + j) * p.k_stride[2];
-          widen(element(p.k, p.dtype, offset), p.dtype, row.data(), p.head_dim);
-          for (int64_t d = 0; d < p.head_dim; ++d) kT[d * kKeyBlock + j] = row[d];
+          const float* krow = row.data();
+          if (p.dtype == DType::F32) {
+            krow = static_cast<const float*>(p.k) + offset;
+          } else {
+            widen(element(p.k, p.dtype, offset), p.dtype, row.data(), p.head_dim);
+          }
+          for (int64_t d = 0; d < p.head_dim; ++d) kT[d * kKeyBlock + j] = krow[d];
         } else {
           for (int64_t d = 0; d < p.head_dim; ++d) kT[d * kKeyBlock + j] = 0.0f;
         }
@@ -779,11 +815,8 @@ PackedKv pack_kv(const AttentionParams& p) {
   return packed;
 }
 
+// Rounds an f32 row to f16/bf16 (f32 outputs are written in place by the caller).
 void store_row(const float* src, DType dtype, void* dst, int64_t count) {
-  if (dtype == DType::F32) {
-    std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
-    return;
-  }
   auto* out = static_cast<uint16_t*>(dst);
   if (dtype == DType::F16) {
     for (int64_t c = 0; c < count; ++c) out[c] = f32_to_f16(src[c]);
@@ -844,6 +877,21 @@ void mask_block(const AttentionParams& p, int64_t b, int64_t h, int64_t q0, int6
     return;
   }
   const int64_t offset = p.kv_len - p.q_len;
+  if (p.mask == nullptr && p.key_padding == nullptr) {
+    // Causal masking and the window alone hide a suffix (keys after the row's position) and a
+    // prefix (keys at least `window` before it) of each row.
+    for (int64_t i = 0; i < rows; ++i) {
+      float* srow = s + i * ld_s;
+      const int64_t pos = q0 + i + offset;
+      const int64_t hide_from = p.causal ? std::clamp<int64_t>(pos + 1 - k0, 0, keys) : keys;
+      const int64_t hide_to = p.sliding_window > 0
+                                  ? std::clamp<int64_t>(pos - p.sliding_window + 1 - k0, 0, keys)
+                                  : 0;
+      std::fill(srow, srow + std::min(hide_to, hide_from), kNegInf);
+      std::fill(srow + hide_from, srow + keys, kNegInf);
+    }
+    return;
+  }
   for (int64_t i = 0; i < rows; ++i) {
     float* srow = s + i * ld_s;
     const int64_t pos = q0 + i + offset;
@@ -879,8 +927,13 @@ void attention_item(const AttentionParams& p, const PackedKv& packed, const Bloc
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t offset = b * p.q_stride[0] + h * p.q_stride[1] + (q0 + i) * p.q_stride[2];
     float* qrow = w.q.data() + i * D;
-    widen(element(p.q, p.dtype, offset), p.dtype, qrow, D);
-    for (int64_t d = 0; d < D; ++d) qrow[d] *= q_scale;
+    const float* src = qrow;
+    if (p.dtype == DType::F32) {
+      src = static_cast<const float*>(p.q) + offset;
+    } else {
+      widen(element(p.q, p.dtype, offset), p.dtype, qrow, D);
+    }
+    for (int64_t d = 0; d < D; ++d) qrow[d] = src[d] * q_scale;
   }
   std::fill(w.m.begin(), w.m.begin() + rows, kNegInf);
   std::fill(w.l.begin(), w.l.begin() + rows, 0.0f);
@@ -908,7 +961,7 @@ void attention_item(const AttentionParams& p, const PackedKv& packed, const Bloc
       int64_t ld_k = 0;
       const float* k = key_rows(p.k, p.dtype, k_head, p.k_stride[2], k0, keys, D,
                                 w.k_block.data(), ld_k);
-      kernels.qk_rows(w.q.data(), D, rows, D, k, ld_k, keys, w.s.data(), kKeyBlock);
+      kernels.qk_in_place(w.q.data(), D, rows, D, k, ld_k, keys, w.s.data(), kKeyBlock);
     }
     const bool cut_by_causal = p.causal && k0 + keys - 1 > pos_first;
     const bool cut_by_window = p.sliding_window > 0 && pos_last - k0 >= p.sliding_window;
@@ -925,12 +978,15 @@ void attention_item(const AttentionParams& p, const PackedKv& packed, const Bloc
 
   for (int64_t i = 0; i < rows; ++i) {
     const float inv = w.l[i] > 0.0f ? 1.0f / w.l[i] : 0.0f;
-    float* orow = w.o.data() + i * Dv;
-    for (int64_t c = 0; c < Dv; ++c) w.row[c] = orow[c] * inv;
+    const float* orow = w.o.data() + i * Dv;
     const int64_t offset = b * p.out_stride[0] + h * p.out_stride[1] + (q0 + i) * p.out_stride[2];
-    store_row(w.row.data(), p.dtype, static_cast<std::byte*>(p.out) +
-                                         offset * static_cast<int64_t>(dtype_size(p.dtype)),
-              Dv);
+    float* dst = p.dtype == DType::F32 ? static_cast<float*>(p.out) + offset : w.row.data();
+    for (int64_t c = 0; c < Dv; ++c) dst[c] = orow[c] * inv;
+    if (p.dtype != DType::F32) {
+      store_row(w.row.data(), p.dtype, static_cast<std::byte*>(p.out) +
+                                           offset * static_cast<int64_t>(dtype_size(p.dtype)),
+                Dv);
+    }
     if (p.lse) {
       p.lse[(b * p.q_heads + h) * p.q_len + q0 + i] =
           w.l[i] > 0.0f ? (w.m[i] + std::log2(w.l[i])) * kLn2 : kNegInf;
