@@ -133,7 +133,7 @@ TEST(Attention, EveryKernelSetMatchesReference) {
     check_case({2, 3, 1, 67, 67, 33, 21, true, 0, false, BHSD, DType::F32});
     check_case({1, 4, 2, 9, 140, 80, 80, true, 50, true, BSHD, DType::F32});
     check_case({1, 2, 2, 30, 30, 64, 64, false, 0, false, BHSD, DType::BF16});
-    // Up to 128 query rows per kv head: k read in place (qk_in_place), with depth and key-count
+    // Up to 64 query rows per kv head: k read in place (qk_in_place), with depth and key-count
     // tails, widened f16/bf16 blocks, GQA, padding and a window; then a bf16 call just past it
     // (packed k^T).
     check_case({1, 2, 1, 65, 65, 64, 64, true, 0, false, BHSD, DType::BF16});

@@ -752,20 +752,40 @@ int64_t grain_for(int64_t work_per_item) {
 // Calls with at most this many query rows per kv head (q_len x the GQA group) read k (and f32 v)
 // in place, block by block, instead of packing k^T for the whole call: a decode step against a
 // long cache would otherwise read the cache, write its transposed copy and read that again for
-// one query row. Packing pays for itself only when many rows reuse each packed block; on an
-// AVX-512 Xeon with Sk 4096, D 128, the two paths took the same time at about 128-256 rows per kv
-// head (docs/decisions.md).
-constexpr int64_t kKeysInPlaceMaxRows = 128;
+// one query row. Packing pays for itself when enough rows reuse each packed block, since the
+// packed q k^T tile does 16 FMAs per 10 loads where qk_in_place does one load per FMA. Measured
+// on the AVX-512 Xeon (docs/decisions.md): the two paths meet at about 64 rows per kv head.
+constexpr int64_t kKeysInPlaceMaxRows = 64;
 
 bool keys_in_place(const AttentionParams& p) {
   return p.q_len * (p.q_heads / p.kv_heads) <= kKeysInPlaceMaxRows;
 }
 
+// The packed k^T blocks and widened v of one call. They live in a buffer the calling thread
+// keeps for its next call (up to kKeptPackFloats): fresh memory of that size would be mapped
+// anew by malloc on every call, and its first-touch page faults cost as much as the packing.
+constexpr size_t kKeptPackFloats = size_t{16} << 20;  // 64 MiB
+
 struct PackedKv {
-  std::unique_ptr<float[]> kT;  // [B * Hkv][key blocks][D][kKeyBlock]; null: k read in place
-  std::unique_ptr<float[]> v;   // [B * Hkv][Sk][Dv] when v is not f32 and k is packed; else null
+  float* kT = nullptr;  // [B * Hkv][key blocks][D][kKeyBlock]; null: k read in place
+  float* v = nullptr;   // [B * Hkv][Sk][Dv] when v is not f32 and k is packed; else null
   int64_t key_blocks = 0;
+  std::unique_ptr<float[]> owned;  // a call larger than the kept buffer
 };
+
+float* pack_storage(size_t floats, std::unique_ptr<float[]>& owned) {
+  thread_local std::unique_ptr<float[]> kept;
+  thread_local size_t kept_floats = 0;
+  if (floats > kKeptPackFloats) {
+    owned.reset(new float[floats]);
+    return owned.get();
+  }
+  if (floats > kept_floats) {
+    kept.reset(new float[floats]);
+    kept_floats = floats;
+  }
+  return kept.get();
+}
 
 PackedKv pack_kv(const AttentionParams& p) {
   PackedKv packed;
@@ -773,14 +793,18 @@ PackedKv pack_kv(const AttentionParams& p) {
   if (keys_in_place(p)) return packed;
   const int64_t block_floats = p.head_dim * kKeyBlock;
   const int64_t heads = p.batch * p.kv_heads;
-  packed.kT.reset(new float[static_cast<size_t>(heads * packed.key_blocks * block_floats)]);
   const bool widen_v = p.dtype != DType::F32;
-  if (widen_v) packed.v.reset(new float[static_cast<size_t>(heads * p.kv_len * p.v_dim)]);
+  const int64_t kT_floats = heads * packed.key_blocks * block_floats;
+  const int64_t v_floats = widen_v ? heads * p.kv_len * p.v_dim : 0;
+  packed.kT = pack_storage(static_cast<size_t>(kT_floats + v_floats), packed.owned);
+  if (widen_v) packed.v = packed.kT + kT_floats;
 
   const int64_t items = heads * packed.key_blocks;
   parallel_for(items, grain_for(kKeyBlock * (p.head_dim + p.v_dim)), [&](int64_t begin,
                                                                          int64_t end) {
-    std::vector<float> row(static_cast<size_t>(std::max(p.head_dim, p.v_dim)));
+    // k^T is written 16 keys at a time: per d, one 64-byte line from 16 key rows held in L1
+    // (written key by key, each key would touch D lines of a block larger than L1).
+    std::vector<float> rows16(static_cast<size_t>(16 * p.head_dim));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t bh = item / packed.key_blocks;
       const int64_t block = item % packed.key_blocks;
@@ -788,23 +812,31 @@ PackedKv pack_kv(const AttentionParams& p) {
       const int64_t h = bh % p.kv_heads;
       const int64_t k0 = block * kKeyBlock;
       const int64_t keys = std::min(kKeyBlock, p.kv_len - k0);
-      float* kT = packed.kT.get() + item * block_floats;
-      for (int64_t j = 0; j < kKeyBlock; ++j) {
-        if (j < keys) {
-          const int64_t offset = b * p.k_stride[0] + h * p.k_stride[1] + (k0 + j) * p.k_stride[2];
-          const float* krow = row.data();
-          if (p.dtype == DType::F32) {
-            krow = static_cast<const float*>(p.k) + offset;
-          } else {
-            widen(element(p.k, p.dtype, offset), p.dtype, row.data(), p.head_dim);
+      float* kT = packed.kT + item * block_floats;
+      for (int64_t j0 = 0; j0 < keys; j0 += 16) {  // zeros up to qk's 16 columns
+        const float* krow[16];
+        for (int64_t t = 0; t < 16; ++t) {
+          float* scratch = rows16.data() + t * p.head_dim;
+          krow[t] = scratch;
+          if (j0 + t >= keys) {
+            std::fill(scratch, scratch + p.head_dim, 0.0f);
+            continue;
           }
-          for (int64_t d = 0; d < p.head_dim; ++d) kT[d * kKeyBlock + j] = krow[d];
-        } else {
-          for (int64_t d = 0; d < p.head_dim; ++d) kT[d * kKeyBlock + j] = 0.0f;
+          const int64_t offset =
+              b * p.k_stride[0] + h * p.k_stride[1] + (k0 + j0 + t) * p.k_stride[2];
+          if (p.dtype == DType::F32) {
+            krow[t] = static_cast<const float*>(p.k) + offset;
+          } else {
+            widen(element(p.k, p.dtype, offset), p.dtype, scratch, p.head_dim);
+          }
+        }
+        for (int64_t d = 0; d < p.head_dim; ++d) {
+          float* line = kT + d * kKeyBlock + j0;
+          for (int64_t t = 0; t < 16; ++t) line[t] = krow[t][d];
         }
       }
       if (widen_v) {
-        float* vdst = packed.v.get() + (bh * p.kv_len + k0) * p.v_dim;
+        float* vdst = packed.v + (bh * p.kv_len + k0) * p.v_dim;
         for (int64_t j = 0; j < keys; ++j) {
           const int64_t offset = b * p.v_stride[0] + h * p.v_stride[1] + (k0 + j) * p.v_stride[2];
           widen(element(p.v, p.dtype, offset), p.dtype, vdst + j * p.v_dim, p.v_dim);
@@ -954,7 +986,7 @@ void attention_item(const AttentionParams& p, const PackedKv& packed, const Bloc
     const int64_t k0 = block * kKeyBlock;
     const int64_t keys = std::min(kKeyBlock, p.kv_len - k0);
     if (packed.kT) {
-      const float* kT = packed.kT.get() + (bhk * packed.key_blocks + block) * D * kKeyBlock;
+      const float* kT = packed.kT + (bhk * packed.key_blocks + block) * D * kKeyBlock;
       kernels.qk(w.q.data(), D, rows, D, kT, kKeyBlock, (keys + 15) / 16 * 16, w.s.data(),
                  kKeyBlock);
     } else {
@@ -970,7 +1002,7 @@ void attention_item(const AttentionParams& p, const PackedKv& packed, const Bloc
     }
     kernels.softmax(w.s.data(), kKeyBlock, rows, keys, w.m.data(), w.l.data(), w.corr.data());
     int64_t ld_v = Dv;
-    const float* v = packed.v ? packed.v.get() + (bhk * p.kv_len + k0) * Dv
+    const float* v = packed.v ? packed.v + (bhk * p.kv_len + k0) * Dv
                               : key_rows(p.v, p.dtype, v_head, p.v_stride[2], k0, keys, Dv,
                                          w.v_block.data(), ld_v);
     kernels.pv(w.s.data(), kKeyBlock, rows, keys, v, ld_v, Dv, w.corr.data(), w.o.data(), Dv);
