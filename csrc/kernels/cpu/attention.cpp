@@ -14,9 +14,9 @@
 //
 // k is packed once per call into f32 blocks [D][kKeyBlock] (k^T, zero-padded past Sk), so the
 // q k^T micro-kernel reads unit-stride rows of 16 keys per d; f16/bf16 v is widened once to f32
-// rows, f32 v is read in place. A call with few query rows per kv head (a decode step) packs nothing:
-// its qk_in_place kernel reads the rows of k in place (f16/bf16 k and v widened one key block at a
-// time), since packing would move the whole cache to use it once.
+// rows, f32 v is read in place. A call with few query rows per kv head (a decode step) packs
+// nothing: its qk_in_place kernel reads the rows of k in place (f16/bf16 k and v widened one key
+// block at a time), since packing would move the whole cache to use it once.
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
@@ -103,7 +103,7 @@ struct BlockKernels {
   void (*qk)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* kT,
              int64_t ld_k, int64_t cols, float* s, int64_t ld_s);
   void (*qk_in_place)(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
-                  int64_t ld_k, int64_t keys, float* s, int64_t ld_s);
+                      int64_t ld_k, int64_t keys, float* s, int64_t ld_s);
   void (*softmax)(float* s, int64_t ld_s, int64_t rows, int64_t cols, float* m, float* l,
                   float* corr);
   void (*pv)(const float* p, int64_t ld_p, int64_t rows, int64_t keys, const float* v,
@@ -124,7 +124,7 @@ void qk_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const f
 }
 
 void qk_in_place_plain(const float* q, int64_t ld_q, int64_t rows, int64_t depth, const float* k,
-                   int64_t ld_k, int64_t keys, float* s, int64_t ld_s) {
+                       int64_t ld_k, int64_t keys, float* s, int64_t ld_s) {
   for (int64_t i = 0; i < rows; ++i) {
     for (int64_t j = 0; j < keys; ++j) {
       float sum = 0.0f;
@@ -230,7 +230,8 @@ HFPORT_AVX2 inline __m256 sum8_avx2(const __m256* acc) {
 // Eight keys at a time: per 8 floats of d, one load of q feeds 8 FMAs against 8 key rows, and the
 // 8 accumulators reduce to 8 scores at once. The depth % 8 tail goes through lane masks.
 HFPORT_AVX2 void qk_in_place_avx2(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
-                              const float* k, int64_t ld_k, int64_t keys, float* s, int64_t ld_s) {
+                                  const float* k, int64_t ld_k, int64_t keys, float* s,
+                                  int64_t ld_s) {
   const int64_t full = depth / 8 * 8;
   const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(depth - full)),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -545,9 +546,9 @@ HFPORT_AVX512 inline float hsum_avx512(__m512 x) {
 
 // qk_in_place_avx2 on 16-float vectors; the eight accumulators are folded to 8 floats and reduced
 // by the AVX2 tree.
-HFPORT_AVX512 void qk_in_place_avx512(const float* q, int64_t ld_q, int64_t rows, int64_t depth,
-                                  const float* k, int64_t ld_k, int64_t keys, float* s,
-                                  int64_t ld_s) {
+HFPORT_AVX512 void qk_in_place_avx512(const float* q, int64_t ld_q, int64_t rows,
+                                      int64_t depth, const float* k, int64_t ld_k, int64_t keys,
+                                      float* s, int64_t ld_s) {
   const int64_t full = depth / 16 * 16;
   const auto tail = static_cast<__mmask16>((1u << (depth - full)) - 1);
   for (int64_t i = 0; i < rows; ++i) {
