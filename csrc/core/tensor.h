@@ -73,8 +73,8 @@ class Tensor {
   Shape strides_;
 };
 
-// Copies `src` into the contiguous host tensor `dst` of the same dtype and shape, element by
-// element along the strides (runs that are contiguous are copied with memcpy).
+// Copies `src` into the contiguous host tensor `dst` of the same dtype and shape, along the
+// strides: contiguous runs with memcpy, a transposed view's last two dims in cache-sized tiles.
 void copy_strided(const Tensor& src, const Tensor& dst);
 
 }  // namespace hfport

@@ -307,6 +307,33 @@ TEST(TensorViews, OutOfRangeArgumentsAreSliceErrors) {
   EXPECT_TRUE(slice_error([&] { scalar.select(0, 0); }, {"[]"}));
 }
 
+// Transposed views larger than copy_strided's 32 x 32 tiles (partial tiles at both edges), of
+// every element size, one reversed: each element lands where the index arithmetic says.
+TEST(TensorCopy, TransposedViewsAcrossTiles) {
+  std::mt19937 rng(7);
+  for (DType dtype : kOneOfEachSize) {
+    SCOPED_TRACE(std::string(hfport::dtype_name(dtype)));
+    const int64_t item = static_cast<int64_t>(hfport::dtype_size(dtype));
+    const int64_t batch = 2, rows = 70, cols = 45;  // the base is [batch, cols, rows]
+    RandomStorage s(static_cast<size_t>(batch * cols * rows * item), rng);
+    for (const bool reversed : {false, true}) {
+      // view[b][r][c] = base[b][c][r], or base[b][cols - 1 - c][r] when reversed.
+      const int64_t first = reversed ? (cols - 1) * rows : 0;
+      const Tensor view(s.storage, static_cast<size_t>(first * item), dtype, {batch, rows, cols},
+                        {cols * rows, 1, reversed ? -rows : rows});
+      Reference r{view.shape(), {}};
+      for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t row = 0; row < rows; ++row) {
+          for (int64_t c = 0; c < cols; ++c) {
+            r.source.push_back(b * cols * rows + (reversed ? cols - 1 - c : c) * rows + row);
+          }
+        }
+      }
+      expect_matches(view, r, s.base);
+    }
+  }
+}
+
 TEST(TensorCopy, CopyStridedRefusesMismatches) {
   const Tensor src = Tensor::zeros(DType::F32, {2, 3});
   EXPECT_TRUE(throws_exactly<hfport::SliceError>(
