@@ -76,9 +76,10 @@ constexpr int64_t kLayerLanes = 64;
 // row that stays in L1, so the variance has no cancellation, as torch's), then
 // (x - mean) * rstd * w + b. The plain form is run_layer's, which F16 and BF16 still take; this is
 // the same formula with the sums split into lanes, compiled for each SIMD level.
-HFPORT_SIMD_CLONES
-void layer_norm_row_f32(const float* __restrict x, const float* __restrict w,
-                        const float* __restrict b, float eps, int64_t n, float* __restrict out) {
+[[gnu::always_inline]] inline void layer_norm_row_body(const float* __restrict x,
+                                                      const float* __restrict w,
+                                                      const float* __restrict b, float eps,
+                                                      int64_t n, float* __restrict out) {
   float acc[kLayerLanes] = {};
   int64_t i = 0;
   for (; i + kLayerLanes <= n; i += kLayerLanes) {
@@ -110,6 +111,31 @@ void layer_norm_row_f32(const float* __restrict x, const float* __restrict w,
   } else {
     for (i = 0; i < n; ++i) out[i] = (x[i] - mean) * rstd;
   }
+}
+
+HFPORT_SIMD_CLONES
+void layer_norm_row_f32(const float* __restrict x, const float* __restrict w,
+                        const float* __restrict b, float eps, int64_t n, float* __restrict out) {
+  layer_norm_row_body(x, w, b, eps, n, out);
+}
+
+// A pre-norm block's residual step and the norm after it, one row: s = x * scale + residual (x +
+// residual without a scale; the product rounded before the add, as the model's two ops) into sum,
+// which may be x, then layer_norm(s) while the row is still in L1.
+HFPORT_SIMD_CLONES
+void add_layer_norm_row_f32(const float* x, const float* __restrict residual,
+                            const float* __restrict scale, const float* __restrict w,
+                            const float* __restrict b, float eps, int64_t n, float* sum,
+                            float* __restrict out) {
+  if (scale != nullptr) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float scaled = x[i] * scale[i];
+      sum[i] = scaled + residual[i];
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) sum[i] = x[i] + residual[i];
+  }
+  layer_norm_row_body(sum, w, b, eps, n, out);
 }
 
 template <typename E>
@@ -170,8 +196,15 @@ void run_layer(const NormParams& p) {
   parallel_for(p.rows, grain, [&](int64_t begin, int64_t end) {
     prefault_for_write(out + begin * n, static_cast<size_t>(end - begin) * n * sizeof(T));
     if constexpr (std::is_same_v<E, F32Element>) {
+      const float* residual = static_cast<const float*>(p.residual);
+      float* sum = static_cast<float*>(p.residual_sum);
       for (int64_t r = begin; r < end; ++r) {
-        layer_norm_row_f32(x + r * n, p.weight, p.bias, p.eps, n, out + r * n);
+        if (residual != nullptr) {
+          add_layer_norm_row_f32(x + r * n, residual + r * n, p.residual_scale, p.weight, p.bias,
+                                 p.eps, n, sum + r * n, out + r * n);
+        } else {
+          layer_norm_row_f32(x + r * n, p.weight, p.bias, p.eps, n, out + r * n);
+        }
       }
       return;
     }
