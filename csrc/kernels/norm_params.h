@@ -5,7 +5,8 @@
 //   rms_norm:   y = x / sqrt(mean(x^2) + eps) * w          (add_unit_offset: * (1 + w), Gemma)
 //               with a residual, s = x + residual is written to residual_sum (rounded to x's
 //               dtype, as the model's own add) and s is what gets normalised
-//   layer_norm: y = (x - mean) / sqrt(var + eps) * w + b   (biased variance; w, b optional)
+//   layer_norm: y = (x - mean) / sqrt(var + eps) * w + b   (biased variance; w, b optional); on
+//               the CPU in F32 also with a residual, s = x (* residual_scale) + residual first
 //
 //   rms_norm_gated (Mamba-2's MambaRMSNormGated, norm after gate): v = x * silu(gate), then each
 //               group of group_size columns is normalised on its own, y = v / sqrt(mean(v^2) +
@@ -36,6 +37,10 @@ struct NormParams {
   void* out = nullptr;             // [rows, cols] contiguous; may be x on CUDA
   // [rows, cols]; required with residual; may be x or residual on CUDA
   void* residual_sum = nullptr;
+  // [cols] F32 or null. layer_norm on the CPU, F32 only (ops/norm.h, add_into_layer_norm): with
+  // a residual, s = x * residual_scale + residual (a layer scale), written to residual_sum, which
+  // may be x there.
+  const float* residual_scale = nullptr;
 };
 
 struct GatedRmsNormParams {

@@ -122,9 +122,17 @@ Tensor run_prenorm_blocks(Tensor h, const std::vector<PrenormBlock>& blocks,
   LinearOptions up_options;
   up_options.activation = options.gelu == GeluApproximation::Tanh ? LinearActivation::GeluTanh
                                                                    : LinearActivation::Gelu;
-  for (const PrenormBlock& block : blocks) {
-    const Tensor qkv = linear(layer_norm(h, block.attn_norm_w, block.attn_norm_b, options.eps),
-                              block.qkv_w, block.qkv_b);
+  // On the CPU each residual add is fused with the norm that reads its sum (ops/norm.h,
+  // add_into_layer_norm): the attention's with ffn_norm, the MLP's with the next block's attn_norm.
+  const bool fuse_residual_norm = h.device().type == DeviceType::CPU;
+  Tensor attn_input;  // the next block's attn_norm(h), when the last block's residual step made it
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const PrenormBlock& block = blocks[i];
+    if (!attn_input.defined()) {
+      attn_input = layer_norm(h, block.attn_norm_w, block.attn_norm_b, options.eps);
+    }
+    const Tensor qkv = linear(attn_input, block.qkv_w, block.qkv_b);
+    attn_input = Tensor();
     const auto part = [&](int64_t which) {
       return fused_projection_part(qkv, 3, which, options.heads);
     };
@@ -144,9 +152,14 @@ Tensor run_prenorm_blocks(Tensor h, const std::vector<PrenormBlock>& blocks,
     const Tensor context =
         attention(part(0), part(1), part(2), attention_options).out.view({batch, seq, hidden});
     const Tensor a = linear(context, block.out_w, block.out_b);
-    residual_add(a, block.ls1, h);
+    Tensor normed;
+    if (fuse_residual_norm) {
+      normed = add_into_layer_norm(a, h, block.ls1, block.ffn_norm_w, block.ffn_norm_b, options.eps);
+    } else {
+      residual_add(a, block.ls1, h);
+      normed = layer_norm(a, block.ffn_norm_w, block.ffn_norm_b, options.eps);
+    }
     h = a;
-    const Tensor normed = layer_norm(h, block.ffn_norm_w, block.ffn_norm_b, options.eps);
     Tensor inner;
     if (options.swiglu) {
       const Tensor gate_up = linear(normed, block.up_w, block.up_b);
@@ -156,7 +169,13 @@ Tensor run_prenorm_blocks(Tensor h, const std::vector<PrenormBlock>& blocks,
       inner = linear(normed, block.up_w, block.up_b, Tensor(), up_options);
     }
     const Tensor f = linear(inner, block.down_w, block.down_b);
-    residual_add(f, block.ls2, h);
+    if (fuse_residual_norm && i + 1 < blocks.size()) {
+      const PrenormBlock& next = blocks[i + 1];
+      attn_input = add_into_layer_norm(f, h, block.ls2, next.attn_norm_w, next.attn_norm_b,
+                                       options.eps);
+    } else {
+      residual_add(f, block.ls2, h);
+    }
     h = f;
     if (hidden_states != nullptr) hidden_states->push_back(h);
   }

@@ -162,6 +162,45 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   return result;
 }
 
+Tensor add_into_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& scale,
+                           const Tensor& weight, const Tensor& bias, double eps) {
+  constexpr const char* kAddLayer = "add_into_layer_norm";
+  const Device device = op_device(kAddLayer, {{"x", &x}, {"residual", &residual}, {"scale", &scale},
+                                              {"weight", &weight}, {"bias", &bias}});
+  require_host_device(kAddLayer, device);
+  check_layer_norm_arguments(x, weight, bias);
+  if (x.dtype() != DType::F32 || !x.is_contiguous()) {
+    throw ArgumentError(std::string(kAddLayer) + ": x must be a contiguous F32 tensor (it is "
+                        "written in place), got " + std::string(dtype_name(x.dtype())) +
+                        (x.is_contiguous() ? "" : ", not contiguous"));
+  }
+  require_defined(kAddLayer, "residual", residual);
+  require_shape(kAddLayer, "residual", residual, x.shape(), "x's shape");
+  require_same_dtype(kAddLayer, "residual", residual, "x", x);
+  const int64_t hidden = x.shape().back();
+  if (scale.defined()) check_vector(kAddLayer, "scale", scale, hidden);
+  require_no_overlap(kAddLayer, x, residual, "residual");
+  const Tensor rc = residual.contiguous();
+  const Tensor s = scale.defined() ? as_f32_contiguous(scale) : Tensor();
+  const Tensor w = weight.defined() ? as_f32_contiguous(weight) : Tensor();
+  const Tensor b = bias.defined() ? as_f32_contiguous(bias) : Tensor();
+  Tensor result = Tensor::empty(DType::F32, x.shape());
+  NormParams p;
+  p.dtype = DType::F32;
+  p.cols = hidden;
+  p.rows = hidden == 0 ? 0 : x.numel() / hidden;
+  p.x = x.data();
+  p.residual = rc.data();
+  p.residual_sum = x.data();
+  p.residual_scale = s.defined() ? s.data_as<float>() : nullptr;
+  p.weight = w.defined() ? w.data_as<float>() : nullptr;
+  p.bias = b.defined() ? b.data_as<float>() : nullptr;
+  p.eps = static_cast<float>(eps);
+  p.out = result.data();
+  layer_norm_cpu(p);
+  return result;
+}
+
 Tensor layer_norm_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   require_host_device("layer_norm_reference", layer_device(x, weight, bias, Tensor()));
   check_layer_norm_arguments(x, weight, bias);

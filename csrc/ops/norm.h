@@ -54,6 +54,14 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                   const Tensor& out = Tensor());
 Tensor layer_norm_reference(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
 
+// A pre-norm block's residual add fused with the layer_norm that follows it, on the CPU, F32:
+// x = x * scale + residual (a layer scale, DINOv2's; x + residual when scale is undefined), in
+// place, then returns layer_norm(x, weight, bias, eps). One pass over the rows instead of an add
+// and a norm. x must be a contiguous F32 host tensor (it is written); residual has x's shape and
+// dtype; scale is [hidden] or undefined. The twin is add_inplace followed by layer_norm.
+Tensor add_into_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& scale,
+                           const Tensor& weight, const Tensor& bias, double eps);
+
 struct GatedRmsNormOptions {
   Tensor gate;             // optional, x's shape and dtype; without it a grouped rms_norm
   int64_t group_size = 0;  // 0: the whole row; else it must divide hidden

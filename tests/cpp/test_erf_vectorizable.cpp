@@ -1,7 +1,8 @@
 // erf_vectorizable (kernels/cpu/float_math.h) against the C library's double erf: within 4 ulp of
 // the float result over a dense grid and at the edges (zeros, the |x| = 1 seam, the clamp at 4,
 // infinities, NaN); and the exact-GELU kernel (its F32 path runs the SIMD clone this CPU picks)
-// against torch's formula evaluated with that double erf.
+// against torch's formula evaluated with that double erf, and in its negative tail against the
+// exact GELU in relative terms (the kernel never forms 1 + erf there, so it keeps them).
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -85,6 +86,36 @@ TEST(ErfVectorizable, GeluKernelMatchesTorchsFormulaWithAnExactErf) {
     const double bound = 0.5 * std::fabs(x) * 5.0 * 0x1p-24 + 2.0 * std::fabs(want) * 0x1p-24;
     ASSERT_LE(std::fabs(static_cast<double>(out[i]) - want), bound) << "x = " << x;
   }
+}
+
+TEST(ErfVectorizable, GeluKeepsItsNegativeTailToRelativeAccuracy) {
+  // x in [-5.6, -1.42] (z = x / sqrt 2 <= -1, the piece computed as erfc(|z|)): 1 + erf(z) falls
+  // from 0.16 to 2e-8, where a float 1 + erf keeps no digits. The bound is set by exp(-z^2) of a
+  // rounded z and a rounded z^2 (together up to about 1.5 z^2 2^-24 relative), plus erfc's
+  // polynomial and a few roundings: (3 z^2 + 10) 2^-24, 3.4e-6 relative at x = -5.6.
+  std::vector<float> xs;
+  for (float x = -5.6f; x < -1.42f; x += 1e-4f) xs.push_back(x);
+  std::vector<float> out(xs.size(), std::numeric_limits<float>::quiet_NaN());
+  hfport::ActivationParams p;
+  p.activation = hfport::Activation::GeluErf;
+  p.n = static_cast<int64_t>(xs.size());
+  p.dtype = hfport::DType::F32;
+  p.x = xs.data();
+  p.out = out.data();
+  hfport::activation_cpu(p);
+  double worst = 0.0;
+  float worst_x = 0.0f;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double x = xs[i];
+    const double want = 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    const double z2 = x * x / 2.0;
+    const double error = std::fabs(out[i] - want) / std::fabs(want) / ((3.0 * z2 + 10.0) * 0x1p-24);
+    if (error > worst) {
+      worst = error;
+      worst_x = xs[i];
+    }
+  }
+  EXPECT_LE(worst, 1.0) << "at x = " << worst_x;
 }
 
 }  // namespace

@@ -78,6 +78,43 @@ TEST(LayerNorm, MatchesTheFloat64Reference) {
   }
 }
 
+// add_into_layer_norm: the residual step written over x (x * scale + residual, the product
+// rounded first as the model's two ops), and layer_norm of that sum.
+TEST(LayerNorm, FusedResidualAddMatchesTheAddThenTheReference) {
+  for (bool scaled : {false, true}) {
+    for (const Shape& shape : kRowShapes) {
+      SCOPED_TRACE(hfport::shape_to_string(shape) + (scaled ? " with a layer scale" : ""));
+      const int64_t hidden = shape.back();
+      const Tensor x = random_tensor(DType::F32, shape, 1.0, 2.0);
+      const Tensor residual = random_tensor(DType::F32, shape, 3.0, 1.5);
+      const Tensor scale = scaled ? random_tensor(DType::F32, {hidden}, 0.5, 0.1) : Tensor();
+      const Tensor w = random_tensor(DType::F32, {hidden}, 0.5, 1.0);
+      const Tensor b = random_tensor(DType::F32, {hidden});
+      Tensor sum = Tensor::empty(DType::F32, shape);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const float xi = x.data_as<float>()[i];
+        const float product = scaled ? xi * scale.data_as<float>()[i % hidden] : xi;
+        sum.data_as<float>()[i] = product + residual.data_as<float>()[i];
+      }
+      const Tensor out = hfport::add_into_layer_norm(x, residual, scale, w, b, 1e-5);
+      EXPECT_LT(rel_l2(x, sum), 1e-7);  // x now holds the sum
+      EXPECT_LT(rel_l2(out, hfport::layer_norm_reference(sum, w, b, 1e-5)), kF32Tolerance);
+    }
+  }
+  const Tensor half = random_tensor(DType::BF16, {4, 16});
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
+      [&] { hfport::add_into_layer_norm(half, half, Tensor(), Tensor(), Tensor(), 1e-6); },
+      {"add_into_layer_norm: x must be a contiguous F32 tensor (it is written in place), got "
+       "BF16"}));
+  const Tensor x = random_tensor(DType::F32, {4, 16});
+  EXPECT_TRUE(throws_exactly<hfport::ArgumentError>(
+      [&] {
+        hfport::add_into_layer_norm(x, random_tensor(DType::F32, {4, 16}),
+                                    random_tensor(DType::F32, {8}), Tensor(), Tensor(), 1e-6);
+      },
+      {"add_into_layer_norm: scale must be [hidden] = [16], got [8]"}));
+}
+
 TEST(Activations, MatchTheFloat64References) {
   using hfport::GeluApproximation;
   for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {

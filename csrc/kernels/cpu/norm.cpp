@@ -54,6 +54,90 @@ void scale_row_f32(const float* __restrict x, const float* __restrict w, float i
   }
 }
 
+// Partial sums per row statistic in the layer norm below: four AVX-512 vectors (eight AVX2 ones),
+// enough independent adds to hide their latency, where one vector of 16 left each add waiting on the
+// last. Every loop over them is unrolled in full (`#pragma GCC unroll`): GCC 12 otherwise keeps a
+// small accumulator array on the stack and stores it on every iteration.
+constexpr int64_t kLayerLanes = 64;
+
+// The lanes' total, summed as a tree (halves added lane-wise, so each step is a vector add; a
+// serial sum of 64 lanes was a chain of 64 dependent adds per row statistic). Inlined into each SIMD
+// clone that calls it.
+[[gnu::always_inline]] inline float total_of_lanes(float* acc) {
+#pragma GCC unroll 8
+  for (int64_t width = kLayerLanes / 2; width >= 1; width /= 2) {
+#pragma GCC unroll 32
+    for (int64_t j = 0; j < width; ++j) acc[j] += acc[j + width];
+  }
+  return acc[0];
+}
+
+// One F32 row of layer_norm into out: the mean, then the mean of (x - mean)^2 (two passes over a
+// row that stays in L1, so the variance has no cancellation, as torch's), then
+// (x - mean) * rstd * w + b. The plain form is run_layer's, which F16 and BF16 still take; this is
+// the same formula with the sums split into lanes, compiled for each SIMD level.
+[[gnu::always_inline]] inline void layer_norm_row_body(const float* __restrict x,
+                                                      const float* __restrict w,
+                                                      const float* __restrict b, float eps,
+                                                      int64_t n, float* __restrict out) {
+  float acc[kLayerLanes] = {};
+  int64_t i = 0;
+  for (; i + kLayerLanes <= n; i += kLayerLanes) {
+#pragma GCC unroll 64
+    for (int64_t j = 0; j < kLayerLanes; ++j) acc[j] += x[i + j];
+  }
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += x[i];
+  const float mean = (total_of_lanes(acc) + tail) / static_cast<float>(n);
+#pragma GCC unroll 64
+  for (int64_t j = 0; j < kLayerLanes; ++j) acc[j] = 0.0f;
+  for (i = 0; i + kLayerLanes <= n; i += kLayerLanes) {
+#pragma GCC unroll 64
+    for (int64_t j = 0; j < kLayerLanes; ++j) {
+      const float d = x[i + j] - mean;
+      acc[j] += d * d;
+    }
+  }
+  tail = 0.0f;
+  for (; i < n; ++i) tail += (x[i] - mean) * (x[i] - mean);
+  const float var = (total_of_lanes(acc) + tail) / static_cast<float>(n);
+  const float rstd = 1.0f / std::sqrt(var + eps);
+  if (w != nullptr && b != nullptr) {
+    for (i = 0; i < n; ++i) out[i] = (x[i] - mean) * rstd * w[i] + b[i];
+  } else if (w != nullptr) {
+    for (i = 0; i < n; ++i) out[i] = (x[i] - mean) * rstd * w[i];
+  } else if (b != nullptr) {
+    for (i = 0; i < n; ++i) out[i] = (x[i] - mean) * rstd + b[i];
+  } else {
+    for (i = 0; i < n; ++i) out[i] = (x[i] - mean) * rstd;
+  }
+}
+
+HFPORT_SIMD_CLONES
+void layer_norm_row_f32(const float* __restrict x, const float* __restrict w,
+                        const float* __restrict b, float eps, int64_t n, float* __restrict out) {
+  layer_norm_row_body(x, w, b, eps, n, out);
+}
+
+// A pre-norm block's residual step and the norm after it, one row: s = x * scale + residual (x +
+// residual without a scale; the product rounded before the add, as the model's two ops) into sum,
+// which may be x, then layer_norm(s) while the row is still in L1.
+HFPORT_SIMD_CLONES
+void add_layer_norm_row_f32(const float* x, const float* __restrict residual,
+                            const float* __restrict scale, const float* __restrict w,
+                            const float* __restrict b, float eps, int64_t n, float* sum,
+                            float* __restrict out) {
+  if (scale != nullptr) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float scaled = x[i] * scale[i];
+      sum[i] = scaled + residual[i];
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) sum[i] = x[i] + residual[i];
+  }
+  layer_norm_row_body(sum, w, b, eps, n, out);
+}
+
 template <typename E>
 void run_rms(const NormParams& p) {
   using T = typename E::Stored;
@@ -111,6 +195,19 @@ void run_layer(const NormParams& p) {
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
   parallel_for(p.rows, grain, [&](int64_t begin, int64_t end) {
     prefault_for_write(out + begin * n, static_cast<size_t>(end - begin) * n * sizeof(T));
+    if constexpr (std::is_same_v<E, F32Element>) {
+      const float* residual = static_cast<const float*>(p.residual);
+      float* sum = static_cast<float*>(p.residual_sum);
+      for (int64_t r = begin; r < end; ++r) {
+        if (residual != nullptr) {
+          add_layer_norm_row_f32(x + r * n, residual + r * n, p.residual_scale, p.weight, p.bias,
+                                 p.eps, n, sum + r * n, out + r * n);
+        } else {
+          layer_norm_row_f32(x + r * n, p.weight, p.bias, p.eps, n, out + r * n);
+        }
+      }
+      return;
+    }
     std::vector<float> row(n);
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
