@@ -307,7 +307,7 @@ TEST(TensorViews, OutOfRangeArgumentsAreSliceErrors) {
   EXPECT_TRUE(slice_error([&] { scalar.select(0, 0); }, {"[]"}));
 }
 
-// Transposed views larger than copy_strided's 32 x 32 tiles (partial tiles at both edges), of
+// Transposed views larger than copy_strided's 16 x 16 tiles (partial tiles at both edges), of
 // every element size, one reversed: each element lands where the index arithmetic says.
 TEST(TensorCopy, TransposedViewsAcrossTiles) {
   std::mt19937 rng(7);
