@@ -68,8 +68,8 @@ TEST(ErfVectorizable, EdgeValues) {
   EXPECT_FLOAT_EQ(hfport::erf_vectorizable(1e-20f), static_cast<float>(1.1283791670955126 * 1e-20));
 }
 
-TEST(ErfVectorizable, GeluKernelMatchesTorchsFormulaWithAnExactErf) {
-  const std::vector<float> xs = grid();
+// The CPU GELU (erf) kernel over xs, its output poisoned with NaN before it runs.
+std::vector<float> gelu_erf_kernel(const std::vector<float>& xs) {
   std::vector<float> out(xs.size(), std::numeric_limits<float>::quiet_NaN());
   hfport::ActivationParams p;
   p.activation = hfport::Activation::GeluErf;
@@ -78,6 +78,12 @@ TEST(ErfVectorizable, GeluKernelMatchesTorchsFormulaWithAnExactErf) {
   p.x = xs.data();
   p.out = out.data();
   hfport::activation_cpu(p);
+  return out;
+}
+
+TEST(ErfVectorizable, GeluKernelMatchesTorchsFormulaWithAnExactErf) {
+  const std::vector<float> xs = grid();
+  const std::vector<float> out = gelu_erf_kernel(xs);
   for (size_t i = 0; i < xs.size(); ++i) {
     const float x = xs[i];
     const float erf = static_cast<float>(std::erf(static_cast<double>(x * 0.70710678118654752f)));
@@ -95,14 +101,7 @@ TEST(ErfVectorizable, GeluKeepsItsNegativeTailToRelativeAccuracy) {
   // polynomial and a few roundings: (3 z^2 + 10) 2^-24, 3.4e-6 relative at x = -5.6.
   std::vector<float> xs;
   for (float x = -5.6f; x < -1.42f; x += 1e-4f) xs.push_back(x);
-  std::vector<float> out(xs.size(), std::numeric_limits<float>::quiet_NaN());
-  hfport::ActivationParams p;
-  p.activation = hfport::Activation::GeluErf;
-  p.n = static_cast<int64_t>(xs.size());
-  p.dtype = hfport::DType::F32;
-  p.x = xs.data();
-  p.out = out.data();
-  hfport::activation_cpu(p);
+  const std::vector<float> out = gelu_erf_kernel(xs);
   double worst = 0.0;
   float worst_x = 0.0f;
   for (size_t i = 0; i < xs.size(); ++i) {

@@ -114,6 +114,31 @@ inline float softplus_vectorizable(float x) {
 // silu in vectorisable form: x / (1 + exp(-x)); for x < -87 the clamped exp still makes it ~0.
 inline float silu_vectorizable(float x) { return x / (1.0f + exp_vectorizable(-x)); }
 
+// erf's two fits (see erf_vectorizable below), shared with gelu_erf_vectorizable:
+// erf(x) = x P(x^2) for |x| < 1, and erfc(x) = exp(-x^2) R(t), t = 1 / (1 + x / 2), for x >= 1.
+inline float erf_small_polynomial(float s) {
+  float p = 7.847262168070301e-05f;
+  p = p * s - 8.008193108253181e-04f;
+  p = p * s + 5.1880995742976665e-03f;
+  p = p * s - 2.6853691786527634e-02f;
+  p = p * s + 1.128358244895935e-01f;
+  p = p * s - 3.761262595653534e-01f;
+  p = p * s + 1.1283791065216064f;
+  return p;
+}
+
+inline float erfc_scaled_polynomial(float t) {
+  float r = 1.1928059905767441e-01f;
+  r = r * t - 4.7104978561401367e-01f;
+  r = r * t + 5.631668567657471e-01f;
+  r = r * t - 1.0361770540475845e-01f;
+  r = r * t + 3.4784358739852905e-01f;
+  r = r * t + 2.596667408943176e-01f;
+  r = r * t + 2.849169969558716e-01f;
+  r = r * t - 1.545434060972184e-04f;
+  return r;
+}
+
 // erf(x) within about 3 ulp, in a form that vectorises (std::erf is a libm call, which does not;
 // GELU's erf dominated a ViT's MLP time). Two pieces, joined by integer selects as above:
 //   |x| < 1:  x * P(x^2), P of degree 6 fitted to erf(x) / x on [0, 1] (relative error 1.2e-9);
@@ -126,24 +151,11 @@ inline float erf_vectorizable(float x) {
   const uint32_t bits = std::bit_cast<uint32_t>(x);
   const uint32_t magnitude = bits & 0x7fffffffu;
   const float s = x * x;
-  float p = 7.847262168070301e-05f;
-  p = p * s - 8.008193108253181e-04f;
-  p = p * s + 5.1880995742976665e-03f;
-  p = p * s - 2.6853691786527634e-02f;
-  p = p * s + 1.128358244895935e-01f;
-  p = p * s - 3.761262595653534e-01f;
-  p = p * s + 1.1283791065216064f;
+  const float p = erf_small_polynomial(s);
   const float small = x * p;
   const float a = std::bit_cast<float>(std::min(magnitude, 0x40800000u));  // min(|x|, 4)
   const float t = 1.0f / (1.0f + 0.5f * a);
-  float r = 1.1928059905767441e-01f;
-  r = r * t - 4.7104978561401367e-01f;
-  r = r * t + 5.631668567657471e-01f;
-  r = r * t - 1.0361770540475845e-01f;
-  r = r * t + 3.4784358739852905e-01f;
-  r = r * t + 2.596667408943176e-01f;
-  r = r * t + 2.849169969558716e-01f;
-  r = r * t - 1.545434060972184e-04f;
+  const float r = erfc_scaled_polynomial(t);
   const float large = 1.0f - exp_vectorizable(-(a * a)) * r;
   const uint32_t signed_large = std::bit_cast<uint32_t>(large) | (bits & 0x80000000u);
   const uint32_t is_small = 0u - static_cast<uint32_t>(magnitude < 0x3f800000u);  // |x| < 1
@@ -187,24 +199,11 @@ inline float gelu_erf_vectorizable(float x) {
   const uint32_t z_bits = std::bit_cast<uint32_t>(z);
   const uint32_t magnitude = z_bits & 0x7fffffffu;
   const float s = z * z;
-  float p = 7.847262168070301e-05f;
-  p = p * s - 8.008193108253181e-04f;
-  p = p * s + 5.1880995742976665e-03f;
-  p = p * s - 2.6853691786527634e-02f;
-  p = p * s + 1.128358244895935e-01f;
-  p = p * s - 3.761262595653534e-01f;
-  p = p * s + 1.1283791065216064f;
+  const float p = erf_small_polynomial(s);
   const float near_zero = z * p + 1.0f;
   const float a = std::bit_cast<float>(std::min(magnitude, 0x40800000u));  // min(|z|, 4)
   const float t = 1.0f / (1.0f + 0.5f * a);
-  float r = 1.1928059905767441e-01f;
-  r = r * t - 4.7104978561401367e-01f;
-  r = r * t + 5.631668567657471e-01f;
-  r = r * t - 1.0361770540475845e-01f;
-  r = r * t + 3.4784358739852905e-01f;
-  r = r * t + 2.596667408943176e-01f;
-  r = r * t + 2.849169969558716e-01f;
-  r = r * t - 1.545434060972184e-04f;
+  const float r = erfc_scaled_polynomial(t);
   const float tail = exp_of_nonpositive(-(a * a)) * r;
   const uint32_t in_range = 0u - static_cast<uint32_t>(magnitude < 0x40800000u);  // |z| < 4
   const uint32_t tail_bits = std::bit_cast<uint32_t>(tail) & in_range;
