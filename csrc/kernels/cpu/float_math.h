@@ -35,6 +35,19 @@ inline float gelu_tanh_f32(float x) {
   return 0.5f * x * (1.0f + std::tanh(inner));
 }
 
+// exp(x - k ln 2) for the nearest integer k to x / ln 2 (|x - k ln 2| <= ln 2 / 2): ln 2 split in
+// two parts (Cody-Waite) so the reduction is exact enough, then Cephes' polynomial for exp(r).
+inline float exp_of_reduced(float x, float k) {
+  const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  return p * r * r + r + 1.0f;
+}
+
 // exp(x) within about 2 ulp for x in [-87, 88] (clamped outside: exp(-87) ~ 1.6e-38 stands in for
 // the underflow, which is below anything a recurrence state can resolve). std::exp does not
 // vectorise without -ffast-math (errno); this does: range reduction x = k ln2 + r with the
@@ -50,14 +63,7 @@ inline float exp_vectorizable(float x) {
   const uint32_t limit = 0x42b00000u - (sign >> 31) * 0x20000u;
   const float xc = std::bit_cast<float>(sign | std::min(magnitude, limit));
   const float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float r = (xc - k * 0.693359375f) - k * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = p * r * r + r + 1.0f;
+  const float er = exp_of_reduced(xc, k);
   const int32_t scale_bits = (static_cast<int32_t>(k) + 127) << 23;
   const uint32_t result = std::bit_cast<uint32_t>(er * std::bit_cast<float>(scale_bits));
   const uint32_t nan_mask = 0u - static_cast<uint32_t>(magnitude > 0x7f800000u);
@@ -171,14 +177,7 @@ inline float erf_vectorizable(float x) {
 inline float exp_of_nonpositive(float w) {
   const float biased = w * 1.44269504088896341f + 12583039.0f;  // 1.5 * 2^23 + 127 + k
   const float k = biased - 12583039.0f;
-  const float r = (w - k * 0.693359375f) - k * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = p * r * r + r + 1.0f;
+  const float er = exp_of_reduced(w, k);
   return er * std::bit_cast<float>(std::bit_cast<uint32_t>(biased) << 23);
 }
 
