@@ -204,8 +204,11 @@ void copy_strided_sized(const Tensor& src, std::byte* out) {
     if (!gather) {
       std::memcpy(out, in, static_cast<size_t>(run) * N);
     } else if (!plane) {
-      const int64_t stride = strides[nd - 1] * static_cast<int64_t>(N);
-      for (int64_t c = 0; c < shape[nd - 1]; ++c) std::memcpy(out + c * N, in + c * stride, N);
+      // Offsets are formed per element, as index x stride: a dim of size 1 may carry any stride
+      // (DLPack allows it), which must never be multiplied on its own.
+      for (int64_t c = 0; c < shape[nd - 1]; ++c) {
+        std::memcpy(out + c * N, in + c * strides[nd - 1] * static_cast<int64_t>(N), N);
+      }
     } else {
       constexpr int64_t kTile = 16;
       const int64_t rows = shape[nd - 2];
